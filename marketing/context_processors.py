@@ -1,0 +1,14 @@
+from django.http import HttpRequest
+
+from .selectors import memberships_for_user
+
+
+def workspace(request: HttpRequest) -> dict:
+    """The current workspace and the ones the switcher offers."""
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    return {
+        "workspace": getattr(request, "workspace", None),
+        "membership": getattr(request, "membership", None),
+        "switchable_memberships": memberships_for_user(user=request.user),
+    }

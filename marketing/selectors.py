@@ -1,0 +1,61 @@
+from typing import TypeVar
+
+from django.db import models
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+
+from .models import Invitation, Membership, User, Workspace
+
+SESSION_WORKSPACE_KEY = "workspace_id"
+
+M = TypeVar("M", bound=models.Model)
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+
+
+def workspace_for_request(request: HttpRequest) -> Membership | None:
+    """The membership of the session's workspace, falling back to the user's first one."""
+    memberships = memberships_for_user(user=request.user)
+    wanted = request.session.get(SESSION_WORKSPACE_KEY)
+    membership = None
+    if wanted is not None:
+        membership = memberships.filter(workspace_id=wanted).first()
+    if membership is None:
+        membership = memberships.first()
+        if membership is not None:
+            request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+    return membership
+
+
+def get_for_workspace_or_404(queryset: type[M] | QuerySet[M], *, workspace: Workspace | None, **lookup) -> M:
+    """Loads one object of ``workspace`` or raises 404, also when it exists in another workspace.
+
+    The one way views load a tenant object: a 404, never a 403, so nobody learns that another
+    workspace's object exists.
+    """
+    if workspace is None:
+        raise Http404("No workspace.")
+    if isinstance(queryset, type):
+        queryset = queryset._default_manager.all()
+    try:
+        return queryset.get(workspace=workspace, **lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
+
+
+def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__email")
+
+
+def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
+
+
+def owner_count(*, workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role="owner").count()

@@ -1,0 +1,191 @@
+"""Writes on workspaces, memberships and invitations. Views, the admin and tasks call these."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+
+from .models import MANAGER_ROLES, Invitation, Membership, Role, User, Workspace
+from .selectors import SESSION_WORKSPACE_KEY
+
+INVITATION_SALT = "marketing.invitation"
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:100] or "workspace"
+    slug = base
+    while Workspace.objects.filter(slug=slug).exists():
+        slug = f"{base}-{get_random_string(6, 'abcdefghijklmnopqrstuvwxyz0123456789')}"
+    return slug
+
+
+@transaction.atomic
+def workspace_create(*, name: str, owner: User, timezone_name: str = "UTC") -> Workspace:
+    """Creates a workspace with ``owner`` as its first owner."""
+    workspace = Workspace(name=name.strip(), slug=_unique_slug(name), timezone=timezone_name)
+    workspace.full_clean()
+    workspace.save()
+    Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def workspace_update(*, workspace: Workspace, by: Membership, name: str, timezone_name: str) -> Workspace:
+    _require_manager(by)
+    workspace.name = name.strip()
+    workspace.timezone = timezone_name
+    workspace.full_clean()
+    workspace.save(update_fields=["name", "timezone"])
+    return workspace
+
+
+def workspace_switch(*, request: HttpRequest, workspace: Workspace) -> None:
+    """Makes ``workspace`` the session's current one; the caller has checked membership."""
+    request.session[SESSION_WORKSPACE_KEY] = workspace.pk
+
+
+def _require_manager(membership: Membership | None) -> None:
+    if membership is None or membership.role not in MANAGER_ROLES:
+        raise PermissionDenied("Only owners and admins can manage members.")
+
+
+def _require_can_grant(by: Membership, role: str) -> None:
+    # Admins run the team but cannot hand out or take away ownership.
+    if role == Role.OWNER and by.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can make someone an owner.")
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.dumps(str(invitation.uuid), salt=INVITATION_SALT, compress=True)
+
+
+def invitation_from_token(token: str) -> Invitation | None:
+    """The invitation a link points to, or None when the link is forged, stale or used up."""
+    max_age = timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+    try:
+        invitation_uuid = signing.loads(token, salt=INVITATION_SALT, max_age=max_age)
+    except signing.BadSignature:
+        return None
+    return Invitation.objects.select_related("workspace", "invited_by").filter(uuid=invitation_uuid).first()
+
+
+@transaction.atomic
+def invitation_create(*, workspace: Workspace, by: Membership, email: str, role: str) -> Invitation:
+    """Invites ``email`` to ``workspace`` and emails the link once the transaction commits."""
+    _require_manager(by)
+    _require_can_grant(by, role)
+    email = User.objects.normalize_email(email).strip()
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member of this workspace."})
+    if Invitation.objects.filter(workspace=workspace, email__iexact=email, accepted_at__isnull=True).exists():
+        raise ValidationError({"email": f"{email} already has a pending invitation. Resend it instead."})
+    invitation = Invitation(
+        workspace=workspace,
+        email=email,
+        role=role,
+        invited_by=by.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
+    )
+    invitation.full_clean()
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
+        raise ValidationError({"email": f"{email} already has a pending invitation. Resend it instead."})
+    _queue_invitation_email(invitation)
+    return invitation
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, by: Membership) -> Invitation:
+    """Sends the invitation again with a fresh expiry."""
+    _require_manager(by)
+    if invitation.accepted_at is not None:
+        raise ValidationError("This invitation has already been accepted.")
+    invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+    invitation.save(update_fields=["expires_at"])
+    _queue_invitation_email(invitation)
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, by: Membership) -> None:
+    _require_manager(by)
+    if invitation.accepted_at is not None:
+        raise ValidationError("This invitation has already been accepted.")
+    invitation.delete()
+
+
+def _queue_invitation_email(invitation: Invitation) -> None:
+    from .tasks import send_invitation_email
+
+    transaction.on_commit(lambda: send_invitation_email.delay(invitation.pk))
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """Adds ``user`` to the invitation's workspace with the invited role.
+
+    The link must be used by the account it was sent to, so a forwarded email does not let
+    somebody else in.
+    """
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise ValidationError("This invitation has already been used.")
+    if invitation.is_expired:
+        raise ValidationError("This invitation has expired. Ask for a new one.")
+    if invitation.email.lower() != user.email.lower():
+        raise ValidationError(
+            f"This invitation was sent to {invitation.email}, but you are signed in as {user.email}."
+        )
+    membership, created = Membership.objects.get_or_create(
+        user=user, workspace=invitation.workspace, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, by: Membership, role: str) -> Membership:
+    """Changes a member's role; the last owner cannot be demoted."""
+    _require_manager(by)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role not in Role.values:
+        raise ValidationError({"role": f"{role!r} is not a role."})
+    if Role.OWNER in (membership.role, role):
+        _require_can_grant(by, Role.OWNER)
+    if membership.role == Role.OWNER and role != Role.OWNER and _owners_locked(membership.workspace_id) <= 1:
+        raise ValidationError("A workspace needs at least one owner. Make someone else an owner first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    """Removes a member, or lets a member leave (``by`` is the same membership)."""
+    leaving = membership.pk == by.pk
+    if not leaving:
+        _require_manager(by)
+        if membership.role == Role.OWNER:
+            _require_can_grant(by, Role.OWNER)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.OWNER and _owners_locked(membership.workspace_id) <= 1:
+        raise ValidationError(
+            "The last owner cannot leave. Make someone else an owner first, or delete the workspace."
+        )
+    membership.delete()
+
+
+def _owners_locked(workspace_id: int) -> int:
+    # Locking the owner rows serialises two owners demoting each other at once.
+    return len(list(Membership.objects.select_for_update().filter(workspace_id=workspace_id, role=Role.OWNER)))
+

@@ -1,0 +1,23 @@
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import Invitation
+from .services import invitation_token
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_invitation_email(invitation_id: int) -> None:
+    invitation = Invitation.objects.select_related("workspace", "invited_by").filter(pk=invitation_id).first()
+    if invitation is None or invitation.accepted_at is not None:
+        return
+    url = settings.PUBLIC_BASE_URL + reverse("invitation_accept", args=[invitation_token(invitation)])
+    context = {"invitation": invitation, "url": url}
+    send_mail(
+        subject=render_to_string("marketing/email/invitation_subject.txt", context).strip(),
+        message=render_to_string("marketing/email/invitation_message.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )

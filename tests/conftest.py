@@ -1,0 +1,58 @@
+import pytest
+from django.core.cache import cache
+
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    """Each test runs tasks inline, mails to memory, and starts with an empty cache."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    from marketing.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice_workspace(db):
+    return WorkspaceFactory(name="Alice Co")
+
+
+@pytest.fixture
+def alice(alice_workspace):
+    """Owns Alice Co."""
+    user = UserFactory(email="alice@example.com")
+    MembershipFactory(user=user, workspace=alice_workspace, role="owner")
+    return user
+
+
+@pytest.fixture
+def bob(alice_workspace):
+    """A plain member of Alice Co."""
+    user = UserFactory(email="bob@example.com")
+    MembershipFactory(user=user, workspace=alice_workspace, role="member")
+    return user
+
+
+@pytest.fixture
+def charlie(db):
+    """An outsider with a workspace of his own."""
+    user = UserFactory(email="charlie@example.com")
+    MembershipFactory(user=user, workspace=WorkspaceFactory(name="Charlie Inc"), role="owner")
+    return user
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
