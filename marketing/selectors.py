@@ -59,3 +59,14 @@ def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
 
 def owner_count(*, workspace: Workspace) -> int:
     return Membership.objects.filter(workspace=workspace, role="owner").count()
+
+
+def pending_invitations_for_user(*, user: User) -> QuerySet[Invitation]:
+    """Open invitations addressed to the user's email, for workspaces they are not in yet."""
+    from django.utils import timezone
+
+    return (
+        Invitation.objects.filter(email__iexact=user.email, accepted_at__isnull=True, expires_at__gt=timezone.now())
+        .exclude(workspace__memberships__user=user)
+        .select_related("workspace", "invited_by")
+    )

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",
     "allauth",
     "allauth.account",
     "django_htmx",
@@ -75,6 +76,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "marketing.urls"
+FORM_RENDERER = "marketing.forms.FormRenderer"
 WSGI_APPLICATION = "marketing.wsgi.application"
 ASGI_APPLICATION = "marketing.asgi.application"
 

@@ -1,7 +1,27 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django_prometheus.exports import ExportToDjangoView
+
+from . import views
 
 urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("members/", views.members, name="member_list"),
+    path("members/invite/", views.invitation_create, name="invitation_create"),
+    path("members/leave/", views.membership_leave, name="membership_leave"),
+    path("members/<int:membership_id>/role/", views.membership_role, name="membership_role"),
+    path("members/<int:membership_id>/remove/", views.membership_remove, name="membership_remove"),
+    path("invitations/<int:invitation_id>/resend/", views.invitation_resend, name="invitation_resend"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("invite/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path("workspaces/new/", views.workspace_create, name="workspace_create"),
+    path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
+    path("workspace/settings/", views.workspace_settings, name="workspace_settings"),
+    path("account/", views.account_settings, name="account_settings"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", login_not_required(ExportToDjangoView), name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
 ]

@@ -1,0 +1,276 @@
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .forms import AccountSettingsForm, InvitationForm, RoleForm, SwitchWorkspaceForm, WorkspaceForm
+from .models import Invitation, Membership
+from .selectors import (
+    get_for_workspace_or_404,
+    invitation_list_pending,
+    member_list,
+    memberships_for_user,
+    pending_invitations_for_user,
+)
+
+
+def workspace_required(view):
+    """Sends a signed-in user without any workspace to create one first."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.workspace is None:
+            messages.info(request, "Create a workspace to get started.")
+            return redirect("workspace_create")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+@workspace_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = {
+        "member_count": member_list(workspace=request.workspace).count(),
+        "pending_invitations": [
+            (invitation, services.invitation_token(invitation))
+            for invitation in pending_invitations_for_user(user=request.user)
+        ],
+    }
+    return render(request, "marketing/dashboard.html", context)
+
+
+def _members_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:
+    return {
+        "members": member_list(workspace=request.workspace),
+        "invitations": invitation_list_pending(workspace=request.workspace),
+        "invite_form": invite_form or InvitationForm(),
+        "can_manage": request.membership.can_manage_members,
+        "role_form": RoleForm(),
+    }
+
+
+def _members_response(request: HttpRequest, invite_form: InvitationForm | None = None) -> HttpResponse:
+    template = "marketing/members.html#members-panel" if request.htmx else "marketing/members.html"
+    return render(request, template, _members_context(request, invite_form))
+
+
+@workspace_required
+@require_GET
+def members(request: HttpRequest) -> HttpResponse:
+    return _members_response(request)
+
+
+@workspace_required
+@require_POST
+def invitation_create(request: HttpRequest) -> HttpResponse:
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = services.invitation_create(
+                workspace=request.workspace, by=request.membership, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error("email", _error_text(error))
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            if request.htmx:
+                return _members_response(request)
+            return redirect("member_list")
+    return _members_response(request, invite_form=form)
+
+
+def _run_member_action(request: HttpRequest, action, success: str) -> HttpResponse:
+    try:
+        action()
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, success)
+    if request.htmx:
+        return _members_response(request)
+    return redirect("member_list")
+
+
+@workspace_required
+@require_POST
+def membership_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_for_workspace_or_404(Membership.objects.select_related("user"), workspace=request.workspace, pk=membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role.")
+        return redirect("member_list")
+    role = form.cleaned_data["role"]
+    return _run_member_action(
+        request,
+        lambda: services.membership_change_role(membership=membership, by=request.membership, role=role),
+        f"{membership.user.email} is now {role}.",
+    )
+
+
+@workspace_required
+@require_POST
+def membership_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_for_workspace_or_404(Membership.objects.select_related("user"), workspace=request.workspace, pk=membership_id)
+    return _run_member_action(
+        request,
+        lambda: services.membership_remove(membership=membership, by=request.membership),
+        f"{membership.user.email} was removed from {request.workspace.name}.",
+    )
+
+
+@workspace_required
+@require_POST
+def membership_leave(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace
+    try:
+        services.membership_remove(membership=request.membership, by=request.membership)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+        return redirect("member_list")
+    messages.success(request, f"You left {workspace.name}.")
+    return redirect("dashboard")
+
+
+@workspace_required
+@require_POST
+def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_workspace_or_404(Invitation, workspace=request.workspace, pk=invitation_id)
+    return _run_member_action(
+        request,
+        lambda: services.invitation_resend(invitation=invitation, by=request.membership),
+        f"Invitation sent again to {invitation.email}.",
+    )
+
+
+@workspace_required
+@require_POST
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_workspace_or_404(Invitation, workspace=request.workspace, pk=invitation_id)
+    return _run_member_action(
+        request,
+        lambda: services.invitation_revoke(invitation=invitation, by=request.membership),
+        f"Invitation to {invitation.email} revoked.",
+    )
+
+
+@login_not_required
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Shows an invitation; a signed-in user accepts it with a POST."""
+    invitation = services.invitation_from_token(token)
+    if invitation is None:
+        return render(request, "marketing/invitation_invalid.html", status=404)
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            membership = services.invitation_accept(invitation=invitation, user=request.user)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            services.workspace_switch(request=request, workspace=membership.workspace)
+            messages.success(request, f"Welcome to {membership.workspace.name}.")
+            return redirect("dashboard")
+    next_query = f"?next={reverse('invitation_accept', args=[token])}"
+    context = {
+        "invitation": invitation,
+        "login_url": reverse("account_login") + next_query,
+        "signup_url": reverse("account_signup") + next_query,
+    }
+    return render(request, "marketing/invitation_accept.html", context)
+
+
+def workspace_create(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None, initial={"timezone": request.user.timezone})
+    if request.method == "POST" and form.is_valid():
+        workspace = services.workspace_create(
+            name=form.cleaned_data["name"], owner=request.user, timezone_name=form.cleaned_data["timezone"]
+        )
+        services.workspace_switch(request=request, workspace=workspace)
+        messages.success(request, f"{workspace.name} is ready.")
+        return redirect("dashboard")
+    return render(request, "marketing/workspace_create.html", {"form": form})
+
+
+@require_POST
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    form = SwitchWorkspaceForm(request.POST)
+    if not form.is_valid():
+        return redirect("dashboard")
+    membership = get_for_workspace_or_404(
+        memberships_for_user(user=request.user), workspace=form.cleaned_data["workspace"]
+    )
+    services.workspace_switch(request=request, workspace=membership.workspace)
+    return redirect("dashboard")
+
+
+@workspace_required
+def workspace_settings(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm.for_workspace(request.workspace, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.workspace_update(
+                workspace=request.workspace,
+                by=request.membership,
+                name=form.cleaned_data["name"],
+                timezone_name=form.cleaned_data["timezone"],
+            )
+        except ValidationError as error:
+            form.add_error(None, _error_text(error))
+        else:
+            messages.success(request, "Workspace settings saved.")
+            return redirect("workspace_settings")
+    return render(
+        request,
+        "marketing/workspace_settings.html",
+        {"form": form, "can_manage": request.membership.can_manage_members},
+    )
+
+
+def account_settings(request: HttpRequest) -> HttpResponse:
+    form = AccountSettingsForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Account settings saved.")
+        return redirect("account_settings")
+    return render(request, "marketing/account_settings.html", {"form": form})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and the cache answer."""
+    from django.core.cache import cache
+
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {error.__class__.__name__}"
+    try:
+        cache.set("readyz", "1", 5)
+        checks["cache"] = "ok" if cache.get("readyz") == "1" else "error: no round trip"
+    except Exception as error:  # noqa: BLE001
+        checks["cache"] = f"error: {error.__class__.__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
