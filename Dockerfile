@@ -29,7 +29,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': h if h not in ('', '*') else 'localhost'}), timeout=4)"]
 
-# Workers come from WEB_CONCURRENCY; more threads make them gthread workers.
+# Worker count comes from WEB_CONCURRENCY; --threads above 1 selects gthread workers.
 CMD ["gunicorn", "marketing.wsgi:application", \
      "--bind", "0.0.0.0:8000", \
      "--threads", "4", \

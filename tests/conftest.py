@@ -8,6 +8,8 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 def _isolated(settings, tmp_path):
     """Each test runs tasks inline, mails to memory, and starts with an empty cache."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Hashing with the production hasher costs over half a second a login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {

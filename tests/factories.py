@@ -1,7 +1,11 @@
 import factory
 from allauth.account.models import EmailAddress
 
-from marketing.models import Membership, User, Workspace
+from datetime import timedelta
+
+from django.utils import timezone
+
+from marketing.models import Invitation, Membership, User, Workspace
 
 PASSWORD = "correct horse battery staple"
 
@@ -37,3 +41,13 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     workspace = factory.SubFactory(WorkspaceFactory)
     role = "member"
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invitation
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = "member"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
