@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "marketing",
     "integrations",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -98,7 +99,7 @@ TEMPLATES = [
 
 # Database: SQLite under var/ unless DATABASE_URL says otherwise.
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write at once: WAL and immediate transactions avoid
     # "database is locked" under that light concurrency.
@@ -270,6 +271,8 @@ LOGGING = {
         # Requests are logged once by RequestLogMiddleware with the request id.
         "django.server": {"handlers": [], "level": "ERROR", "propagate": False},
         "django.request": {"level": "ERROR"},
+        # urllib3 logs whole URLs at DEBUG, query-string tokens included.
+        "urllib3": {"level": "WARNING"},
     },
 }
 

@@ -1,0 +1,427 @@
+"""The one way the product calls an outside service.
+
+``request()`` sends an HTTP request with per-provider timeouts, retries with backoff for
+idempotent requests, a circuit breaker (shared across processes through Redis when
+``REDIS_URL`` is set), Prometheus metrics and one log line per call. ``call()`` runs any other
+call, such as an SDK with its own HTTP client, under the same breaker, metrics and logging.
+Failures surface as ``ProviderError``. Settings: ``OUTBOUND_HTTP`` in ``marketing/settings.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import pybreaker
+import redis
+import requests
+from django.conf import settings
+from prometheus_client import Counter, Histogram
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+logger = logging.getLogger("integrations.http")
+
+T = TypeVar("T")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Outcomes that say the provider is unwell; only these count towards opening its circuit.
+TRANSIENT_OUTCOMES = frozenset({"server_error", "timeout", "connection_error"})
+
+# Keys OUTBOUND_HTTP may set but need not.
+_DEFAULTS: dict[str, Any] = {
+    "backoff_max": 30.0,  # seconds, the longest wait between two attempts
+    "retry_after_max": 10.0,  # seconds; a longer Retry-After ends the call for a later retry
+}
+
+REQUEST_DURATION = Histogram(
+    "outbound_request_duration_seconds",
+    "Time spent on one call to an outside service, retries included.",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, float("inf")),
+)
+REQUESTS = Counter(
+    "outbound_requests",
+    "Calls to outside services by outcome: success, client_error, rate_limited, server_error, "
+    "timeout, connection_error, transient_error, error, circuit_open.",
+    ["provider", "outcome"],
+)
+
+
+class ProviderError(Exception):
+    """An outside service failed or refused; ``retryable`` says whether trying later can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retryable: bool = False,
+        status: int | None = None,
+        response: requests.Response | None = None,
+        retry_after: float | None = None,
+        outcome: str = "error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.retryable = retryable
+        self.status = status
+        self.response = response
+        self.retry_after = retry_after  # seconds the provider (or the open circuit) asks to wait
+        self.outcome = outcome
+
+
+class CircuitOpenError(ProviderError):
+    """The provider's circuit is open: the call was refused without reaching the provider."""
+
+
+class _Breaker(pybreaker.CircuitBreaker):
+    """pybreaker's state machine and storage, fed with outcomes instead of wrapping the call.
+
+    ``CircuitBreaker.call()`` holds one lock for the whole guarded call, which would serialise
+    every thread's calls to a provider (danielfm/pybreaker#55), so the call runs outside and
+    only its outcome goes through the breaker.
+    """
+
+    def open_for(self) -> float | None:
+        """Seconds left before a trial call is allowed, or None if calls may go through now."""
+        if self.current_state != pybreaker.STATE_OPEN:
+            return None
+        opened_at = self._state_storage.opened_at
+        if opened_at is None:
+            return None
+        left = (opened_at + timedelta(seconds=self.reset_timeout) - datetime.now(UTC)).total_seconds()
+        return left if left > 0 else None
+
+    def record_success(self) -> None:
+        """The provider answered: reset the failure count, or close the circuit after a trial."""
+        with contextlib.suppress(pybreaker.CircuitBreakerError):  # reopened meanwhile elsewhere
+            self.call(_succeed)
+
+    def record_failure(self) -> None:
+        """The provider failed transiently: count it, opening the circuit at ``fail_max``."""
+        with contextlib.suppress(_Failure, pybreaker.CircuitBreakerError):
+            self.call(_fail)
+
+
+class _Failure(Exception):
+    """Stands in for a transient failure fed to the breaker."""
+
+
+def _succeed() -> None:
+    pass
+
+
+def _fail() -> None:
+    raise _Failure
+
+
+_lock = threading.Lock()
+_breakers: dict[str, _Breaker] = {}
+_sessions: dict[str, requests.Session] = {}
+
+
+def request(
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    timeout: float | tuple[float, float] | None = None,
+    retries: int | None = None,
+    idempotent: bool | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """Send an HTTP request to ``provider``; return the 2xx response or raise ProviderError.
+
+    ``timeout``: a number sets the read timeout and keeps the configured connect timeout, a
+    ``(connect, read)`` pair sets both; by default both come from ``OUTBOUND_HTTP`` and its
+    per-provider override. ``retries``: attempts after the first for connection errors,
+    timeouts and 429/500/502/503/504, made only when the request is idempotent: GET, HEAD,
+    OPTIONS, PUT and DELETE are; pass ``idempotent=True`` for a POST that is safe to repeat.
+    Other keyword arguments go to ``requests.Session.request`` (params, json, headers...).
+    Raises CircuitOpenError, without sending anything, while the provider's circuit is open.
+    """
+    conf = _config(provider)
+    method = method.upper()
+    if idempotent is None:
+        idempotent = method in IDEMPOTENT_METHODS
+    if retries is None:
+        retries = conf["retries"]
+    connect, read = conf["connect_timeout"], conf["timeout"]
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+    elif timeout is not None:
+        read = timeout
+    safe_url = _safe_url(url)
+    session = _session(provider)
+    fields: dict[str, Any] = {"method": method, "url": safe_url, "status": None, "attempts": 0}
+
+    def attempt() -> requests.Response:
+        fields["attempts"] += 1
+        fields["status"] = None
+        try:
+            response = session.request(method, url, timeout=(connect, read), **kwargs)
+        except requests.RequestException as exc:
+            raise _transport_error(provider, f"{method} {safe_url}", exc) from None
+        fields["status"] = response.status_code
+        if 200 <= response.status_code < 300:
+            return response
+        raise _status_error(provider, f"{method} {safe_url}", response)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(1 + retries if idempotent else 1),
+        wait=_wait(conf),
+        retry=retry_if_exception(lambda exc: _should_retry(exc, conf["retry_after_max"])),
+        sleep=_sleep,
+        reraise=True,
+    )
+    return _guarded(provider, lambda: retrying(attempt), _is_transient, fields)
+
+
+def call(
+    provider: str,
+    operation: str,
+    fn: Callable[[], T],
+    *,
+    is_transient: Callable[[Exception], bool] | None = None,
+) -> T:
+    """Run ``fn()`` under ``provider``'s circuit breaker, metrics and logging, as request() does.
+
+    For calls that do not go through request(), such as an SDK with its own HTTP client:
+    ``call("openai", "images.generate", lambda: client.images.generate(...))``.
+    ``operation`` names the call in the log line. ``fn`` takes no arguments; its result is
+    returned and its exceptions propagate unchanged. An exception counts towards opening the
+    circuit when ``is_transient(exc)`` is true; by default for timeouts, connection errors, a
+    ``status_code`` of 500 or more, and transient ProviderErrors. Nothing is retried here (SDKs
+    retry on their own). Raises CircuitOpenError without calling ``fn`` while the circuit is open.
+    """
+    fields: dict[str, Any] = {"operation": operation, "status": None, "attempts": 1}
+    return _guarded(provider, fn, is_transient or _is_transient, fields)
+
+
+def reset_breakers() -> None:
+    """Forget every circuit breaker, and with Redis delete their shared state (for tests)."""
+    with _lock:
+        _breakers.clear()
+    if not settings.REDIS_URL:
+        return
+    conf = settings.OUTBOUND_HTTP
+    namespaces = {conf["breaker_namespace"]}
+    namespaces.update(
+        over["breaker_namespace"] for over in conf.get("providers", {}).values() if "breaker_namespace" in over
+    )
+    client = _redis_client(settings.REDIS_URL)
+    for namespace in namespaces:
+        keys = list(client.scan_iter(match=f"{namespace}:*:pybreaker:*"))
+        if keys:
+            client.delete(*keys)
+
+
+def _guarded(
+    provider: str, fn: Callable[[], T], is_transient: Callable[[Exception], bool], fields: dict[str, Any]
+) -> T:
+    """Run ``fn()`` under the provider's breaker; time it, count its outcome, log one line."""
+    breaker = _breaker(provider)
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        wait = breaker.open_for()
+        if wait is not None:
+            raise CircuitOpenError(
+                f"{provider}: circuit open after repeated failures, not calling for {wait:.0f}s",
+                provider=provider,
+                retryable=True,
+                retry_after=wait,
+                outcome="circuit_open",
+            )
+        try:
+            result = fn()
+        except Exception as exc:
+            transient = is_transient(exc)
+            if transient:
+                breaker.record_failure()
+            else:
+                breaker.record_success()
+            if isinstance(exc, ProviderError):
+                outcome = exc.outcome
+            else:
+                outcome = "transient_error" if transient else "error"
+                status = getattr(exc, "status_code", None)
+                fields["status"] = status if isinstance(status, int) else None
+            raise
+        breaker.record_success()
+        outcome = "success"
+        return result
+    except CircuitOpenError:
+        outcome = "circuit_open"
+        raise
+    finally:
+        duration = time.perf_counter() - started
+        if outcome != "circuit_open":  # refusals take no time and would skew the latency
+            REQUEST_DURATION.labels(provider=provider).observe(duration)
+        REQUESTS.labels(provider=provider, outcome=outcome).inc()
+        what = f"{fields['method']} {fields['url']}" if "method" in fields else fields["operation"]
+        logger.log(
+            logging.INFO if outcome == "success" else logging.WARNING,
+            "%s %s: %s",
+            provider,
+            what,
+            outcome if fields["status"] is None else f"{outcome} ({fields['status']})",
+            extra={"provider": provider, **fields, "outcome": outcome, "duration_ms": round(duration * 1000)},
+        )
+
+
+def _transport_error(provider: str, where: str, exc: requests.RequestException) -> ProviderError:
+    if isinstance(exc, requests.Timeout):
+        retryable, outcome = True, "timeout"
+    elif isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        retryable, outcome = True, "connection_error"
+    else:  # a bad URL, too many redirects...: retrying cannot help
+        retryable, outcome = False, "error"
+    return ProviderError(
+        f"{provider}: {where} failed: {_reason(exc)}", provider=provider, retryable=retryable, outcome=outcome
+    )
+
+
+def _status_error(provider: str, where: str, response: requests.Response) -> ProviderError:
+    status = response.status_code
+    if status == 429:
+        outcome = "rate_limited"
+    elif status >= 500:
+        outcome = "server_error"
+    else:
+        outcome = "client_error"
+    return ProviderError(
+        f"{provider}: {where} answered HTTP {status}",
+        provider=provider,
+        retryable=status in RETRY_STATUSES,
+        status=status,
+        response=response,
+        retry_after=_retry_after(response),
+        outcome=outcome,
+    )
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The error's class and low-level cause.
+
+    Not ``str(exc)``: urllib3 quotes the path and query string, where a token may be, and the
+    chained exception is dropped for the same reason.
+    """
+    cause = getattr(exc.args[0], "reason", None) if exc.args else None
+    return f"{type(exc).__name__} ({cause})" if cause else type(exc).__name__
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, ProviderError):
+        return exc.outcome in TRANSIENT_OUTCOMES
+    if isinstance(exc, TimeoutError | ConnectionError | requests.Timeout | requests.ConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status >= 500
+
+
+def _should_retry(exc: BaseException, retry_after_max: float) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable and (exc.retry_after or 0) <= retry_after_max
+
+
+def _wait(conf: dict[str, Any]) -> Callable[[RetryCallState], float]:
+    """Exponential backoff with jitter, or the provider's Retry-After when that is longer."""
+    backoff = wait_exponential_jitter(multiplier=conf["backoff"], max=conf["backoff_max"], jitter=conf["backoff"])
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return max(backoff(state), getattr(exc, "retry_after", None) or 0.0)
+
+    return wait
+
+
+def _sleep(seconds: float) -> None:
+    """Waits between attempts; a seam for tests."""
+    time.sleep(seconds)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from a Retry-After header, given either as seconds or as an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(max(0, int(value)))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without credentials, query string or fragment, for logs and messages."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _config(provider: str) -> dict[str, Any]:
+    conf = settings.OUTBOUND_HTTP
+    general = {key: value for key, value in conf.items() if key != "providers"}
+    return {**_DEFAULTS, **general, **conf.get("providers", {}).get(provider, {})}
+
+
+def _session(provider: str) -> requests.Session:
+    with _lock:
+        session = _sessions.get(provider)
+        if session is None:
+            session = _sessions[provider] = requests.Session()
+            # One session serves every workspace's calls to the provider: a cookie set in
+            # answer to one must not ride along on another's.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        return session
+
+
+def _breaker(provider: str) -> _Breaker:
+    with _lock:
+        breaker = _breakers.get(provider)
+        if breaker is None:
+            conf = _config(provider)
+            breaker = _breakers[provider] = _Breaker(
+                fail_max=conf["breaker_fail_max"],
+                reset_timeout=conf["breaker_reset_timeout"],
+                state_storage=_storage(provider, conf["breaker_namespace"]),
+                name=provider,
+            )
+        return breaker
+
+
+def _storage(provider: str, namespace: str) -> pybreaker.CircuitBreakerStorage:
+    if settings.REDIS_URL:
+        try:
+            return pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED, _redis_client(settings.REDIS_URL), namespace=f"{namespace}:{provider}"
+            )
+        except redis.RedisError:
+            logger.warning("Redis unreachable: %s circuit breaker state kept in this process", provider, exc_info=True)
+    return pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+
+
+@functools.cache
+def _redis_client(url: str) -> redis.Redis:
+    # CircuitRedisStorage decodes the bytes itself, so no decode_responses; short timeouts so
+    # a slow Redis cannot stall every outbound call.
+    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
