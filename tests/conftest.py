@@ -1,6 +1,9 @@
+import uuid
+
 import pytest
 from django.core.cache import cache
 
+from integrations import http
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 
@@ -20,9 +23,13 @@ def _isolated(settings, tmp_path):
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+    # Circuit breakers start closed in every test, in a Redis namespace of the test's own.
+    settings.OUTBOUND_HTTP = {**settings.OUTBOUND_HTTP, "breaker_namespace": f"test-{uuid.uuid4().hex}"}
+    http.reset_breakers()
     cache.clear()
     yield
     cache.clear()
+    http.reset_breakers()
 
 
 @pytest.fixture
