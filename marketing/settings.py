@@ -214,6 +214,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Synced into django-celery-beat's tables when beat starts; staff can then tune them in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-executions": {"task": "campaigns.tasks.recover_stale_executions", "schedule": 120.0},
+}
 
 # Outbound HTTP layer (integrations/http.py): per-call defaults, overridable per provider.
 OUTBOUND_HTTP = {
@@ -233,7 +237,7 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 # Outside services: a missing key disables the feature with a clear message.
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")
-OPENAI_IMAGE_MODEL = env("OPENAI_IMAGE_MODEL", default="gpt-image-1")
+OPENAI_IMAGE_MODEL = env("OPENAI_IMAGE_MODEL", default="gpt-image-2")
 META_APP_ID = env("META_APP_ID", default="")
 META_APP_SECRET = env("META_APP_SECRET", default="")
 INSTAGRAM_GRAPH_URL = env("INSTAGRAM_GRAPH_URL", default="https://graph.facebook.com/v23.0").rstrip("/")

@@ -1,0 +1,104 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .images import FIT_CHOICES, prepare_upload
+from .captions import MAX_CAPTION_CHARS, caption_problems
+from .models import Campaign, CampaignStatus
+from .selectors import SORTS
+from .services import MAX_IMAGES
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png,image/webp"}))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data] if data else []
+        return [super(MultipleImageField, self).clean(file, initial) for file in files]
+
+
+class CampaignForm(forms.ModelForm):
+    images = MultipleImageField(
+        label="Images",
+        help_text=f"JPEG, PNG or WebP, up to 20 MB each; up to {MAX_IMAGES} make a carousel. "
+        "They are converted to JPEG for Instagram.",
+    )
+    fit = forms.ChoiceField(
+        label="If an image's shape does not suit Instagram",
+        choices=FIT_CHOICES,
+        initial="none",
+        widget=forms.RadioSelect,
+        help_text="Instagram accepts from 4:5 (portrait) to 1.91:1 (landscape).",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "brief", "caption", "hashtags", "first_comment"]
+        widgets = {
+            "brief": forms.Textarea(attrs={"rows": 3, "placeholder": "A summer sale on linen shirts, bright beach light"}),
+            "caption": forms.Textarea(attrs={"rows": 6, "data-counter": MAX_CAPTION_CHARS}),
+            "hashtags": forms.TextInput(attrs={"placeholder": "#summer #linen #sale"}),
+            "first_comment": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, existing_images: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.existing_images = existing_images
+        self.needs_fit = False
+
+    def clean(self):
+        cleaned = super().clean()
+        for field, message in caption_problems(
+            caption=cleaned.get("caption", ""), hashtags=cleaned.get("hashtags", "")
+        ).items():
+            self.add_error(field, message)
+        uploads = cleaned.get("images") or []
+        if self.existing_images + len(uploads) > MAX_IMAGES:
+            self.add_error("images", f"A campaign holds at most {MAX_IMAGES} images; remove some first.")
+            return cleaned
+        prepared = []
+        for upload in uploads:
+            try:
+                prepared.append(prepare_upload(upload, fit=cleaned.get("fit") or "none"))
+            except ValidationError as error:
+                self.needs_fit = self.needs_fit or error.code == "aspect_ratio"
+                self.add_error("images", f"{upload.name}: {' '.join(error.messages)}")
+        cleaned["prepared_images"] = prepared
+        return cleaned
+
+    @property
+    def text_fields(self) -> dict[str, str]:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class CampaignFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search name or caption"}))
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=[("", "All but archived"), ("all", "All")] + list(CampaignStatus.choices),
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[("updated", "Last updated"), ("created", "Newest"), ("name", "Name"), ("status", "Status")],
+    )
+
+    def values(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {"search": "", "status": "", "sort": "updated"}
+        return {
+            "search": self.cleaned_data["q"].strip(),
+            "status": self.cleaned_data["status"],
+            "sort": self.cleaned_data["sort"] if self.cleaned_data["sort"] in SORTS else "updated",
+        }
+
+
+class StatusForm(forms.Form):
+    to = forms.ChoiceField(choices=CampaignStatus.choices)

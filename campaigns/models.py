@@ -1,0 +1,245 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from marketing.models import Workspace
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    ARCHIVED = "archived", "Archived"
+
+
+class Campaign(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    brief = models.TextField(
+        blank=True, help_text="What the image and the post are about. The AI image is generated from it."
+    )
+    caption = models.TextField(blank=True)
+    hashtags = models.TextField(blank=True, help_text="Separated by spaces, with or without #.")
+    first_comment = models.TextField(blank=True, help_text="Posted as the first comment right after publishing.")
+    status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "status", "-updated_at"], name="campaign_ws_status_updated"),
+            models.Index(fields=["workspace", "-updated_at"], name="campaign_ws_updated"),
+            models.Index(fields=["workspace", "name"], name="campaign_ws_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("campaign_detail", args=[self.pk])
+
+
+class CampaignStatusChange(models.Model):
+    """One row per status change: who, when, from what to what, and through which door."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    to_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    via = models.CharField(max_length=16, default="page", help_text="page, admin, api or task")
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.from_status} → {self.to_status}"
+
+
+def _image_path(instance: "CampaignImage", filename: str) -> str:
+    # The token makes the public URL unguessable; the workspace id keeps files apart on disk.
+    return f"campaigns/{instance.campaign.workspace_id}/{instance.token.hex}.jpg"
+
+
+class ImageSource(models.TextChoices):
+    UPLOAD = "upload", "Uploaded"
+    AI = "ai", "AI generated"
+    PLACEHOLDER = "placeholder", "Placeholder"
+
+
+class CampaignImage(models.Model):
+    """A JPEG ready for Instagram, in our own media storage. Carousels have up to ten, in order."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="images")
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to=_image_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=16, choices=ImageSource.choices, default=ImageSource.UPLOAD)
+    prompt = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    fallback_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"Image {self.position + 1} of {self.campaign}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("campaign_image", args=[self.campaign_id, self.pk])
+
+    @property
+    def public_url(self) -> str:
+        """Where an outside service (Instagram, n8n) fetches the image, without signing in."""
+        return settings.PUBLIC_BASE_URL + reverse("public_image", args=[self.token.hex])
+
+
+class GenerationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Generating"
+    SUCCEEDED = "succeeded", "Generated"
+    FELL_BACK = "fell_back", "Placeholder used"
+    REFUSED = "refused", "Refused by moderation"
+
+
+class ImageGeneration(models.Model):
+    """One request for an AI image, so the page can show its progress and its outcome."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="generations")
+    status = models.CharField(max_length=16, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED)
+    prompt = models.TextField()
+    model = models.CharField(max_length=100)
+    fallback_reason = models.CharField(max_length=300, blank=True)
+    image = models.ForeignKey(CampaignImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Image generation for {self.campaign} ({self.status})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status not in (GenerationStatus.QUEUED, GenerationStatus.RUNNING)
+
+
+class ExecutionSource(models.TextChoices):
+    MANUAL = "manual", "Run now"
+    SCHEDULE = "schedule", "Schedule"
+    TRIGGER = "trigger", "Trigger"
+    API = "api", "API"
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ErrorCategory(models.TextChoices):
+    VALIDATION = "validation", "Invalid campaign"
+    PROVIDER = "provider", "Outside service error"
+    AUTH = "auth", "Account needs reconnecting"
+    QUOTA = "quota", "Publishing quota reached"
+    TIMEOUT = "timeout", "Timed out"
+    WORKER = "worker", "Worker lost"
+    INTERNAL = "internal", "Internal error"
+
+
+class CampaignExecution(models.Model):
+    """One run of a campaign: its steps, outcome and the ids outside services gave it."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="executions")
+    source = models.CharField(max_length=16, choices=ExecutionSource.choices)
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A worker holds the execution until lease_expires_at; a stale lease means the worker died.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_category = models.CharField(max_length=16, choices=ErrorCategory.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    instagram_media_id = models.CharField(max_length=64, blank=True)
+    instagram_permalink = models.URLField(blank=True)
+    n8n_execution_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["campaign", "-queued_at"], name="execution_campaign_queued"),
+            models.Index(fields=["status", "lease_expires_at"], name="execution_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} run {self.uuid.hex[:8]} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("execution_detail", args=[self.campaign_id, self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting"
+    SUCCEEDED = "succeeded", "Done"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+STEP_LABELS = {"prepare_image": "Prepare the image", "render_caption": "Render the caption", "publish": "Publish"}
+
+
+class ExecutionStep(models.Model):
+    execution = models.ForeignKey(CampaignExecution, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    detail = models.TextField(blank=True)
+    # What a step has already done with an outside service (container ids...), so a rerun resumes.
+    state = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["execution", "position"], name="step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.position + 1}. {self.label} ({self.status})"
+
+    @property
+    def label(self) -> str:
+        return STEP_LABELS.get(self.name, self.name.replace("_", " ").capitalize())

@@ -1,0 +1,590 @@
+"""Writes on campaigns, their images, AI image generations and executions.
+
+Pages, the admin, the API and Celery tasks all come through here, so each rule lives once.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from integrations.http import ProviderError
+from integrations.openai import client as openai_client
+from marketing.models import User, Workspace
+
+from . import images
+from .captions import caption_problems, normalize_hashtags, render_caption
+from .destinations import RetryLater, StepFailed, StepOutcome, destination_for
+from .models import (
+    Campaign,
+    CampaignExecution,
+    CampaignImage,
+    CampaignStatus,
+    CampaignStatusChange,
+    ErrorCategory,
+    ExecutionSource,
+    ExecutionStatus,
+    ExecutionStep,
+    GenerationStatus,
+    ImageGeneration,
+    ImageSource,
+    StepStatus,
+    STEP_LABELS,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_IMAGES = 10
+# A worker holds an execution this long per step; past it the run counts as abandoned.
+EXECUTION_LEASE = timedelta(minutes=10)
+# Claims of one execution (first run, retries, redeliveries) before it is failed for good.
+MAX_EXECUTION_ATTEMPTS = 5
+
+S = CampaignStatus
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.SCHEDULED, S.ACTIVE, S.COMPLETED, S.FAILED, S.ARCHIVED}),
+    S.SCHEDULED: frozenset({S.DRAFT, S.ACTIVE, S.PAUSED, S.COMPLETED, S.FAILED, S.ARCHIVED}),
+    S.ACTIVE: frozenset({S.DRAFT, S.PAUSED, S.COMPLETED, S.FAILED, S.ARCHIVED}),
+    S.PAUSED: frozenset({S.DRAFT, S.SCHEDULED, S.ACTIVE, S.ARCHIVED}),
+    S.COMPLETED: frozenset({S.DRAFT, S.SCHEDULED, S.ACTIVE, S.FAILED, S.ARCHIVED}),
+    S.FAILED: frozenset({S.DRAFT, S.SCHEDULED, S.ACTIVE, S.COMPLETED, S.ARCHIVED}),
+    S.ARCHIVED: frozenset({S.DRAFT}),
+}
+
+
+class IllegalTransition(ValidationError):
+    def __init__(self, campaign: Campaign, to: str) -> None:
+        allowed = ", ".join(sorted(S(s).label.lower() for s in ALLOWED_TRANSITIONS[campaign.status])) or "nothing"
+        super().__init__(
+            f"A {S(campaign.status).label.lower()} campaign cannot become {S(to).label.lower()}; "
+            f"it can become: {allowed}.",
+            code="illegal_transition",
+        )
+
+
+def can_transition(campaign: Campaign, to: str) -> bool:
+    return to in ALLOWED_TRANSITIONS[campaign.status]
+
+
+@transaction.atomic
+def campaign_transition(
+    *, campaign: Campaign, to: str, by: User | None = None, via: str = "page", note: str = ""
+) -> Campaign:
+    """Moves a campaign to status ``to`` if the status machine allows it, and records the change."""
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not can_transition(locked, to):
+        raise IllegalTransition(locked, to)
+    CampaignStatusChange.objects.create(
+        campaign=locked, from_status=locked.status, to_status=to, by=by, via=via, note=note[:300]
+    )
+    Campaign.objects.filter(pk=locked.pk).update(status=to, updated_at=timezone.now())
+    campaign.status = to
+    return campaign
+
+
+def _check_caption(*, caption: str, hashtags: str) -> None:
+    problems = caption_problems(caption=caption, hashtags=hashtags)
+    if problems:
+        raise ValidationError(problems)
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    workspace: Workspace,
+    by: User | None,
+    name: str,
+    brief: str = "",
+    caption: str = "",
+    hashtags: str = "",
+    first_comment: str = "",
+) -> Campaign:
+    _check_caption(caption=caption, hashtags=hashtags)
+    campaign = Campaign(
+        workspace=workspace,
+        name=name.strip(),
+        brief=brief.strip(),
+        caption=caption.strip(),
+        hashtags=normalize_hashtags(hashtags),
+        first_comment=first_comment.strip(),
+        created_by=by,
+        updated_by=by,
+    )
+    campaign.full_clean()
+    campaign.save()
+    return campaign
+
+
+EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment")
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, by: User | None, **fields: str) -> Campaign:
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot be edited. Restore it to a draft first.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        value = value.strip()
+        setattr(campaign, name, normalize_hashtags(value) if name == "hashtags" else value)
+    _check_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+    campaign.updated_by = by
+    campaign.full_clean()
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign, by: User | None) -> Campaign:
+    """A draft copy with the same texts and copies of the images."""
+    copy = campaign_create(
+        workspace=campaign.workspace,
+        by=by,
+        name=f"Copy of {campaign.name}"[:200],
+        brief=campaign.brief,
+        caption=campaign.caption,
+        hashtags=campaign.hashtags,
+        first_comment=campaign.first_comment,
+    )
+    for image in campaign.images.all():
+        with image.file.open("rb") as source:
+            content = source.read()
+        _image_create(
+            campaign=copy,
+            prepared=images.PreparedImage(content=content, width=image.width, height=image.height),
+            position=image.position,
+            source=image.source,
+            prompt=image.prompt,
+            model=image.model,
+            fallback_reason=image.fallback_reason,
+        )
+    return copy
+
+
+def campaign_archive(*, campaign: Campaign, by: User | None, via: str = "page") -> Campaign:
+    return campaign_transition(campaign=campaign, to=CampaignStatus.ARCHIVED, by=by, via=via)
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign, by: User | None) -> None:
+    """Deletes a campaign, its images' files once committed, and its history."""
+    if campaign.executions.filter(status=ExecutionStatus.RUNNING).exists():
+        raise ValidationError("A run of this campaign is in progress. Cancel it or wait for it to finish.")
+    paths = [image.file.name for image in campaign.images.all()]
+    storage = CampaignImage._meta.get_field("file").storage
+    campaign.delete()
+    transaction.on_commit(lambda: [storage.delete(path) for path in paths])
+    logger.info("campaign deleted", extra={"campaign_id": campaign.pk, "by": getattr(by, "pk", None)})
+
+
+def _image_create(
+    *,
+    campaign: Campaign,
+    prepared: images.PreparedImage,
+    source: str,
+    position: int | None = None,
+    prompt: str = "",
+    model: str = "",
+    fallback_reason: str = "",
+) -> CampaignImage:
+    if position is None:
+        last = campaign.images.aggregate(last=Max("position"))["last"]
+        position = 0 if last is None else last + 1
+    image = CampaignImage(
+        campaign=campaign,
+        position=position,
+        width=prepared.width,
+        height=prepared.height,
+        source=source,
+        prompt=prompt,
+        model=model,
+        fallback_reason=fallback_reason[:300],
+    )
+    image.file.save("image.jpg", ContentFile(prepared.content), save=False)
+    image.save()
+    return image
+
+
+@transaction.atomic
+def campaign_image_add(
+    *,
+    campaign: Campaign,
+    prepared: images.PreparedImage,
+    source: str = ImageSource.UPLOAD,
+    prompt: str = "",
+    model: str = "",
+    fallback_reason: str = "",
+) -> CampaignImage:
+    """Appends an Instagram-ready JPEG to the campaign (at most ten, for a carousel)."""
+    Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    if campaign.images.count() >= MAX_IMAGES:
+        raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images (Instagram's carousel limit).")
+    return _image_create(
+        campaign=campaign, prepared=prepared, source=source, prompt=prompt, model=model, fallback_reason=fallback_reason
+    )
+
+
+@transaction.atomic
+def campaign_image_remove(*, image: CampaignImage) -> None:
+    campaign, path = image.campaign, image.file.name
+    storage = image.file.storage
+    image.delete()
+    for position, remaining in enumerate(campaign.images.all()):
+        if remaining.position != position:
+            CampaignImage.objects.filter(pk=remaining.pk).update(position=position)
+    transaction.on_commit(lambda: storage.delete(path))
+
+
+@transaction.atomic
+def campaign_image_move(*, image: CampaignImage, offset: int) -> None:
+    """Moves an image earlier (-1) or later (+1) in the carousel."""
+    ordered = list(image.campaign.images.select_for_update().order_by("position", "id"))
+    index = next(i for i, other in enumerate(ordered) if other.pk == image.pk)
+    target = index + offset
+    if not 0 <= target < len(ordered):
+        return
+    ordered[index], ordered[target] = ordered[target], ordered[index]
+    for position, other in enumerate(ordered):
+        CampaignImage.objects.filter(pk=other.pk).update(position=position)
+
+
+# AI images -------------------------------------------------------------------------------------
+
+
+def image_prompt(campaign: Campaign) -> str:
+    brief = campaign.brief or campaign.caption or campaign.name
+    return f"An Instagram post image for the campaign '{campaign.name}'. {brief}".strip()
+
+
+@transaction.atomic
+def image_generation_request(*, campaign: Campaign, by: User | None) -> ImageGeneration:
+    """Queues an AI image for the campaign; the page polls the returned generation."""
+    from django.conf import settings
+
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot get new images.")
+    if campaign.images.count() >= MAX_IMAGES:
+        raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images. Remove one first.")
+    in_progress = campaign.generations.filter(status__in=[GenerationStatus.QUEUED, GenerationStatus.RUNNING]).first()
+    if in_progress is not None:
+        return in_progress
+    generation = ImageGeneration.objects.create(
+        campaign=campaign, prompt=image_prompt(campaign), model=settings.OPENAI_IMAGE_MODEL, requested_by=by
+    )
+    from .tasks import generate_image
+
+    transaction.on_commit(lambda: generate_image.delay(generation.pk))
+    return generation
+
+
+def image_generation_run(*, generation_id: int) -> ImageGeneration | None:
+    """Generates the image with OpenAI, or draws a placeholder and says why.
+
+    A moderation refusal is final and draws nothing: the brief has to change.
+    """
+    claimed = ImageGeneration.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING
+    )
+    generation = ImageGeneration.objects.select_related("campaign").filter(pk=generation_id).first()
+    if generation is None or not claimed:
+        return generation
+    campaign = generation.campaign
+    try:
+        raw = openai_client.generate_image(prompt=generation.prompt, model=generation.model)
+        prepared = images.prepare_generated(raw)
+        source, reason = ImageSource.AI, ""
+        status = GenerationStatus.SUCCEEDED
+    except openai_client.ModerationRefused as error:
+        generation.status = GenerationStatus.REFUSED
+        generation.fallback_reason = f"OpenAI refused the brief: {error.message}"[:300]
+        generation.finished_at = timezone.now()
+        generation.save(update_fields=["status", "fallback_reason", "finished_at"])
+        return generation
+    except (ProviderError, ValidationError) as error:
+        reason = _fallback_reason(error)
+        prepared = images.draw_placeholder(title=campaign.name, subtitle=campaign.brief or campaign.caption)
+        source, status = ImageSource.PLACEHOLDER, GenerationStatus.FELL_BACK
+        logger.warning("image generation fell back", extra={"campaign_id": campaign.pk, "reason": reason})
+    with transaction.atomic():
+        try:
+            image = campaign_image_add(
+                campaign=campaign,
+                prepared=prepared,
+                source=source,
+                prompt=generation.prompt,
+                model=generation.model if source == ImageSource.AI else "",
+                fallback_reason=reason,
+            )
+        except ValidationError as error:
+            image, status, reason = None, GenerationStatus.FELL_BACK, " ".join(error.messages)
+        generation.image = image
+        generation.status = status
+        generation.fallback_reason = reason[:300]
+        generation.finished_at = timezone.now()
+        generation.save(update_fields=["image", "status", "fallback_reason", "finished_at"])
+    return generation
+
+
+def _fallback_reason(error: Exception) -> str:
+    if isinstance(error, openai_client.NotConfigured):
+        return "No OpenAI key is configured (OPENAI_API_KEY), so a placeholder was drawn."
+    if isinstance(error, ProviderError):
+        return f"OpenAI failed ({error.message}), so a placeholder was drawn."
+    return f"OpenAI's image could not be used ({' '.join(getattr(error, 'messages', [str(error)]))})."
+
+
+# Executions ------------------------------------------------------------------------------------
+
+STEP_NAMES = tuple(STEP_LABELS)
+
+
+@transaction.atomic
+def execution_start(
+    *, campaign: Campaign, source: str = ExecutionSource.MANUAL, by: User | None = None
+) -> CampaignExecution:
+    """Queues one run of the campaign; a Celery task runs its steps once the transaction commits."""
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot run. Restore it to a draft first.")
+    execution = CampaignExecution.objects.create(
+        workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by
+    )
+    ExecutionStep.objects.bulk_create(
+        ExecutionStep(execution=execution, position=i, name=name) for i, name in enumerate(STEP_NAMES)
+    )
+    _queue_execution(execution.pk)
+    return execution
+
+
+def _queue_execution(execution_id: int, countdown: float | None = None) -> None:
+    from .tasks import run_execution
+
+    transaction.on_commit(lambda: run_execution.apply_async((execution_id,), countdown=countdown))
+
+
+def _claim(execution_id: int) -> bool:
+    """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution."""
+    now = timezone.now()
+    return bool(
+        CampaignExecution.objects.filter(pk=execution_id)
+        .filter(Q(status=ExecutionStatus.QUEUED) | Q(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now))
+        .update(
+            status=ExecutionStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            lease_expires_at=now + EXECUTION_LEASE,
+            attempts=F("attempts") + 1,
+        )
+    )
+
+
+def execution_run(*, execution_id: int) -> CampaignExecution | None:
+    """Runs (or resumes) an execution's steps. Safe to call twice: a second caller finds nothing to claim.
+
+    Steps already done are skipped, so a redelivered task resumes where the dead one stopped.
+    Raises RetryLater for transient failures; the task schedules the retry.
+    """
+    if not _claim(execution_id):
+        return CampaignExecution.objects.filter(pk=execution_id).first()
+    execution = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution_id)
+    if execution.attempts > MAX_EXECUTION_ATTEMPTS:
+        return _execution_fail(
+            execution,
+            category=execution.error_category or ErrorCategory.WORKER,
+            message=f"Gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}".strip(),
+        )
+    context: dict[str, str] = {}
+    for step in execution.steps.all():
+        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+            context.update(step.state.get("context", {}))
+            continue
+        try:
+            outcome = _run_step(execution, step, context)
+        except StepFailed as failure:
+            _step_finish(step, StepStatus.FAILED, failure.message)
+            return _execution_fail(execution, category=failure.category, message=failure.message)
+        except RetryLater as retry:
+            _step_set(step, status=StepStatus.PENDING, detail=f"Will try again: {retry.message}")
+            # The lease now marks when the retry is overdue, so a lost retry gets recovered.
+            CampaignExecution.objects.filter(pk=execution.pk).update(
+                status=ExecutionStatus.QUEUED,
+                lease_expires_at=timezone.now() + timedelta(seconds=retry.countdown) + EXECUTION_LEASE,
+                error_message=retry.message[:2000],
+            )
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug must fail the run, never leave it running
+            logger.exception("execution step crashed", extra={"execution_id": execution.pk, "step": step.name})
+            message = f"Internal error in step '{step.label}': {error.__class__.__name__}."
+            _step_finish(step, StepStatus.FAILED, message)
+            return _execution_fail(execution, category=ErrorCategory.INTERNAL, message=message)
+        if outcome.waiting:
+            _step_set(step, status=StepStatus.WAITING, detail=outcome.detail)
+            # The outside system calls back; no worker holds the execution meanwhile.
+            CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=None)
+            execution.refresh_from_db()
+            return execution
+        _step_finish(step, StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED, outcome.detail, context)
+        CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() + EXECUTION_LEASE)
+    return _execution_succeed(execution)
+
+
+def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
+    _step_set(step, status=StepStatus.RUNNING, started_at=timezone.now())
+    campaign = execution.campaign
+    if step.name == "prepare_image":
+        return _prepare_image(campaign)
+    if step.name == "render_caption":
+        problems = caption_problems(caption=campaign.caption, hashtags=campaign.hashtags)
+        if problems:
+            raise StepFailed(" ".join(problems.values()), category=ErrorCategory.VALIDATION)
+        context["caption"] = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+        return StepOutcome(detail=context["caption"] or "(no caption)")
+    if step.name == "publish":
+        destination = destination_for(campaign)
+        if destination is None:
+            return StepOutcome(
+                detail="Nowhere to publish: connect an Instagram account or an n8n workflow to this campaign.",
+                skipped=True,
+            )
+        caption = context.get("caption", render_caption(caption=campaign.caption, hashtags=campaign.hashtags))
+        return destination.publish(execution=execution, step=step, caption=caption)
+    raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
+
+
+def _prepare_image(campaign: Campaign) -> StepOutcome:
+    count = campaign.images.count()
+    if count:
+        return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
+    generation = ImageGeneration.objects.create(
+        campaign=campaign, prompt=image_prompt(campaign), model=_image_model()
+    )
+    generation = image_generation_run(generation_id=generation.pk)
+    if generation.status == GenerationStatus.REFUSED:
+        raise StepFailed(generation.fallback_reason, category=ErrorCategory.VALIDATION)
+    if generation.image_id is None:
+        raise StepFailed(generation.fallback_reason or "No image could be made.", category=ErrorCategory.INTERNAL)
+    if generation.status == GenerationStatus.FELL_BACK:
+        return StepOutcome(detail=generation.fallback_reason)
+    return StepOutcome(detail=f"Generated an image with {generation.model}.")
+
+
+def _image_model() -> str:
+    from django.conf import settings
+
+    return settings.OPENAI_IMAGE_MODEL
+
+
+def _step_set(step: ExecutionStep, **fields) -> None:
+    for name, value in fields.items():
+        setattr(step, name, value)
+    ExecutionStep.objects.filter(pk=step.pk).update(**fields)
+
+
+def _step_finish(step: ExecutionStep, status: str, detail: str, context: dict[str, str] | None = None) -> None:
+    state = {**step.state, "context": dict(context)} if context else step.state
+    _step_set(step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state)
+
+
+def step_save_state(step: ExecutionStep, **values) -> None:
+    """Records what a step did with an outside service at once, so a rerun can resume from it."""
+    _step_set(step, state={**step.state, **values})
+
+
+def _execution_fail(execution: CampaignExecution, *, category: str, message: str) -> CampaignExecution:
+    _execution_finish(execution, ExecutionStatus.FAILED, category=category, message=message)
+    return execution
+
+
+def _execution_succeed(execution: CampaignExecution) -> CampaignExecution:
+    _execution_finish(execution, ExecutionStatus.SUCCEEDED)
+    return execution
+
+
+# How a finished run moves a campaign that is not on a recurring schedule or trigger.
+_SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, ExecutionStatus.FAILED: CampaignStatus.FAILED}
+
+
+@transaction.atomic
+def _execution_finish(
+    execution: CampaignExecution, status: str, *, category: str = "", message: str = ""
+) -> None:
+    now = timezone.now()
+    updated = CampaignExecution.objects.filter(
+        pk=execution.pk, status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]
+    ).update(status=status, finished_at=now, lease_expires_at=None, error_category=category, error_message=message[:2000])
+    execution.status, execution.finished_at = status, now
+    execution.error_category, execution.error_message = category, message
+    if not updated:
+        return
+    campaign = execution.campaign
+    campaign.refresh_from_db(fields=["status"])
+    target = _SETTLED_STATUS.get(status)
+    # Active (recurring) and paused campaigns keep their status; one run does not end them.
+    if target and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
+        if campaign.status != target:
+            campaign_transition(campaign=campaign, to=target, via="task", note=f"Run {execution.uuid.hex[:8]} {status}")
+
+
+def execution_resume_from_callback(
+    *, execution: CampaignExecution, succeeded: bool, message: str, outputs: dict | None = None
+) -> bool:
+    """Finishes a run whose publish step waited for an outside system. False if it was already finished."""
+    with transaction.atomic():
+        locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
+        if locked.is_finished:
+            return False
+        outputs = outputs or {}
+        fields = {}
+        if outputs.get("instagram_media_id"):
+            fields["instagram_media_id"] = str(outputs["instagram_media_id"])[:64]
+        if outputs.get("instagram_permalink"):
+            fields["instagram_permalink"] = str(outputs["instagram_permalink"])[:200]
+        if fields:
+            CampaignExecution.objects.filter(pk=locked.pk).update(**fields)
+        step = locked.steps.filter(status=StepStatus.WAITING).first()
+        if step is not None:
+            _step_finish(step, StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED, message or "")
+        locked.campaign = execution.campaign
+        if succeeded:
+            _execution_finish(locked, ExecutionStatus.SUCCEEDED)
+        else:
+            _execution_finish(locked, ExecutionStatus.FAILED, category=ErrorCategory.PROVIDER, message=message)
+    execution.refresh_from_db()
+    return True
+
+
+@transaction.atomic
+def execution_cancel(*, execution: CampaignExecution, by: User | None) -> CampaignExecution:
+    if execution.is_finished:
+        raise ValidationError("This run has already finished.")
+    execution.steps.filter(status__in=[StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING]).update(
+        status=StepStatus.SKIPPED, detail="Cancelled.", finished_at=timezone.now()
+    )
+    who = by.email if by else "the system"
+    _execution_finish(execution, ExecutionStatus.CANCELLED, message=f"Cancelled by {who}.")
+    return execution
+
+
+# A queued run that no worker took within this time lost its task message.
+LOST_TASK_AFTER = timedelta(minutes=15)
+
+
+def execution_recover_stale() -> int:
+    """Requeues runs whose worker died or whose task was lost; the claim limit fails them eventually."""
+    now = timezone.now()
+    stale = list(
+        CampaignExecution.objects.filter(
+            Q(status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED], lease_expires_at__lt=now)
+            | Q(status=ExecutionStatus.QUEUED, lease_expires_at__isnull=True, queued_at__lt=now - LOST_TASK_AFTER)
+        ).values_list("pk", flat=True)[:500]
+    )
+    for execution_id in stale:
+        with transaction.atomic():
+            _queue_execution(execution_id)
+    if stale:
+        logger.warning("requeued stale executions", extra={"count": len(stale)})
+    return len(stale)

@@ -1,0 +1,27 @@
+import logging
+
+from celery import shared_task
+
+from . import services
+from .destinations import RetryLater
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def run_execution(self, execution_id: int) -> None:
+    """Runs one execution; transient failures come back later, the service bounds the attempts."""
+    try:
+        services.execution_run(execution_id=execution_id)
+    except RetryLater as retry:
+        raise self.retry(countdown=retry.countdown)
+
+
+@shared_task(acks_late=True)
+def generate_image(generation_id: int) -> None:
+    services.image_generation_run(generation_id=generation_id)
+
+
+@shared_task
+def recover_stale_executions() -> int:
+    return services.execution_recover_stale()

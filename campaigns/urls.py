@@ -1,0 +1,36 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("campaigns/", views.campaign_list, name="campaign_list"),
+    path("campaigns/new/", views.campaign_create, name="campaign_create"),
+    path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:campaign_id>/edit/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:campaign_id>/delete/", views.campaign_delete, name="campaign_delete"),
+    path("campaigns/<int:campaign_id>/run/", views.campaign_run, name="campaign_run"),
+    path("campaigns/<int:campaign_id>/duplicate/", views.campaign_duplicate, name="campaign_duplicate"),
+    path("campaigns/<int:campaign_id>/status/", views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:campaign_id>/executions/", views.campaign_executions, name="campaign_executions"),
+    path("campaigns/<int:campaign_id>/gallery/", views.campaign_gallery, name="campaign_gallery"),
+    path("campaigns/<int:campaign_id>/generate/", views.campaign_generate_image, name="campaign_generate_image"),
+    path(
+        "campaigns/<int:campaign_id>/generations/<int:generation_id>/",
+        views.generation_status,
+        name="generation_status",
+    ),
+    path("campaigns/<int:campaign_id>/images/<int:image_id>/", views.campaign_image, name="campaign_image"),
+    path(
+        "campaigns/<int:campaign_id>/images/<int:image_id>/remove/",
+        views.campaign_image_remove,
+        name="campaign_image_remove",
+    ),
+    path("campaigns/<int:campaign_id>/images/<int:image_id>/move/", views.campaign_image_move, name="campaign_image_move"),
+    path("campaigns/<int:campaign_id>/runs/<int:execution_id>/", views.execution_detail, name="execution_detail"),
+    path(
+        "campaigns/<int:campaign_id>/runs/<int:execution_id>/cancel/",
+        views.execution_cancel,
+        name="execution_cancel",
+    ),
+    path("media/p/<str:token>.jpg", views.public_image, name="public_image"),
+]

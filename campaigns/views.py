@@ -1,0 +1,302 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from marketing.selectors import get_for_workspace_or_404
+from marketing.views import workspace_required
+
+from . import selectors, services
+from .captions import MAX_CAPTION_CHARS, render_caption
+from .destinations import destination_for
+from .forms import CampaignFilterForm, CampaignForm, StatusForm
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
+
+PAGE_SIZE = 25
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    return get_for_workspace_or_404(selectors.campaign_for_detail(workspace=request.workspace), workspace=request.workspace, pk=campaign_id)
+
+
+@workspace_required
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    filters = CampaignFilterForm(request.GET)
+    values = filters.values()
+    campaigns = selectors.campaign_list(workspace=request.workspace, **values)
+    page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filters": filters,
+        "page": page,
+        "query": query.urlencode(),
+        "is_filtered": bool(values["search"] or values["status"]),
+        "has_any": page.paginator.count > 0 or Campaign.objects.filter(workspace=request.workspace).exists(),
+    }
+    template = "campaigns/list.html#results" if request.htmx and not request.htmx.boosted else "campaigns/list.html"
+    return render(request, template, context)
+
+
+def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -> Campaign | None:
+    """Runs the create or update service and attaches the uploads; form errors go back on the form."""
+    try:
+        with transaction.atomic():
+            if campaign is None:
+                campaign = services.campaign_create(workspace=request.workspace, by=request.user, **form.text_fields)
+            else:
+                campaign = services.campaign_update(campaign=campaign, by=request.user, **form.text_fields)
+            for prepared in form.cleaned_data["prepared_images"]:
+                services.campaign_image_add(campaign=campaign, prepared=prepared)
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            form.add_error(None, _errors(error))
+        return None
+    return campaign
+
+
+@workspace_required
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = _save_form(request, form, None)
+        if campaign is not None:
+            messages.success(request, f"Campaign “{campaign.name}” created.")
+            return redirect(campaign)
+    return render(request, "campaigns/form.html", {"form": form, "max_caption": MAX_CAPTION_CHARS})
+
+
+@workspace_required
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    form = CampaignForm(
+        request.POST or None, request.FILES or None, instance=campaign, existing_images=campaign.images.count()
+    )
+    if request.method == "POST" and form.is_valid():
+        if _save_form(request, form, campaign) is not None:
+            messages.success(request, "Campaign saved.")
+            return redirect(campaign)
+    return render(
+        request,
+        "campaigns/form.html",
+        {"form": form, "campaign": campaign, "images": campaign.images.all(), "max_caption": MAX_CAPTION_CHARS},
+    )
+
+
+def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
+    executions = selectors.execution_history(campaign=campaign)
+    generation = selectors.latest_generation(campaign=campaign)
+    return {
+        "campaign": campaign,
+        "images": list(campaign.images.all()),
+        "caption": render_caption(caption=campaign.caption, hashtags=campaign.hashtags),
+        "executions": executions,
+        "run_in_progress": any(not e.is_finished for e in executions),
+        "generation": generation,
+        "destination": destination_for(campaign),
+        "status_changes": campaign.status_changes.select_related("by")[:10],
+        "next_statuses": [
+            (value, label)
+            for value, label in CampaignStatus.choices
+            if services.can_transition(campaign, value) and value not in (CampaignStatus.COMPLETED, CampaignStatus.FAILED)
+        ],
+    }
+
+
+@workspace_required
+@require_GET
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    return render(request, "campaigns/detail.html", _detail_context(request, campaign))
+
+
+@workspace_required
+@require_GET
+def campaign_executions(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The execution history fragment, polled while a run is in progress."""
+    campaign = _campaign(request, campaign_id)
+    return render(request, "campaigns/detail.html#executions", _detail_context(request, campaign))
+
+
+@workspace_required
+@require_POST
+def campaign_run(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        services.execution_start(campaign=campaign, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "Run queued. Its steps appear below as they happen.")
+    return redirect(campaign)
+
+
+@workspace_required
+@require_POST
+def campaign_duplicate(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    copy = services.campaign_duplicate(campaign=campaign, by=request.user)
+    messages.success(request, f"Duplicated as “{copy.name}”. You are editing the copy.")
+    return redirect("campaign_edit", copy.pk)
+
+
+@workspace_required
+@require_POST
+def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a status.")
+        return redirect(campaign)
+    try:
+        services.campaign_transition(campaign=campaign, to=form.cleaned_data["to"], by=request.user)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, f"Campaign is now {campaign.get_status_display().lower()}.")
+    return redirect(campaign)
+
+
+@workspace_required
+def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    if request.method == "POST":
+        try:
+            services.campaign_delete(campaign=campaign, by=request.user)
+        except ValidationError as error:
+            messages.error(request, _errors(error))
+            return redirect(campaign)
+        messages.success(request, f"Campaign “{campaign.name}” deleted.")
+        return redirect("campaign_list")
+    return render(request, "campaigns/confirm_delete.html", {"campaign": campaign})
+
+
+@workspace_required
+@require_POST
+def campaign_generate_image(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        generation = services.image_generation_request(campaign=campaign, by=request.user)
+    except ValidationError as error:
+        if request.htmx:
+            return render(request, "campaigns/_generation.html", {"campaign": campaign, "error": _errors(error)})
+        messages.error(request, _errors(error))
+        return redirect(campaign)
+    if request.htmx:
+        generation.refresh_from_db()
+        return render(request, "campaigns/_generation.html", {"campaign": campaign, "generation": generation})
+    messages.info(request, "Generating an image. It appears here when ready.")
+    return redirect(campaign)
+
+
+@workspace_required
+@require_GET
+def generation_status(request: HttpRequest, campaign_id: int, generation_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    generation = _generation(campaign, generation_id)
+    response = render(request, "campaigns/_generation.html", {"campaign": campaign, "generation": generation})
+    if generation.is_done and generation.image_id:
+        # Show the new image without a reload: the detail page refreshes its gallery on this event.
+        response["HX-Trigger"] = "campaign-images-changed"
+    return response
+
+
+def _generation(campaign: Campaign, generation_id: int) -> ImageGeneration:
+    generation = campaign.generations.filter(pk=generation_id).first()
+    if generation is None:
+        raise Http404("No such image generation.")
+    return generation
+
+
+@workspace_required
+@require_GET
+def campaign_gallery(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    return render(request, "campaigns/detail.html#gallery", _detail_context(request, campaign))
+
+
+def _image(request: HttpRequest, campaign_id: int, image_id: int) -> CampaignImage:
+    campaign = _campaign(request, campaign_id)
+    image = campaign.images.filter(pk=image_id).first()
+    if image is None:
+        raise Http404("No such image.")
+    return image
+
+
+@workspace_required
+@require_GET
+def campaign_image(request: HttpRequest, campaign_id: int, image_id: int) -> FileResponse:
+    image = _image(request, campaign_id, image_id)
+    return FileResponse(image.file.open("rb"), content_type="image/jpeg")
+
+
+@workspace_required
+@require_POST
+def campaign_image_remove(request: HttpRequest, campaign_id: int, image_id: int) -> HttpResponse:
+    image = _image(request, campaign_id, image_id)
+    services.campaign_image_remove(image=image)
+    messages.success(request, "Image removed.")
+    return redirect("campaign_edit", campaign_id)
+
+
+@workspace_required
+@require_POST
+def campaign_image_move(request: HttpRequest, campaign_id: int, image_id: int) -> HttpResponse:
+    image = _image(request, campaign_id, image_id)
+    services.campaign_image_move(image=image, offset=-1 if request.POST.get("direction") == "up" else 1)
+    return redirect("campaign_edit", campaign_id)
+
+
+@workspace_required
+@require_GET
+def execution_detail(request: HttpRequest, campaign_id: int, execution_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    execution = get_for_workspace_or_404(
+        CampaignExecution.objects.filter(campaign=campaign).select_related("requested_by").prefetch_related("steps"),
+        workspace=request.workspace,
+        pk=execution_id,
+    )
+    template = "campaigns/execution.html#execution" if request.htmx else "campaigns/execution.html"
+    return render(request, template, {"campaign": campaign, "execution": execution})
+
+
+@workspace_required
+@require_POST
+def execution_cancel(request: HttpRequest, campaign_id: int, execution_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    execution = get_for_workspace_or_404(CampaignExecution.objects.filter(campaign=campaign), workspace=request.workspace, pk=execution_id)
+    try:
+        services.execution_cancel(execution=execution, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, "Run cancelled.")
+    return redirect(execution.get_absolute_url())
+
+
+@login_not_required
+@require_GET
+@cache_control(public=True, max_age=86400)
+def public_image(request: HttpRequest, token: str) -> FileResponse:
+    """A campaign image for outside services (Instagram, n8n): the unguessable token is the key."""
+    image = CampaignImage.objects.filter(token=token).only("file").first() if _is_hex_uuid(token) else None
+    if image is None:
+        raise Http404("No such image.")
+    return FileResponse(image.file.open("rb"), content_type="image/jpeg")
+
+
+def _is_hex_uuid(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
