@@ -335,7 +335,7 @@ def _fallback_reason(error: Exception) -> str:
     if isinstance(error, openai_client.NotConfigured):
         return "No OpenAI key is configured (OPENAI_API_KEY), so a placeholder was drawn."
     if isinstance(error, ProviderError):
-        return f"OpenAI failed ({error.message}), so a placeholder was drawn."
+        return f"{error.message.rstrip('.')}; a placeholder was drawn instead."
     return f"OpenAI's image could not be used ({' '.join(getattr(error, 'messages', [str(error)]))})."
 
 

@@ -6,6 +6,8 @@ from django.core.cache import cache
 from integrations import http
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
+pytest_plugins = ["tests.fake_openai"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
@@ -15,6 +17,9 @@ def _isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
+    # No test reaches a real outside service, whatever the developer's environment holds.
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,10 +1,12 @@
-import factory
-from allauth.account.models import EmailAddress
-
+import io
 from datetime import timedelta
 
+import factory
+from allauth.account.models import EmailAddress
 from django.utils import timezone
+from PIL import Image as PILImage
 
+from campaigns.models import Campaign, CampaignImage
 from marketing.models import Invitation, Membership, User, Workspace
 
 PASSWORD = "correct horse battery staple"
@@ -51,3 +53,27 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"invitee{n}@example.com")
     role = "member"
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    brief = "Linen shirts on a sunny beach"
+    caption = "Our linen collection is here."
+    hashtags = "#summer #linen"
+
+
+def jpeg_bytes(size: tuple[int, int] = (1080, 1080), color: str = "steelblue") -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def add_image(campaign: Campaign, size: tuple[int, int] = (1080, 1080)) -> CampaignImage:
+    from campaigns.images import PreparedImage
+    from campaigns.services import campaign_image_add
+
+    return campaign_image_add(campaign=campaign, prepared=PreparedImage(jpeg_bytes(size), *size))

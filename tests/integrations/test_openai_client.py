@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 
 from integrations.http import CircuitOpenError, ProviderError
 from integrations.openai.client import ModerationRefused, NotConfigured, generate_image
-from tests.fake_openai import Reply, fake_openai  # noqa: F401
+from tests.fake_openai import Reply
 
 
 def sample(name: str, **labels: str) -> float:

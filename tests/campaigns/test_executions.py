@@ -1,0 +1,268 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from campaigns import destinations, services
+from campaigns.destinations import RetryLater, StepFailed, StepOutcome
+from campaigns.models import CampaignExecution, ExecutionStep
+from tests.factories import CampaignFactory, add_image
+
+
+@pytest.fixture
+def campaign(alice_workspace):
+    return CampaignFactory(workspace=alice_workspace)
+
+
+@pytest.fixture
+def run_now(alice_client, django_capture_on_commit_callbacks):
+    def run(campaign):
+        with django_capture_on_commit_callbacks(execute=True):
+            return alice_client.post(f"/campaigns/{campaign.pk}/run/")
+
+    return run
+
+
+class FakeDestination:
+    """A destination that records calls and answers from a script."""
+
+    label = "fake"
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def publish(self, *, execution, step, caption):
+        self.calls += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def destination(monkeypatch):
+    holder = {}
+
+    def use(*outcomes):
+        holder["destination"] = FakeDestination(*outcomes)
+        monkeypatch.setattr(destinations, "_registry", destinations._Registry([lambda campaign: holder["destination"]]))
+        return holder["destination"]
+
+    return use
+
+
+def test_it_creates_exactly_one_execution_and_runs_its_steps(run_now, campaign, alice):
+    add_image(campaign)
+    response = run_now(campaign)
+
+    assert response.url == campaign.get_absolute_url()
+    execution = CampaignExecution.objects.get(campaign=campaign)
+    assert (execution.source, execution.status, execution.requested_by) == ("manual", "succeeded", alice)
+    steps = list(execution.steps.values_list("name", "status"))
+    assert steps == [("prepare_image", "succeeded"), ("render_caption", "succeeded"), ("publish", "skipped")]
+    assert "Nowhere to publish" in execution.steps.get(name="publish").detail
+    assert execution.steps.get(name="render_caption").detail == "Our linen collection is here.\n\n#summer #linen"
+
+
+def test_it_generates_a_placeholder_when_the_campaign_has_no_image(run_now, campaign):
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert execution.status == "succeeded"
+    assert campaign.images.get().source == "placeholder"
+    assert "OPENAI_API_KEY" in execution.steps.get(name="prepare_image").detail
+
+
+def test_it_says_on_the_page_that_there_is_nowhere_to_publish(alice_client, campaign):
+    response = alice_client.get(campaign.get_absolute_url())
+    assert b"Nowhere to publish yet" in response.content
+
+
+def test_it_completes_a_draft_campaign_after_a_successful_run(run_now, campaign):
+    run_now(campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+
+def test_it_refuses_to_run_an_archived_campaign(alice_client, alice_workspace):
+    archived = CampaignFactory(workspace=alice_workspace, status="archived")
+    response = alice_client.post(f"/campaigns/{archived.pk}/run/", follow=True)
+    assert b"Archived campaigns cannot run" in response.content
+    assert not CampaignExecution.objects.exists()
+
+
+def test_it_publishes_through_the_campaigns_destination(run_now, campaign, destination):
+    add_image(campaign)
+    fake = destination(StepOutcome(detail="Published as 123"))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert execution.status == "succeeded"
+    assert execution.steps.get(name="publish").detail == "Published as 123"
+    assert fake.calls == 1
+
+
+def test_it_fails_the_run_with_the_destinations_reason(run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepFailed("Meta said no", category="provider"))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert (execution.status, execution.error_category, execution.error_message) == ("failed", "provider", "Meta said no")
+    campaign.refresh_from_db()
+    assert campaign.status == "failed"
+
+
+def test_it_requeues_a_transient_failure_and_then_succeeds(campaign, destination):
+    add_image(campaign)
+    fake = destination(RetryLater("rate limited", countdown=30), StepOutcome(detail="ok"))
+    execution = services.execution_start(campaign=campaign)
+
+    with pytest.raises(RetryLater):
+        services.execution_run(execution_id=execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "queued"
+    assert execution.steps.get(name="publish").detail == "Will try again: rate limited"
+
+    services.execution_run(execution_id=execution.pk)
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts, fake.calls) == ("succeeded", 2, 2)
+
+
+def test_it_gives_up_after_the_attempt_limit(campaign, destination):
+    add_image(campaign)
+    destination(*[RetryLater("still rate limited", countdown=1)] * 10)
+    execution = services.execution_start(campaign=campaign)
+    for _ in range(services.MAX_EXECUTION_ATTEMPTS):
+        with pytest.raises(RetryLater):
+            services.execution_run(execution_id=execution.pk)
+
+    services.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == "failed"
+    assert "Gave up after 5 attempts" in execution.error_message
+    assert "still rate limited" in execution.error_message
+
+
+def test_the_task_schedules_the_retry_with_the_countdown(campaign, destination, monkeypatch):
+    from campaigns import tasks
+
+    add_image(campaign)
+    destination(RetryLater("rate limited", countdown=42))
+    execution = services.execution_start(campaign=campaign)
+    scheduled = {}
+
+    def fake_retry(*, countdown):
+        scheduled["countdown"] = countdown
+        return RuntimeError("retry scheduled")
+
+    monkeypatch.setattr(tasks.run_execution, "retry", fake_retry)
+    with pytest.raises(RuntimeError):
+        tasks.run_execution.run(execution.pk)
+    assert scheduled == {"countdown": 42}
+
+
+def test_it_fails_the_run_when_a_step_crashes(run_now, campaign, destination):
+    add_image(campaign)
+    destination(ZeroDivisionError())
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert (execution.status, execution.error_category) == ("failed", "internal")
+    assert "ZeroDivisionError" in execution.error_message
+
+
+def test_it_leaves_a_waiting_run_running_without_a_lease(run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepOutcome(detail="Handed to n8n", waiting=True))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert (execution.status, execution.lease_expires_at) == ("running", None)
+    assert execution.steps.get(name="publish").status == "waiting"
+
+
+def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepOutcome(detail="Handed to n8n", waiting=True))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+
+    assert services.execution_resume_from_callback(execution=execution, succeeded=True, message="Posted", outputs={"instagram_media_id": "1789"})
+    assert not services.execution_resume_from_callback(execution=execution, succeeded=False, message="late")
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.instagram_media_id) == ("succeeded", "1789")
+
+
+def test_a_second_worker_finds_nothing_to_claim(campaign):
+    add_image(campaign)
+    execution = services.execution_start(campaign=campaign)  # the on_commit task never fires here
+    services.execution_run(execution_id=execution.pk)
+    finished_at = CampaignExecution.objects.get().finished_at
+
+    services.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.attempts == 1
+    assert execution.finished_at == finished_at
+
+
+def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campaign, destination):
+    add_image(campaign)
+    fake = destination(StepOutcome(detail="published"))
+    execution = services.execution_start(campaign=campaign)
+    # A worker claimed it, finished the first two steps, then died mid-publish.
+    CampaignExecution.objects.filter(pk=execution.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now() + services.EXECUTION_LEASE
+    )
+    ExecutionStep.objects.filter(execution=execution, name__in=["prepare_image", "render_caption"]).update(status="succeeded")
+    ExecutionStep.objects.filter(execution=execution, name="publish").update(status="running")
+
+    services.execution_run(execution_id=execution.pk)
+    assert CampaignExecution.objects.get().status == "running"  # the lease still holds
+
+    with time_machine.travel(timezone.now() + services.EXECUTION_LEASE + timedelta(seconds=1)):
+        services.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts) == ("succeeded", 2)
+    assert fake.calls == 1
+    assert not execution.campaign.generations.exists()
+
+
+def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
+    add_image(campaign)
+    execution = services.execution_start(campaign=campaign)
+    CampaignExecution.objects.filter(pk=execution.pk).update(status="running", attempts=1, lease_expires_at=timezone.now() - timedelta(minutes=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.execution_recover_stale() == 1
+
+    assert CampaignExecution.objects.get().status == "succeeded"
+
+
+def test_it_requeues_a_queued_run_whose_task_was_lost(campaign, django_capture_on_commit_callbacks):
+    add_image(campaign)
+    services.execution_start(campaign=campaign)
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.execution_recover_stale() == 1
+    assert CampaignExecution.objects.get().status == "succeeded"
+
+
+def test_it_cancels_a_waiting_run(alice_client, run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepOutcome(detail="Handed over", waiting=True))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    alice_client.post(f"/campaigns/{campaign.pk}/runs/{execution.pk}/cancel/")
+    execution.refresh_from_db()
+    assert execution.status == "cancelled"
+
+
+def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepOutcome(detail="Handed over", waiting=True))
+    run_now(campaign)
+    assert b'hx-trigger="every 2s"' in alice_client.get(campaign.get_absolute_url()).content
+    fragment = alice_client.get(f"/campaigns/{campaign.pk}/executions/", HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b"Waiting" in fragment.content

@@ -1,0 +1,112 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns import services
+from campaigns.models import Campaign
+from tests.factories import CampaignFactory, add_image
+
+
+def _make(workspace, count):
+    campaigns = CampaignFactory.create_batch(count, workspace=workspace)
+    for campaign in campaigns[::3]:
+        add_image(campaign, size=(100, 100))
+    for campaign in campaigns[::4]:
+        services.execution_start(campaign=campaign)
+    return campaigns
+
+
+def _queries(client, path="/campaigns/") -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)
+
+
+def test_the_list_query_count_stays_the_same_from_5_to_200_campaigns(alice_client, alice_workspace):
+    alice_client.get("/")  # the first request stores the current workspace in the session
+    _make(alice_workspace, 5)
+    few = _queries(alice_client)
+    _make(alice_workspace, 195)
+    many = _queries(alice_client)
+    assert few == many
+    assert many <= 10
+
+
+def test_it_searches_name_and_caption(alice_client, alice_workspace):
+    CampaignFactory(workspace=alice_workspace, name="Winter boots", caption="warm")
+    CampaignFactory(workspace=alice_workspace, name="Other", caption="Boots for summer")
+    CampaignFactory(workspace=alice_workspace, name="Unrelated", caption="hats")
+    response = alice_client.get("/campaigns/?q=boots")
+    assert [c.name for c in response.context["page"].object_list] == ["Other", "Winter boots"]
+
+
+def test_it_filters_by_status_and_hides_archived_by_default(alice_client, alice_workspace):
+    CampaignFactory(workspace=alice_workspace, name="Live", status="active")
+    CampaignFactory(workspace=alice_workspace, name="Old", status="archived")
+    names = lambda path: {c.name for c in alice_client.get(path).context["page"].object_list}  # noqa: E731
+    assert names("/campaigns/") == {"Live"}
+    assert names("/campaigns/?status=archived") == {"Old"}
+    assert names("/campaigns/?status=all") == {"Live", "Old"}
+
+
+def test_it_sorts_by_name(alice_client, alice_workspace):
+    for name in ["b", "c", "a"]:
+        CampaignFactory(workspace=alice_workspace, name=name)
+    response = alice_client.get("/campaigns/?sort=name")
+    assert [c.name for c in response.context["page"].object_list] == ["a", "b", "c"]
+
+
+def test_it_paginates_with_plain_links_and_keeps_the_filters(alice_client, alice_workspace):
+    CampaignFactory.create_batch(30, workspace=alice_workspace, caption="shoe")
+    response = alice_client.get("/campaigns/?q=shoe&page=2")
+    assert len(response.context["page"].object_list) == 5
+    assert b'href="?q=shoe&page=1"' in response.content
+
+
+def test_it_answers_htmx_with_just_the_results(alice_client, alice_workspace):
+    CampaignFactory(workspace=alice_workspace, name="Only")
+    response = alice_client.get("/campaigns/?q=Only", HTTP_HX_REQUEST="true")
+    assert b"<html" not in response.content
+    assert b"Only" in response.content
+
+
+def test_it_shows_an_empty_state_that_leads_to_creating_one(alice_client):
+    response = alice_client.get("/campaigns/")
+    assert b"Create your first campaign" in response.content
+
+
+@pytest.mark.parametrize("page", ["abc", "-1", "99999"])
+def test_it_survives_a_bad_page_number(alice_client, alice_workspace, page):
+    CampaignFactory(workspace=alice_workspace)
+    assert alice_client.get(f"/campaigns/?page={page}").status_code == 200
+
+
+def test_it_duplicates_a_campaign_with_its_images(alice_client, alice_workspace):
+    original = CampaignFactory(workspace=alice_workspace, name="Original")
+    add_image(original)
+    response = alice_client.post(f"/campaigns/{original.pk}/duplicate/")
+    copy = Campaign.objects.exclude(pk=original.pk).get()
+    assert response.url == f"/campaigns/{copy.pk}/edit/"
+    assert (copy.name, copy.status, copy.images.count()) == ("Copy of Original", "draft", 1)
+    assert copy.images.get().file.name != original.images.get().file.name
+
+
+def test_it_deletes_after_confirmation(alice_client, alice_workspace, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory(workspace=alice_workspace)
+    image = add_image(campaign)
+    storage, path = image.file.storage, image.file.name
+    assert b"Delete for good" in alice_client.get(f"/campaigns/{campaign.pk}/delete/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/campaigns/{campaign.pk}/delete/")
+    assert not Campaign.objects.exists()
+    assert not storage.exists(path)
+
+
+def test_it_archives_and_restores(alice_client, alice_workspace):
+    campaign = CampaignFactory(workspace=alice_workspace)
+    alice_client.post(f"/campaigns/{campaign.pk}/status/", {"to": "archived"})
+    campaign.refresh_from_db()
+    assert campaign.status == "archived"
+    alice_client.post(f"/campaigns/{campaign.pk}/status/", {"to": "draft"})
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
