@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, caption_problems
 from .models import Campaign, CampaignStatus
-from .selectors import SORTS
+from .selectors import SORTS, destination_choices, destination_key
 from .services import MAX_IMAGES
 
 
@@ -47,10 +47,22 @@ class CampaignForm(forms.ModelForm):
             "first_comment": forms.Textarea(attrs={"rows": 2}),
         }
 
-    def __init__(self, *args, existing_images: int = 0, **kwargs):
+    destination = forms.ChoiceField(
+        label="Publish to",
+        required=False,
+        help_text="Connect Instagram accounts and install n8n workflows to see them here.",
+    )
+
+    def __init__(self, *args, workspace, existing_images: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.existing_images = existing_images
         self.needs_fit = False
+        self.destinations = destination_choices(workspace=workspace)
+        self.fields["destination"].choices = [("", "Nowhere yet (prepare only)")] + [
+            (group, [(key, label) for key, label, _ in options]) for group, options in self.destinations.items() if options
+        ]
+        if self.instance.pk:
+            self.initial["destination"] = destination_key(self.instance)
 
     def clean(self):
         cleaned = super().clean()
@@ -72,9 +84,18 @@ class CampaignForm(forms.ModelForm):
         cleaned["prepared_images"] = prepared
         return cleaned
 
+    def clean_destination(self) -> dict:
+        key = self.cleaned_data.get("destination") or ""
+        for options in self.destinations.values():
+            for option_key, _, target in options:
+                if option_key == key:
+                    return target
+        return {"instagram_account": None, "n8n_workflow": None}
+
     @property
-    def text_fields(self) -> dict[str, str]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+    def service_fields(self) -> dict:
+        """What the create and update services take, from the cleaned form."""
+        return {**{name: self.cleaned_data[name] for name in self.Meta.fields}, **self.cleaned_data["destination"]}
 
 
 class CampaignFilterForm(forms.Form):

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
@@ -26,6 +27,13 @@ class Campaign(models.Model):
     caption = models.TextField(blank=True)
     hashtags = models.TextField(blank=True, help_text="Separated by spaces, with or without #.")
     first_comment = models.TextField(blank=True, help_text="Posted as the first comment right after publishing.")
+    # Where a run publishes: an Instagram account directly, or an n8n workflow. At most one.
+    instagram_account = models.ForeignKey(
+        "instagram.InstagramAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
+    n8n_workflow = models.ForeignKey(
+        "n8n.N8nWorkflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -49,6 +57,13 @@ class Campaign(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("campaign_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.instagram_account_id and self.n8n_workflow_id:
+            raise ValidationError("Publish either to an Instagram account or through an n8n workflow, not both.")
+        for destination in (self.instagram_account, self.n8n_workflow):
+            if destination is not None and destination.workspace_id != self.workspace_id:
+                raise ValidationError("That destination belongs to another workspace.")
 
 
 class CampaignStatusChange(models.Model):
@@ -188,12 +203,21 @@ class CampaignExecution(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     error_category = models.CharField(max_length=16, choices=ErrorCategory.choices, blank=True)
     error_message = models.TextField(blank=True)
+    # The run a schedule planned for this instant: one execution per (campaign, planned time).
+    planned_for = models.DateTimeField(null=True, blank=True)
     instagram_media_id = models.CharField(max_length=64, blank=True)
     instagram_permalink = models.URLField(blank=True)
     n8n_execution_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "planned_for"],
+                condition=models.Q(planned_for__isnull=False),
+                name="execution_once_per_planned_time",
+            )
+        ]
         indexes = [
             models.Index(fields=["campaign", "-queued_at"], name="execution_campaign_queued"),
             models.Index(fields=["status", "lease_expires_at"], name="execution_status_lease"),

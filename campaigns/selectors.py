@@ -36,7 +36,35 @@ def campaign_list(*, workspace: Workspace, search: str = "", status: str = "", s
 
 
 def campaign_for_detail(*, workspace: Workspace) -> QuerySet[Campaign]:
-    return Campaign.objects.filter(workspace=workspace).select_related("created_by", "updated_by")
+    return Campaign.objects.filter(workspace=workspace).select_related(
+        "created_by", "updated_by", "instagram_account", "n8n_workflow"
+    )
+
+
+def destination_choices(*, workspace: Workspace) -> dict[str, list[tuple[str, str, dict]]]:
+    """Where the workspace's campaigns can publish, grouped for a select: (key, label, service kwargs)."""
+    from integrations.instagram.models import InstagramAccount
+    from integrations.n8n.models import N8nWorkflow
+
+    none = {"instagram_account": None, "n8n_workflow": None}
+    return {
+        "Instagram": [
+            (f"ig:{account.pk}", f"@{account.username}" + ("" if account.can_publish else f" ({account.get_status_display().lower()})"), {**none, "instagram_account": account})
+            for account in InstagramAccount.objects.filter(workspace=workspace).exclude(status="disconnected")
+        ],
+        "n8n workflows": [
+            (f"n8n:{workflow.pk}", workflow.name, {**none, "n8n_workflow": workflow})
+            for workflow in N8nWorkflow.objects.filter(workspace=workspace)
+        ],
+    }
+
+
+def destination_key(campaign: Campaign) -> str:
+    if campaign.instagram_account_id:
+        return f"ig:{campaign.instagram_account_id}"
+    if campaign.n8n_workflow_id:
+        return f"n8n:{campaign.n8n_workflow_id}"
+    return ""
 
 
 def execution_history(*, campaign: Campaign, limit: int = 20) -> list[CampaignExecution]:

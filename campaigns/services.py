@@ -103,6 +103,8 @@ def campaign_create(
     caption: str = "",
     hashtags: str = "",
     first_comment: str = "",
+    instagram_account=None,
+    n8n_workflow=None,
 ) -> Campaign:
     _check_caption(caption=caption, hashtags=hashtags)
     campaign = Campaign(
@@ -112,6 +114,8 @@ def campaign_create(
         caption=caption.strip(),
         hashtags=normalize_hashtags(hashtags),
         first_comment=first_comment.strip(),
+        instagram_account=instagram_account,
+        n8n_workflow=n8n_workflow,
         created_by=by,
         updated_by=by,
     )
@@ -120,19 +124,20 @@ def campaign_create(
     return campaign
 
 
-EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment")
+EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment", "instagram_account", "n8n_workflow")
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, by: User | None, **fields: str) -> Campaign:
+def campaign_update(*, campaign: Campaign, by: User | None, **fields) -> Campaign:
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot be edited. Restore it to a draft first.")
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
     for name, value in fields.items():
-        value = value.strip()
-        setattr(campaign, name, normalize_hashtags(value) if name == "hashtags" else value)
+        if isinstance(value, str):
+            value = normalize_hashtags(value) if name == "hashtags" else value.strip()
+        setattr(campaign, name, value)
     _check_caption(caption=campaign.caption, hashtags=campaign.hashtags)
     campaign.updated_by = by
     campaign.full_clean()
@@ -151,6 +156,8 @@ def campaign_duplicate(*, campaign: Campaign, by: User | None) -> Campaign:
         caption=campaign.caption,
         hashtags=campaign.hashtags,
         first_comment=campaign.first_comment,
+        instagram_account=campaign.instagram_account,
+        n8n_workflow=campaign.n8n_workflow,
     )
     for image in campaign.images.all():
         with image.file.open("rb") as source:

@@ -53,9 +53,9 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
     try:
         with transaction.atomic():
             if campaign is None:
-                campaign = services.campaign_create(workspace=request.workspace, by=request.user, **form.text_fields)
+                campaign = services.campaign_create(workspace=request.workspace, by=request.user, **form.service_fields)
             else:
-                campaign = services.campaign_update(campaign=campaign, by=request.user, **form.text_fields)
+                campaign = services.campaign_update(campaign=campaign, by=request.user, **form.service_fields)
             for prepared in form.cleaned_data["prepared_images"]:
                 services.campaign_image_add(campaign=campaign, prepared=prepared)
     except ValidationError as error:
@@ -70,7 +70,7 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
 
 @workspace_required
 def campaign_create(request: HttpRequest) -> HttpResponse:
-    form = CampaignForm(request.POST or None, request.FILES or None)
+    form = CampaignForm(request.POST or None, request.FILES or None, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
         campaign = _save_form(request, form, None)
         if campaign is not None:
@@ -83,7 +83,11 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     form = CampaignForm(
-        request.POST or None, request.FILES or None, instance=campaign, existing_images=campaign.images.count()
+        request.POST or None,
+        request.FILES or None,
+        instance=campaign,
+        workspace=request.workspace,
+        existing_images=campaign.images.count(),
     )
     if request.method == "POST" and form.is_valid():
         if _save_form(request, form, campaign) is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
     "django_prometheus",
     "marketing",
     "integrations",
+    "integrations.instagram",
+    "integrations.n8n",
     "campaigns",
 ]
 
@@ -217,6 +220,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Synced into django-celery-beat's tables when beat starts; staff can then tune them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-executions": {"task": "campaigns.tasks.recover_stale_executions", "schedule": 120.0},
+    "instagram-refresh-tokens": {
+        "task": "integrations.instagram.tasks.refresh_expiring_tokens",
+        "schedule": crontab(hour=3, minute=15),
+    },
+    "instagram-media-insights": {"task": "integrations.instagram.tasks.pull_media_insights", "schedule": 6 * 3600.0},
+    "instagram-account-insights": {
+        "task": "integrations.instagram.tasks.pull_account_insights",
+        "schedule": crontab(hour=4, minute=30),
+    },
+    "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
 }
 
 # Outbound HTTP layer (integrations/http.py): per-call defaults, overridable per provider.
@@ -231,6 +244,9 @@ OUTBOUND_HTTP = {
     "providers": {},
 }
 
+# Fernet keys for tokens stored at rest (integrations/crypto.py); derived from SECRET_KEY when empty.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
 # Invitations stay valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
@@ -243,6 +259,8 @@ META_APP_SECRET = env("META_APP_SECRET", default="")
 INSTAGRAM_GRAPH_URL = env("INSTAGRAM_GRAPH_URL", default="https://graph.facebook.com/v23.0").rstrip("/")
 N8N_BASE_URL = env("N8N_BASE_URL", default="").rstrip("/")
 N8N_API_KEY = env("N8N_API_KEY", default="")
+# A run handed to n8n that has not called back after this long is failed with "no callback".
+N8N_CALLBACK_TIMEOUT_MINUTES = env.int("N8N_CALLBACK_TIMEOUT_MINUTES", default=60)
 SENTRY_DSN = env("SENTRY_DSN", default="")
 
 # Security. Behind a proxy that terminates TLS and sets X-Forwarded-Proto.

@@ -23,6 +23,8 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", login_not_required(ExportToDjangoView), name="metrics"),
     path("", include("campaigns.urls")),
+    path("", include("integrations.instagram.urls")),
+    path("", include("integrations.n8n.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
 ]
