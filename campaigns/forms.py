@@ -1,9 +1,14 @@
+from datetime import datetime
+
 from django import forms
 from django.core.exceptions import ValidationError
+
+from marketing.forms import TimezoneField
 
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, caption_problems
 from .models import Campaign, CampaignStatus
+from .recurrence import DST_RULE_HELP, PRESETS, localize, zone
 from .selectors import SORTS, destination_choices, destination_key
 from .services import MAX_IMAGES
 
@@ -123,3 +128,114 @@ class CampaignFilterForm(forms.Form):
 
 class StatusForm(forms.Form):
     to = forms.ChoiceField(choices=CampaignStatus.choices)
+
+
+WALL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+class WallClockField(forms.DateTimeField):
+    """A date and time as typed, without a zone: the schedule's zone and DST rule place it later."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("input_formats", WALL_CLOCK_FORMATS)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        for fmt in self.input_formats:
+            try:
+                return datetime.strptime(value.strip(), fmt)
+            except (ValueError, TypeError):
+                continue
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class ScheduleForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Runs",
+        choices=[("once", "Once, at a date and time"), ("recurring", "On a recurrence")],
+        widget=forms.RadioSelect,
+        initial="once",
+    )
+    run_at = WallClockField(label="Date and time")
+    preset = forms.ChoiceField(
+        label="Repeat",
+        required=False,
+        choices=[(key, label) for key, (label, _) in PRESETS.items()] + [("custom", "Custom cron expression")],
+        initial="daily_0900",
+    )
+    cron = forms.CharField(
+        label="Cron expression",
+        required=False,
+        max_length=100,
+        help_text="minute hour day-of-month month day-of-week, e.g. 30 12 * * 1-5 for weekdays at 12:30.",
+        widget=forms.TextInput(attrs={"placeholder": "30 12 * * 1-5", "autocomplete": "off"}),
+    )
+    timezone = TimezoneField(help_text=DST_RULE_HELP)
+    starts_at = WallClockField(label="Starting (optional)")
+    ends_at = WallClockField(label="Ending (optional)")
+    max_runs = forms.IntegerField(label="At most this many runs", required=False, min_value=1, max_value=100000)
+    accept_warnings = forms.BooleanField(label="Schedule anyway, despite the warnings above", required=False)
+
+    @classmethod
+    def for_campaign(cls, campaign, data=None) -> "ScheduleForm":
+        schedule = getattr(campaign, "schedule", None)
+        if schedule is None:
+            return cls(data, initial={"timezone": campaign.workspace.timezone})
+        tz = zone(schedule.timezone)
+        local = lambda moment: moment.astimezone(tz).replace(tzinfo=None) if moment else None  # noqa: E731
+        return cls(
+            data,
+            initial={
+                "kind": schedule.kind,
+                "run_at": local(schedule.run_at),
+                "preset": schedule.preset or ("custom" if schedule.cron else "daily_0900"),
+                "cron": schedule.cron,
+                "timezone": schedule.timezone,
+                "starts_at": local(schedule.starts_at),
+                "ends_at": local(schedule.ends_at),
+                "max_runs": schedule.max_runs,
+            },
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        tz_name = cleaned.get("timezone")
+        if not tz_name:
+            return cleaned
+        tz = zone(tz_name)
+        for name in ("run_at", "starts_at", "ends_at"):
+            if cleaned.get(name) is not None:
+                cleaned[name] = localize(cleaned[name], tz)
+        kind = cleaned.get("kind")
+        if kind == "once" and not cleaned.get("run_at"):
+            self.add_error("run_at", "Choose when to run.")
+        if kind == "recurring":
+            preset = cleaned.get("preset") or "custom"
+            if preset != "custom":
+                cleaned["cron"] = PRESETS[preset][1]
+            elif not cleaned.get("cron"):
+                self.add_error("cron", "Enter a cron expression, or pick a preset.")
+        return cleaned
+
+    def plan(self):
+        from .scheduling import Plan
+
+        c = self.cleaned_data
+        recurring = c["kind"] == "recurring"
+        return Plan(
+            kind=c["kind"],
+            timezone=c["timezone"],
+            run_at=None if recurring else c.get("run_at"),
+            cron=c.get("cron", "") if recurring else "",
+            preset=(c.get("preset") or "") if recurring and c.get("preset") != "custom" else "",
+            starts_at=c.get("starts_at") if recurring else None,
+            ends_at=c.get("ends_at") if recurring else None,
+            max_runs=c.get("max_runs") if recurring else None,
+        )

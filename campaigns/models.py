@@ -267,3 +267,37 @@ class ExecutionStep(models.Model):
     @property
     def label(self) -> str:
         return STEP_LABELS.get(self.name, self.name.replace("_", " ").capitalize())
+
+
+class ScheduleKind(models.TextChoices):
+    ONCE = "once", "Once"
+    RECURRING = "recurring", "Recurring"
+
+
+class Schedule(models.Model):
+    """When a campaign runs by itself: once at a time, or on a cron in an IANA time zone.
+
+    Times are stored aware (UTC) with the zone's name kept; ``next_run_at`` is the next planned
+    run, claimed with a compare-and-set so each planned time starts exactly one execution.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="schedule")
+    kind = models.CharField(max_length=16, choices=ScheduleKind.choices)
+    run_at = models.DateTimeField(null=True, blank=True)
+    preset = models.CharField(max_length=32, blank=True)
+    cron = models.CharField(max_length=100, blank=True)
+    timezone = models.CharField(max_length=64)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_runs = models.PositiveIntegerField(null=True, blank=True)
+    runs_planned = models.PositiveIntegerField(default=0)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        if self.kind == ScheduleKind.ONCE:
+            return f"Once at {self.run_at:%Y-%m-%d %H:%M} UTC"
+        return f"{self.cron} ({self.timezone})"

@@ -1,8 +1,13 @@
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from marketing.models import Workspace
 
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, Schedule
 
 SORTS = {
     "updated": "-updated_at",
@@ -37,8 +42,18 @@ def campaign_list(*, workspace: Workspace, search: str = "", status: str = "", s
 
 def campaign_for_detail(*, workspace: Workspace) -> QuerySet[Campaign]:
     return Campaign.objects.filter(workspace=workspace).select_related(
-        "created_by", "updated_by", "instagram_account", "n8n_workflow"
+        "created_by", "updated_by", "instagram_account", "n8n_workflow", "schedule", "workspace"
     )
+
+
+def schedule_label(schedule: Schedule | None) -> str:
+    if schedule is None or not schedule.cron:
+        return ""
+    from .recurrence import PRESETS
+
+    if schedule.preset in PRESETS:
+        return PRESETS[schedule.preset][0]
+    return f"Cron “{schedule.cron}”"
 
 
 def destination_choices(*, workspace: Workspace) -> dict[str, list[tuple[str, str, dict]]]:
@@ -79,3 +94,85 @@ def latest_generation(*, campaign: Campaign) -> ImageGeneration | None:
 
 def executions_for_workspace(*, workspace: Workspace) -> QuerySet[CampaignExecution]:
     return CampaignExecution.objects.filter(workspace=workspace).select_related("campaign")
+
+
+@dataclass
+class CalendarEntry:
+    at: datetime
+    campaign: Campaign
+    kind: str  # "planned" or an execution status
+    execution: CampaignExecution | None = None
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    in_range: bool
+    is_today: bool
+    entries: list[CalendarEntry] = field(default_factory=list)
+
+
+@dataclass
+class CalendarGrid:
+    view: str
+    anchor: date
+    title: str
+    weeks: list[list[CalendarDay]]
+    previous: date
+    next: date
+
+
+def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo) -> CalendarGrid:
+    """Planned runs (from schedules) and past runs (executions) of the workspace, by day in ``tz``."""
+    from .scheduling import planned_times
+
+    if view == "week":
+        first = anchor - timedelta(days=anchor.weekday())
+        last = first + timedelta(days=6)
+        in_range_first, in_range_last = first, last
+        title = f"Week of {first:%-d %b %Y}"
+        previous, following = first - timedelta(days=7), first + timedelta(days=7)
+    else:
+        in_range_first = anchor.replace(day=1)
+        in_range_last = (in_range_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        first = in_range_first - timedelta(days=in_range_first.weekday())
+        last = in_range_last + timedelta(days=6 - in_range_last.weekday())
+        title = f"{in_range_first:%B %Y}"
+        previous = (in_range_first - timedelta(days=1)).replace(day=1)
+        following = in_range_last + timedelta(days=1)
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    now = timezone.now()
+
+    entries: list[CalendarEntry] = []
+    schedules = Schedule.objects.filter(
+        campaign__workspace=workspace, campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]
+    ).select_related("campaign")
+    for schedule in schedules:
+        window_start = max(start, now)
+        if window_start >= end:
+            continue
+        for moment in planned_times(
+            schedule, after=window_start - timedelta(microseconds=1), until=end, runs_done=0
+        ):
+            if schedule.next_run_at and moment >= schedule.next_run_at:
+                entries.append(CalendarEntry(at=moment.astimezone(tz), campaign=schedule.campaign, kind="planned"))
+    runs = (
+        CampaignExecution.objects.filter(workspace=workspace, queued_at__gte=start, queued_at__lt=end)
+        .select_related("campaign")
+        .order_by("queued_at")
+    )
+    for execution in runs[:2000]:
+        moment = execution.planned_for or execution.queued_at
+        entries.append(CalendarEntry(at=moment.astimezone(tz), campaign=execution.campaign, kind=execution.status, execution=execution))
+
+    by_day: dict[date, list[CalendarEntry]] = {}
+    for entry in sorted(entries, key=lambda e: e.at):
+        by_day.setdefault(entry.at.date(), []).append(entry)
+    today = now.astimezone(tz).date()
+    days = [
+        CalendarDay(day=d, in_range=in_range_first <= d <= in_range_last, is_today=d == today, entries=by_day.get(d, []))
+        for d in (first + timedelta(days=i) for i in range((last - first).days + 1))
+    ]
+    weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
+    return CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)

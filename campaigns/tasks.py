@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from . import services
+from . import scheduling, services
 from .destinations import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -25,3 +25,9 @@ def generate_image(generation_id: int) -> None:
 @shared_task
 def recover_stale_executions() -> int:
     return services.execution_recover_stale()
+
+
+@shared_task
+def dispatch_due_runs() -> int:
+    """Beat: starts the executions of every schedule that is due (safe to run twice at once)."""
+    return scheduling.dispatch_due_runs()

@@ -32,5 +32,17 @@ urlpatterns = [
         views.execution_cancel,
         name="execution_cancel",
     ),
+    path("campaigns/<int:campaign_id>/schedule/", views.campaign_schedule, name="campaign_schedule"),
+    path(
+        "campaigns/<int:campaign_id>/schedule/preview/",
+        views.campaign_schedule_preview,
+        name="campaign_schedule_preview",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/schedule/<str:action>/",
+        views.campaign_schedule_action,
+        name="campaign_schedule_action",
+    ),
+    path("calendar/", views.calendar, name="calendar"),
     path("media/p/<str:token>.jpg", views.public_image, name="public_image"),
 ]

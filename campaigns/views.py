@@ -1,3 +1,5 @@
+from datetime import date, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -5,16 +7,17 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
 from marketing.views import workspace_required
 
-from . import selectors, services
+from . import recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption
 from .destinations import destination_for
-from .forms import CampaignFilterForm, CampaignForm, StatusForm
+from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
 
 PAGE_SIZE = 25
@@ -25,7 +28,9 @@ def _errors(error: ValidationError) -> str:
 
 
 def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
-    return get_for_workspace_or_404(selectors.campaign_for_detail(workspace=request.workspace), workspace=request.workspace, pk=campaign_id)
+    return get_for_workspace_or_404(
+        selectors.campaign_for_detail(workspace=request.workspace), workspace=request.workspace, pk=campaign_id
+    )
 
 
 @workspace_required
@@ -112,6 +117,8 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "generation": generation,
         "destination": destination_for(campaign),
         "status_changes": campaign.status_changes.select_related("by")[:10],
+        "schedule": getattr(campaign, "schedule", None),
+        "schedule_label": selectors.schedule_label(getattr(campaign, "schedule", None)),
         "next_statuses": [
             (value, label)
             for value, label in CampaignStatus.choices
@@ -304,3 +311,100 @@ def public_image(request: HttpRequest, token: str) -> FileResponse:
 
 def _is_hex_uuid(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+# Scheduling -------------------------------------------------------------------------------------
+
+
+def _preview_context(request: HttpRequest, campaign: Campaign, form: ScheduleForm) -> dict:
+    """The next five runs in the campaign's zone and the viewer's, and what the conflict rule says."""
+    context: dict = {"campaign": campaign, "form": form, "viewer_tz": request.user.timezone}
+    if not form.is_valid():
+        return context
+    plan = form.plan()
+    try:
+        scheduling.validate_plan(plan)
+    except ValidationError as error:
+        context["plan_error"] = _errors(error)
+        return context
+    now = timezone.now()
+    runs = scheduling.planned_times(plan, after=now, until=now + timedelta(days=3650))[:5] if plan.kind == "recurring" else [plan.run_at]
+    viewer = recurrence.zone(request.user.timezone)
+    campaign_zone = recurrence.zone(plan.timezone)
+    context["runs"] = [(run.astimezone(campaign_zone), run.astimezone(viewer)) for run in runs]
+    context["report"] = scheduling.schedule_conflicts(campaign=campaign, plan=plan, now=now)
+    context["plan_tz"] = plan.timezone
+    return context
+
+
+@workspace_required
+def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    form = ScheduleForm.for_campaign(campaign, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = scheduling.campaign_schedule(
+                campaign=campaign,
+                plan=form.plan(),
+                by=request.user,
+                accept_warnings=form.cleaned_data["accept_warnings"],
+            )
+        except ValidationError as error:
+            if getattr(error, "code", None) == "conflict" or (
+                hasattr(error, "error_list") and error.error_list and error.error_list[0].code == "conflict"
+            ):
+                form.show_accept = True
+            if hasattr(error, "error_dict"):
+                for field, field_errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, field_errors)
+            else:
+                form.add_error(None, error.messages)
+        else:
+            for warning in report.warnings:
+                messages.warning(request, warning)
+            messages.success(request, "Schedule saved.")
+            return redirect(campaign)
+    return render(request, "campaigns/schedule.html", _preview_context(request, campaign, form))
+
+
+@workspace_required
+@require_POST
+def campaign_schedule_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    form = ScheduleForm.for_campaign(campaign, request.POST)
+    return render(request, "campaigns/schedule.html#preview", _preview_context(request, campaign, form))
+
+
+@workspace_required
+@require_POST
+def campaign_schedule_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    actions = {
+        "pause": (scheduling.campaign_pause, "Paused: no planned run starts until you resume."),
+        "resume": (scheduling.campaign_resume, "Resumed: the next planned run will start on time."),
+        "remove": (scheduling.campaign_unschedule, "Schedule removed; the campaign is a draft again."),
+    }
+    if action not in actions:
+        raise Http404("No such action.")
+    service, success = actions[action]
+    try:
+        service(campaign=campaign, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _errors(error))
+    else:
+        messages.success(request, success)
+    return redirect(campaign)
+
+
+@workspace_required
+@require_GET
+def calendar(request: HttpRequest) -> HttpResponse:
+    view = "week" if request.GET.get("view") == "week" else "month"
+    viewer = recurrence.zone(request.user.timezone)
+    try:
+        anchor = date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        anchor = timezone.now().astimezone(viewer).date()
+    grid = selectors.calendar_grid(workspace=request.workspace, view=view, anchor=anchor, tz=viewer)
+    template = "campaigns/calendar.html#calendar" if request.htmx else "campaigns/calendar.html"
+    return render(request, template, {"grid": grid, "view": view, "viewer_tz": request.user.timezone})

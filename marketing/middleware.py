@@ -4,6 +4,7 @@ import time
 import uuid
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from .logging import request_id_var, user_id_var, workspace_id_var
 from .selectors import workspace_for_request
@@ -43,12 +44,17 @@ class WorkspaceMiddleware:
         request.membership = None
         if request.user.is_authenticated:
             user_id_var.set(request.user.pk)
+            # Pages show times in the viewer's own zone.
+            timezone.activate(request.user.timezone)
             membership = workspace_for_request(request)
             if membership is not None:
                 request.membership = membership
                 request.workspace = membership.workspace
                 workspace_id_var.set(membership.workspace_id)
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class RequestLogMiddleware:

@@ -74,6 +74,10 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=120, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    publish_gap_minutes = models.PositiveIntegerField(
+        default=30,
+        help_text="Scheduling warns when two runs would publish to the same account closer together than this.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "integrations.instagram",
     "integrations.n8n",
     "campaigns",
+    "triggers",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Synced into django-celery-beat's tables when beat starts; staff can then tune them in the admin.
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-runs": {"task": "campaigns.tasks.dispatch_due_runs", "schedule": 30.0},
     "recover-stale-executions": {"task": "campaigns.tasks.recover_stale_executions", "schedule": 120.0},
     "instagram-refresh-tokens": {
         "task": "integrations.instagram.tasks.refresh_expiring_tokens",

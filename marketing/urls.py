@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     path("", include("integrations.instagram.urls")),
     path("", include("integrations.n8n.urls")),
+    path("", include("triggers.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
 ]

@@ -71,7 +71,27 @@
     });
   }
 
+  // Shows only the fieldset that matches the chosen "kind" radio (once or recurring).
+  function addKindSwitch(root) {
+    var radios = root.querySelectorAll('input[type="radio"][name="kind"]');
+    if (!radios.length) return;
+    function update() {
+      var checked = root.querySelector('input[type="radio"][name="kind"]:checked');
+      document.querySelectorAll("[data-show-when]").forEach(function (section) {
+        section.hidden = checked && section.dataset.showWhen !== checked.value;
+      });
+      var preset = document.getElementById("id_preset");
+      var cron = document.getElementById("id_cron");
+      if (preset && cron) cron.closest(".field").hidden = preset.value !== "custom";
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", update); });
+    var preset = document.getElementById("id_preset");
+    if (preset) preset.addEventListener("change", update);
+    update();
+  }
+
   function enhance(root) {
+    addKindSwitch(root);
     addPasswordToggles(root);
     addCounters(root);
     addUploadPreview(root);

@@ -1,0 +1,317 @@
+"""Schedules: planning runs, the conflict rule, and dispatching due runs exactly once.
+
+The form, the API and the admin all call ``schedule_conflicts`` through ``campaign_schedule``,
+so the rule about accounts and quotas lives here once.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from marketing.models import User
+
+from . import recurrence
+from .models import (
+    STEP_LABELS,
+    Campaign,
+    CampaignExecution,
+    CampaignStatus,
+    ExecutionSource,
+    ExecutionStep,
+    Schedule,
+    ScheduleKind,
+)
+from .services import campaign_transition, can_transition
+
+logger = logging.getLogger(__name__)
+
+# How far ahead conflicts and quotas are checked, and the calendar looks.
+CONFLICT_HORIZON = timedelta(days=14)
+DEFAULT_QUOTA = 100
+DISPATCH_BATCH = 1000
+
+
+@dataclass
+class Plan:
+    """What a schedule form describes, before it is saved."""
+
+    kind: str
+    timezone: str
+    run_at: datetime | None = None
+    cron: str = ""
+    preset: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
+
+
+@dataclass
+class ConflictReport:
+    warnings: list[str] = field(default_factory=list)
+    refusal: str = ""
+
+
+def planned_times(plan: Plan | Schedule, *, after: datetime, until: datetime, runs_done: int = 0) -> list[datetime]:
+    """The plan's run times in (after, until], as aware UTC datetimes, honouring start, end and count."""
+    if plan.kind == ScheduleKind.ONCE:
+        return [plan.run_at] if plan.run_at and after < plan.run_at <= until and runs_done == 0 else []
+    begin = max(after, plan.starts_at - timedelta(microseconds=1)) if plan.starts_at else after
+    end = min(until, plan.ends_at) if plan.ends_at else until
+    if end <= begin:
+        return []
+    left = None if plan.max_runs is None else plan.max_runs - runs_done
+    if left is not None and left <= 0:
+        return []
+    # Enough for two weeks of five-minute runs at most; a calendar never needs more.
+    limit = min(left if left is not None else 5000, 5000)
+    return recurrence.next_runs(cron=plan.cron, tz=plan.timezone, after=begin, count=limit, until=end)
+
+
+def next_planned(plan: Plan | Schedule, *, after: datetime, runs_done: int = 0) -> datetime | None:
+    far = after + timedelta(days=800)
+    if plan.kind == ScheduleKind.ONCE:
+        times = planned_times(plan, after=after - timedelta(microseconds=1), until=far, runs_done=runs_done)
+    else:
+        begin = max(after, plan.starts_at - timedelta(microseconds=1)) if plan.starts_at else after
+        if (plan.max_runs is not None and runs_done >= plan.max_runs) or (plan.ends_at and begin >= plan.ends_at):
+            return None
+        runs = recurrence.next_runs(cron=plan.cron, tz=plan.timezone, after=begin, count=1, until=plan.ends_at)
+        times = runs
+    return times[0] if times else None
+
+
+def _fmt(moment: datetime, tz: str) -> str:
+    return timezone.localtime(moment, recurrence.zone(tz)).strftime("%a %-d %b %H:%M")
+
+
+def schedule_conflicts(*, campaign: Campaign, plan: Plan, now: datetime | None = None) -> ConflictReport:
+    """Warns when a run would publish to the same Instagram account too close to another campaign's,
+    and refuses when the runs planned for any 24 hours would exceed the account's publishing quota.
+    """
+    report = ConflictReport()
+    account = campaign.instagram_account
+    if account is None:
+        return report
+    now = now or timezone.now()
+    until = now + CONFLICT_HORIZON
+    ours = planned_times(plan, after=now, until=until)
+    if not ours:
+        return report
+    gap = timedelta(minutes=campaign.workspace.publish_gap_minutes)
+    others: list[tuple[datetime, Campaign]] = []
+    siblings = (
+        Schedule.objects.filter(
+            campaign__workspace_id=campaign.workspace_id,
+            campaign__instagram_account=account,
+            campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
+        )
+        .exclude(campaign=campaign)
+        .select_related("campaign")
+    )
+    for schedule in siblings:
+        others.extend(
+            (moment, schedule.campaign)
+            for moment in planned_times(schedule, after=now, until=until, runs_done=schedule.runs_planned)
+        )
+    named: dict[int, list[str]] = {}
+    for moment in ours:
+        for other_moment, other in others:
+            if abs(other_moment - moment) < gap:
+                named.setdefault(other.pk, [other.name])
+                if len(named[other.pk]) < 4:
+                    named[other.pk].append(f"{_fmt(moment, plan.timezone)} vs {_fmt(other_moment, plan.timezone)}")
+    for entries in named.values():
+        report.warnings.append(
+            f"“{entries[0]}” also publishes to @{account.username} within {campaign.workspace.publish_gap_minutes} "
+            f"minutes: {'; '.join(entries[1:])}."
+        )
+    quota = getattr(account, "quota_total", None) or DEFAULT_QUOTA
+    timeline = sorted([moment for moment in ours] + [moment for moment, _ in others])
+    start = 0
+    for end, moment in enumerate(timeline):
+        while moment - timeline[start] >= timedelta(hours=24):
+            start += 1
+        if end - start + 1 > quota:
+            report.refusal = (
+                f"{end - start + 1} posts would go to @{account.username} in the 24 hours up to "
+                f"{_fmt(moment, plan.timezone)}; Instagram allows {quota}. Space the runs out or lower the count."
+            )
+            break
+    return report
+
+
+def validate_plan(plan: Plan, *, now: datetime | None = None) -> None:
+    """Raises ValidationError, by form field where there is one, for a plan that cannot run."""
+    now = now or timezone.now()
+    recurrence.zone(plan.timezone)
+    if plan.kind == ScheduleKind.ONCE:
+        if plan.run_at is None:
+            raise ValidationError({"run_at": "Choose when to run."})
+        if plan.run_at <= now:
+            raise ValidationError({"run_at": "This time has already passed."})
+        return
+    if plan.kind != ScheduleKind.RECURRING:
+        raise ValidationError({"kind": "Choose once or recurring."})
+    plan.cron = recurrence.validate_cron(plan.cron)
+    if plan.starts_at and plan.ends_at and plan.ends_at <= plan.starts_at:
+        raise ValidationError({"ends_at": "The end must come after the start."})
+    if plan.max_runs is not None and plan.max_runs < 1:
+        raise ValidationError({"max_runs": "At least one run."})
+    if next_planned(plan, after=now) is None:
+        raise ValidationError("This recurrence has no run in the future: check the end date and the count.")
+
+
+@transaction.atomic
+def campaign_schedule(
+    *, campaign: Campaign, plan: Plan, by: User | None, via: str = "page", accept_warnings: bool = False
+) -> ConflictReport:
+    """Schedules (or reschedules) a campaign. Raises ValidationError for a bad plan, a quota
+    refusal, or warnings the caller has not accepted; returns the report either way.
+    """
+    now = timezone.now()
+    validate_plan(plan, now=now)
+    campaign = Campaign.objects.select_for_update().select_related("workspace", "instagram_account").get(pk=campaign.pk)
+    report = schedule_conflicts(campaign=campaign, plan=plan, now=now)
+    if report.refusal:
+        raise ValidationError(report.refusal, code="quota")
+    if report.warnings and not accept_warnings:
+        raise ValidationError(report.warnings, code="conflict")
+    target = CampaignStatus.SCHEDULED if plan.kind == ScheduleKind.ONCE else CampaignStatus.ACTIVE
+    if campaign.status != target:
+        campaign_transition(campaign=campaign, to=target, by=by, via=via, note="Scheduled")
+    Schedule.objects.update_or_create(
+        campaign=campaign,
+        defaults={
+            "kind": plan.kind,
+            "run_at": plan.run_at if plan.kind == ScheduleKind.ONCE else None,
+            "cron": plan.cron if plan.kind == ScheduleKind.RECURRING else "",
+            "preset": plan.preset if plan.kind == ScheduleKind.RECURRING else "",
+            "timezone": plan.timezone,
+            "starts_at": plan.starts_at,
+            "ends_at": plan.ends_at,
+            "max_runs": plan.max_runs,
+            "runs_planned": 0,
+            "next_run_at": next_planned(plan, after=now),
+            "created_by": by,
+        },
+    )
+    return report
+
+
+@transaction.atomic
+def campaign_unschedule(*, campaign: Campaign, by: User | None, via: str = "page") -> None:
+    Schedule.objects.filter(campaign=campaign).delete()
+    if campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+        campaign_transition(campaign=campaign, to=CampaignStatus.DRAFT, by=by, via=via, note="Unscheduled")
+
+
+def campaign_pause(*, campaign: Campaign, by: User | None, via: str = "page") -> Campaign:
+    """Stops planned runs; the schedule is kept for resuming."""
+    return campaign_transition(campaign=campaign, to=CampaignStatus.PAUSED, by=by, via=via)
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign, by: User | None, via: str = "page") -> Campaign:
+    """Resumes a paused schedule from now on: runs missed while paused are skipped."""
+    schedule = Schedule.objects.select_for_update().filter(campaign=campaign).first()
+    if schedule is None:
+        raise ValidationError("This campaign has no schedule to resume.")
+    target = CampaignStatus.SCHEDULED if schedule.kind == ScheduleKind.ONCE else CampaignStatus.ACTIVE
+    now = timezone.now()
+    schedule.next_run_at = next_planned(schedule, after=now, runs_done=schedule.runs_planned)
+    if schedule.next_run_at is None:
+        raise ValidationError("Nothing is left to run: the schedule has passed. Schedule it again.")
+    schedule.save(update_fields=["next_run_at", "updated_at"])
+    return campaign_transition(campaign=campaign, to=target, by=by, via=via, note="Resumed")
+
+
+def dispatch_due_runs(*, now: datetime | None = None, batch: int = DISPATCH_BATCH) -> int:
+    """Starts one execution per due planned time, however many dispatchers run at once.
+
+    Each batch locks its due schedules (skipping rows another dispatcher holds), advances their
+    ``next_run_at`` and creates the executions in one transaction; the unique (campaign,
+    planned_for) key refuses a duplicate even if a claim were ever repeated.
+    """
+    now = now or timezone.now()
+    total = 0
+    while True:
+        created = _dispatch_batch(now=now, batch=batch)
+        total += created
+        if created < batch:
+            return total
+
+
+def _dispatch_batch(*, now: datetime, batch: int) -> int:
+    with transaction.atomic():
+        due = Schedule.objects.filter(
+            next_run_at__lte=now, campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]
+        ).select_related("campaign")
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        schedules = list(due.order_by("next_run_at")[:batch])
+        if not schedules:
+            return 0
+        executions = []
+        finished_once = []
+        for schedule in schedules:
+            planned = schedule.next_run_at
+            schedule.runs_planned += 1
+            schedule.next_run_at = next_planned(schedule, after=planned, runs_done=schedule.runs_planned)
+            executions.append(
+                CampaignExecution(
+                    workspace_id=schedule.campaign.workspace_id,
+                    campaign_id=schedule.campaign_id,
+                    source=ExecutionSource.SCHEDULE,
+                    planned_for=planned,
+                )
+            )
+            if schedule.next_run_at is None and schedule.kind == ScheduleKind.RECURRING:
+                finished_once.append(schedule.campaign)
+        Schedule.objects.bulk_update(schedules, ["runs_planned", "next_run_at"])
+        try:
+            with transaction.atomic():
+                CampaignExecution.objects.bulk_create(executions)
+        except IntegrityError:
+            # Some planned time already has its execution: keep the others, one by one.
+            executions = _create_missing(executions)
+        ExecutionStep.objects.bulk_create(
+            ExecutionStep(execution=execution, position=i, name=name)
+            for execution in executions
+            for i, name in enumerate(STEP_LABELS)
+        )
+        for campaign in finished_once:
+            # The recurrence has no run left: the campaign completes once its last run is done.
+            if can_transition(campaign, CampaignStatus.COMPLETED):
+                campaign_transition(campaign=campaign, to=CampaignStatus.COMPLETED, via="task", note="Last planned run")
+        ids = [execution.pk for execution in executions]
+        transaction.on_commit(lambda: _queue_many(ids))
+    logger.info("dispatched due runs", extra={"count": len(executions)})
+    return len(schedules)
+
+
+def _create_missing(executions: list[CampaignExecution]) -> list[CampaignExecution]:
+    created = []
+    for execution in executions:
+        try:
+            with transaction.atomic():
+                execution.save()
+            created.append(execution)
+        except IntegrityError:
+            logger.warning(
+                "planned run already has an execution",
+                extra={"campaign_id": execution.campaign_id, "planned_for": execution.planned_for.isoformat()},
+            )
+    return created
+
+
+def _queue_many(execution_ids: list[int]) -> None:
+    from .tasks import run_execution
+
+    with run_execution.app.producer_or_acquire() as producer:
+        for execution_id in execution_ids:
+            run_execution.apply_async((execution_id,), producer=producer)
+

@@ -1,0 +1,231 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns import scheduling
+from campaigns.models import CampaignExecution, Schedule
+from campaigns.scheduling import Plan
+from integrations.instagram.models import InstagramAccount
+from tests.factories import CampaignFactory, add_image
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def account(alice_workspace):
+    return InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="17841400000000001", username="alice.shop", page_id="1")
+
+
+@pytest.fixture
+def campaign(alice_workspace):
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring")
+    add_image(campaign)
+    return campaign
+
+
+def daily(at="0 9 * * *", tz="Europe/Berlin", **kwargs) -> Plan:
+    return Plan(kind="recurring", cron=at, timezone=tz, **kwargs)
+
+
+def once(moment, tz="Europe/Berlin") -> Plan:
+    return Plan(kind="once", run_at=moment, timezone=tz)
+
+
+def test_it_schedules_once_and_marks_the_campaign_scheduled(campaign, alice):
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+    assert campaign.schedule.next_run_at == NOW + timedelta(hours=2)
+
+
+def test_it_schedules_a_recurrence_and_marks_the_campaign_active(campaign, alice):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    campaign.refresh_from_db()
+    assert campaign.status == "active"
+    assert campaign.schedule.next_run_at == datetime(2026, 3, 2, 8, 0, tzinfo=UTC) + timedelta(days=1)
+
+
+def test_it_refuses_a_time_in_the_past(campaign, alice):
+    with pytest.raises(ValidationError, match="already passed"):
+        scheduling.campaign_schedule(campaign=campaign, plan=once(NOW - timedelta(minutes=1)), by=alice)
+
+
+def test_it_refuses_a_recurrence_without_a_future_run(campaign, alice):
+    with pytest.raises(ValidationError, match="no run in the future"):
+        scheduling.campaign_schedule(campaign=campaign, plan=daily(ends_at=NOW + timedelta(minutes=5)), by=alice)
+
+
+def test_it_dispatches_a_due_run_once_even_when_beat_ticks_twice(campaign, alice, frozen, django_capture_on_commit_callbacks):
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(minutes=10)), by=alice)
+    frozen.move_to(NOW + timedelta(minutes=11))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scheduling.dispatch_due_runs() == 1
+        assert scheduling.dispatch_due_runs() == 0
+    execution = CampaignExecution.objects.get()
+    assert (execution.source, execution.planned_for, execution.status) == ("schedule", NOW + timedelta(minutes=10), "succeeded")
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+
+def test_it_refuses_a_second_execution_for_the_same_planned_time(campaign):
+    planned = NOW + timedelta(hours=1)
+    CampaignExecution.objects.create(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=planned)
+    created = scheduling._create_missing(
+        [CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=planned)]
+    )
+    assert created == []
+    assert CampaignExecution.objects.count() == 1
+
+
+def test_it_advances_a_recurrence_and_stops_after_the_maximum_runs(campaign, alice, frozen):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(max_runs=2), by=alice)
+    for day in (1, 2, 3):
+        frozen.move_to(NOW + timedelta(days=day, hours=1))
+        scheduling.dispatch_due_runs()
+    planned = list(CampaignExecution.objects.order_by("planned_for").values_list("planned_for", flat=True))
+    assert planned == [datetime(2026, 3, 3, 8, tzinfo=UTC), datetime(2026, 3, 4, 8, tzinfo=UTC)]
+    schedule = Schedule.objects.get()
+    assert (schedule.runs_planned, schedule.next_run_at) == (2, None)
+
+
+def test_it_skips_runs_while_paused_and_resumes_from_now(campaign, alice, frozen):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    scheduling.campaign_pause(campaign=campaign, by=alice)
+    frozen.move_to(NOW + timedelta(days=3, hours=2))
+    assert scheduling.dispatch_due_runs() == 0
+    scheduling.campaign_resume(campaign=campaign, by=alice)
+    campaign.refresh_from_db()
+    assert campaign.status == "active"
+    assert Schedule.objects.get().next_run_at == datetime(2026, 3, 6, 8, tzinfo=UTC)
+
+
+def test_it_warns_about_another_campaign_publishing_to_the_same_account_too_close(campaign, alice, account, alice_workspace):
+    other = CampaignFactory(workspace=alice_workspace, name="Autumn", instagram_account=account)
+    scheduling.campaign_schedule(campaign=other, plan=daily("15 9 * * *"), by=alice)
+    campaign.instagram_account = account
+    campaign.save()
+
+    with pytest.raises(ValidationError) as raised:
+        scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    assert "“Autumn” also publishes to @alice.shop within 30 minutes" in raised.value.messages[0]
+
+    report = scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice, accept_warnings=True)
+    assert report.warnings
+
+
+def test_it_does_not_warn_when_runs_are_further_apart_than_the_gap(campaign, alice, account, alice_workspace):
+    other = CampaignFactory(workspace=alice_workspace, instagram_account=account)
+    scheduling.campaign_schedule(campaign=other, plan=daily("0 10 * * *"), by=alice)
+    campaign.instagram_account = account
+    campaign.save()
+    assert scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice).warnings == []
+
+
+def test_it_refuses_runs_over_the_accounts_24_hour_quota(campaign, alice, account):
+    account.quota_total = 25
+    account.save()
+    campaign.instagram_account = account
+    campaign.save()
+    with pytest.raises(ValidationError, match="Instagram allows 25"):
+        scheduling.campaign_schedule(campaign=campaign, plan=daily("*/30 * * * *"), by=alice)
+    assert not Schedule.objects.exists()
+
+
+def test_it_counts_other_campaigns_towards_the_quota(campaign, alice, account, alice_workspace):
+    account.quota_total = 25
+    account.save()
+    other = CampaignFactory(workspace=alice_workspace, instagram_account=account)
+    scheduling.campaign_schedule(campaign=other, plan=daily("0 */1 * * *"), by=alice, accept_warnings=True)
+    campaign.instagram_account = account
+    campaign.save()
+    with pytest.raises(ValidationError, match="26 posts would go to @alice.shop"):
+        scheduling.campaign_schedule(campaign=campaign, plan=daily("30 12,13 * * *"), by=alice, accept_warnings=True)
+
+
+def test_it_ignores_other_workspaces_when_looking_for_conflicts(campaign, alice, account, charlie):
+    charlies = CampaignFactory(workspace=charlie.memberships.get().workspace)
+    scheduling.campaign_schedule(campaign=charlies, plan=daily(), by=charlie)
+    campaign.instagram_account = account
+    campaign.save()
+    assert scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice).warnings == []
+
+
+def test_the_preview_shows_the_next_five_runs_in_both_zones(alice_client, alice, campaign):
+    alice.timezone = "America/New_York"
+    alice.save()
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/schedule/preview/",
+        {"kind": "recurring", "preset": "weekdays_1230", "timezone": "Europe/Berlin"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    for day in ["Mon 2 Mar", "Tue 3 Mar", "Wed 4 Mar", "Thu 5 Mar", "Fri 6 Mar"]:
+        assert f"{day} 2026, 12:30 CET" in html
+    assert "Mon 2 Mar, 06:30 EST" in html
+    assert "Sat 7 Mar" not in html
+
+
+def test_the_preview_explains_a_bad_cron(alice_client, campaign):
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/schedule/preview/",
+        {"kind": "recurring", "preset": "custom", "cron": "61 * * * *", "timezone": "UTC"},
+    )
+    assert b"not a valid cron expression" in response.content
+
+
+def test_the_form_reads_the_time_on_the_chosen_zones_wall_clock(alice_client, campaign):
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/schedule/",
+        {"kind": "once", "run_at": "2026-03-29T02:30", "timezone": "Europe/Berlin"},
+    )
+    assert response.status_code == 302
+    # 02:30 does not exist in Berlin that night: it runs at 03:30 CEST, 01:30 UTC.
+    assert Schedule.objects.get().run_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_the_form_shows_the_dst_rule(alice_client, campaign):
+    response = alice_client.get(f"/campaigns/{campaign.pk}/schedule/")
+    assert b"02:30 runs at 03:30" in response.content
+
+
+def test_the_calendar_shows_planned_and_past_runs(alice_client, alice, campaign, alice_workspace, frozen):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    frozen.move_to(NOW + timedelta(days=1, hours=1))
+    scheduling.dispatch_due_runs()
+    response = alice_client.get("/calendar/?view=month&date=2026-03-01")
+    grid = response.context["grid"]
+    days = {day.day.isoformat(): day.entries for week in grid.weeks for day in week}
+    assert [e.kind for e in days["2026-03-03"]] == ["queued"]
+    assert [e.kind for e in days["2026-03-04"]] == ["planned"]
+    assert days["2026-03-04"][0].campaign == campaign
+    assert f'href="/campaigns/{campaign.pk}/"'.encode() in response.content
+
+
+def test_the_week_view_navigates_with_htmx_and_plain_links(alice_client):
+    response = alice_client.get("/calendar/?view=week&date=2026-03-04", HTTP_HX_REQUEST="true")
+    assert b"<html" not in response.content
+    assert b"Week of 2 Mar 2026" in response.content
+    assert b'href="?view=week&date=2026-03-09"' in response.content
+
+
+def test_the_calendar_hides_other_workspaces(client, charlie, alice, campaign):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    client.force_login(charlie)
+    response = client.get("/calendar/?date=2026-03-01")
+    assert b"Spring" not in response.content
+
+
+def test_charlie_cannot_schedule_alices_campaign(client, charlie, campaign):
+    client.force_login(charlie)
+    assert client.get(f"/campaigns/{campaign.pk}/schedule/").status_code == 404
+    assert client.post(f"/campaigns/{campaign.pk}/schedule/pause/").status_code == 404
