@@ -53,3 +53,7 @@ class AccountSettingsForm(forms.ModelForm):
         model = User
         fields = ["name", "timezone"]
         labels = {"name": "Your name"}
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Token name", help_text="Say what uses it, e.g. “Shop backend”.")

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from .models import Invitation, Membership, User, Workspace
+from .models import ApiToken, Invitation, Membership, User, Workspace
 
 SESSION_WORKSPACE_KEY = "workspace_id"
 
@@ -70,3 +70,11 @@ def pending_invitations_for_user(*, user: User) -> QuerySet[Invitation]:
         .exclude(workspace__memberships__user=user)
         .select_related("workspace", "invited_by")
     )
+
+
+def api_token_list(*, workspace: Workspace, membership: Membership) -> QuerySet[ApiToken]:
+    """Owners and admins see every token of the workspace; members see their own."""
+    tokens = ApiToken.objects.filter(workspace=workspace).select_related("user")
+    if not membership.can_manage_members:
+        tokens = tokens.filter(user=membership.user)
+    return tokens

@@ -1,5 +1,7 @@
 """Writes on workspaces, memberships and invitations. Views, the admin and tasks call these."""
 
+import hashlib
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,7 +13,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
-from .models import MANAGER_ROLES, Invitation, Membership, Role, User, Workspace
+from .models import MANAGER_ROLES, ApiToken, Invitation, Membership, Role, User, Workspace
 from .selectors import SESSION_WORKSPACE_KEY
 
 INVITATION_SALT = "marketing.invitation"
@@ -189,3 +191,50 @@ def _owners_locked(workspace_id: int) -> int:
     # Locking the owner rows serialises two owners demoting each other at once.
     return len(list(Membership.objects.select_for_update().filter(workspace_id=workspace_id, role=Role.OWNER)))
 
+
+
+TOKEN_PREFIX = "mkt_"
+
+
+def _token_hash(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough; no salt or stretching needed.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, workspace: Workspace, user: User, name: str) -> tuple[ApiToken, str]:
+    """Creates a token for ``user`` in ``workspace``; the raw token is returned once, never stored."""
+    if not Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise PermissionDenied("Only members can create tokens for a workspace.")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(workspace=workspace, user=user, name=name.strip() or "API token", prefix=raw[:12], key_hash=_token_hash(raw))
+    token.full_clean()
+    token.save()
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: Membership) -> None:
+    if token.user_id != by.user_id:
+        _require_manager(by)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The active token for ``raw`` whose user still belongs to its workspace, or None."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    token = (
+        ApiToken.objects.select_related("user", "workspace")
+        .filter(key_hash=_token_hash(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or not Membership.objects.filter(workspace=token.workspace, user=token.user).exists():
+        return None
+    now = timezone.now()
+    # One write a minute at most: the timestamp is for people, not for audit.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_beat",
     "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "marketing",
     "integrations",
     "integrations.instagram",
@@ -232,6 +235,31 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=30),
     },
     "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "marketing.api_auth.ApiTokenAuthentication",
+        "marketing.api_auth.SessionWorkspaceAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["marketing.api_auth.HasWorkspace"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "marketing.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env("API_RATE_LIMIT", default="600/minute")},
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Marketing API",
+    "DESCRIPTION": "Campaigns, runs and schedules. Authenticate with `Authorization: Bearer <token>`; "
+    "create tokens under Settings → API tokens. Every call acts inside the token's workspace.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Outbound HTTP layer (integrations/http.py): per-call defaults, overridable per provider.

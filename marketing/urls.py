@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
 
@@ -26,6 +27,11 @@ urlpatterns = [
     path("", include("integrations.instagram.urls")),
     path("", include("integrations.n8n.urls")),
     path("", include("triggers.urls")),
+    path("api/v1/", include("campaigns.api_urls")),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
+    path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
+    path("workspace/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("workspace/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
 ]

@@ -11,9 +11,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
-from .forms import AccountSettingsForm, InvitationForm, RoleForm, SwitchWorkspaceForm, WorkspaceForm
-from .models import Invitation, Membership
+from .forms import AccountSettingsForm, ApiTokenForm, InvitationForm, RoleForm, SwitchWorkspaceForm, WorkspaceForm
+from .models import ApiToken, Invitation, Membership
 from .selectors import (
+    api_token_list,
     get_for_workspace_or_404,
     invitation_list_pending,
     member_list,
@@ -274,3 +275,30 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["cache"] = f"error: {error.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@workspace_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Lists the workspace's tokens; creating one shows its secret once, on this response only."""
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        token, raw = services.api_token_create(workspace=request.workspace, user=request.user, name=form.cleaned_data["name"])
+        created = {"token": token, "raw": raw}
+        form = ApiTokenForm()
+    context = {
+        "form": form,
+        "created": created,
+        "tokens": api_token_list(workspace=request.workspace, membership=request.membership),
+        "can_manage": request.membership.can_manage_members,
+    }
+    return render(request, "marketing/api_tokens.html", context)
+
+
+@workspace_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_for_workspace_or_404(ApiToken, workspace=request.workspace, pk=token_id)
+    services.api_token_revoke(token=token, by=request.membership)
+    messages.success(request, f"Token “{token.name}” revoked: calls with it are refused from now on.")
+    return redirect("api_tokens")

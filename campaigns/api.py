@@ -1,0 +1,208 @@
+"""/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
+and answer JSON; every object is loaded through the workspace of the token or the session."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketing.api import workspace_of
+from marketing.selectors import get_for_workspace_or_404
+
+from . import scheduling, selectors, services
+from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule
+from .recurrence import PRESETS, localize, zone
+
+
+class ExecutionStepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    status = serializers.CharField()
+    detail = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    campaign = serializers.IntegerField(source="campaign_id", read_only=True)
+    steps = ExecutionStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CampaignExecution
+        fields = [
+            "id",
+            "campaign",
+            "source",
+            "status",
+            "planned_for",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "error_category",
+            "error_message",
+            "instagram_media_id",
+            "instagram_permalink",
+            "n8n_execution_id",
+            "steps",
+        ]
+        read_only_fields = fields
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Schedule
+        fields = ["kind", "run_at", "cron", "preset", "timezone", "starts_at", "ends_at", "max_runs", "runs_planned", "next_run_at"]
+        read_only_fields = fields
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    images = serializers.SerializerMethodField()
+    schedule = ScheduleSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "brief", "caption", "hashtags", "first_comment", "status", "images", "schedule", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "images", "schedule", "created_at", "updated_at"]
+
+    def get_images(self, campaign: Campaign) -> list[str]:
+        return [image.public_url for image in campaign.images.all()]
+
+
+class StatusSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=CampaignStatus.choices)
+
+
+class SchedulePlanSerializer(serializers.Serializer):
+    """Times without a zone are read on the schedule zone's wall clock (the page's DST rule)."""
+
+    kind = serializers.ChoiceField(choices=["once", "recurring"])
+    timezone = serializers.CharField(required=False)
+    run_at = serializers.DateTimeField(required=False, default_timezone=None)
+    preset = serializers.ChoiceField(choices=list(PRESETS), required=False)
+    cron = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    max_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    accept_warnings = serializers.BooleanField(default=False)
+
+    def validate(self, data):
+        tz_name = data.get("timezone") or self.context["workspace"].timezone
+        tz = zone(tz_name)
+        for name in ("run_at", "starts_at", "ends_at"):
+            value = data.get(name)
+            if value is not None and timezone.is_naive(value):
+                data[name] = localize(value, tz)
+        if data["kind"] == "recurring" and not data.get("cron"):
+            if not data.get("preset"):
+                raise serializers.ValidationError({"cron": "Give a cron expression or a preset."})
+            data["cron"] = PRESETS[data["preset"]][1]
+        data["timezone"] = tz_name
+        return data
+
+    def plan(self) -> scheduling.Plan:
+        d = self.validated_data
+        return scheduling.Plan(
+            kind=d["kind"],
+            timezone=d["timezone"],
+            run_at=d.get("run_at"),
+            cron=d.get("cron", ""),
+            preset=d.get("preset", ""),
+            starts_at=d.get("starts_at"),
+            ends_at=d.get("ends_at"),
+            max_runs=d.get("max_runs"),
+        )
+
+
+def _campaign(request, pk: int) -> Campaign:
+    return get_for_workspace_or_404(selectors.campaign_for_detail(workspace=workspace_of(request)), workspace=workspace_of(request), pk=pk)
+
+
+class CampaignListApi(generics.ListCreateAPIView):
+    serializer_class = CampaignSerializer
+
+    def get_queryset(self):
+        return selectors.campaign_list(
+            workspace=workspace_of(self.request),
+            search=self.request.query_params.get("q", ""),
+            status=self.request.query_params.get("status", ""),
+            sort=self.request.query_params.get("sort", "updated"),
+        ).select_related("schedule")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.campaign_create(
+            workspace=workspace_of(self.request), by=self.request.user, **serializer.validated_data
+        )
+
+
+class CampaignDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = CampaignSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        return _campaign(self.request, self.kwargs["pk"])
+
+    def perform_update(self, serializer):
+        serializer.instance = services.campaign_update(
+            campaign=serializer.instance, by=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.campaign_delete(campaign=instance, by=self.request.user)
+
+
+class CampaignRunApi(APIView):
+    @extend_schema(request=None, responses={202: ExecutionSerializer})
+    def post(self, request, pk: int):
+        execution = services.execution_start(campaign=_campaign(request, pk), source=ExecutionSource.API, by=request.user)
+        return Response(ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CampaignStatusApi(APIView):
+    @extend_schema(request=StatusSerializer, responses={200: CampaignSerializer})
+    def post(self, request, pk: int):
+        serializer = StatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_transition(
+            campaign=_campaign(request, pk), to=serializer.validated_data["to"], by=request.user, via="api"
+        )
+        return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
+
+
+class CampaignScheduleApi(APIView):
+    @extend_schema(request=SchedulePlanSerializer, responses={200: CampaignSerializer})
+    def put(self, request, pk: int):
+        campaign = _campaign(request, pk)
+        serializer = SchedulePlanSerializer(data=request.data, context={"workspace": workspace_of(request)})
+        serializer.is_valid(raise_exception=True)
+        report = scheduling.campaign_schedule(
+            campaign=campaign,
+            plan=serializer.plan(),
+            by=request.user,
+            via="api",
+            accept_warnings=serializer.validated_data["accept_warnings"],
+        )
+        return Response({"campaign": CampaignSerializer(_campaign(request, pk)).data, "warnings": report.warnings})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, pk: int):
+        scheduling.campaign_unschedule(campaign=_campaign(request, pk), by=request.user, via="api")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignExecutionsApi(generics.ListAPIView):
+    serializer_class = ExecutionSerializer
+
+    def get_queryset(self):
+        campaign = _campaign(self.request, self.kwargs["pk"])
+        return campaign.executions.prefetch_related("steps").order_by("-queued_at", "-id")
+
+
+class ExecutionDetailApi(generics.RetrieveAPIView):
+    serializer_class = ExecutionSerializer
+
+    def get_object(self):
+        return get_for_workspace_or_404(
+            CampaignExecution.objects.prefetch_related("steps"), workspace=workspace_of(self.request), uuid=self.kwargs["uuid"]
+        )

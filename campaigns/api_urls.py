@@ -1,0 +1,21 @@
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+
+from . import api
+
+# The API authenticates itself (token or session); the site-wide login redirect does not apply.
+urlpatterns = [
+    path("campaigns/", login_not_required(api.CampaignListApi.as_view()), name="api_campaigns"),
+    path("campaigns/<int:pk>/", login_not_required(api.CampaignDetailApi.as_view()), name="api_campaign"),
+    path("campaigns/<int:pk>/run/", login_not_required(api.CampaignRunApi.as_view()), name="api_campaign_run"),
+    path("campaigns/<int:pk>/status/", login_not_required(api.CampaignStatusApi.as_view()), name="api_campaign_status"),
+    path(
+        "campaigns/<int:pk>/schedule/", login_not_required(api.CampaignScheduleApi.as_view()), name="api_campaign_schedule"
+    ),
+    path(
+        "campaigns/<int:pk>/executions/",
+        login_not_required(api.CampaignExecutionsApi.as_view()),
+        name="api_campaign_executions",
+    ),
+    path("executions/<uuid:uuid>/", login_not_required(api.ExecutionDetailApi.as_view()), name="api_execution"),
+]

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+from django.test import Client
+
+from campaigns.models import Campaign, CampaignExecution
+from marketing.models import ApiToken
+from marketing.services import api_token_create
+from tests.factories import CampaignFactory
+
+
+@pytest.fixture
+def api(alice, alice_workspace):
+    """A client that sends Alice's bearer token."""
+    _, raw = api_token_create(workspace=alice_workspace, user=alice, name="tests")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def _json(client, method, path, body=None):
+    response = getattr(client, method)(path, data=json.dumps(body) if body is not None else None, content_type="application/json")
+    return response.status_code, (response.json() if response.content else None)
+
+
+def test_it_stores_only_a_hash_of_the_token(alice, alice_workspace):
+    token, raw = api_token_create(workspace=alice_workspace, user=alice, name="ci")
+    assert raw.startswith("mkt_") and raw not in token.key_hash
+    assert not ApiToken.objects.filter(key_hash__contains=raw[4:]).exists()
+
+
+def test_it_refuses_a_missing_or_wrong_token_with_json(db):
+    status, body = _json(Client(), "get", "/api/v1/campaigns/")
+    assert status in (401, 403) and "detail" in body
+    status, body = _json(Client(HTTP_AUTHORIZATION="Bearer mkt_wrong"), "get", "/api/v1/campaigns/")
+    assert status == 401 and body["detail"] == "Invalid or revoked API token."
+
+
+def test_it_lists_and_creates_campaigns_in_the_tokens_workspace(api, alice_workspace, charlie):
+    CampaignFactory(workspace=alice_workspace, name="Mine")
+    CampaignFactory(workspace=charlie.memberships.get().workspace, name="Charlie's")
+    status, body = _json(api, "get", "/api/v1/campaigns/")
+    assert status == 200 and [c["name"] for c in body["results"]] == ["Mine"]
+
+    status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "From API", "caption": "Hi", "hashtags": "a b"})
+    assert status == 201 and body["hashtags"] == "#a #b"
+    assert Campaign.objects.get(name="From API").workspace == alice_workspace
+
+
+def test_it_answers_400_with_the_caption_rule(api):
+    status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Long", "caption": "x" * 2300})
+    assert status == 400 and "Instagram allows 2,200" in body["caption"][0]
+
+
+def test_it_runs_a_campaign_with_source_api(api, alice_workspace, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory(workspace=alice_workspace)
+    with django_capture_on_commit_callbacks(execute=True):
+        status, body = _json(api, "post", f"/api/v1/campaigns/{campaign.pk}/run/")
+    assert status == 202 and body["source"] == "api"
+    execution = CampaignExecution.objects.get()
+    status, body = _json(api, "get", f"/api/v1/executions/{execution.uuid}/")
+    assert status == 200 and body["status"] == "succeeded" and len(body["steps"]) == 3
+
+
+def test_it_schedules_through_the_same_rule_as_the_page(api, alice_workspace):
+    campaign = CampaignFactory(workspace=alice_workspace)
+    status, body = _json(api, "put", f"/api/v1/campaigns/{campaign.pk}/schedule/", {"kind": "recurring", "preset": "daily_0900"})
+    assert status == 200 and body["campaign"]["status"] == "active"
+    assert body["campaign"]["schedule"]["timezone"] == "Europe/Berlin"
+    status, body = _json(api, "put", f"/api/v1/campaigns/{campaign.pk}/schedule/", {"kind": "recurring", "cron": "61 * * * *"})
+    assert status == 400 and "not a valid cron expression" in json.dumps(body)
+
+
+def test_it_refuses_an_illegal_transition_with_400(api, alice_workspace):
+    campaign = CampaignFactory(workspace=alice_workspace, status="archived")
+    status, body = _json(api, "post", f"/api/v1/campaigns/{campaign.pk}/status/", {"to": "active"})
+    assert status == 400 and "cannot become active" in body["detail"][0]
+
+
+def test_it_answers_404_for_another_workspaces_objects(api, charlie, django_capture_on_commit_callbacks):
+    theirs = CampaignFactory(workspace=charlie.memberships.get().workspace)
+    from campaigns.services import execution_start
+
+    execution = execution_start(campaign=theirs)
+    for method, path in [
+        ("get", f"/api/v1/campaigns/{theirs.pk}/"),
+        ("patch", f"/api/v1/campaigns/{theirs.pk}/"),
+        ("delete", f"/api/v1/campaigns/{theirs.pk}/"),
+        ("post", f"/api/v1/campaigns/{theirs.pk}/run/"),
+        ("get", f"/api/v1/campaigns/{theirs.pk}/executions/"),
+        ("get", f"/api/v1/executions/{execution.uuid}/"),
+    ]:
+        status, _ = _json(api, method, path, {} if method in ("patch", "post") else None)
+        assert status == 404, (method, path)
+    assert Campaign.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_revoked_token_is_refused(alice, alice_workspace, alice_client):
+    token, raw = api_token_create(workspace=alice_workspace, user=alice, name="old")
+    alice_client.post(f"/workspace/api-tokens/{token.pk}/revoke/")
+    status, _ = _json(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), "get", "/api/v1/campaigns/")
+    assert status == 401
+
+
+def test_a_token_stops_working_when_its_user_leaves_the_workspace(alice_workspace, bob, client):
+    _, raw = api_token_create(workspace=alice_workspace, user=bob, name="bob's")
+    bob.memberships.all().delete()
+    status, _ = _json(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), "get", "/api/v1/campaigns/")
+    assert status == 401
+
+
+def test_the_tokens_page_shows_a_new_token_once(alice_client):
+    response = alice_client.post("/workspace/api-tokens/", {"name": "Shop"})
+    raw = response.context["created"]["raw"]
+    assert raw.encode() in response.content
+    assert raw.encode() not in alice_client.get("/workspace/api-tokens/").content
+
+
+def test_the_api_docs_load(alice_client):
+    assert alice_client.get("/api/docs/").status_code == 200
+    assert alice_client.get("/api/schema/").status_code == 200
