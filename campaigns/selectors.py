@@ -176,3 +176,42 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
     ]
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     return CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)
+
+
+@dataclass
+class DashboardSummary:
+    campaign_count: int
+    scheduled_count: int
+    destination_count: int
+    upcoming: list[Schedule]
+    recent_runs: list[CampaignExecution]
+    failed_last_week: int
+
+
+def dashboard_summary(*, workspace: Workspace) -> DashboardSummary:
+    from integrations.instagram.models import InstagramAccount
+    from integrations.n8n.models import N8nWorkflow
+
+    campaigns = Campaign.objects.filter(workspace=workspace).exclude(status=CampaignStatus.ARCHIVED)
+    week_ago = timezone.now() - timedelta(days=7)
+    return DashboardSummary(
+        campaign_count=campaigns.count(),
+        scheduled_count=campaigns.filter(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]).count(),
+        destination_count=InstagramAccount.objects.filter(workspace=workspace, status="connected").count()
+        + N8nWorkflow.objects.filter(workspace=workspace).count(),
+        upcoming=list(
+            Schedule.objects.filter(
+                campaign__workspace=workspace,
+                campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
+                next_run_at__isnull=False,
+            )
+            .select_related("campaign")
+            .order_by("next_run_at")[:5]
+        ),
+        recent_runs=list(
+            CampaignExecution.objects.filter(workspace=workspace).select_related("campaign").order_by("-queued_at")[:5]
+        ),
+        failed_last_week=CampaignExecution.objects.filter(
+            workspace=workspace, status="failed", queued_at__gte=week_ago
+        ).count(),
+    )

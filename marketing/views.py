@@ -42,7 +42,10 @@ def _error_text(error: ValidationError) -> str:
 
 @workspace_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    from campaigns.selectors import dashboard_summary
+
     context = {
+        "summary": dashboard_summary(workspace=request.workspace),
         "member_count": member_list(workspace=request.workspace).count(),
         "pending_invitations": [
             (invitation, services.invitation_token(invitation))
