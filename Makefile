@@ -22,5 +22,8 @@ $(VENV)/.installed: requirements.txt
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+bench: install
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) var staticfiles

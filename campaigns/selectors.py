@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from marketing.models import Workspace
@@ -19,16 +19,8 @@ DEFAULT_SORT = "updated"
 
 
 def campaign_list(*, workspace: Workspace, search: str = "", status: str = "", sort: str = DEFAULT_SORT) -> QuerySet[Campaign]:
-    """The workspace's campaigns with their first image and last run, in a fixed number of queries."""
-    latest = CampaignExecution.objects.filter(campaign=OuterRef("pk")).order_by("-queued_at", "-id")
-    queryset = (
-        Campaign.objects.filter(workspace=workspace)
-        .annotate(
-            last_run_status=Subquery(latest.values("status")[:1]),
-            last_run_at=Subquery(latest.values("queued_at")[:1]),
-        )
-        .prefetch_related(Prefetch("images", queryset=CampaignImage.objects.order_by("position", "id")))
-    )
+    """The workspace's campaigns, filtered and ordered; archived ones only when asked for."""
+    queryset = Campaign.objects.filter(workspace=workspace)
     if status == "all":
         pass
     elif status in CampaignStatus.values:
@@ -38,6 +30,58 @@ def campaign_list(*, workspace: Workspace, search: str = "", status: str = "", s
     if search:
         queryset = queryset.filter(Q(name__icontains=search) | Q(caption__icontains=search))
     return queryset.order_by(SORTS.get(sort, SORTS[DEFAULT_SORT]), "-id")
+
+
+@dataclass
+class CampaignPage:
+    campaigns: list[Campaign]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+MAX_PAGE = 10_000
+
+
+def campaign_page(
+    *, workspace: Workspace, page: int, size: int, search: str = "", status: str = "", sort: str = DEFAULT_SORT
+) -> CampaignPage:
+    """One page of the list in two queries, whatever the page or the workspace's size.
+
+    The rows come first; the last run and the first image are then looked up for those rows
+    only, so deep pages do not pay for the rows they skip. Pages are counted by a look-ahead
+    row instead of a COUNT over the whole workspace.
+    """
+    number = min(max(page, 1), MAX_PAGE)
+    rows = list(
+        campaign_list(workspace=workspace, search=search, status=status, sort=sort).only(
+            "id", "name", "caption", "brief", "status", "updated_at"
+        )[(number - 1) * size : number * size + 1]
+    )
+    has_next = len(rows) > size
+    rows = rows[:size]
+    if rows:
+        latest = CampaignExecution.objects.filter(campaign=OuterRef("pk")).order_by("-queued_at", "-id")
+        first_image = CampaignImage.objects.filter(campaign=OuterRef("pk")).order_by("position", "id")
+        extras = {
+            row["pk"]: row
+            for row in Campaign.objects.filter(pk__in=[campaign.pk for campaign in rows])
+            .annotate(
+                last_run_status=Subquery(latest.values("status")[:1]),
+                last_run_at=Subquery(latest.values("queued_at")[:1]),
+                first_image_id=Subquery(first_image.values("id")[:1]),
+            )
+            .values("pk", "last_run_status", "last_run_at", "first_image_id")
+        }
+        for campaign in rows:
+            extra = extras[campaign.pk]
+            campaign.last_run_status = extra["last_run_status"]
+            campaign.last_run_at = extra["last_run_at"]
+            campaign.first_image_id = extra["first_image_id"]
+    return CampaignPage(campaigns=rows, number=number, has_next=has_next)
 
 
 def campaign_for_detail(*, workspace: Workspace) -> QuerySet[Campaign]:

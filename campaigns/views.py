@@ -3,7 +3,6 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -38,16 +37,23 @@ def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
 def campaign_list(request: HttpRequest) -> HttpResponse:
     filters = CampaignFilterForm(request.GET)
     values = filters.values()
-    campaigns = selectors.campaign_list(workspace=request.workspace, **values)
-    page = Paginator(campaigns, PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        number = int(request.GET.get("page", 1))
+    except ValueError:
+        number = 1
+    page = selectors.campaign_page(workspace=request.workspace, page=number, size=PAGE_SIZE, **values)
     query = request.GET.copy()
     query.pop("page", None)
+    is_filtered = bool(values["search"] or values["status"])
     context = {
-        "filters": filters,
+        "filters": values,
+        "status_choices": CampaignFilterForm.base_fields["status"].choices,
+        "sort_choices": CampaignFilterForm.base_fields["sort"].choices,
         "page": page,
         "query": query.urlencode(),
-        "is_filtered": bool(values["search"] or values["status"]),
-        "has_any": page.paginator.count > 0 or Campaign.objects.filter(workspace=request.workspace).exists(),
+        "is_filtered": is_filtered,
+        # Only an empty first page needs to ask whether the workspace has any campaign at all.
+        "has_any": bool(page.campaigns) or page.number > 1 or (is_filtered and selectors.campaign_list(workspace=request.workspace, status="all").exists()),
     }
     template = "campaigns/list.html#results" if request.htmx and not request.htmx.boosted else "campaigns/list.html"
     return render(request, template, context)

@@ -37,13 +37,13 @@ def test_it_searches_name_and_caption(alice_client, alice_workspace):
     CampaignFactory(workspace=alice_workspace, name="Other", caption="Boots for summer")
     CampaignFactory(workspace=alice_workspace, name="Unrelated", caption="hats")
     response = alice_client.get("/campaigns/?q=boots")
-    assert [c.name for c in response.context["page"].object_list] == ["Other", "Winter boots"]
+    assert [c.name for c in response.context["page"].campaigns] == ["Other", "Winter boots"]
 
 
 def test_it_filters_by_status_and_hides_archived_by_default(alice_client, alice_workspace):
     CampaignFactory(workspace=alice_workspace, name="Live", status="active")
     CampaignFactory(workspace=alice_workspace, name="Old", status="archived")
-    names = lambda path: {c.name for c in alice_client.get(path).context["page"].object_list}  # noqa: E731
+    names = lambda path: {c.name for c in alice_client.get(path).context["page"].campaigns}  # noqa: E731
     assert names("/campaigns/") == {"Live"}
     assert names("/campaigns/?status=archived") == {"Old"}
     assert names("/campaigns/?status=all") == {"Live", "Old"}
@@ -53,13 +53,13 @@ def test_it_sorts_by_name(alice_client, alice_workspace):
     for name in ["b", "c", "a"]:
         CampaignFactory(workspace=alice_workspace, name=name)
     response = alice_client.get("/campaigns/?sort=name")
-    assert [c.name for c in response.context["page"].object_list] == ["a", "b", "c"]
+    assert [c.name for c in response.context["page"].campaigns] == ["a", "b", "c"]
 
 
 def test_it_paginates_with_plain_links_and_keeps_the_filters(alice_client, alice_workspace):
     CampaignFactory.create_batch(30, workspace=alice_workspace, caption="shoe")
     response = alice_client.get("/campaigns/?q=shoe&page=2")
-    assert len(response.context["page"].object_list) == 5
+    assert len(response.context["page"].campaigns) == 5
     assert b'href="?q=shoe&page=1"' in response.content
 
 

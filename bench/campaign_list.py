@@ -1,0 +1,202 @@
+"""The campaign list page with 10,000 campaigns in one workspace, against the bare signed-in view."""
+
+import io
+import random
+import time
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from bench import (
+    BARE_PATH,
+    LAYOUT_PATH,
+    Metric,
+    Result,
+    count_queries,
+    frozen_timestamps,
+    get_ok,
+    settle_database,
+    time_interleaved,
+)
+from campaigns.models import (
+    Campaign,
+    CampaignExecution,
+    CampaignImage,
+    CampaignStatus,
+    ExecutionSource,
+    ExecutionStatus,
+    ImageSource,
+)
+from campaigns.views import PAGE_SIZE
+from marketing.models import User, Workspace
+from marketing.services import workspace_create
+
+CAMPAIGNS = 10_000
+MAX_QUERIES = 10
+MAX_VS_BARE = 3.0
+INFO_REQUESTS = 10
+
+STATUS_WEIGHTS = {
+    CampaignStatus.DRAFT: 30,
+    CampaignStatus.SCHEDULED: 10,
+    CampaignStatus.ACTIVE: 20,
+    CampaignStatus.PAUSED: 8,
+    CampaignStatus.COMPLETED: 15,
+    CampaignStatus.FAILED: 5,
+    CampaignStatus.ARCHIVED: 12,
+}
+RUN_STATUS_WEIGHTS = {
+    ExecutionStatus.SUCCEEDED: 70,
+    ExecutionStatus.FAILED: 15,
+    ExecutionStatus.CANCELLED: 5,
+    ExecutionStatus.QUEUED: 5,
+    ExecutionStatus.RUNNING: 5,
+}
+ADJECTIVES = ["Summer", "Winter", "Spring", "Autumn", "Flash", "Weekend", "Launch", "Holiday", "Loyalty", "Clearance"]
+PRODUCTS = ["linen shirts", "espresso beans", "trail shoes", "ceramic mugs", "yoga mats", "rain jackets", "notebooks"]
+PHRASES = [
+    "Light, breathable and made to last.",
+    "Only this week: 20% off everything in store.",
+    "Tag a friend who needs this.",
+    "Fresh from the workshop, packed by hand.",
+    "Free shipping on orders over 50 euros.",
+    "Our most loved piece is back in stock.",
+]
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (214, 120, 64)).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _pick(rng: random.Random, weights: dict) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+@transaction.atomic
+def create_data(rng: random.Random) -> tuple[User, Workspace]:
+    """One verified owner and a workspace with CAMPAIGNS campaigns, some run and some with images."""
+    user = User.objects.create_user(email="bench@example.com", password="bench-password")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    workspace = workspace_create(name="Bench Co", owner=user)
+    # Every image row points at one small file: the list page links to images, it never reads them.
+    image_name = default_storage.save(f"campaigns/{workspace.pk}/bench.jpg", ContentFile(_jpeg()))
+
+    now = timezone.now()
+    campaigns = []
+    for i in range(CAMPAIGNS):
+        created = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+        caption = " ".join(rng.sample(PHRASES, rng.randint(1, 4))) if rng.random() < 0.8 else ""
+        campaigns.append(
+            Campaign(
+                workspace=workspace,
+                name=f"{rng.choice(ADJECTIVES)} {rng.choice(PRODUCTS)} {i + 1}",
+                brief=f"A post about our {rng.choice(PRODUCTS)} in bright daylight.",
+                caption=caption,
+                hashtags="#shop #new" if caption else "",
+                status=_pick(rng, STATUS_WEIGHTS),
+                created_by=user,
+                updated_by=user,
+                created_at=created,
+                updated_at=created + (now - created) * rng.random(),
+            )
+        )
+    with frozen_timestamps(Campaign, "created_at", "updated_at"):
+        campaigns = Campaign.objects.bulk_create(campaigns, batch_size=1000)
+
+    executions, images = [], []
+    for campaign in campaigns:
+        if rng.random() < 0.35:
+            for _ in range(rng.randint(1, 4)):
+                queued = campaign.created_at + (now - campaign.created_at) * rng.random()
+                executions.append(
+                    CampaignExecution(
+                        workspace=workspace,
+                        campaign=campaign,
+                        source=rng.choice(ExecutionSource.values),
+                        status=_pick(rng, RUN_STATUS_WEIGHTS),
+                        requested_by=user,
+                        queued_at=queued,
+                    )
+                )
+        if rng.random() < 0.4:
+            for position in range(rng.randint(1, 3)):
+                images.append(
+                    CampaignImage(
+                        campaign=campaign,
+                        position=position,
+                        file=image_name,
+                        width=1080,
+                        height=1080,
+                        source=rng.choice(ImageSource.values),
+                    )
+                )
+    with frozen_timestamps(CampaignExecution, "queued_at"):
+        CampaignExecution.objects.bulk_create(executions, batch_size=1000)
+    CampaignImage.objects.bulk_create(images, batch_size=1000)
+    return user, workspace
+
+
+def run(*, requests: int) -> Result:
+    result = Result()
+    started = time.perf_counter()
+    user, workspace = create_data(random.Random(20240601))
+    settle_database()
+    result.say(
+        f"data: {Campaign.objects.filter(workspace=workspace).count():,} campaigns, "
+        f"{CampaignExecution.objects.filter(workspace=workspace).count():,} executions, "
+        f"{CampaignImage.objects.filter(campaign__workspace=workspace).count():,} images "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+    client = Client()
+    client.force_login(user)
+    list_path = reverse("campaign_list")
+    # The first request stores the workspace in the session; later ones only read it.
+    get_ok(client, BARE_PATH)
+    response = get_ok(client, list_path)
+    rows = response.content.count(b'<td class="thumb-cell">')
+    thumbs = response.content.count(b'<img class="thumb"')
+    result.say(f"list page: {rows} rows, {thumbs} with a thumbnail, {len(response.content):,} bytes")
+    if rows != PAGE_SIZE:
+        raise AssertionError(f"the list page shows {rows} rows, not {PAGE_SIZE}")
+    queries = count_queries(client, list_path)
+
+    timings = time_interleaved(client, [BARE_PATH, LAYOUT_PATH, list_path], requests=requests)
+    bare, layout, page = timings[BARE_PATH], timings[LAYOUT_PATH], timings[list_path]
+    ratio = page.median / bare.median
+    result.say(f"bare view:    {bare.summary()}")
+    result.say(f"layout page:  {layout.summary()}   {layout.median / bare.median:.2f} x bare (info)")
+    result.say(f"list page:    {page.summary()}   {ratio:.2f} x bare, {queries} queries")
+
+    result.say("other requests (info):")
+    for label, query in [
+        ("page 2", "page=2"),
+        ("last page", f"page={_last_page(workspace)}"),
+        ("search", "q=linen"),
+        ("status filter", "status=active"),
+        ("sort by name", "sort=name"),
+    ]:
+        path = f"{list_path}?{query}"
+        count = count_queries(client, path)
+        timing = time_interleaved(client, [path], warmup=2, requests=INFO_REQUESTS)[path]
+        result.say(f"  {label:14} ?{query:14} {count} queries, median {timing.median:6.2f} ms")
+
+    result.metrics += [
+        Metric("campaign_list_queries", queries, "queries", MAX_QUERIES, decimals=0),
+        Metric("campaign_list_vs_bare", ratio, "x", MAX_VS_BARE),
+    ]
+    return result
+
+
+def _last_page(workspace: Workspace) -> int:
+    count = Campaign.objects.filter(workspace=workspace).exclude(status=CampaignStatus.ARCHIVED).count()
+    return max(1, -(-count // PAGE_SIZE))
