@@ -1,10 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import services
+from . import scheduling, services
 from .models import (
+    Schedule,
     Campaign,
     CampaignExecution,
     CampaignImage,
@@ -119,3 +121,55 @@ class ImageGenerationAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ImageGeneration._meta.fields]
 
 
+
+
+class ScheduleAdminForm(forms.ModelForm):
+    accept_warnings = forms.BooleanField(required=False, help_text="Save even if another campaign publishes too close.")
+
+    class Meta:
+        model = Schedule
+        fields = ["campaign", "kind", "run_at", "cron", "timezone", "starts_at", "ends_at", "max_runs"]
+
+    def clean(self):
+        cleaned = super().clean()
+        campaign = cleaned.get("campaign")
+        if campaign is None or self.errors:
+            return cleaned
+        self.plan = scheduling.Plan(
+            kind=cleaned["kind"],
+            timezone=cleaned.get("timezone") or campaign.workspace.timezone,
+            run_at=cleaned.get("run_at"),
+            cron=cleaned.get("cron", ""),
+            starts_at=cleaned.get("starts_at"),
+            ends_at=cleaned.get("ends_at"),
+            max_runs=cleaned.get("max_runs"),
+        )
+        # The same rule as the page and the API: the service decides, the form shows its words.
+        scheduling.validate_plan(self.plan)
+        report = scheduling.schedule_conflicts(campaign=campaign, plan=self.plan)
+        if report.refusal:
+            raise ValidationError(report.refusal)
+        if report.warnings and not cleaned.get("accept_warnings"):
+            raise ValidationError(report.warnings + ["Tick “accept warnings” to save anyway."])
+        return cleaned
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleAdminForm
+    list_display = ["campaign", "kind", "cron", "timezone", "next_run_at", "runs_planned", "max_runs"]
+    list_filter = ["kind", "timezone"]
+    search_fields = ["campaign__name", "cron"]
+    list_select_related = ["campaign"]
+    readonly_fields = ["runs_planned", "next_run_at"]
+    autocomplete_fields = ["campaign"]
+
+    def save_model(self, request: HttpRequest, obj: Schedule, form, change: bool) -> None:
+        scheduling.campaign_schedule(
+            campaign=obj.campaign, plan=form.plan, by=request.user, via="admin", accept_warnings=True
+        )
+        saved = Schedule.objects.get(campaign=obj.campaign)
+        obj.pk, obj.next_run_at, obj.runs_planned = saved.pk, saved.next_run_at, saved.runs_planned
+
+    def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
+        scheduling.campaign_unschedule(campaign=obj.campaign, by=request.user, via="admin")

@@ -229,3 +229,29 @@ def test_charlie_cannot_schedule_alices_campaign(client, charlie, campaign):
     client.force_login(charlie)
     assert client.get(f"/campaigns/{campaign.pk}/schedule/").status_code == 404
     assert client.post(f"/campaigns/{campaign.pk}/schedule/pause/").status_code == 404
+
+
+def test_the_admin_refuses_an_over_quota_schedule_with_the_same_rule(client, alice, campaign, account):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    account.quota_total = 25
+    account.save()
+    campaign.instagram_account = account
+    campaign.save()
+    client.force_login(alice)
+    response = client.post(
+        "/admin/campaigns/schedule/add/",
+        {"campaign": campaign.pk, "kind": "recurring", "cron": "*/30 * * * *", "timezone": "UTC"},
+    )
+    assert b"Instagram allows 25" in response.content
+    assert not Schedule.objects.exists()
+
+
+def test_the_admin_saves_a_schedule_through_the_service(client, alice, campaign):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    client.post("/admin/campaigns/schedule/add/", {"campaign": campaign.pk, "kind": "recurring", "cron": "0 9 * * *", "timezone": "UTC"})
+    campaign.refresh_from_db()
+    assert campaign.status == "active"
+    assert campaign.schedule.next_run_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
