@@ -174,7 +174,11 @@ def campaign_schedule(
     """
     now = timezone.now()
     validate_plan(plan, now=now)
-    campaign = Campaign.objects.select_for_update().select_related("workspace", "instagram_account").get(pk=campaign.pk)
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("workspace", "instagram_account")
+        .get(pk=campaign.pk)
+    )
     report = schedule_conflicts(campaign=campaign, plan=plan, now=now)
     if report.refusal:
         raise ValidationError(report.refusal, code="quota")
