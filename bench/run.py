@@ -22,6 +22,7 @@ import django
 # name -> module with run(*, requests: int) -> bench.Result
 BENCHMARKS = {
     "campaign_list": "bench.campaign_list",
+    "schedule_dispatch": "bench.schedule_dispatch",
 }
 
 

@@ -325,6 +325,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # urllib3 logs whole URLs at DEBUG, query-string tokens included.
         "urllib3": {"level": "WARNING"},
+        # The filesystem broker has no host; kombu warns about it on every connection.
+        "kombu.connection": {"level": "ERROR"},
     },
 }
 

@@ -1,0 +1,112 @@
+"""10,000 campaigns due in the same minute: time until every execution exists and its task is queued.
+
+Uses the broker the settings name (Redis when REDIS_URL is set, else the filesystem transport),
+with the run task routed to a queue of the benchmark's own that is deleted afterwards, so no
+worker picks the runs up and the developer's queue stays clean.
+"""
+
+import os
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from bench import Metric, Result
+from campaigns import scheduling
+from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionStep, Schedule
+from campaigns.tasks import run_execution
+from marketing.models import User
+from marketing.services import workspace_create
+
+CAMPAIGNS = 10_000
+MAX_SECONDS = 30.0
+
+
+def _create_due(now) -> None:
+    user = User.objects.create_user(email="dispatch@bench.example", password="x")
+    workspace = workspace_create(name="Dispatch bench", owner=user)
+    campaigns = Campaign.objects.bulk_create(
+        Campaign(workspace=workspace, name=f"Due {i}", caption="Due now", status=CampaignStatus.SCHEDULED)
+        for i in range(CAMPAIGNS)
+    )
+    due = now - timedelta(seconds=30)
+    Schedule.objects.bulk_create(
+        Schedule(campaign=campaign, kind="once", run_at=due, timezone="UTC", next_run_at=due) for campaign in campaigns
+    )
+
+
+def _queued(app, queue: str, folder: Path | None) -> int:
+    if folder is not None:
+        return sum(1 for _ in folder.glob("*.msg"))
+    with app.connection_for_write() as connection:
+        return connection.default_channel.client.llen(queue)
+
+
+def _reset_pool(app) -> None:
+    # Broker connections are made from the settings of their time: start over after a change.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+
+
+def run(*, requests: int) -> Result:
+    result = Result()
+    app = run_execution.app
+    queue = f"bench-dispatch-{os.getpid()}"
+    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
+    folder = None
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir:
+        app.conf.task_always_eager = False
+        app.conf.task_routes = {"campaigns.tasks.run_execution": {"queue": queue}}
+        if not settings.REDIS_URL:
+            folder = Path(broker_dir)
+            app.conf.broker_transport_options = {
+                "data_folder_in": broker_dir,
+                "data_folder_out": broker_dir,
+                "control_folder": broker_dir,
+            }
+            result.say("broker: filesystem (set REDIS_URL to measure with Redis)")
+        else:
+            result.say("broker: Redis")
+        _reset_pool(app)
+        try:
+            now = timezone.now()
+            started = time.perf_counter()
+            _create_due(now)
+            result.say(f"data: {CAMPAIGNS:,} campaigns due at once, made in {time.perf_counter() - started:.1f} s")
+
+            started = time.perf_counter()
+            dispatched = scheduling.dispatch_due_runs(now=now)
+            elapsed = time.perf_counter() - started
+            queued = _queued(app, queue, folder)
+            executions = CampaignExecution.objects.count()
+            duplicates = (
+                CampaignExecution.objects.values("campaign_id", "planned_for")
+                .annotate(n=Count("id"))
+                .filter(n__gt=1)
+                .count()
+            )
+            again = scheduling.dispatch_due_runs(now=now)
+            result.say(
+                f"dispatched {dispatched:,} in {elapsed:.2f} s: {executions:,} executions, "
+                f"{ExecutionStep.objects.count():,} steps, {queued:,} tasks queued, {duplicates} duplicates; "
+                f"a second tick found {again}"
+            )
+            if executions != CAMPAIGNS or queued != CAMPAIGNS or again:
+                raise AssertionError("not every due run got exactly one execution and one queued task")
+        finally:
+            if folder is None:
+                with app.connection_for_write() as connection:
+                    connection.default_channel.client.delete(queue)
+            for key, value in saved.items():
+                app.conf[key] = value
+            _reset_pool(app)
+    result.metrics += [
+        Metric("schedule_dispatch_10000", elapsed, "s", MAX_SECONDS, decimals=2),
+        Metric("schedule_dispatch_duplicates", duplicates, "duplicates", 0, decimals=0),
+    ]
+    return result
