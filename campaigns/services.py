@@ -399,6 +399,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         return CampaignExecution.objects.filter(pk=execution_id).first()
     execution = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution_id)
     if execution.attempts > MAX_EXECUTION_ATTEMPTS:
+        if execution.instagram_media_id:
+            # The post is live; only a follow-up (the first comment) kept failing.
+            note = f"Published; a follow-up gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}"
+            return _execution_succeed(execution, note=note.strip())
         return _execution_fail(
             execution,
             category=execution.error_category or ErrorCategory.WORKER,
@@ -506,8 +510,8 @@ def _execution_fail(execution: CampaignExecution, *, category: str, message: str
     return execution
 
 
-def _execution_succeed(execution: CampaignExecution) -> CampaignExecution:
-    _execution_finish(execution, ExecutionStatus.SUCCEEDED)
+def _execution_succeed(execution: CampaignExecution, note: str = "") -> CampaignExecution:
+    _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note)
     return execution
 
 

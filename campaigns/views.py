@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
+from integrations.instagram.selectors import campaign_insights
 from marketing.selectors import get_for_workspace_or_404
 from marketing.views import workspace_required
 
@@ -124,6 +125,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "destination": destination_for(campaign),
         "status_changes": campaign.status_changes.select_related("by")[:10],
         "schedule": getattr(campaign, "schedule", None),
+        "instagram_insights": campaign_insights(campaign=campaign),
         "schedule_label": selectors.schedule_label(getattr(campaign, "schedule", None)),
         "next_statuses": [
             (value, label)

@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "marketing.context_processors.workspace",
+                "integrations.instagram.context_processors.instagram_banner",
             ],
         },
     },

@@ -5,3 +5,10 @@ class InstagramConfig(AppConfig):
     name = "integrations.instagram"
     label = "instagram"
     verbose_name = "Instagram"
+
+    def ready(self) -> None:
+        from campaigns import destinations
+
+        from .destination import resolve
+
+        destinations.register(resolve)

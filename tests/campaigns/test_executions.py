@@ -266,3 +266,19 @@ def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_
     assert b'hx-trigger="every 2s"' in alice_client.get(campaign.get_absolute_url()).content
     fragment = alice_client.get(f"/campaigns/{campaign.pk}/executions/", HTTP_HX_REQUEST="true")
     assert b"<html" not in fragment.content and b"Waiting" in fragment.content
+
+
+def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campaign, destination):
+    add_image(campaign)
+    destination(*[RetryLater("comment rate limited", countdown=1)] * 10)
+    execution = services.execution_start(campaign=campaign)
+    CampaignExecution.objects.filter(pk=execution.pk).update(instagram_media_id="1790")
+    for _ in range(services.MAX_EXECUTION_ATTEMPTS):
+        with pytest.raises(RetryLater):
+            services.execution_run(execution_id=execution.pk)
+
+    services.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == "succeeded"
+    assert execution.error_message.startswith("Published; a follow-up gave up")

@@ -1,0 +1,130 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from marketing.selectors import get_for_workspace_or_404
+from marketing.views import workspace_required
+
+from . import client, selectors, services
+from .forms import PickAccountsForm
+from .models import AccountStatus, InstagramAccount
+
+
+def _account(request: HttpRequest, account_id: int) -> InstagramAccount:
+    return get_for_workspace_or_404(InstagramAccount, workspace=request.workspace, pk=account_id)
+
+
+def _can_manage(request: HttpRequest) -> bool:
+    return request.membership is not None and request.membership.can_manage_members
+
+
+@workspace_required
+@require_GET
+def account_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "accounts": selectors.account_list(workspace=request.workspace),
+        "configured": client.is_configured(),
+        "app_id_set": bool(settings.META_APP_ID),
+        "redirect_uri": services.redirect_uri(),
+        "can_manage": _can_manage(request),
+    }
+    return render(request, "instagram/accounts.html", context)
+
+
+def _start_oauth(request: HttpRequest) -> HttpResponse:
+    services.require_manager(request.membership)
+    if not client.is_configured():
+        messages.error(request, "Instagram is not configured on this server yet: see below what to set.")
+        return redirect("instagram_accounts")
+    return redirect(services.oauth_start(session=request.session, membership=request.membership))
+
+
+@workspace_required
+@require_POST
+def connect(request: HttpRequest) -> HttpResponse:
+    return _start_oauth(request)
+
+
+@workspace_required
+@require_POST
+def reconnect(request: HttpRequest, account_id: int) -> HttpResponse:
+    _account(request, account_id)  # 404 for another workspace's account
+    return _start_oauth(request)
+
+
+@workspace_required
+@require_GET
+@never_cache
+def callback(request: HttpRequest) -> HttpResponse:
+    """Facebook sends the browser back here with ?code=…&state=… (or ?error=… when the user cancelled)."""
+    try:
+        services.oauth_check_state(session=request.session, state=request.GET.get("state", ""), workspace=request.workspace)
+        services.require_manager(request.membership)
+        if request.GET.get("error"):
+            raise services.OAuthError("The Instagram connection was cancelled on Facebook; nothing was changed.")
+        services.oauth_complete(session=request.session, code=request.GET.get("code", ""), workspace=request.workspace)
+    except services.OAuthError as error:
+        messages.error(request, error.message)
+        return redirect("instagram_accounts")
+    return redirect("instagram_pick")
+
+
+@workspace_required
+@never_cache
+def pick(request: HttpRequest) -> HttpResponse:
+    services.require_manager(request.membership)
+    candidates = services.oauth_candidates(session=request.session, workspace=request.workspace)
+    if not candidates:
+        messages.error(request, "The connection expired or was already used. Please connect again.")
+        return redirect("instagram_accounts")
+    existing = {
+        account.ig_user_id: account
+        for account in selectors.account_list(workspace=request.workspace).filter(
+            ig_user_id__in=[c.ig_user_id for c in candidates]
+        )
+    }
+    preselected = [c.ig_user_id for c in candidates if len(candidates) == 1 or c.ig_user_id in existing]
+    data = request.POST if request.method == "POST" else None
+    form = PickAccountsForm(data, candidates=candidates, initial={"accounts": preselected})
+    if request.method == "POST" and form.is_valid():
+        try:
+            accounts = services.accounts_connect(
+                session=request.session, membership=request.membership, ig_user_ids=form.cleaned_data["accounts"]
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("instagram_accounts")
+        names = ", ".join(f"@{account.username}" for account in accounts)
+        messages.success(request, f"Connected {names}.")
+        return redirect("instagram_accounts")
+    rows = [(candidate, existing.get(candidate.ig_user_id)) for candidate in candidates]
+    return render(request, "instagram/pick.html", {"form": form, "rows": rows})
+
+
+@workspace_required
+@require_POST
+def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _account(request, account_id)
+    if account.status == AccountStatus.DISCONNECTED:
+        messages.info(request, f"@{account.username} is already disconnected.")
+        return redirect("instagram_accounts")
+    services.account_disconnect(account=account, membership=request.membership)
+    messages.success(request, f"@{account.username} is disconnected; its campaigns cannot publish until it is reconnected.")
+    return redirect("instagram_accounts")
+
+
+@workspace_required
+@require_GET
+def analytics(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _account(request, account_id)
+    context = {
+        "account": account,
+        "attempts": selectors.recent_attempts(account=account),
+        "can_manage": _can_manage(request),
+        **selectors.account_analytics(account=account),
+    }
+    return render(request, "instagram/analytics.html", context)

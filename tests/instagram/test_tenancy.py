@@ -1,0 +1,72 @@
+"""Charlie, in a workspace of his own, can neither see nor publish to Alice's accounts."""
+
+import pytest
+
+from campaigns import services as campaign_services
+from campaigns.models import Campaign
+from integrations.instagram.models import InstagramAccount
+from tests.factories import CampaignFactory, add_image
+
+
+@pytest.fixture
+def charlie_client(client, charlie):
+    client.force_login(charlie)
+    return client
+
+
+def test_charlie_does_not_see_alices_accounts(charlie_client, account):
+    page = charlie_client.get("/instagram/")
+
+    assert page.status_code == 200
+    assert b"@aliceco" not in page.content
+
+
+def test_charlie_gets_404_on_alices_account_pages(charlie_client, account):
+    assert charlie_client.get(f"/instagram/{account.pk}/").status_code == 404
+    for action in ("reconnect", "disconnect"):
+        assert charlie_client.post(f"/instagram/{account.pk}/{action}/").status_code == 404, action
+    account.refresh_from_db()
+    assert (account.status, account.access_token != "") == ("connected", True)
+
+
+def test_charlies_campaign_form_neither_offers_nor_accepts_alices_account(charlie_client, account):
+    form = charlie_client.get("/campaigns/new/")
+    assert f"ig:{account.pk}".encode() not in form.content
+
+    response = charlie_client.post(
+        "/campaigns/new/", {"name": "Hijack", "caption": "hi", "destination": f"ig:{account.pk}", "fit": "none"}
+    )
+
+    assert response.status_code == 200  # the form again, with an error
+    assert not Campaign.objects.filter(instagram_account=account).exists()
+
+
+def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie, account):
+    # Even a campaign row pointing across workspaces (only possible behind the services' back) publishes nothing.
+    workspace = charlie.memberships.get().workspace
+    campaign = CampaignFactory(workspace=workspace)
+    add_image(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(instagram_account=account)
+    campaign.refresh_from_db()
+    execution = campaign_services.execution_start(campaign=campaign)
+
+    campaign_services.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.error_category) == ("failed", "validation")
+    assert "not one of this workspace's accounts" in execution.error_message
+    assert graph.calls == []
+
+
+def test_the_reconnect_banner_only_lists_the_workspaces_own_accounts(rf, charlie, account):
+    from django.template.loader import render_to_string
+
+    from integrations.instagram.context_processors import instagram_banner
+
+    InstagramAccount.objects.filter(pk=account.pk).update(status="needs_reconnect")
+    request = rf.get("/")
+    request.workspace = charlie.memberships.get().workspace
+
+    html = render_to_string("instagram/_reconnect_banner.html", instagram_banner(request))
+
+    assert "aliceco" not in html
