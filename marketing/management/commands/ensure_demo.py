@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         user = User.objects.filter(email=DEMO_EMAIL).first()
         if user is None:
-            user = User.objects.create_superuser(email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo Marketer")
+            user = User.objects.create_superuser(
+                email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo Marketer", timezone="Europe/Berlin"
+            )
             EmailAddress.objects.create(user=user, email=DEMO_EMAIL, verified=True, primary=True)
             workspace_create(name="Demo workspace", owner=user, timezone_name="Europe/Berlin")
             self.stdout.write("Created the demo user and workspace.")
