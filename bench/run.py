@@ -82,7 +82,7 @@ def bench_settings() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="name", help=f"one of {', '.join(BENCHMARKS)}; all when none")
-    parser.add_argument("--requests", type=int, default=50, help="timed requests per measured page (default 50)")
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per measured page (default 100)")
     args = parser.parse_args(argv)
     if args.requests < 2:
         parser.error("--requests needs at least 2, for a median and a p90")

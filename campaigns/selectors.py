@@ -49,38 +49,26 @@ MAX_PAGE = 10_000
 def campaign_page(
     *, workspace: Workspace, page: int, size: int, search: str = "", status: str = "", sort: str = DEFAULT_SORT
 ) -> CampaignPage:
-    """One page of the list in two queries, whatever the page or the workspace's size.
+    """One page of the list, with each row's last run and first image, in one query.
 
-    The rows come first; the last run and the first image are then looked up for those rows
-    only, so deep pages do not pay for the rows they skip. Pages are counted by a look-ahead
-    row instead of a COUNT over the whole workspace.
+    Pages are found with a look-ahead row instead of a COUNT over the whole workspace. The
+    subqueries also run for the rows an OFFSET skips, so very deep pages cost more (tens of ms
+    at page 350 of 10,000 campaigns); the first pages, where people are, stay cheap.
     """
     number = min(max(page, 1), MAX_PAGE)
+    latest = CampaignExecution.objects.filter(campaign=OuterRef("pk")).order_by("-queued_at", "-id")
+    first_image = CampaignImage.objects.filter(campaign=OuterRef("pk")).order_by("position", "id")
     rows = list(
-        campaign_list(workspace=workspace, search=search, status=status, sort=sort).only(
-            "id", "name", "caption", "brief", "status", "updated_at"
+        campaign_list(workspace=workspace, search=search, status=status, sort=sort)
+        .only("id", "name", "caption", "brief", "status", "updated_at")
+        .annotate(
+            last_run_status=Subquery(latest.values("status")[:1]),
+            last_run_at=Subquery(latest.values("queued_at")[:1]),
+            first_image_id=Subquery(first_image.values("id")[:1]),
         )[(number - 1) * size : number * size + 1]
     )
     has_next = len(rows) > size
     rows = rows[:size]
-    if rows:
-        latest = CampaignExecution.objects.filter(campaign=OuterRef("pk")).order_by("-queued_at", "-id")
-        first_image = CampaignImage.objects.filter(campaign=OuterRef("pk")).order_by("position", "id")
-        extras = {
-            row["pk"]: row
-            for row in Campaign.objects.filter(pk__in=[campaign.pk for campaign in rows])
-            .annotate(
-                last_run_status=Subquery(latest.values("status")[:1]),
-                last_run_at=Subquery(latest.values("queued_at")[:1]),
-                first_image_id=Subquery(first_image.values("id")[:1]),
-            )
-            .values("pk", "last_run_status", "last_run_at", "first_image_id")
-        }
-        for campaign in rows:
-            extra = extras[campaign.pk]
-            campaign.last_run_status = extra["last_run_status"]
-            campaign.last_run_at = extra["last_run_at"]
-            campaign.first_image_id = extra["first_image_id"]
     return CampaignPage(campaigns=rows, number=number, has_next=has_next)
 
 

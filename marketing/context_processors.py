@@ -10,5 +10,5 @@ def workspace(request: HttpRequest) -> dict:
     return {
         "workspace": getattr(request, "workspace", None),
         "membership": getattr(request, "membership", None),
-        "switchable_memberships": memberships_for_user(user=request.user),
+        "switchable_memberships": getattr(request, "memberships", None) or memberships_for_user(user=request.user),
     }

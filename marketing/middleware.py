@@ -42,11 +42,12 @@ class WorkspaceMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.workspace = None
         request.membership = None
+        request.memberships = []
         if request.user.is_authenticated:
             user_id_var.set(request.user.pk)
             # Pages show times in the viewer's own zone.
             timezone.activate(request.user.timezone)
-            membership = workspace_for_request(request)
+            membership, request.memberships = workspace_for_request(request)
             if membership is not None:
                 request.membership = membership
                 request.workspace = membership.workspace

@@ -1,7 +1,7 @@
 from typing import TypeVar
 
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 
 from .models import ApiToken, Invitation, Membership, User, Workspace
@@ -12,21 +12,33 @@ M = TypeVar("M", bound=models.Model)
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+    """The user's memberships with their workspaces, and whether one needs attention (a banner)."""
+    from integrations.instagram.models import AccountStatus, InstagramAccount
+
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("workspace")
+        .annotate(
+            instagram_needs_reconnect=Exists(
+                InstagramAccount.objects.filter(workspace=OuterRef("workspace"), status=AccountStatus.NEEDS_RECONNECT)
+            )
+        )
+        .order_by("workspace__name")
+    )
 
 
-def workspace_for_request(request: HttpRequest) -> Membership | None:
-    """The membership of the session's workspace, falling back to the user's first one."""
-    memberships = memberships_for_user(user=request.user)
+def workspace_for_request(request: HttpRequest) -> tuple[Membership | None, list[Membership]]:
+    """The membership of the session's workspace (else the user's first one), and all of them.
+
+    One query serves the request's workspace, the switcher and the banners.
+    """
+    memberships = list(memberships_for_user(user=request.user))
     wanted = request.session.get(SESSION_WORKSPACE_KEY)
-    membership = None
-    if wanted is not None:
-        membership = memberships.filter(workspace_id=wanted).first()
-    if membership is None:
-        membership = memberships.first()
-        if membership is not None:
-            request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
-    return membership
+    membership = next((m for m in memberships if m.workspace_id == wanted), None)
+    if membership is None and memberships:
+        membership = memberships[0]
+        request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+    return membership, memberships
 
 
 def get_for_workspace_or_404(queryset: type[M] | QuerySet[M], *, workspace: Workspace | None, **lookup) -> M:
