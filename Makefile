@@ -25,5 +25,8 @@ migrate: install
 bench: install
 	$(BIN)/python -m bench.run
 
+e2e-n8n: install
+	$(BIN)/python e2e/n8n/run.py
+
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -433,7 +433,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             _step_finish(step, StepStatus.FAILED, message)
             return _execution_fail(execution, category=ErrorCategory.INTERNAL, message=message)
         if outcome.waiting:
-            _step_set(step, status=StepStatus.WAITING, detail=outcome.detail)
+            # Only a step still running becomes waiting: a fast callback may have finished it already.
+            ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+                status=StepStatus.WAITING, detail=outcome.detail
+            )
             # The outside system calls back; no worker holds the execution meanwhile.
             CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=None)
             execution.refresh_from_db()
@@ -541,7 +544,12 @@ def _execution_finish(
 
 
 def execution_resume_from_callback(
-    *, execution: CampaignExecution, succeeded: bool, message: str, outputs: dict | None = None
+    *,
+    execution: CampaignExecution,
+    succeeded: bool,
+    message: str,
+    outputs: dict | None = None,
+    category: str = ErrorCategory.PROVIDER,
 ) -> bool:
     """Finishes a run whose publish step waited for an outside system. False if it was already finished."""
     with transaction.atomic():
@@ -563,7 +571,7 @@ def execution_resume_from_callback(
         if succeeded:
             _execution_finish(locked, ExecutionStatus.SUCCEEDED)
         else:
-            _execution_finish(locked, ExecutionStatus.FAILED, category=ErrorCategory.PROVIDER, message=message)
+            _execution_finish(locked, ExecutionStatus.FAILED, category=category, message=message)
     execution.refresh_from_db()
     return True
 

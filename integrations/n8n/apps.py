@@ -5,3 +5,10 @@ class N8nConfig(AppConfig):
     name = "integrations.n8n"
     label = "n8n"
     verbose_name = "n8n"
+
+    def ready(self) -> None:
+        from campaigns import destinations
+
+        from .destination import resolve
+
+        destinations.register(resolve)

@@ -18,6 +18,12 @@ class N8nConnection(models.Model):
     api_key = EncryptedTextField(blank=True)
     # Signs the runs we hand to n8n and the callbacks n8n sends back.
     callback_secret = EncryptedTextField(default=new_callback_secret)
+    # Sent with each run in a header the workflows' Webhook nodes check, so only we start them.
+    trigger_token = EncryptedTextField(default=new_callback_secret)
+    # The n8n credentials holding those two for the templates ({"callback": id, "trigger": id}),
+    # and the base URL they were created at: an id means nothing on another n8n.
+    n8n_credentials = models.JSONField(default=dict, blank=True)
+    credential_base_url = models.URLField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
@@ -34,6 +40,9 @@ class N8nWorkflow(models.Model):
     n8n_id = models.CharField("n8n workflow id", max_length=64)
     webhook_path = models.CharField(max_length=200)
     active = models.BooleanField(default=False)
+    # What the installer entered for the template's settings (URLs, ids; never secrets).
+    params = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
     installed_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
