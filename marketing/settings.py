@@ -264,6 +264,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "ExecutionStatusEnum": "campaigns.models.ExecutionStatus",
+        "StepStatusEnum": "campaigns.models.StepStatus",
+    },
 }
 
 # Outbound HTTP layer (integrations/http.py): per-call defaults, overridable per provider.
