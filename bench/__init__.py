@@ -21,20 +21,21 @@ LAYOUT_PATH = "/__bench/layout/"
 
 @dataclass(frozen=True)
 class Metric:
-    """One number with an upper bound; its ``bench:`` line is the output other tools read."""
+    """One number with a bound (``op`` is "<=" or ">="); its ``bench:`` line is what other tools read."""
 
     name: str
     value: float
     unit: str
     target: float
     decimals: int = 1
+    op: str = "<="
 
     @property
     def met(self) -> bool:
-        return self.value <= self.target
+        return self.value <= self.target if self.op == "<=" else self.value >= self.target
 
     def line(self) -> str:
-        return f"bench: {self.name} {self.value:.{self.decimals}f} {self.unit} (target: <= {self.target:g})"
+        return f"bench: {self.name} {self.value:.{self.decimals}f} {self.unit} (target: {self.op} {self.target:g})"
 
 
 @dataclass

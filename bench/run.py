@@ -23,6 +23,8 @@ import django
 BENCHMARKS = {
     "campaign_list": "bench.campaign_list",
     "schedule_dispatch": "bench.schedule_dispatch",
+    "triggers_ingest": "bench.triggers_ingest",
+    "triggers_eval": "bench.triggers_eval",
 }
 
 
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for metric in result.metrics:
                 if not metric.met:
-                    print(f"{name}: MISSED {metric.name}: {metric.value:.{metric.decimals}f} {metric.unit} > {metric.target:g}")
+                    print(f"{name}: MISSED {metric.line().removeprefix('bench: ')}")
             for metric in result.metrics:
                 print(metric.line(), flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s in all)", file=sys.stderr)

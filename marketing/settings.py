@@ -132,7 +132,7 @@ if REDIS_URL:
     # The cache gets its own database so that clearing it never drops queued tasks.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "marketing.cache.RedisCache",
             "LOCATION": env("CACHE_REDIS_URL", default=urlsplit(REDIS_URL)._replace(path="/1").geturl()),
         }
     }
@@ -239,6 +239,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=30),
     },
     "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
+    "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
 }
 
 REST_FRAMEWORK = {

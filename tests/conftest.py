@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from integrations import http
+from marketing import ratelimit
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 pytest_plugins = ["tests.fake_openai"]
@@ -32,6 +33,7 @@ def _isolated(settings, tmp_path):
     settings.OUTBOUND_HTTP = {**settings.OUTBOUND_HTTP, "breaker_namespace": f"test-{uuid.uuid4().hex}"}
     http.reset_breakers()
     cache.clear()
+    ratelimit.reset()
     yield
     cache.clear()
     http.reset_breakers()

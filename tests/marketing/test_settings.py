@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from django.conf import settings
 
 
@@ -33,3 +35,14 @@ def test_it_refuses_to_start_in_production_without_allowed_hosts():
 def test_it_starts_in_production_with_both_set():
     result = _load_settings(DEBUG="0", SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_redis_cache_reuses_one_client(settings):
+    from django.core.cache import caches
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    cache = caches["default"]
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
+    cache.set("reuse-check", 1, 5)
+    assert cache.get("reuse-check") == 1

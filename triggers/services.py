@@ -1,0 +1,419 @@
+"""Writes on triggers: create and edit, fire, receive events, count rejections, run time triggers.
+
+Pages, the JSON API, the admin and the Celery task all come through here.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from prometheus_client import Counter
+
+from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource
+from campaigns.recurrence import next_runs
+from campaigns.services import execution_start
+from marketing.models import User, Workspace
+
+from .evaluation import Decision, evaluate
+from .selectors import trigger_token_forget
+from .models import (
+    EventSource,
+    RejectionReason,
+    SkipReason,
+    Trigger,
+    TriggerEvent,
+    TriggerKind,
+    TriggerRejection,
+    new_token,
+)
+
+logger = logging.getLogger(__name__)
+
+REJECTIONS = Counter(
+    "trigger_event_rejections_total",
+    "Inbound trigger events turned away, by reason (unknown_token included).",
+    ["reason"],
+)
+
+# Campaigns a trigger leaves alone: archived ones cannot run, paused ones wait for a person.
+NOT_TRIGGERABLE = (CampaignStatus.ARCHIVED, CampaignStatus.PAUSED)
+MAX_BODY_BYTES = 256 * 1024
+MAX_PAYLOAD_DEPTH = 64
+SIGNATURE_HEADER = "X-Signature"
+
+
+# Create, edit, delete --------------------------------------------------------------------------
+
+
+def _set_campaigns(trigger: Trigger, campaigns: Iterable[Campaign]) -> None:
+    campaigns = list(campaigns)
+    if any(campaign.workspace_id != trigger.workspace_id for campaign in campaigns):
+        raise ValidationError({"campaigns": ["A trigger only starts campaigns of its own workspace."]})
+    trigger.campaigns.set(campaigns)
+
+
+def plan_next_fire(trigger: Trigger, *, after: datetime | None = None) -> None:
+    """Sets next_fire_at from the cron for an enabled time trigger; clears it otherwise."""
+    if trigger.kind == TriggerKind.TIME and trigger.enabled and trigger.cron:
+        runs = next_runs(cron=trigger.cron, tz=trigger.effective_timezone, after=after or timezone.now(), count=1)
+        trigger.next_fire_at = runs[0] if runs else None
+    else:
+        trigger.next_fire_at = None
+
+
+EDITABLE_FIELDS = ("name", "kind", "enabled", "cooldown", "cron", "timezone", "rules")
+
+
+def _forget(*tokens: str) -> None:
+    """Drops the cached token lookups now, and again after commit, so that no request that read
+    the database before the commit leaves the old values cached."""
+    trigger_token_forget(*tokens)
+    transaction.on_commit(lambda: trigger_token_forget(*tokens))
+
+
+@transaction.atomic
+def trigger_create(
+    *,
+    workspace: Workspace,
+    by: User | None,
+    name: str,
+    kind: str,
+    campaigns: Iterable[Campaign] = (),
+    enabled: bool = True,
+    cooldown: int = 0,
+    cron: str = "",
+    timezone: str = "",
+    rules: dict | None = None,
+) -> Trigger:
+    """Creates a trigger; a time trigger gets its first fire time from its cron."""
+    trigger = Trigger(
+        workspace=workspace,
+        name=name,
+        kind=kind,
+        enabled=enabled,
+        cooldown=cooldown,
+        cron=cron,
+        timezone=timezone,
+        rules=rules or {},
+        created_by=by,
+    )
+    trigger.full_clean()
+    plan_next_fire(trigger)
+    trigger.save()
+    _set_campaigns(trigger, campaigns)
+    _forget(trigger.token)
+    return trigger
+
+
+@transaction.atomic
+def trigger_update(*, trigger: Trigger, by: User | None, campaigns: Iterable[Campaign] | None = None, **fields) -> Trigger:
+    """Changes a trigger; a new cron, zone or re-enabling plans the next fire time afresh."""
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"trigger_update() cannot change {', '.join(sorted(unknown))}")
+    before = (trigger.kind, trigger.enabled, trigger.cron, trigger.timezone)
+    for name, value in fields.items():
+        setattr(trigger, name, value)
+    trigger.full_clean()
+    # Only the fields changed here are written: last_fired_at and next_fire_at belong to the
+    # compare-and-set claims, and a copy loaded before a claim must not undo it.
+    update_fields = [*fields, "updated_at"]
+    if (trigger.kind, trigger.enabled, trigger.cron, trigger.timezone) != before or (
+        trigger.kind == TriggerKind.TIME and trigger.enabled and trigger.next_fire_at is None
+    ):
+        plan_next_fire(trigger)
+        update_fields.append("next_fire_at")
+    trigger.save(update_fields=update_fields)
+    if campaigns is not None:
+        _set_campaigns(trigger, campaigns)
+    _forget(trigger.token)
+    return trigger
+
+
+def trigger_set_enabled(*, trigger: Trigger, enabled: bool, by: User | None) -> Trigger:
+    return trigger_update(trigger=trigger, by=by, enabled=enabled)
+
+
+@transaction.atomic
+def trigger_delete(*, trigger: Trigger, by: User | None) -> None:
+    trigger.delete()
+    _forget(trigger.token)
+
+
+def trigger_regenerate_token(*, trigger: Trigger, by: User | None) -> Trigger:
+    """A new inbound URL; the old one answers 404 from now on."""
+    old = trigger.token
+    trigger.token = new_token()
+    Trigger.objects.filter(pk=trigger.pk).update(token=trigger.token, updated_at=timezone.now())
+    _forget(old, trigger.token)
+    return trigger
+
+
+def trigger_set_signing_secret(*, trigger: Trigger, by: User | None) -> str:
+    """A new HMAC secret, returned once for the page to show; from now on events must be signed."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    trigger.signing_secret = secret
+    trigger.signing_secret_set_at = timezone.now()
+    trigger.save(update_fields=["signing_secret", "signing_secret_set_at", "updated_at"])
+    _forget(trigger.token)
+    return secret
+
+
+def trigger_remove_signing_secret(*, trigger: Trigger, by: User | None) -> Trigger:
+    trigger.signing_secret = ""
+    trigger.signing_secret_set_at = None
+    trigger.save(update_fields=["signing_secret", "signing_secret_set_at", "updated_at"])
+    _forget(trigger.token)
+    return trigger
+
+
+# Firing ----------------------------------------------------------------------------------------
+
+
+def _claim(trigger: Trigger, now: datetime) -> bool:
+    """Compare-and-set on last_fired_at: of two events at once, only one gets through a cooldown."""
+    claim = Trigger.objects.filter(pk=trigger.pk, enabled=True)
+    if trigger.cooldown:
+        claim = claim.filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lte=now - timedelta(seconds=trigger.cooldown)))
+    if not claim.update(last_fired_at=now):
+        return False
+    trigger.last_fired_at = now
+    return True
+
+
+def _fire(trigger: Trigger, event: TriggerEvent, *, by: User | None, now: datetime) -> list[CampaignExecution]:
+    """Starts the trigger's campaigns for a matched event, inside the caller's transaction."""
+    chosen = list(trigger.campaigns.order_by("pk"))
+    campaigns = [c for c in chosen if c.status not in NOT_TRIGGERABLE]
+    skipped = [c.name for c in chosen if c.status in NOT_TRIGGERABLE]
+    notes = [f"Left out (paused or archived): {', '.join(skipped)}."] if skipped else []
+    executions: list[CampaignExecution] = []
+    if not campaigns:
+        event.skipped_reason = SkipReason.NO_CAMPAIGNS
+    elif not _claim(trigger, now):
+        trigger.refresh_from_db(fields=["enabled", "last_fired_at"])
+        if not trigger.enabled:
+            event.skipped_reason = SkipReason.DISABLED
+        else:
+            event.skipped_reason = SkipReason.COOLDOWN
+            if trigger.last_fired_at:
+                wait = trigger.last_fired_at + timedelta(seconds=trigger.cooldown) - now
+                ago = int((now - trigger.last_fired_at).total_seconds())
+                notes.append(f"Fired {ago} s ago; the cooldown ends in {max(0, int(wait.total_seconds()))} s.")
+    else:
+        for campaign in campaigns:
+            try:
+                executions.append(execution_start(campaign=campaign, source=ExecutionSource.TRIGGER, by=by))
+            except ValidationError as error:
+                notes.append(f"{campaign.name}: {' '.join(error.messages)}")
+        event.fired = bool(executions)
+        if executions:
+            event.executions.add(*executions)
+        else:
+            event.skipped_reason = SkipReason.NO_CAMPAIGNS
+    event.note = " ".join(notes)[:500]
+    event.save(update_fields=["fired", "skipped_reason", "note"])
+    return executions
+
+
+def _record(
+    trigger: Trigger,
+    *,
+    source: str,
+    payload,
+    decision: Decision,
+    by: User | None = None,
+    planned_for: datetime | None = None,
+) -> TriggerEvent:
+    now = timezone.now()
+    event = TriggerEvent.objects.create(
+        workspace_id=trigger.workspace_id,
+        trigger=trigger,
+        source=source,
+        payload=payload,
+        decision=decision.as_dict(),
+        matched=decision.matched,
+        skipped_reason="" if decision.matched else SkipReason.NOT_MATCHED,
+        planned_for=planned_for,
+        requested_by=by,
+    )
+    if decision.matched:
+        _fire(trigger, event, by=by, now=now)
+    return event
+
+
+def trigger_decide(*, trigger: Trigger, payload) -> Decision:
+    """The decision for a payload without storing or running anything: the "test" box uses it."""
+    return evaluate(rules=trigger.rules if trigger.has_rules else None, payload=payload)
+
+
+def trigger_event_receive(*, trigger: Trigger, payload) -> TriggerEvent:
+    """Stores an accepted inbound event with its decision; a match starts the campaigns.
+
+    A match stores the event, claims the cooldown and queues the runs in one transaction. An
+    event that does not match is one INSERT and needs none: most events are of that kind.
+    """
+    decision = trigger_decide(trigger=trigger, payload=payload)
+    if not decision.matched:
+        return _record(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+    with transaction.atomic():
+        return _record(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+
+
+@transaction.atomic
+def trigger_fire_manual(*, trigger: Trigger, by: User | None) -> TriggerEvent:
+    """Fires a manual trigger now (the button and the API). The cooldown still applies."""
+    if trigger.kind != TriggerKind.MANUAL:
+        raise ValidationError("Only manual triggers are fired by hand.", code="not_manual")
+    if not trigger.enabled:
+        raise ValidationError("This trigger is disabled. Enable it first.", code="disabled")
+    who = by.email if by else "the system"
+    decision = Decision(matched=True, match="all", summary=f"Fired by hand by {who}.")
+    return _record(trigger, source=EventSource.MANUAL, payload={}, decision=decision, by=by)
+
+
+def time_triggers_fire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Fires every enabled time trigger that is due, once per planned time; returns how many fired.
+
+    Each trigger is claimed by moving next_fire_at from the planned time to the next one
+    (compare-and-set), so beat ticking twice or two workers running this at once fire it once.
+    Runs missed while nothing ran are not replayed: a late trigger fires once, then waits for
+    its next time after now.
+    """
+    now = now or timezone.now()
+    due = list(
+        Trigger.objects.filter(kind=TriggerKind.TIME, enabled=True, next_fire_at__lte=now)
+        .select_related("workspace")
+        .order_by("next_fire_at", "pk")[:limit]
+    )
+    fired = 0
+    for trigger in due:
+        planned = trigger.next_fire_at
+        try:
+            runs = next_runs(cron=trigger.cron, tz=trigger.effective_timezone, after=max(now, planned), count=1)
+        except ValidationError as error:
+            logger.error("time trigger has a bad cron or zone", extra={"trigger_id": trigger.pk, "error": str(error)})
+            Trigger.objects.filter(pk=trigger.pk, next_fire_at=planned).update(next_fire_at=None)
+            continue
+        upcoming = runs[0] if runs else None
+        try:
+            with transaction.atomic():
+                if not Trigger.objects.filter(pk=trigger.pk, next_fire_at=planned).update(next_fire_at=upcoming):
+                    continue  # Someone else claimed this planned time.
+                trigger.next_fire_at = upcoming
+                decision = Decision(matched=True, match="all", summary=f"Cron {trigger.cron} in {trigger.effective_timezone}.")
+                event = _record(
+                    trigger,
+                    source=EventSource.TIME,
+                    payload={"planned_for": planned.isoformat()},
+                    decision=decision,
+                    planned_for=planned,
+                )
+        except IntegrityError:
+            # The event for this planned time exists already: the claim raced a manual reset.
+            logger.warning("time trigger planned time already fired", extra={"trigger_id": trigger.pk})
+            continue
+        fired += int(event.fired)
+    return fired
+
+
+# Inbound events --------------------------------------------------------------------------------
+
+
+class Rejected(Exception):
+    """An inbound request turned away: the HTTP status, a machine-readable code and a message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def trigger_count_rejection(*, trigger_id: int | None, reason: str) -> None:
+    """Counts a rejected request on its trigger, and in the metrics. The body is not kept."""
+    REJECTIONS.labels(reason=reason).inc()
+    logger.info("trigger event rejected", extra={"trigger_id": trigger_id, "reason": reason})
+    if trigger_id is None:
+        return
+    now = timezone.now()
+    if TriggerRejection.objects.filter(trigger_id=trigger_id, reason=reason).update(count=F("count") + 1, last_at=now):
+        return
+    try:
+        with transaction.atomic():
+            TriggerRejection.objects.create(trigger_id=trigger_id, reason=reason, count=1, last_at=now)
+    except IntegrityError:
+        # Another request created the row first.
+        TriggerRejection.objects.filter(trigger_id=trigger_id, reason=reason).update(count=F("count") + 1, last_at=now)
+
+
+def check_content_type(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise Rejected(415, RejectionReason.CONTENT_TYPE, "Send the event as JSON with Content-Type: application/json.")
+
+
+def check_size(length: int) -> None:
+    if length > MAX_BODY_BYTES:
+        raise Rejected(413, RejectionReason.TOO_LARGE, f"Events are limited to {MAX_BODY_BYTES // 1024} KB.")
+
+
+def check_signature(*, secret: str, body: bytes, header: str) -> None:
+    """Requires ``X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` when a secret is set."""
+    if not secret:
+        return
+    if not header:
+        raise Rejected(401, RejectionReason.BAD_SIGNATURE, f"This trigger requires a {SIGNATURE_HEADER} header.")
+    scheme, _, given = header.strip().partition("=")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if scheme.lower() != "sha256" or not hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
+        raise Rejected(401, RejectionReason.BAD_SIGNATURE, f"The {SIGNATURE_HEADER} header does not match the body.")
+
+
+def sign(*, secret: str, body: bytes) -> str:
+    """The signature header value a sender puts on ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return number
+
+
+def parse_payload(body: bytes):
+    """The JSON in ``body``, or Rejected(400). Refuses what the database cannot store as JSON."""
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise Rejected(400, RejectionReason.NOT_JSON, f"The body is not valid JSON: {str(error)[:200]}")
+    # Walks without recursion: PostgreSQL's jsonb refuses \u0000, and deep nesting helps nobody.
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise Rejected(400, RejectionReason.NOT_JSON, f"The JSON nests deeper than {MAX_PAYLOAD_DEPTH} levels.")
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise Rejected(400, RejectionReason.NOT_JSON, "The JSON holds a \\u0000 character, which cannot be stored.")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise Rejected(400, RejectionReason.NOT_JSON, "The JSON holds a \\u0000 character, which cannot be stored.")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return payload
