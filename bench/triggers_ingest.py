@@ -75,7 +75,6 @@ RULES = {
 }
 
 
-@dataclass(frozen=True)
 @dataclass
 class Phase:
     path: str
