@@ -110,3 +110,11 @@ def test_it_archives_and_restores(alice_client, alice_workspace):
     alice_client.post(f"/campaigns/{campaign.pk}/status/", {"to": "draft"})
     campaign.refresh_from_db()
     assert campaign.status == "draft"
+
+
+def test_it_escapes_names_and_captions_in_the_rows(alice_client, alice_workspace):
+    CampaignFactory(workspace=alice_workspace, name="<script>alert(1)</script>", caption='"><img src=x onerror=alert(1)>')
+    content = alice_client.get("/campaigns/").content
+    assert b"<script>alert(1)</script>" not in content
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in content
+    assert b'"><img src=x' not in content
