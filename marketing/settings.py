@@ -287,6 +287,9 @@ OUTBOUND_HTTP = {
 # Fernet keys for tokens stored at rest (integrations/crypto.py); derived from SECRET_KEY when empty.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+# Events one trigger URL accepts before answering 429 ("60/minute", "1000 per hour").
+TRIGGER_EVENT_RATE = env("TRIGGER_EVENT_RATE", default="60/minute")
+
 # Invitations stay valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
