@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -425,3 +427,26 @@ def _redis_client(url: str) -> redis.Redis:
     # CircuitRedisStorage decodes the bytes itself, so no decode_responses; short timeouts so
     # a slow Redis cannot stall every outbound call.
     return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+
+def private_host_problem(url: str) -> str | None:
+    """Why ``url`` must not be called on a workspace's behalf, or None.
+
+    A URL a workspace types in (its n8n) must not reach the platform's own network: loopback,
+    private, link-local (cloud metadata) or reserved addresses are refused unless
+    OUTBOUND_ALLOW_PRIVATE_HOSTS is on (the default with DEBUG, for local n8n and tests).
+    """
+    if settings.OUTBOUND_ALLOW_PRIVATE_HOSTS:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return "The URL has no host."
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return f"{host} does not resolve."
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+            return f"{host} points into a private network ({ip}); use the server's public address."
+    return None

@@ -284,6 +284,9 @@ OUTBOUND_HTTP = {
     "providers": {},
 }
 
+# URLs a workspace enters (its n8n) may point at private addresses only when this is on.
+OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+
 # Fernet keys for tokens stored at rest (integrations/crypto.py); derived from SECRET_KEY when empty.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 

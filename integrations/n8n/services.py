@@ -34,6 +34,7 @@ from django.utils.dateparse import parse_datetime
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStatus, ExecutionStep, StepStatus
 from campaigns.services import execution_resume_from_callback, step_save_state
+from integrations import http
 from marketing.models import Workspace
 
 from . import client as n8n
@@ -113,6 +114,8 @@ def connection_update(
     new_url = base_url.strip().rstrip("/")
     if new_url and not new_url.lower().startswith(("http://", "https://")):
         raise ValidationError({"base_url": "Enter an http(s) URL."})
+    if new_url and (problem := http.private_host_problem(new_url)):
+        raise ValidationError({"base_url": problem})
     moved = new_url != connection.base_url.rstrip("/")
     connection.base_url = new_url
     if clear_api_key or (moved and not api_key.strip()):

@@ -119,3 +119,12 @@ def test_a_secret_stays_when_n8n_cannot_take_the_new_one(alice_client, alice_wor
     assert b"could not all be replaced" in response.content
     after = N8nConnection.objects.get(workspace=alice_workspace)
     assert (after.trigger_token, after.callback_secret) == (before.trigger_token, before.callback_secret)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5678", "http://169.254.169.254", "http://10.0.0.5", "http://localhost:5678"])
+def test_it_refuses_a_private_address_when_private_hosts_are_not_allowed(alice_client, settings, url):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+    response = alice_client.post("/n8n/", {"base_url": url, "api_key": "k"})
+    assert response.status_code == 400
+    assert "private network" in response.content.decode()
+    assert not N8nConnection.objects.filter(base_url=url).exists()
