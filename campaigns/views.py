@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.instagram.selectors import campaign_insights
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import workspace_required
+from marketing.views import error_text, workspace_required
 
 from . import recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption
@@ -21,10 +21,6 @@ from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
 
 PAGE_SIZE = 25
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
@@ -75,7 +71,7 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
         else:
-            form.add_error(None, _errors(error))
+            form.add_error(None, error_text(error))
         return None
     return campaign
 
@@ -157,7 +153,7 @@ def campaign_run(request: HttpRequest, campaign_id: int) -> HttpResponse:
     try:
         services.execution_start(campaign=campaign, by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, "Run queued. Its steps appear below as they happen.")
     return redirect(campaign)
@@ -183,7 +179,7 @@ def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
     try:
         services.campaign_transition(campaign=campaign, to=form.cleaned_data["to"], by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, f"Campaign is now {campaign.get_status_display().lower()}.")
     return redirect(campaign)
@@ -196,7 +192,7 @@ def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
         try:
             services.campaign_delete(campaign=campaign, by=request.user)
         except ValidationError as error:
-            messages.error(request, _errors(error))
+            messages.error(request, error_text(error))
             return redirect(campaign)
         messages.success(request, f"Campaign “{campaign.name}” deleted.")
         return redirect("campaign_list")
@@ -211,8 +207,8 @@ def campaign_generate_image(request: HttpRequest, campaign_id: int) -> HttpRespo
         generation = services.image_generation_request(campaign=campaign, by=request.user)
     except ValidationError as error:
         if request.htmx:
-            return render(request, "campaigns/_generation.html", {"campaign": campaign, "error": _errors(error)})
-        messages.error(request, _errors(error))
+            return render(request, "campaigns/_generation.html", {"campaign": campaign, "error": error_text(error)})
+        messages.error(request, error_text(error))
         return redirect(campaign)
     if request.htmx:
         generation.refresh_from_db()
@@ -300,7 +296,7 @@ def execution_cancel(request: HttpRequest, campaign_id: int, execution_id: int) 
     try:
         services.execution_cancel(execution=execution, by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, "Run cancelled.")
     return redirect(execution.get_absolute_url())
@@ -333,7 +329,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, form: ScheduleFor
     try:
         scheduling.validate_plan(plan)
     except ValidationError as error:
-        context["plan_error"] = _errors(error)
+        context["plan_error"] = error_text(error)
         return context
     now = timezone.now()
     runs = scheduling.planned_times(plan, after=now, until=now + timedelta(days=3650))[:5] if plan.kind == "recurring" else [plan.run_at]
@@ -398,7 +394,7 @@ def campaign_schedule_action(request: HttpRequest, campaign_id: int, action: str
     try:
         service(campaign=campaign, by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, success)
     return redirect(campaign)

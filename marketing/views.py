@@ -36,7 +36,8 @@ def workspace_required(view):
     return wrapper
 
 
-def _error_text(error: ValidationError) -> str:
+def error_text(error: ValidationError) -> str:
+    """A service's ValidationError as one line for a message or a form's top error."""
     return " ".join(error.messages)
 
 
@@ -86,7 +87,7 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
                 workspace=request.workspace, by=request.membership, **form.cleaned_data
             )
         except ValidationError as error:
-            form.add_error("email", _error_text(error))
+            form.add_error("email", error_text(error))
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
             if request.htmx:
@@ -99,7 +100,7 @@ def _run_member_action(request: HttpRequest, action, success: str) -> HttpRespon
     try:
         action()
     except ValidationError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, success)
     if request.htmx:
@@ -141,7 +142,7 @@ def membership_leave(request: HttpRequest) -> HttpResponse:
     try:
         services.membership_remove(membership=request.membership, by=request.membership)
     except ValidationError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
         return redirect("member_list")
     messages.success(request, f"You left {workspace.name}.")
     return redirect("dashboard")
@@ -179,7 +180,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         try:
             membership = services.invitation_accept(invitation=invitation, user=request.user)
         except ValidationError as error:
-            messages.error(request, _error_text(error))
+            messages.error(request, error_text(error))
         else:
             services.workspace_switch(request=request, workspace=membership.workspace)
             messages.success(request, f"Welcome to {membership.workspace.name}.")
@@ -229,7 +230,7 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 timezone_name=form.cleaned_data["timezone"],
             )
         except ValidationError as error:
-            form.add_error(None, _error_text(error))
+            form.add_error(None, error_text(error))
         else:
             messages.success(request, "Workspace settings saved.")
             return redirect("workspace_settings")

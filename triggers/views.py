@@ -15,7 +15,7 @@ from campaigns.recurrence import DST_RULE_HELP, next_runs
 from marketing import ratelimit
 from marketing.logging import workspace_id_var
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import workspace_required
+from marketing.views import error_text, workspace_required
 
 from . import selectors, services
 from .forms import GROUP_LETTERS, MATCH_CHOICES, OPERATOR_CHOICES, PayloadTestForm, TriggerForm
@@ -25,10 +25,6 @@ from .services import Rejected
 
 EVENTS_PAGE_SIZE = 20
 DEFAULT_EVENT_RATE = "60/minute"
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def _trigger(request: HttpRequest, trigger_id: int) -> Trigger:
@@ -149,7 +145,7 @@ def trigger_toggle(request: HttpRequest, trigger_id: int) -> HttpResponse:
     try:
         services.trigger_set_enabled(trigger=trigger, enabled=enable, by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, "Trigger enabled." if enable else "Trigger disabled: it fires nothing until enabled.")
     return redirect(trigger)
@@ -162,7 +158,7 @@ def trigger_fire(request: HttpRequest, trigger_id: int) -> HttpResponse:
     try:
         event = services.trigger_fire_manual(trigger=trigger, by=request.user)
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         if event.fired:
             count = event.executions.count()

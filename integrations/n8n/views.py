@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import workspace_required
+from marketing.views import error_text, workspace_required
 
 from . import selectors, services
 from .client import N8nError
@@ -22,10 +22,6 @@ from .templates import template_get, template_list as all_templates
 def _require_manager(request: HttpRequest) -> None:
     if not request.membership.can_manage_members:
         raise PermissionDenied("Only owners and admins can change the n8n connection and workflows.")
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def _endpoint(request: HttpRequest) -> services.Endpoint:
@@ -45,7 +41,7 @@ def connection(request: HttpRequest) -> HttpResponse:
             try:
                 services.connection_update(connection=current, **form.cleaned_data)
             except ValidationError as error:
-                form.add_error(None, _errors(error))
+                form.add_error(None, error_text(error))
             else:
                 messages.success(request, "n8n connection saved. Test it to check the URL and the key.")
                 return redirect("n8n_connection")
@@ -129,7 +125,7 @@ def _install(request: HttpRequest, template_key: str, workflow: N8nWorkflow | No
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
             return _templates_response(request, bound={template.key: form}, status=400)
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     except N8nError as error:
         messages.error(request, f"“{template.name}” could not be installed: {error.message}")
     else:
