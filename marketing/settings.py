@@ -239,6 +239,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=30),
     },
     "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
+    "triggers-prune-events": {"task": "triggers.tasks.prune_events", "schedule": crontab(hour=2, minute=45)},
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
 }
 
@@ -292,6 +293,8 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 # Events one trigger URL accepts before answering 429 ("60/minute", "1000 per hour").
 TRIGGER_EVENT_RATE = env("TRIGGER_EVENT_RATE", default="60/minute")
+# Received trigger events are kept this long, then pruned daily.
+TRIGGER_EVENT_RETENTION_DAYS = env.int("TRIGGER_EVENT_RETENTION_DAYS", default=90)
 
 # Invitations stay valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)

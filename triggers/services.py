@@ -338,6 +338,18 @@ class Rejected(Exception):
         self.message = message
 
 
+def trigger_events_prune(*, older_than: timedelta, batch: int = 5000) -> int:
+    """Deletes events received longer ago than ``older_than``, in batches; the runs they started stay."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        ids = list(TriggerEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        TriggerEvent.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+
+
 def trigger_count_rejection(*, trigger_id: int | None, reason: str) -> None:
     """Counts a rejected request on its trigger, and in the metrics. The body is not kept."""
     REJECTIONS.labels(reason=reason).inc()

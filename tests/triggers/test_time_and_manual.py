@@ -184,3 +184,26 @@ def test_it_does_not_undo_a_cooldown_claim_when_a_stale_copy_is_saved(make_trigg
     stale.refresh_from_db()
     assert stale.name == "Renamed" and stale.last_fired_at is not None
     assert services.trigger_fire_manual(trigger=stale, by=None).skipped_reason == "cooldown"
+
+
+def test_it_prunes_events_older_than_the_retention_but_keeps_their_runs(alice_workspace, alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import CampaignExecution
+    from tests.factories import CampaignFactory
+    from triggers import tasks
+    from triggers.models import TriggerEvent
+    from triggers.services import trigger_create, trigger_fire_manual
+
+    campaign = CampaignFactory(workspace=alice_workspace)
+    trigger = trigger_create(workspace=alice_workspace, by=alice, name="Old", kind="manual", campaigns=[campaign])
+    old = trigger_fire_manual(trigger=trigger, by=alice)
+    TriggerEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=91))
+    settings.TRIGGER_EVENT_RETENTION_DAYS = 90
+
+    assert tasks.prune_events() == 1
+
+    assert not TriggerEvent.objects.filter(pk=old.pk).exists()
+    assert CampaignExecution.objects.filter(campaign=campaign).count() == 1
