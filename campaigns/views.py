@@ -280,7 +280,9 @@ def campaign_image_move(request: HttpRequest, campaign_id: int, image_id: int) -
 def execution_detail(request: HttpRequest, campaign_id: int, execution_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     execution = get_for_workspace_or_404(
-        CampaignExecution.objects.filter(campaign=campaign).select_related("requested_by").prefetch_related("steps"),
+        CampaignExecution.objects.filter(campaign=campaign)
+        .select_related("requested_by")
+        .prefetch_related("steps", "trigger_events__trigger"),
         workspace=request.workspace,
         pk=execution_id,
     )

@@ -207,3 +207,18 @@ def test_it_prunes_events_older_than_the_retention_but_keeps_their_runs(alice_wo
 
     assert not TriggerEvent.objects.filter(pk=old.pk).exists()
     assert CampaignExecution.objects.filter(campaign=campaign).count() == 1
+
+
+def test_a_triggered_run_links_back_to_its_trigger(alice_client, alice_workspace, alice):
+    from campaigns.models import CampaignExecution
+    from tests.factories import CampaignFactory
+    from triggers.services import trigger_create, trigger_fire_manual
+
+    campaign = CampaignFactory(workspace=alice_workspace)
+    trigger = trigger_create(workspace=alice_workspace, by=alice, name="Launch button", kind="manual", campaigns=[campaign])
+    event = trigger_fire_manual(trigger=trigger, by=alice)
+    execution = CampaignExecution.objects.get(campaign=campaign)
+
+    response = alice_client.get(f"/campaigns/{campaign.pk}/runs/{execution.pk}/")
+
+    assert f'href="/triggers/{trigger.pk}/">Launch button</a> (event #{event.pk})'.encode() in response.content
