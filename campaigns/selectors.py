@@ -124,10 +124,6 @@ def latest_generation(*, campaign: Campaign) -> ImageGeneration | None:
     return campaign.generations.order_by("-created_at", "-id").first()
 
 
-def executions_for_workspace(*, workspace: Workspace) -> QuerySet[CampaignExecution]:
-    return CampaignExecution.objects.filter(workspace=workspace).select_related("campaign")
-
-
 @dataclass
 class CalendarEntry:
     at: datetime

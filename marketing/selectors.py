@@ -69,10 +69,6 @@ def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
     )
 
 
-def owner_count(*, workspace: Workspace) -> int:
-    return Membership.objects.filter(workspace=workspace, role="owner").count()
-
-
 def pending_invitations_for_user(*, user: User) -> QuerySet[Invitation]:
     """Open invitations addressed to the user's email, for workspaces they are not in yet."""
     from django.utils import timezone
