@@ -4,9 +4,14 @@ from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from integrations.n8n.urls import hook_urlpatterns as n8n_hooks
+from triggers.urls import hook_urlpatterns as trigger_hooks
+
 from . import views
 
 urlpatterns = [
+    # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.
+    path("hooks/", include(trigger_hooks + n8n_hooks)),
     path("", views.dashboard, name="dashboard"),
     path("members/", views.members, name="member_list"),
     path("members/invite/", views.invitation_create, name="invitation_create"),

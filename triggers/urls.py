@@ -15,9 +15,13 @@ urlpatterns = [
     path("triggers/<int:trigger_id>/token/", views.trigger_token_regenerate, name="trigger_token_regenerate"),
     path("triggers/<int:trigger_id>/secret/", views.trigger_secret_generate, name="trigger_secret_generate"),
     path("triggers/<int:trigger_id>/secret/remove/", views.trigger_secret_remove, name="trigger_secret_remove"),
-    path("hooks/triggers/<str:token>/", views.trigger_hook, name="trigger_hook"),
-    # Without the trailing slash too: a POST redirected to add it would lose its body.
-    path("hooks/triggers/<str:token>", views.trigger_hook),
     # The API authenticates itself (token or session); the site-wide login redirect does not apply.
     path("api/v1/triggers/<int:pk>/fire/", login_not_required(api.TriggerFireApi.as_view()), name="api_trigger_fire"),
+]
+
+# Mounted under /hooks/ by the project's URLconf, ahead of the pages: senders post here at volume.
+hook_urlpatterns = [
+    path("triggers/<str:token>/", views.trigger_hook, name="trigger_hook"),
+    # Without the trailing slash too: a POST redirected to add it would lose its body.
+    path("triggers/<str:token>", views.trigger_hook),
 ]

@@ -11,6 +11,10 @@ urlpatterns = [
     path("n8n/workflows/<int:workflow_id>/reinstall/", views.workflow_reinstall, name="n8n_workflow_reinstall"),
     path("n8n/workflows/<int:workflow_id>/uninstall/", views.workflow_uninstall, name="n8n_workflow_uninstall"),
     path("n8n/executions/", views.execution_list, name="n8n_executions"),
-    path("hooks/n8n/<uuid:execution_uuid>/", views.callback, name="n8n_callback"),
-    path("hooks/n8n/<str:token>/", views.callback_unknown, name="n8n_callback_unknown"),
+]
+
+# Mounted under /hooks/ by the project's URLconf.
+hook_urlpatterns = [
+    path("n8n/<uuid:execution_uuid>/", views.callback, name="n8n_callback"),
+    path("n8n/<str:token>/", views.callback_unknown, name="n8n_callback_unknown"),
 ]
