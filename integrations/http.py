@@ -10,7 +10,6 @@ Failures surface as ``ProviderError``. Settings: ``OUTBOUND_HTTP`` in ``marketin
 from __future__ import annotations
 
 import contextlib
-import functools
 import ipaddress
 import logging
 import socket
@@ -29,6 +28,8 @@ import requests
 from django.conf import settings
 from prometheus_client import Counter, Histogram
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from marketing import redis_client
 
 logger = logging.getLogger("integrations.http")
 
@@ -222,7 +223,7 @@ def reset_breakers() -> None:
     namespaces.update(
         over["breaker_namespace"] for over in conf.get("providers", {}).values() if "breaker_namespace" in over
     )
-    client = _redis_client(settings.REDIS_URL)
+    client = redis_client.client(settings.REDIS_URL)
     for namespace in namespaces:
         keys = list(client.scan_iter(match=f"{namespace}:*:pybreaker:*"))
         if keys:
@@ -415,18 +416,11 @@ def _storage(provider: str, namespace: str) -> pybreaker.CircuitBreakerStorage:
     if settings.REDIS_URL:
         try:
             return pybreaker.CircuitRedisStorage(
-                pybreaker.STATE_CLOSED, _redis_client(settings.REDIS_URL), namespace=f"{namespace}:{provider}"
+                pybreaker.STATE_CLOSED, redis_client.client(settings.REDIS_URL), namespace=f"{namespace}:{provider}"
             )
         except redis.RedisError:
             logger.warning("Redis unreachable: %s circuit breaker state kept in this process", provider, exc_info=True)
     return pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-
-
-@functools.cache
-def _redis_client(url: str) -> redis.Redis:
-    # CircuitRedisStorage decodes the bytes itself, so no decode_responses; short timeouts so
-    # a slow Redis cannot stall every outbound call.
-    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
 def private_host_problem(url: str) -> str | None:
