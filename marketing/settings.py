@@ -241,6 +241,7 @@ CELERY_BEAT_SCHEDULE = {
     "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
     "triggers-prune-events": {"task": "triggers.tasks.prune_events", "schedule": crontab(hour=2, minute=45)},
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
+    "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
 }
 
 REST_FRAMEWORK = {
@@ -295,6 +296,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 TRIGGER_EVENT_RATE = env("TRIGGER_EVENT_RATE", default="60/minute")
 # Received trigger events are kept this long, then pruned daily.
 TRIGGER_EVENT_RETENTION_DAYS = env.int("TRIGGER_EVENT_RETENTION_DAYS", default=90)
+# With Redis, events that start nothing wait in this stream and are written in batches
+# (triggers/event_buffer.py); off, or without Redis, every event is written as it arrives.
+TRIGGER_EVENT_BUFFER = env.bool("TRIGGER_EVENT_BUFFER", default=True)
+TRIGGER_EVENT_STREAM = env("TRIGGER_EVENT_STREAM", default="triggers:events")
 
 # Invitations stay valid this long.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)

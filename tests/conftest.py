@@ -6,6 +6,7 @@ from django.core.cache import cache
 from integrations import http
 from marketing import ratelimit
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from triggers.selectors import trigger_token_forget_all
 
 pytest_plugins = ["tests.fake_openai"]
 
@@ -33,7 +34,10 @@ def _isolated(settings, tmp_path):
     settings.OUTBOUND_HTTP = {**settings.OUTBOUND_HTTP, "breaker_namespace": f"test-{uuid.uuid4().hex}"}
     http.reset_breakers()
     cache.clear()
+    trigger_token_forget_all()
     ratelimit.reset()
+    # Events are written as they arrive; tests/triggers/test_event_buffer.py turns the buffer on.
+    settings.TRIGGER_EVENT_BUFFER = False
     yield
     cache.clear()
     http.reset_breakers()

@@ -14,7 +14,7 @@ from .models import TriggerEvent
 
 
 class TriggerEventSerializer(serializers.ModelSerializer):
-    event = serializers.IntegerField(source="pk", read_only=True)
+    event = serializers.UUIDField(source="uuid", read_only=True)
     trigger = serializers.IntegerField(source="trigger_id", read_only=True)
     skipped = serializers.CharField(source="skipped_reason", read_only=True)
     executions = serializers.SerializerMethodField()

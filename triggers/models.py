@@ -1,10 +1,12 @@
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignExecution
 from campaigns.recurrence import validate_cron, zone
@@ -153,10 +155,14 @@ class SkipReason(models.TextChoices):
 class TriggerEvent(models.Model):
     """One evaluation of a trigger: what arrived, the decision and why, and the runs it started."""
 
+    # The id senders see, made when the event arrives: a buffered event has no row id yet, and
+    # writing a buffered batch twice must not store it twice.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="trigger_events")
     # No index of its own: trigger_event_recent (trigger, -received_at) serves lookups by trigger.
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="events", db_index=False)
-    received_at = models.DateTimeField(auto_now_add=True)
+    # Set when the event arrives, not when its row is written (later, for a buffered event).
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
     source = models.CharField(max_length=16, choices=EventSource.choices)
     # JSON null arrives as None and is stored as SQL NULL.
     payload = models.JSONField(default=dict, blank=True, null=True)

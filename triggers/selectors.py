@@ -1,7 +1,9 @@
 import hashlib
 import logging
 import re
+import threading
 
+from cachetools import TTLCache
 from cryptography.fernet import InvalidToken
 from django.db.models import Count, Prefetch, QuerySet
 
@@ -18,7 +20,14 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 # Inbound events look their trigger up in the cache first: the lookup is most of an event's cost.
 # Every write through the services forgets the entry; the expiry covers writes that bypass them.
 TOKEN_CACHE_SECONDS = 30
+# Each web process also keeps its lookups this long, sparing the round trip to Redis that was
+# the largest remaining cost of an event. A change made through the services is seen at once by
+# the process that made it and within these seconds by the others.
+LOCAL_CACHE_SECONDS = 2
 _INTAKE_FIELDS = ("pk", "workspace_id", "name", "kind", "enabled", "cooldown", "rules")
+_UNKNOWN = object()
+_local: TTLCache = TTLCache(maxsize=10_000, ttl=LOCAL_CACHE_SECONDS)
+_local_lock = threading.Lock()
 
 
 def trigger_list(*, workspace: Workspace) -> QuerySet[Trigger]:
@@ -42,13 +51,29 @@ def trigger_by_token(*, token: str) -> Trigger | None:
     """The event trigger an inbound URL's token names, or None.
 
     Not scoped to a workspace: the token is the credential, and the trigger it finds carries
-    its workspace with it. The answer, unknown tokens included, is cached for
-    TOKEN_CACHE_SECONDS; the signing secret stays encrypted in the cache. The trigger returned
-    holds the fields event intake reads (not ``last_fired_at``: the cooldown is claimed in the
-    database).
+    its workspace with it. The answer, unknown tokens included, is cached in Redis for
+    TOKEN_CACHE_SECONDS with the signing secret encrypted, and in this process for
+    LOCAL_CACHE_SECONDS. The trigger returned is the caller's own and holds the fields event
+    intake reads (not ``last_fired_at``: the cooldown is claimed in the database).
     """
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
+    with _local_lock:
+        fields = _local.get(token, _UNKNOWN)
+    if fields is _UNKNOWN:
+        fields = _shared_lookup(token)
+        with _local_lock:
+            _local[token] = fields
+    if fields is None:
+        return None
+    trigger = Trigger(token=token, **fields)
+    trigger._state.adding = False
+    trigger._state.db = "default"
+    return trigger
+
+
+def _shared_lookup(token: str) -> dict | None:
+    """The intake fields (signing secret in the clear) from the Redis cache or the database."""
     key = _token_key(token)
     try:
         cached = cache.get(key)
@@ -59,38 +84,34 @@ def trigger_by_token(*, token: str) -> Trigger | None:
         if not cached:
             return None
         try:
-            return _thaw(cached, token)
+            return {**cached, "signing_secret": decrypt(cached["signing_secret"]) if cached["signing_secret"] else ""}
         except InvalidToken:  # Encrypted with a key since retired: read the database again.
             pass
-    trigger = Trigger.objects.filter(token=token, kind__in=EVENT_KINDS).first()
+    trigger = Trigger.objects.filter(token=token, kind__in=EVENT_KINDS).only(*_INTAKE_FIELDS, "signing_secret").first()
+    fields = {name: getattr(trigger, name) for name in (*_INTAKE_FIELDS, "signing_secret")} if trigger else None
     try:
-        cache.set(key, _freeze(trigger) if trigger else {}, TOKEN_CACHE_SECONDS)
+        frozen = {**fields, "signing_secret": encrypt(fields["signing_secret"]) if fields["signing_secret"] else ""} if fields else {}
+        cache.set(key, frozen, TOKEN_CACHE_SECONDS)
     except cache.Unavailable:
         logger.warning("trigger token cache unavailable", exc_info=True)
-    return trigger
+    return fields
 
 
 def trigger_token_forget(*tokens: str) -> None:
     """Drops cached lookups after a trigger changed (or its token did)."""
+    with _local_lock:
+        for token in tokens:
+            _local.pop(token, None)
     try:
         cache.delete_many([_token_key(token) for token in tokens if token])
     except cache.Unavailable:  # The entries expire on their own.
         logger.warning("trigger token cache unavailable", exc_info=True)
 
 
-def _freeze(trigger: Trigger) -> dict:
-    frozen = {name: getattr(trigger, name) for name in _INTAKE_FIELDS}
-    frozen["signing_secret"] = encrypt(trigger.signing_secret) if trigger.signing_secret else ""
-    return frozen
-
-
-def _thaw(frozen: dict, token: str) -> Trigger:
-    fields = {name: frozen[name] for name in _INTAKE_FIELDS}
-    secret = decrypt(frozen["signing_secret"]) if frozen["signing_secret"] else ""
-    trigger = Trigger(token=token, signing_secret=secret, **fields)
-    trigger._state.adding = False
-    trigger._state.db = "default"
-    return trigger
+def trigger_token_forget_all() -> None:
+    """Empties this process's lookups (tests; the Redis entries go with the cache)."""
+    with _local_lock:
+        _local.clear()
 
 
 def trigger_events(*, trigger: Trigger) -> QuerySet[TriggerEvent]:

@@ -22,6 +22,7 @@ from campaigns.recurrence import next_runs
 from campaigns.services import execution_start
 from marketing.models import User, Workspace
 
+from . import event_buffer
 from .evaluation import Decision, evaluate
 from .selectors import trigger_token_forget
 from .models import (
@@ -224,7 +225,7 @@ def _fire(trigger: Trigger, event: TriggerEvent, *, by: User | None, now: dateti
     return executions
 
 
-def _record(
+def _new_event(
     trigger: Trigger,
     *,
     source: str,
@@ -233,8 +234,7 @@ def _record(
     by: User | None = None,
     planned_for: datetime | None = None,
 ) -> TriggerEvent:
-    now = timezone.now()
-    event = TriggerEvent.objects.create(
+    return TriggerEvent(
         workspace_id=trigger.workspace_id,
         trigger=trigger,
         source=source,
@@ -245,8 +245,13 @@ def _record(
         planned_for=planned_for,
         requested_by=by,
     )
+
+
+def _record(trigger: Trigger, *, decision: Decision, by: User | None = None, **fields) -> TriggerEvent:
+    event = _new_event(trigger, decision=decision, by=by, **fields)
+    event.save(force_insert=True)
     if decision.matched:
-        _fire(trigger, event, by=by, now=now)
+        _fire(trigger, event, by=by, now=event.received_at)
     return event
 
 
@@ -259,11 +264,15 @@ def trigger_event_receive(*, trigger: Trigger, payload) -> TriggerEvent:
     """Stores an accepted inbound event with its decision; a match starts the campaigns.
 
     A match stores the event, claims the cooldown and queues the runs in one transaction. An
-    event that does not match is one INSERT and needs none: most events are of that kind.
+    event that does not match only needs its row, and most events are of that kind: with Redis
+    the row is buffered and written in a batch soon after (see event_buffer).
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
     if not decision.matched:
-        return _record(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+        event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+        if not event_buffer.append(event):
+            event.save(force_insert=True)
+        return event
     with transaction.atomic():
         return _record(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
 

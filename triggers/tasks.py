@@ -3,7 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import event_buffer, services
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -16,3 +16,9 @@ def fire_due_time_triggers() -> int:
 def prune_events() -> int:
     """Beat, daily: keeps TRIGGER_EVENT_RETENTION_DAYS of the event log."""
     return services.trigger_events_prune(older_than=timedelta(days=settings.TRIGGER_EVENT_RETENTION_DAYS))
+
+
+@shared_task(ignore_result=True)
+def flush_buffered_events() -> int:
+    """Beat, every 2 s: writes the events buffered since (see triggers/event_buffer.py)."""
+    return event_buffer.flush(batches=20)

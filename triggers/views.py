@@ -17,7 +17,7 @@ from marketing.logging import workspace_id_var
 from marketing.selectors import get_for_workspace_or_404
 from marketing.views import error_text, workspace_required
 
-from . import selectors, services
+from . import event_buffer, selectors, services
 from .forms import GROUP_LETTERS, MATCH_CHOICES, OPERATOR_CHOICES, PayloadTestForm, TriggerForm
 from .models import RejectionReason, Trigger, TriggerKind
 from .services import Rejected
@@ -113,6 +113,7 @@ def _detail_context(request: HttpRequest, trigger: Trigger, **extra) -> dict:
         "test_form": PayloadTestForm(),
         "rate_limit": _event_rate(),
         "max_body_kb": services.MAX_BODY_BYTES // 1024,
+        "events_buffered": event_buffer.enabled(),
         "signature_header": services.SIGNATURE_HEADER,
         "api_fire_url": settings.PUBLIC_BASE_URL + reverse("api_trigger_fire", args=[trigger.pk]),
         **extra,
@@ -282,7 +283,7 @@ def trigger_hook(request: HttpRequest, token: str) -> JsonResponse:
     executions = [str(uuid) for uuid in event.executions.values_list("uuid", flat=True)] if event.fired else []
     return JsonResponse(
         {
-            "event": event.pk,
+            "event": str(event.uuid),
             "matched": event.matched,
             "fired": event.fired,
             "skipped": event.skipped_reason or None,

@@ -36,7 +36,7 @@ def test_it_stores_the_event_and_starts_the_campaigns(make_trigger, post_event, 
     assert response.status_code == 202
     body = response.json()
     event = TriggerEvent.objects.get()
-    assert body["event"] == event.pk
+    assert body["event"] == str(event.uuid)
     assert body["matched"] is True and body["fired"] is True
     executions = CampaignExecution.objects.order_by("pk")
     assert sorted(body["executions"]) == sorted(str(e.uuid) for e in executions)
@@ -70,7 +70,7 @@ def test_it_stores_a_non_matching_event_with_its_decision_and_runs_nothing(make_
 
     assert response.status_code == 202
     assert response.json() == {
-        "event": TriggerEvent.objects.get().pk,
+        "event": str(TriggerEvent.objects.get().uuid),
         "matched": False,
         "fired": False,
         "skipped": "not_matched",
@@ -136,7 +136,7 @@ def test_it_does_not_fire_again_within_the_cooldown(make_trigger, post_event):
     assert second["skipped"] == "cooldown"
     assert CampaignExecution.objects.count() == 1
     assert TriggerEvent.objects.count() == 2
-    assert "cooldown ends in 60 s" in TriggerEvent.objects.get(pk=second["event"]).note
+    assert "cooldown ends in 60 s" in TriggerEvent.objects.get(uuid=second["event"]).note
 
 
 def test_it_fires_again_once_the_cooldown_is_over(make_trigger, post_event):
@@ -345,6 +345,34 @@ def test_it_keeps_the_signing_secret_and_the_token_out_of_the_cache(make_trigger
     assert cached["pk"] == trigger.pk
     assert secret not in json.dumps(cached)
     assert trigger.token not in selectors._token_key(trigger.token)
+
+
+def test_each_lookup_gets_a_trigger_of_its_own(make_trigger):
+    from triggers import selectors
+
+    trigger = make_trigger()
+    first = selectors.trigger_by_token(token=trigger.token)
+    first.enabled = False  # What one request does to its trigger stays with that request.
+    second = selectors.trigger_by_token(token=trigger.token)
+    assert second is not first and second.enabled
+
+
+def test_another_process_change_reaches_this_process_within_the_local_cache_time(make_trigger, post_event, monkeypatch):
+    from cachetools import TTLCache
+
+    from triggers import cache, selectors
+
+    now = [0.0]
+    monkeypatch.setattr(selectors, "_local", TTLCache(maxsize=100, ttl=selectors.LOCAL_CACHE_SECONDS, timer=lambda: now[0]))
+    trigger = make_trigger()
+    assert post_event(trigger).status_code == 202
+    # Another process disables it: the database and the shared cache change, not this process's entry.
+    type(trigger).objects.filter(pk=trigger.pk).update(enabled=False)
+    cache.delete_many([selectors._token_key(trigger.token)])
+
+    assert post_event(trigger).status_code == 202
+    now[0] += selectors.LOCAL_CACHE_SECONDS + 0.1
+    assert post_event(trigger).status_code == 409
 
 
 @pytest.mark.django_db(transaction=True)

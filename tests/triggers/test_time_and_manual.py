@@ -221,4 +221,6 @@ def test_a_triggered_run_links_back_to_its_trigger(alice_client, alice_workspace
 
     response = alice_client.get(f"/campaigns/{campaign.pk}/runs/{execution.pk}/")
 
-    assert f'href="/triggers/{trigger.pk}/">Launch button</a> (event #{event.pk})'.encode() in response.content
+    assert (
+        f'href="/triggers/{trigger.pk}/">Launch button</a> (event <span title="{event.uuid}">{event.uuid.hex[:8]}</span>)'
+    ).encode() in response.content

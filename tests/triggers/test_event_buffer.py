@@ -1,0 +1,195 @@
+"""Events that start nothing wait in a Redis stream and are written in batches, each exactly once."""
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis
+import time_machine
+
+from campaigns.models import CampaignExecution
+from marketing import redis_client
+from triggers import event_buffer, services
+from triggers.models import TriggerEvent
+from triggers.tasks import flush_buffered_events
+
+from .conftest import BIG_ORDER_RULES
+
+needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (CI does)")
+SMALL_ORDER = {"order": {"total": 12}}
+
+
+@pytest.fixture
+def buffered(settings):
+    """The buffer on, in a stream of this test's own."""
+    settings.TRIGGER_EVENT_BUFFER = True
+    settings.TRIGGER_EVENT_STREAM = stream = f"test-trigger-events-{uuid.uuid4().hex}"
+    url = settings.REDIS_URL
+    yield stream
+    if url:
+        redis_client.client(url).delete(stream, f"{stream}:flush")
+
+
+@pytest.fixture
+def conditional(make_trigger):
+    return make_trigger(kind="conditional", rules=BIG_ORDER_RULES)
+
+
+@needs_redis
+def test_an_event_that_starts_nothing_is_answered_at_once_and_written_by_the_flush(buffered, conditional, post_event):
+    with time_machine.travel(datetime(2026, 11, 25, 9, 30, tzinfo=UTC), tick=False):
+        response = post_event(conditional, SMALL_ORDER)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["matched"] is False and body["skipped"] == "not_matched"
+    assert not TriggerEvent.objects.exists()
+    assert event_buffer.waiting() == 1
+
+    assert event_buffer.flush() == 1
+
+    event = TriggerEvent.objects.get()
+    assert str(event.uuid) == body["event"]
+    assert event.received_at == datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # arrival, not writing
+    assert (event.trigger_id, event.workspace_id) == (conditional.pk, conditional.workspace_id)
+    assert event.payload == SMALL_ORDER
+    assert event.decision["rules"][0]["reason"] == "`order.total` was 12, needed > 50"
+    assert event.source == "event" and event.skipped_reason == "not_matched" and not event.matched
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_a_matching_event_is_written_at_once_with_its_runs(buffered, conditional, post_event):
+    response = post_event(conditional, {"order": {"total": 80}})
+    assert response.status_code == 202
+    event = TriggerEvent.objects.get()
+    assert str(event.uuid) == response.json()["event"] and event.fired
+    assert CampaignExecution.objects.get().trigger_events.get() == event
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_the_request_that_finds_enough_waiting_writes_the_batch(buffered, conditional, post_event, monkeypatch):
+    monkeypatch.setattr(event_buffer, "FLUSH_AT", 3)
+    post_event(conditional, SMALL_ORDER)
+    post_event(conditional, SMALL_ORDER)
+    assert not TriggerEvent.objects.exists()
+
+    post_event(conditional, SMALL_ORDER)
+
+    assert TriggerEvent.objects.count() == 3
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_a_batch_written_again_after_a_crash_is_stored_once(buffered, conditional, post_event, monkeypatch):
+    answers = [post_event(conditional, SMALL_ORDER).json()["event"] for _ in range(3)]
+    client = redis_client.client(os.environ["REDIS_URL"])
+
+    def crash(*args):
+        raise redis.ConnectionError("lost Redis after the insert")
+
+    # The rows are committed, then the process dies before trimming the stream.
+    monkeypatch.setattr(type(client), "xdel", crash)
+    with pytest.raises(redis.ConnectionError):
+        event_buffer.flush()
+    monkeypatch.undo()
+    assert event_buffer.waiting() == 3
+
+    event_buffer.flush()
+
+    assert sorted(str(u) for u in TriggerEvent.objects.values_list("uuid", flat=True)) == sorted(answers)
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_events_of_a_trigger_deleted_meanwhile_go_with_it(buffered, conditional, post_event, make_trigger, campaign):
+    kept = make_trigger(name="Kept", kind="conditional", rules=BIG_ORDER_RULES)
+    post_event(conditional, SMALL_ORDER)
+    post_event(kept, SMALL_ORDER)
+    services.trigger_delete(trigger=conditional, by=None)
+
+    assert event_buffer.flush() == 1
+
+    assert list(TriggerEvent.objects.values_list("trigger_id", flat=True)) == [kept.pk]
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_one_flush_at_a_time(buffered, conditional, post_event, settings):
+    post_event(conditional, SMALL_ORDER)
+    lock = redis_client.client(settings.REDIS_URL).lock(f"{buffered}:flush", timeout=5)
+    assert lock.acquire(blocking=False)
+    try:
+        assert event_buffer.flush() == 0
+        assert not TriggerEvent.objects.exists()
+    finally:
+        lock.release()
+    assert event_buffer.flush() == 1
+
+
+@needs_redis
+def test_beat_writes_what_waits(buffered, conditional, post_event):
+    for _ in range(5):
+        post_event(conditional, SMALL_ORDER)
+    assert flush_buffered_events.delay().get() == 5
+    assert TriggerEvent.objects.count() == 5
+
+
+def test_without_redis_answering_the_event_is_written_at_once(conditional, post_event, monkeypatch):
+    monkeypatch.setattr(event_buffer, "enabled", lambda: True)
+    monkeypatch.setattr(event_buffer, "_redis", lambda: redis_client.client("redis://127.0.0.1:9/0"))
+    response = post_event(conditional, SMALL_ORDER)
+    assert response.status_code == 202
+    assert str(TriggerEvent.objects.get().uuid) == response.json()["event"]
+
+
+def test_with_the_buffer_off_every_event_is_written_at_once(settings, conditional, post_event):
+    settings.TRIGGER_EVENT_BUFFER = False
+    post_event(conditional, SMALL_ORDER)
+    assert TriggerEvent.objects.count() == 1
+    assert event_buffer.waiting() == 0 and event_buffer.flush() == 0
+
+
+def _append_raw(stream: str, **fields) -> None:
+    redis_client.client(os.environ["REDIS_URL"]).xadd(stream, fields)
+
+
+@needs_redis
+def test_an_unreadable_entry_is_dropped_without_blocking_the_rest(buffered, conditional, post_event):
+    _append_raw(buffered, junk="left by something else")
+    post_event(conditional, SMALL_ORDER)
+
+    assert event_buffer.flush() == 1
+
+    assert TriggerEvent.objects.count() == 1
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_a_row_the_database_refuses_is_dropped_and_the_others_are_written(buffered, conditional, post_event):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL's jsonb refuses \\u0000")
+    post_event(conditional, SMALL_ORDER)
+    good = TriggerEvent(trigger=conditional, workspace_id=conditional.workspace_id, source="event", payload={}, decision={})
+    row = [uuid.uuid4().hex, conditional.workspace_id, conditional.pk, good.received_at.isoformat(), "event", False, "not_matched"]
+    _append_raw(buffered, row=json.dumps(row), payload='{"a": "\\u0000"}', decision="{}")
+    post_event(conditional, SMALL_ORDER)
+
+    assert event_buffer.flush() == 2
+
+    assert TriggerEvent.objects.count() == 2
+    assert event_buffer.waiting() == 0
+
+
+@needs_redis
+def test_a_json_null_payload_is_stored_as_sql_null(buffered, make_trigger, post_event):
+    trigger = make_trigger(kind="conditional", rules={"match": "all", "rules": [{"path": "a", "op": "exists"}]})
+    assert post_event(trigger, "null").json()["matched"] is False
+
+    event_buffer.flush()
+
+    assert TriggerEvent.objects.filter(payload__isnull=True).count() == 1

@@ -1,0 +1,231 @@
+"""Inbound events that start nothing, buffered in a Redis stream and written to the database in batches.
+
+Most events match no rule. Writing each one's row while its sender waits cost more than all the
+rest of the intake together, so with Redis (REDIS_URL) such an event is appended to a stream in
+the Redis that also holds the queued tasks, and the sender gets its 202 then. The rows are
+written in batches, with COPY on PostgreSQL: by the request that finds FLUSH_AT or more events
+waiting, and by beat every two seconds for the rest. An event that matches is written at once,
+in the transaction that starts its runs.
+
+Each event carries a UUID made on arrival, unique in the table: a batch written again after a
+crash between the insert and the stream's trim is written with ON CONFLICT DO NOTHING and
+stores nothing twice. Without Redis, with TRIGGER_EVENT_BUFFER off, or when Redis does not
+answer, an event is written before it is answered.
+"""
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from prometheus_client import Counter, Gauge
+
+from marketing import redis_client
+
+from .models import Trigger, TriggerEvent
+
+logger = logging.getLogger(__name__)
+
+FLUSH_AT = 100
+FLUSH_BATCH = 1000
+LOCK_SECONDS = 60
+
+WRITTEN = Counter("trigger_events_buffer_written_total", "Buffered trigger events written to the database.")
+DROPPED = Counter(
+    "trigger_events_buffer_dropped_total",
+    "Buffered trigger events not written: their trigger was deleted meanwhile, or the database refused them.",
+    ["reason"],
+)
+
+
+def enabled() -> bool:
+    return bool(settings.REDIS_URL) and settings.TRIGGER_EVENT_BUFFER
+
+
+def _redis() -> redis.Redis:
+    return redis_client.client(settings.REDIS_URL)
+
+
+def _stream() -> str:
+    return settings.TRIGGER_EVENT_STREAM
+
+
+def append(event: TriggerEvent) -> bool:
+    """Buffers an unsaved event. False when it was not buffered: the caller writes it itself."""
+    if not enabled():
+        return False
+    row = [event.uuid.hex, event.workspace_id, event.trigger_id, event.received_at.isoformat(), event.source]
+    row += [event.matched, event.skipped_reason]
+    entry = {
+        "row": json.dumps(row, separators=(",", ":")),
+        # JSON text, written to the database as it is.
+        "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+        "decision": json.dumps(event.decision, ensure_ascii=False, separators=(",", ":")),
+    }
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.xadd(_stream(), entry)
+        pipe.xlen(_stream())
+        _, waiting = pipe.execute()
+    except redis.RedisError:
+        logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
+        return False
+    if waiting >= FLUSH_AT:
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 - the event is safe in the stream; beat writes it later
+            logger.warning("trigger event buffer flush failed", exc_info=True)
+    return True
+
+
+def waiting() -> int:
+    """Events buffered and not yet written (0 without a buffer)."""
+    if not enabled():
+        return 0
+    try:
+        return _redis().xlen(_stream())
+    except redis.RedisError:
+        return 0
+
+
+# Read on each scrape of /metrics: a backlog that keeps growing means the writes are failing.
+Gauge("trigger_events_buffered", "Trigger events buffered in Redis and not yet written.").set_function(waiting)
+
+
+def flush(*, batches: int = 1) -> int:
+    """Writes up to ``batches`` batches of buffered events; returns how many were written.
+
+    One flush at a time (a Redis lock): a caller that finds one running returns 0 at once.
+    """
+    if not enabled():
+        return 0
+    client = _redis()
+    lock = client.lock(f"{_stream()}:flush", timeout=LOCK_SECONDS, blocking=False)
+    try:
+        if not lock.acquire():
+            return 0
+    except redis.RedisError:
+        logger.warning("trigger event buffer unavailable", exc_info=True)
+        return 0
+    written = 0
+    try:
+        for _ in range(batches):
+            entries = client.xrange(_stream(), count=FLUSH_BATCH)
+            if not entries:
+                break
+            written += _write(_rows(entries))
+            client.xdel(_stream(), *[entry_id for entry_id, _ in entries])
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:  # Expired while writing: the next flush may overlap, harmlessly.
+            logger.warning("trigger event buffer flush outlived its lock")
+    return written
+
+
+@dataclass(frozen=True)
+class _Row:
+    uuid: str
+    workspace_id: int
+    trigger_id: int
+    received_at: str
+    source: str
+    matched: bool
+    skipped_reason: str
+    payload: str
+    decision: str
+
+    @classmethod
+    def from_entry(cls, fields: dict[bytes, bytes]) -> "_Row":
+        return cls(*json.loads(fields[b"row"]), fields[b"payload"].decode(), fields[b"decision"].decode())
+
+    def event(self) -> TriggerEvent:
+        return TriggerEvent(
+            uuid=uuid.UUID(self.uuid),
+            workspace_id=self.workspace_id,
+            trigger_id=self.trigger_id,
+            received_at=datetime.fromisoformat(self.received_at),
+            source=self.source,
+            matched=self.matched,
+            skipped_reason=self.skipped_reason,
+            payload=json.loads(self.payload),
+            decision=json.loads(self.decision),
+        )
+
+
+def _rows(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[_Row]:
+    rows = []
+    for entry_id, fields in entries:
+        try:
+            rows.append(_Row.from_entry(fields))
+        except (KeyError, TypeError, ValueError):  # Nothing can write it, and it must not block the rest.
+            DROPPED.labels("unreadable").inc()
+            logger.error("unreadable trigger event in the buffer, dropped", extra={"entry": entry_id.decode()})
+    return rows
+
+
+def _write(rows: list[_Row]) -> int:
+    """Inserts the rows whose trigger still exists (the rest went with their trigger); returns how many."""
+    for _ in range(2):
+        existing = set(Trigger.objects.filter(pk__in={row.trigger_id for row in rows}).values_list("pk", flat=True))
+        kept = [row for row in rows if row.trigger_id in existing]
+        try:
+            _insert(kept)
+        except IntegrityError:  # A trigger deleted between the check and the insert: check again.
+            continue
+        except DataError:  # A row the database refuses must not block the others: one at a time.
+            written = sum(_insert_or_drop(row) for row in kept)
+        else:
+            written = len(kept)
+        break
+    else:
+        raise IntegrityError("buffered trigger events refer to triggers deleted while they were written")
+    if deleted := len(rows) - len(kept):
+        DROPPED.labels("trigger_deleted").inc(deleted)
+        logger.info("buffered trigger events dropped with their trigger", extra={"count": deleted})
+    WRITTEN.inc(written)
+    return written
+
+
+_COPIED = ("uuid", "workspace_id", "trigger_id", "received_at", "source", "matched", "skipped_reason", "payload", "decision")
+
+
+def _insert(rows: list[_Row]) -> None:
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        # COPY costs a fraction of an INSERT of the same rows but cannot skip rows already there:
+        # a batch written before (a crash before the trim) goes the slower way below.
+        try:
+            with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+                _copy(cursor.cursor, rows)
+            return
+        except IntegrityError:
+            pass
+    with transaction.atomic():
+        TriggerEvent.objects.bulk_create([row.event() for row in rows], ignore_conflicts=True)
+
+
+def _insert_or_drop(row: _Row) -> bool:
+    try:
+        _insert([row])
+    except DataError:
+        DROPPED.labels("refused").inc()
+        logger.exception("trigger event refused by the database, dropped", extra={"event": row.uuid, "trigger_id": row.trigger_id})
+        return False
+    return True
+
+
+def _copy(cursor, rows: list[_Row]) -> None:
+    meta = TriggerEvent._meta
+    columns = [meta.get_field(name).column for name in _COPIED] + [meta.get_field("fired").column, meta.get_field("note").column]
+    with cursor.copy(f"COPY {meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            values = [getattr(row, name) for name in _COPIED]
+            if row.payload == "null":  # JSON null is stored as SQL NULL, as the ORM stores it.
+                values[_COPIED.index("payload")] = None
+            copy.write_row([*values, False, ""])
