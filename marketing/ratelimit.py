@@ -2,7 +2,8 @@
 
 With REDIS_URL the counters live in Redis (one round trip a hit, through limits' Lua script) and
 are shared by every process; without it, in this process's memory, which suits development.
-Rates read like "60/minute" or "1000 per hour".
+Rates read like "60/minute" or "1000 per hour". ``redis_window`` names the Redis counter a hit
+counts on, for a script that counts and does its own work in the same round trip.
 """
 
 import functools
@@ -31,12 +32,47 @@ def _limiter(redis_url: str) -> FixedWindowRateLimiter:
     return FixedWindowRateLimiter(storage)
 
 
-def hit(*, scope: str, key: str, rate: str) -> Verdict | None:
-    """Counts one request of ``key`` under ``rate``. None (let it through) when the counter is down."""
+@dataclass(frozen=True)
+class Window:
+    """A fixed-window counter in Redis: ``key`` counts hits for ``seconds`` from the first; past ``limit`` they are refused."""
+
+    key: str
+    limit: int
+    seconds: int
+
+
+def window_lua(counter: str) -> str:
+    """Lua counting one hit on the key ``counter`` (a Lua expression, KEYS[2] say) as limits' own
+    script (incr_expire.lua) does, for scripts that count and do more in one round trip. It sets
+    ``hits`` and ``limited``; ARGV[1] must hold the window's seconds and ARGV[2] the limit."""
+    return (
+        f'local hits = redis.call("incrby", {counter}, 1)\n'
+        f'if hits == 1 then redis.call("expire", {counter}, ARGV[1]) end\n'
+        "local limited = hits > tonumber(ARGV[2])\n"
+    )
+
+
+def _item(rate: str):
     try:
-        item = parse(rate)
+        return parse(rate)
     except (ValueError, ConfigurationError):
         logger.error("not a rate like 60/minute", extra={"rate": rate})
+        return None
+
+
+def redis_window(*, scope: str, key: str, rate: str) -> Window | None:
+    """The Redis counter ``hit`` counts ``key`` on; None without Redis or when ``rate`` does not parse."""
+    item = _item(rate)
+    if item is None or not settings.REDIS_URL:
+        return None
+    storage = _limiter(settings.REDIS_URL).storage
+    return Window(storage.prefixed_key(item.key_for(scope, key)), item.amount, item.get_expiry())
+
+
+def hit(*, scope: str, key: str, rate: str) -> Verdict | None:
+    """Counts one request of ``key`` under ``rate``. None (let it through) when the counter is down."""
+    item = _item(rate)
+    if item is None:
         return None
     limiter = _limiter(settings.REDIS_URL)
     try:

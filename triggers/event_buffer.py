@@ -13,6 +13,7 @@ stores nothing twice. Without Redis, with TRIGGER_EVENT_BUFFER off, or when Redi
 answer, an event is written before it is answered.
 """
 
+import functools
 import json
 import logging
 import uuid
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from prometheus_client import Counter, Gauge
 
-from marketing import redis_client
+from marketing import ratelimit, redis_client
 
 from .models import Trigger, TriggerEvent
 
@@ -54,32 +55,67 @@ def _stream() -> str:
     return settings.TRIGGER_EVENT_STREAM
 
 
-def append(event: TriggerEvent) -> bool:
-    """Buffers an unsaved event. False when it was not buffered: the caller writes it itself."""
+@dataclass(frozen=True)
+class Appended:
+    buffered: bool
+    # Seconds until the rate limit lets the sender in again; 0 unless the limit refused the event.
+    retry_after: int = 0
+
+    @property
+    def limited(self) -> bool:
+        return self.retry_after > 0
+
+
+# KEYS[1]: the stream; KEYS[2], when given: the sender's rate-limit counter (ratelimit.window_lua).
+# Counting and appending in one round trip: an event past the limit is counted, never appended.
+# Answers {1, events waiting} or {0, seconds until the limit lets the sender in}.
+_APPEND_LUA = (
+    "if KEYS[2] then\n"
+    + ratelimit.window_lua("KEYS[2]")
+    + "if limited then return {0, redis.call('ttl', KEYS[2])} end\n"
+    "end\n"
+    "redis.call('xadd', KEYS[1], '*', unpack(ARGV, 3))\n"
+    "return {1, redis.call('xlen', KEYS[1])}\n"
+)
+
+
+@functools.cache
+def _append_script(client: redis.Redis) -> redis.commands.core.Script:
+    return client.register_script(_APPEND_LUA)
+
+
+def append(event: TriggerEvent, *, rate: ratelimit.Window | None = None) -> Appended:
+    """Buffers an unsaved event, counting it under ``rate`` first when given.
+
+    Not buffered when there is no buffer or Redis does not answer: the caller then checks the
+    rate limit and writes the event itself.
+    """
     if not enabled():
-        return False
+        return Appended(buffered=False)
     row = [event.uuid.hex, event.workspace_id, event.trigger_id, event.received_at.isoformat(), event.source]
     row += [event.matched, event.skipped_reason]
-    entry = {
-        "row": json.dumps(row, separators=(",", ":")),
+    entry = [
+        "row", json.dumps(row, separators=(",", ":")),
         # JSON text, written to the database as it is.
-        "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
-        "decision": json.dumps(event.decision, ensure_ascii=False, separators=(",", ":")),
-    }
+        "payload", json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+        "decision", json.dumps(event.decision, ensure_ascii=False, separators=(",", ":")),
+    ]  # fmt: skip
+    keys = [_stream(), rate.key] if rate else [_stream()]
+    window = [rate.seconds, rate.limit] if rate else [0, 0]
     try:
-        pipe = _redis().pipeline(transaction=False)
-        pipe.xadd(_stream(), entry)
-        pipe.xlen(_stream())
-        _, waiting = pipe.execute()
+        appended, count = _append_script(_redis())(keys=keys, args=[*window, *entry])
     except redis.RedisError:
         logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
-        return False
+        return Appended(buffered=False)
+    if not appended:
+        return Appended(buffered=False, retry_after=max(1, count))
+    waiting = count
     if waiting >= FLUSH_AT:
         try:
             flush()
         except Exception:  # noqa: BLE001 - the event is safe in the stream; beat writes it later
             logger.warning("trigger event buffer flush failed", exc_info=True)
-    return True
+    return Appended(buffered=True)
 
 
 def waiting() -> int:

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -20,6 +21,7 @@ from prometheus_client import Counter
 from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource
 from campaigns.recurrence import next_runs
 from campaigns.services import execution_start
+from marketing import ratelimit
 from marketing.models import User, Workspace
 
 from . import event_buffer
@@ -49,6 +51,7 @@ NOT_TRIGGERABLE = (CampaignStatus.ARCHIVED, CampaignStatus.PAUSED)
 MAX_BODY_BYTES = 256 * 1024
 MAX_PAYLOAD_DEPTH = 64
 SIGNATURE_HEADER = "X-Signature"
+HOOK_RATE_SCOPE = "trigger-hook"
 
 
 # Create, edit, delete --------------------------------------------------------------------------
@@ -247,12 +250,16 @@ def _new_event(
     )
 
 
-def _record(trigger: Trigger, *, decision: Decision, by: User | None = None, **fields) -> TriggerEvent:
-    event = _new_event(trigger, decision=decision, by=by, **fields)
+def _store(trigger: Trigger, event: TriggerEvent, *, by: User | None = None) -> TriggerEvent:
+    """Writes the event; a matched one starts the campaigns, inside the caller's transaction."""
     event.save(force_insert=True)
-    if decision.matched:
+    if event.matched:
         _fire(trigger, event, by=by, now=event.received_at)
     return event
+
+
+def _record(trigger: Trigger, *, decision: Decision, by: User | None = None, **fields) -> TriggerEvent:
+    return _store(trigger, _new_event(trigger, decision=decision, by=by, **fields), by=by)
 
 
 def trigger_decide(*, trigger: Trigger, payload) -> Decision:
@@ -260,21 +267,52 @@ def trigger_decide(*, trigger: Trigger, payload) -> Decision:
     return evaluate(rules=trigger.rules if trigger.has_rules else None, payload=payload)
 
 
-def trigger_event_receive(*, trigger: Trigger, payload) -> TriggerEvent:
+def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = None) -> TriggerEvent:
     """Stores an accepted inbound event with its decision; a match starts the campaigns.
 
-    A match stores the event, claims the cooldown and queues the runs in one transaction. An
-    event that does not match only needs its row, and most events are of that kind: with Redis
-    the row is buffered and written in a batch soon after (see event_buffer).
+    ``sender`` (the URL's token) counts the event under TRIGGER_EVENT_RATE first, and
+    Rejected(429) refuses it past the limit. A match stores the event, claims the cooldown and
+    queues the runs in one transaction. An event that does not match only needs its row, and
+    most events are of that kind: with Redis it is counted and buffered in one round trip and
+    its row written in a batch soon after (see event_buffer).
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
+    event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
     if not decision.matched:
-        event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
-        if not event_buffer.append(event):
-            event.save(force_insert=True)
-        return event
+        window = ratelimit.redis_window(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate()) if sender else None
+        appended = event_buffer.append(event, rate=window)
+        if appended.limited:
+            raise _rate_limited(appended.retry_after)
+        if appended.buffered:
+            return event
+    if sender:
+        hook_rate_check(sender=sender)
+    if not decision.matched:
+        return _store(trigger, event)
     with transaction.atomic():
-        return _record(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+        return _store(trigger, event)
+
+
+def event_rate() -> str:
+    """Events one trigger URL accepts per window before answering 429."""
+    return settings.TRIGGER_EVENT_RATE
+
+
+def _rate_limited(retry_after: int) -> "Rejected":
+    return Rejected(
+        429, RejectionReason.RATE_LIMITED, f"Too many events for this trigger (limit {event_rate()}).", retry_after=retry_after
+    )
+
+
+def hook_rate_check(*, sender: str) -> None:
+    """Counts one request to a trigger URL under TRIGGER_EVENT_RATE; Rejected(429) past it.
+
+    Every request counts, refused ones too. Accepted events that start nothing are counted as
+    they are buffered instead (trigger_event_receive).
+    """
+    verdict = ratelimit.hit(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate())
+    if verdict and verdict.limited:
+        raise _rate_limited(verdict.retry_after)
 
 
 @transaction.atomic
@@ -340,11 +378,12 @@ def time_triggers_fire_due(*, now: datetime | None = None, limit: int = 500) -> 
 class Rejected(Exception):
     """An inbound request turned away: the HTTP status, a machine-readable code and a message."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, *, retry_after: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
 
 
 def trigger_events_prune(*, older_than: timedelta, batch: int = 5000) -> int:

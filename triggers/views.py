@@ -12,7 +12,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.recurrence import DST_RULE_HELP, next_runs
-from marketing import ratelimit
 from marketing.logging import workspace_id_var
 from marketing.selectors import get_for_workspace_or_404
 from marketing.views import error_text, workspace_required
@@ -24,7 +23,6 @@ from .services import Rejected
 
 
 EVENTS_PAGE_SIZE = 20
-DEFAULT_EVENT_RATE = "60/minute"
 
 
 def _trigger(request: HttpRequest, trigger_id: int) -> Trigger:
@@ -111,7 +109,7 @@ def _detail_context(request: HttpRequest, trigger: Trigger, **extra) -> dict:
         "upcoming": upcoming,
         "dst_help": DST_RULE_HELP,
         "test_form": PayloadTestForm(),
-        "rate_limit": _event_rate(),
+        "rate_limit": services.event_rate(),
         "max_body_kb": services.MAX_BODY_BYTES // 1024,
         "events_buffered": event_buffer.enabled(),
         "signature_header": services.SIGNATURE_HEADER,
@@ -222,10 +220,6 @@ def trigger_secret_remove(request: HttpRequest, trigger_id: int) -> HttpResponse
 # Inbound events --------------------------------------------------------------------------------
 
 
-def _event_rate() -> str:
-    return getattr(settings, "TRIGGER_EVENT_RATE", DEFAULT_EVENT_RATE)
-
-
 def _json_error(status: int, error: str, message: str, **headers) -> JsonResponse:
     response = JsonResponse({"error": error, "message": message}, status=status)
     for name, value in headers.items():
@@ -243,13 +237,8 @@ def trigger_hook(request: HttpRequest, token: str) -> JsonResponse:
     """
     if request.method != "POST":
         return _json_error(405, "method_not_allowed", "POST the event as JSON.", Allow="POST")
-    trigger, usage = None, None
+    trigger = selectors.trigger_by_token(token=token)
     try:
-        usage = ratelimit.hit(scope="trigger-hook", key=token, rate=_event_rate())
-        if usage and usage.limited:
-            trigger = selectors.trigger_by_token(token=token)
-            raise Rejected(429, RejectionReason.RATE_LIMITED, f"Too many events for this trigger (limit {_event_rate()}).")
-        trigger = selectors.trigger_by_token(token=token)
         if trigger is None:
             raise Rejected(404, "unknown_token", "No trigger has this URL. It may have been regenerated.")
         workspace_id_var.set(trigger.workspace_id)
@@ -267,14 +256,17 @@ def trigger_hook(request: HttpRequest, token: str) -> JsonResponse:
             secret=trigger.signing_secret, body=body, header=request.headers.get(services.SIGNATURE_HEADER, "")
         )
         payload = services.parse_payload(body)
+        # Counts the event under the URL's rate limit as it goes (refusals count below).
+        event = services.trigger_event_receive(trigger=trigger, payload=payload, sender=token)
     except Rejected as rejection:
+        if rejection.status != 429:
+            try:
+                services.hook_rate_check(sender=token)
+            except Rejected as limited:
+                rejection = limited
         services.trigger_count_rejection(trigger_id=trigger.pk if trigger else None, reason=rejection.reason)
-        headers = {}
-        if rejection.status == 429 and usage:
-            headers["Retry_After"] = str(usage.retry_after)
+        headers = {"Retry_After": str(rejection.retry_after)} if rejection.retry_after else {}
         return _json_error(rejection.status, rejection.reason, rejection.message, **headers)
-    try:
-        event = services.trigger_event_receive(trigger=trigger, payload=payload)
     except IntegrityError:
         # The trigger was deleted after its cached lookup: as good as an unknown token.
         selectors.trigger_token_forget(token)

@@ -193,3 +193,34 @@ def test_a_json_null_payload_is_stored_as_sql_null(buffered, make_trigger, post_
     event_buffer.flush()
 
     assert TriggerEvent.objects.filter(payload__isnull=True).count() == 1
+
+
+# The rate limit, counted in the same round trip as the append ----------------------------------
+
+
+@needs_redis
+def test_buffered_events_count_under_the_rate_limit_and_none_past_it_is_kept(buffered, conditional, post_event, settings):
+    from triggers.models import TriggerRejection
+
+    settings.TRIGGER_EVENT_RATE = "3/minute"
+    responses = [post_event(conditional, SMALL_ORDER) for _ in range(5)]
+
+    assert [r.status_code for r in responses] == [202, 202, 202, 429, 429]
+    assert responses[3].json()["error"] == "rate_limited"
+    assert 1 <= int(responses[3]["Retry-After"]) <= 60
+    assert event_buffer.waiting() == 3
+    assert TriggerRejection.objects.get(trigger=conditional).count == 2
+    assert event_buffer.flush() == 3
+
+
+@needs_redis
+def test_refused_matching_and_buffered_requests_share_one_counter(buffered, conditional, post_event, settings):
+    settings.TRIGGER_EVENT_RATE = "3/minute"
+    assert post_event(conditional, b"not json").status_code == 400
+    assert post_event(conditional, {"order": {"total": 80}}).status_code == 202  # matches: written at once
+    assert post_event(conditional, SMALL_ORDER).status_code == 202  # buffered
+
+    assert post_event(conditional, SMALL_ORDER).status_code == 429
+    assert post_event(conditional, {"order": {"total": 80}}).status_code == 429
+    assert post_event(conditional, b"not json").status_code == 429
+    assert event_buffer.waiting() == 1
