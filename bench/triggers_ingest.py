@@ -314,8 +314,11 @@ def run(*, requests: int) -> Result:
                 for name, (path, headers) in targets.items():
                     phases[name].append(load(port, path, body, headers, seconds=PHASE_SECONDS))
         with override_settings(TRIGGER_EVENT_STREAM=_stream()):
-            # What beat would write of the last batch, under FLUSH_AT events (see event_buffer).
-            leftover = event_buffer.flush(batches=100)
+            try:
+                # What beat would write of the last batch, under FLUSH_AT events (see event_buffer).
+                leftover = event_buffer.flush(batches=100)
+            finally:
+                event_buffer.drop()
         stored = _stored_events(trigger_id, sqlite_file)
 
     errors: Counter = Counter()

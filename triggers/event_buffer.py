@@ -128,6 +128,12 @@ def waiting() -> int:
         return 0
 
 
+def drop() -> None:
+    """Deletes the stream and its lock, written or not (benchmarks and tests end with it)."""
+    if enabled():
+        _redis().delete(_stream(), f"{_stream()}:flush")
+
+
 # Read on each scrape of /metrics: a backlog that keeps growing means the writes are failing.
 Gauge("trigger_events_buffered", "Trigger events buffered in Redis and not yet written.").set_function(waiting)
 

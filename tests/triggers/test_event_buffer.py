@@ -26,10 +26,9 @@ def buffered(settings):
     """The buffer on, in a stream of this test's own."""
     settings.TRIGGER_EVENT_BUFFER = True
     settings.TRIGGER_EVENT_STREAM = stream = f"test-trigger-events-{uuid.uuid4().hex}"
-    url = settings.REDIS_URL
     yield stream
-    if url:
-        redis_client.client(url).delete(stream, f"{stream}:flush")
+    settings.TRIGGER_EVENT_BUFFER, settings.TRIGGER_EVENT_STREAM = True, stream
+    event_buffer.drop()
 
 
 @pytest.fixture
