@@ -118,3 +118,23 @@ def test_it_escapes_names_and_captions_in_the_rows(alice_client, alice_workspace
     assert b"<script>alert(1)</script>" not in content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in content
     assert b'"><img src=x' not in content
+
+
+def test_a_deep_page_holds_the_right_rows_in_order_with_their_runs_and_images(alice_workspace):
+    from campaigns.selectors import campaign_page
+
+    # Made in reverse, so that the ids' order is not the names'.
+    campaigns = {i: CampaignFactory(workspace=alice_workspace, name=f"c{i:02}") for i in reversed(range(12))}
+    add_image(campaigns[6], size=(100, 100))
+    execution = services.execution_start(campaign=campaigns[7])
+
+    page = campaign_page(workspace=alice_workspace, page=2, size=5, sort="name")
+
+    assert [c.name for c in page.campaigns] == ["c05", "c06", "c07", "c08", "c09"]
+    assert page.has_next and page.has_previous
+    by_name = {c.name: c for c in page.campaigns}
+    assert by_name["c06"].first_image_id == campaigns[6].images.get().pk
+    assert by_name["c07"].last_run_status == execution.status
+    assert by_name["c05"].first_image_id is None and by_name["c05"].last_run_status is None
+    last = campaign_page(workspace=alice_workspace, page=3, size=5, sort="name")
+    assert [c.name for c in last.campaigns] == ["c10", "c11"] and not last.has_next
