@@ -102,11 +102,13 @@ class TriggerAdmin(admin.ModelAdmin):
 class TriggerEventAdmin(admin.ModelAdmin):
     list_display = ["received_at", "trigger", "workspace", "source", "matched", "fired", "skipped_reason"]
     list_filter = ["source", "matched", "fired", "skipped_reason", "received_at"]
-    search_fields = ["trigger__name", "workspace__name"]
+    # The event id a sender was answered with finds its event.
+    search_fields = ["=uuid", "trigger__name", "workspace__name"]
     list_select_related = ["trigger", "workspace"]
     date_hierarchy = "received_at"
     exclude = ["payload", "decision", "executions"]
     readonly_fields = [
+        "uuid",
         "workspace",
         "trigger",
         "received_at",

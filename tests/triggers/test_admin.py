@@ -27,6 +27,17 @@ def test_it_lists_and_shows_triggers_and_events(staff_client, make_trigger, post
     assert "`order.total` was 3, needed &gt; 50" in page
 
 
+def test_staff_find_an_event_by_the_id_its_sender_was_answered_with(staff_client, make_trigger, post_event):
+    trigger = make_trigger(kind="conditional", rules=BIG_ORDER_RULES)
+    answered = post_event(trigger, {"order": {"total": 3}}).json()["event"]
+    post_event(trigger, {"order": {"total": 4}})
+
+    found = staff_client.get(f"/admin/triggers/triggerevent/?q={answered}")
+    assert list(found.context["cl"].result_list) == [TriggerEvent.objects.get(uuid=answered)]
+    by_name = staff_client.get("/admin/triggers/triggerevent/?q=Big")
+    assert by_name.status_code == 200 and len(by_name.context["cl"].result_list) == 2
+
+
 def test_it_refuses_invalid_rules_in_the_admin(staff_client, make_trigger, campaign):
     trigger = make_trigger(kind="conditional", rules=BIG_ORDER_RULES)
     response = staff_client.post(
