@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from prometheus_client import Counter
@@ -399,11 +399,22 @@ def trigger_events_prune(*, older_than: timedelta, batch: int = 5000) -> int:
 
 
 def trigger_count_rejection(*, trigger_id: int | None, reason: str) -> None:
-    """Counts a rejected request on its trigger, and in the metrics. The body is not kept."""
+    """Counts a rejected request on its trigger, and in the metrics. The body is not kept.
+
+    The count on the trigger is for people to look at: without a database the refusal still
+    stands, uncounted there.
+    """
     REJECTIONS.labels(reason=reason).inc()
     logger.info("trigger event rejected", extra={"trigger_id": trigger_id, "reason": reason})
     if trigger_id is None:
         return
+    try:
+        _count_rejection(trigger_id, reason)
+    except DatabaseError:
+        logger.warning("trigger rejection not counted: the database is unavailable", exc_info=True)
+
+
+def _count_rejection(trigger_id: int, reason: str) -> None:
     now = timezone.now()
     if TriggerRejection.objects.filter(trigger_id=trigger_id, reason=reason).update(count=F("count") + 1, last_at=now):
         return

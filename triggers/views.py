@@ -1,9 +1,11 @@
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +23,8 @@ from .forms import GROUP_LETTERS, MATCH_CHOICES, OPERATOR_CHOICES, PayloadTestFo
 from .models import RejectionReason, Trigger, TriggerKind
 from .services import Rejected
 
+
+logger = logging.getLogger(__name__)
 
 EVENTS_PAGE_SIZE = 20
 
@@ -233,8 +237,19 @@ def trigger_hook(request: HttpRequest, token: str) -> JsonResponse:
     """Receives an outside system's event for the trigger whose secret URL this is.
 
     Every refusal is a 4xx with a JSON body and is counted on the trigger when it is known;
-    refused bodies are never stored.
+    refused bodies are never stored. When the database cannot be reached the answer is a 503
+    that asks the sender to try again: nothing of the event was kept.
     """
+    try:
+        return _receive_event(request, token)
+    except DatabaseError:
+        logger.exception("trigger event not taken: the database is unavailable")
+        return _json_error(
+            503, "unavailable", "The event could not be taken just now; send it again shortly.", Retry_After="30"
+        )
+
+
+def _receive_event(request: HttpRequest, token: str) -> JsonResponse:
     if request.method != "POST":
         return _json_error(405, "method_not_allowed", "POST the event as JSON.", Allow="POST")
     trigger = selectors.trigger_by_token(token=token)

@@ -223,3 +223,23 @@ def test_refused_matching_and_buffered_requests_share_one_counter(buffered, cond
     assert post_event(conditional, {"order": {"total": 80}}).status_code == 429
     assert post_event(conditional, b"not json").status_code == 429
     assert event_buffer.waiting() == 1
+
+
+@needs_redis
+def test_events_that_start_nothing_are_taken_while_the_database_is_down(buffered, conditional, post_event, monkeypatch):
+    from django.db import OperationalError
+
+    post_event(conditional, SMALL_ORDER)  # The trigger's lookup is cached, as it is under traffic.
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(TriggerEvent, "save", down)
+    monkeypatch.setattr(event_buffer, "_write", down)
+    assert post_event(conditional, SMALL_ORDER).status_code == 202
+    assert event_buffer.waiting() == 2
+    with pytest.raises(OperationalError):
+        event_buffer.flush()
+    monkeypatch.undo()
+
+    assert event_buffer.flush() == 2

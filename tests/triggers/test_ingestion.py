@@ -389,3 +389,34 @@ def test_it_accepts_the_url_without_its_trailing_slash(make_trigger, client):
     trigger = make_trigger()
     response = client.post(f"/hooks/triggers/{trigger.token}", data={"a": 1}, content_type="application/json")
     assert response.status_code == 202
+
+
+# Without a database -------------------------------------------------------------------------------
+
+
+def _database_down(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def test_it_answers_503_and_keeps_nothing_when_the_database_is_down(make_trigger, post_event, monkeypatch):
+    trigger = make_trigger()
+    monkeypatch.setattr(services, "_store", _database_down)
+
+    response = post_event(trigger)
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert response["Retry-After"] == "30"
+    assert_nothing_stored()
+
+
+def test_a_refusal_stands_when_its_count_cannot_be_written(make_trigger, post_event, monkeypatch):
+    trigger = make_trigger()
+    monkeypatch.setattr(services, "_count_rejection", _database_down)
+
+    response = post_event(trigger, b"not json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "not_json"
