@@ -26,6 +26,22 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+class RoutineTaskFilter(logging.Filter):
+    """Drops Celery's INFO lines (sent, received, succeeded) about ``tasks`` that beat runs every few
+    seconds: they would bury everything else. Their warnings and errors still go through, and
+    what they do is counted in /metrics."""
+
+    def __init__(self, tasks: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.tasks = tuple(tasks)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not record.name.startswith("celery"):
+            return True
+        message = record.getMessage()
+        return not any(task in message for task in self.tasks)
+
+
 class JsonFormatter(_JsonFormatter):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("fmt", "%(asctime)s %(levelname)s %(name)s %(message)s")

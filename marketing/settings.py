@@ -337,10 +337,17 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "marketing.logging.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "marketing.logging.RequestContextFilter"},
+        "routine_tasks": {"()": "marketing.logging.RoutineTaskFilter", "tasks": ["triggers.tasks.flush_buffered_events"]},
+    },
     "formatters": {"json": {"()": "marketing.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["routine_tasks", "request_context"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -38,3 +38,21 @@ def test_it_makes_a_request_id_when_none_or_a_bad_one_comes(client, db, json_log
     generated = response["X-Request-ID"]
     assert len(generated) == 32
     assert json_log()[0]["request_id"] == generated
+
+
+def test_the_routine_task_filter_drops_only_celerys_info_lines_about_those_tasks():
+    from django.conf import settings
+
+    from marketing.logging import RoutineTaskFilter
+
+    [routine] = settings.LOGGING["filters"]["routine_tasks"]["tasks"]
+    quiet = RoutineTaskFilter(tasks=[routine])
+
+    def passes(logger: str, level: int, message: str) -> bool:
+        return quiet.filter(logging.LogRecord(logger, level, __file__, 1, message, (), None))
+
+    assert not passes("celery.app.trace", logging.INFO, f"Task {routine}[abc] succeeded in 0.01s: 0")
+    assert not passes("celery.beat", logging.INFO, f"Scheduler: Sending due task x ({routine})")
+    assert passes("celery.app.trace", logging.ERROR, f"Task {routine}[abc] raised unexpected: OperationalError()")
+    assert passes("celery.app.trace", logging.INFO, "Task campaigns.tasks.dispatch_due_runs[abc] succeeded in 0.2s: 3")
+    assert passes("triggers.event_buffer", logging.INFO, f"{routine} mentioned outside Celery")
