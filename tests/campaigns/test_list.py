@@ -138,3 +138,18 @@ def test_a_deep_page_holds_the_right_rows_in_order_with_their_runs_and_images(al
     assert by_name["c05"].first_image_id is None and by_name["c05"].last_run_status is None
     last = campaign_page(workspace=alice_workspace, page=3, size=5, sort="name")
     assert [c.name for c in last.campaigns] == ["c10", "c11"] and not last.has_next
+
+
+def test_on_postgresql_the_search_can_use_the_trigram_indexes(alice_workspace):
+    from django.db.models import Q
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's")
+    CampaignFactory.create_batch(3, workspace=alice_workspace)
+    # The search's own condition (campaign_list's), without the workspace's index to choose instead.
+    searched = Campaign.objects.filter(Q(name__icontains="linen") | Q(caption__icontains="linen"))
+    with connection.cursor() as cursor:
+        # Tiny tables are read whole whatever the indexes; this asks whether the indexes fit the query.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = searched.explain()
+    assert "campaign_name_search_trgm" in plan and "campaign_caption_search_trgm" in plan
