@@ -169,6 +169,15 @@ def test_it_shows_the_inbound_url_and_the_event_log(alice_client, make_trigger, 
 
     assert f"https://app.example.com/hooks/triggers/{trigger.token}/" in page
     assert "<code>order.total</code> was 12, needed &gt; 50" in page
+    event = trigger.events.get()
+    assert f'title="Event {event.uuid}">{event.uuid.hex[:8]}<' in page  # the id its sender was answered with
+    assert "written in batches" not in page  # without the buffer, as written
+
+
+def test_it_says_events_can_take_seconds_to_appear_when_they_are_buffered(alice_client, make_trigger, settings):
+    settings.REDIS_URL, settings.TRIGGER_EVENT_BUFFER = "redis://127.0.0.1:6379/0", True
+    page = alice_client.get(make_trigger().get_absolute_url()).content.decode()
+    assert "they can take a few seconds to appear here" in page
 
 
 def test_it_paginates_the_event_log_with_htmx(alice_client, make_trigger, post_event):
