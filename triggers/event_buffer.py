@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 FLUSH_AT = 100
 FLUSH_BATCH = 1000
+# Past this many events waiting (the writes have been failing for a while), events are written
+# at once again, or refused with a 503 while the database is down, so Redis's memory stays bounded.
+MAX_WAITING = 100_000
 LOCK_SECONDS = 60
 
 WRITTEN = Counter("trigger_events_buffer_written_total", "Buffered trigger events written to the database.")
@@ -58,6 +61,8 @@ def _stream() -> str:
 @dataclass(frozen=True)
 class Appended:
     buffered: bool
+    # Counted under the rate limit it was given: the caller must not count it again.
+    counted: bool = False
     # Seconds until the rate limit lets the sender in again; 0 unless the limit refused the event.
     retry_after: int = 0
 
@@ -67,15 +72,19 @@ class Appended:
 
 
 # KEYS[1]: the stream; KEYS[2], when given: the sender's rate-limit counter (ratelimit.window_lua).
+# ARGV[1], ARGV[2]: the counter's window and limit; ARGV[3]: MAX_WAITING; then the entry's fields.
 # Counting and appending in one round trip: an event past the limit is counted, never appended.
-# Answers {1, events waiting} or {0, seconds until the limit lets the sender in}.
+# Answers {1, events waiting}, {0, seconds until the limit lets the sender in}, or {2, events
+# waiting} when the stream is full.
 _APPEND_LUA = (
     "if KEYS[2] then\n"
     + ratelimit.window_lua("KEYS[2]")
     + "if limited then return {0, redis.call('ttl', KEYS[2])} end\n"
     "end\n"
-    "redis.call('xadd', KEYS[1], '*', unpack(ARGV, 3))\n"
-    "return {1, redis.call('xlen', KEYS[1])}\n"
+    "local waiting = redis.call('xlen', KEYS[1])\n"
+    "if waiting >= tonumber(ARGV[3]) then return {2, waiting} end\n"
+    "redis.call('xadd', KEYS[1], '*', unpack(ARGV, 4))\n"
+    "return {1, waiting + 1}\n"
 )
 
 
@@ -87,8 +96,8 @@ def _append_script(client: redis.Redis) -> redis.commands.core.Script:
 def append(event: TriggerEvent, *, rate: ratelimit.Window | None = None) -> Appended:
     """Buffers an unsaved event, counting it under ``rate`` first when given.
 
-    Not buffered when there is no buffer or Redis does not answer: the caller then checks the
-    rate limit and writes the event itself.
+    Not buffered when there is no buffer, when Redis does not answer or when the stream is full:
+    the caller then writes the event itself, checking the rate limit unless it was counted.
     """
     if not enabled():
         return Appended(buffered=False)
@@ -103,19 +112,22 @@ def append(event: TriggerEvent, *, rate: ratelimit.Window | None = None) -> Appe
     keys = [_stream(), rate.key] if rate else [_stream()]
     window = [rate.seconds, rate.limit] if rate else [0, 0]
     try:
-        appended, count = _append_script(_redis())(keys=keys, args=[*window, *entry])
+        outcome, count = _append_script(_redis())(keys=keys, args=[*window, MAX_WAITING, *entry])
     except redis.RedisError:
         logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
         return Appended(buffered=False)
-    if not appended:
-        return Appended(buffered=False, retry_after=max(1, count))
+    if outcome == 0:
+        return Appended(buffered=False, counted=True, retry_after=max(1, count))
+    if outcome == 2:
+        logger.error("trigger event buffer full: writing the event at once", extra={"waiting": count})
+        return Appended(buffered=False, counted=rate is not None)
     waiting = count
     if waiting >= FLUSH_AT:
         try:
             flush()
         except Exception:  # noqa: BLE001 - the event is safe in the stream; beat writes it later
             logger.warning("trigger event buffer flush failed", exc_info=True)
-    return Appended(buffered=True)
+    return Appended(buffered=True, counted=rate is not None)
 
 
 def waiting() -> int:

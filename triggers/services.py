@@ -278,6 +278,7 @@ def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = Non
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
     event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+    counted = False
     if not decision.matched:
         window = ratelimit.redis_window(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate()) if sender else None
         appended = event_buffer.append(event, rate=window)
@@ -285,7 +286,8 @@ def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = Non
             raise _rate_limited(appended.retry_after)
         if appended.buffered:
             return event
-    if sender:
+        counted = appended.counted
+    if sender and not counted:
         hook_rate_check(sender=sender)
     if not decision.matched:
         return _store(trigger, event)

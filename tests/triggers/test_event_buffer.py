@@ -243,3 +243,17 @@ def test_events_that_start_nothing_are_taken_while_the_database_is_down(buffered
     monkeypatch.undo()
 
     assert event_buffer.flush() == 2
+
+
+@needs_redis
+def test_a_full_buffer_has_events_written_at_once_and_counted_once(buffered, conditional, post_event, settings, monkeypatch):
+    monkeypatch.setattr(event_buffer, "MAX_WAITING", 2)
+    settings.TRIGGER_EVENT_RATE = "4/minute"
+    post_event(conditional, SMALL_ORDER)
+    post_event(conditional, SMALL_ORDER)
+
+    assert post_event(conditional, SMALL_ORDER).status_code == 202
+    assert post_event(conditional, SMALL_ORDER).status_code == 202
+
+    assert event_buffer.waiting() == 2 and TriggerEvent.objects.count() == 2
+    assert post_event(conditional, SMALL_ORDER).status_code == 429  # four counted, not six
