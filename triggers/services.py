@@ -51,6 +51,8 @@ NOT_TRIGGERABLE = (CampaignStatus.ARCHIVED, CampaignStatus.PAUSED)
 MAX_BODY_BYTES = 256 * 1024
 MAX_PAYLOAD_DEPTH = 64
 SIGNATURE_HEADER = "X-Signature"
+# Where WSGI puts that header: read from there, request.headers would first copy every header.
+SIGNATURE_META = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
 HOOK_RATE_SCOPE = "trigger-hook"
 
 

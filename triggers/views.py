@@ -268,7 +268,7 @@ def _receive_event(request: HttpRequest, token: str) -> JsonResponse:
         body = request.body
         services.check_size(len(body))
         services.check_signature(
-            secret=trigger.signing_secret, body=body, header=request.headers.get(services.SIGNATURE_HEADER, "")
+            secret=trigger.signing_secret, body=body, header=request.META.get(services.SIGNATURE_META, "")
         )
         payload = services.parse_payload(body)
         # Counts the event under the URL's rate limit as it goes (refusals count below).
