@@ -53,8 +53,9 @@ def trigger_by_token(*, token: str) -> Trigger | None:
     Not scoped to a workspace: the token is the credential, and the trigger it finds carries
     its workspace with it. The answer, unknown tokens included, is cached in Redis for
     TOKEN_CACHE_SECONDS with the signing secret encrypted, and in this process for
-    LOCAL_CACHE_SECONDS. The trigger returned is the caller's own and holds the fields event
-    intake reads (not ``last_fired_at``: the cooldown is claimed in the database).
+    LOCAL_CACHE_SECONDS. The trigger returned is the caller's own (its ``rules`` are shared:
+    read them, never change them) and holds the fields event intake reads (not
+    ``last_fired_at``: the cooldown is claimed in the database).
     """
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
