@@ -3,7 +3,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from campaigns import scheduling
 from campaigns.models import CampaignExecution, Schedule

@@ -1,7 +1,6 @@
 """POST /hooks/triggers/<token>/: what is accepted, what is refused and how refusals are counted."""
 
 import json
-import time
 
 import pytest
 import time_machine
