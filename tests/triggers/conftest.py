@@ -28,6 +28,13 @@ def make_trigger(alice_workspace, campaign):
     return make
 
 
+def database_down(*args, **kwargs):
+    """Stands in for a database call while the database cannot be reached."""
+    from django.db import OperationalError
+
+    raise OperationalError("server closed the connection unexpectedly")
+
+
 BIG_ORDER_RULES = {"match": "all", "rules": [{"path": "order.total", "op": "gt", "value": 50}]}
 
 

@@ -15,7 +15,7 @@ from triggers import event_buffer, services
 from triggers.models import TriggerEvent
 from triggers.tasks import flush_buffered_events
 
-from .conftest import BIG_ORDER_RULES
+from .conftest import BIG_ORDER_RULES, database_down
 
 needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (CI does)")
 SMALL_ORDER = {"order": {"total": 12}}
@@ -230,12 +230,8 @@ def test_events_that_start_nothing_are_taken_while_the_database_is_down(buffered
     from django.db import OperationalError
 
     post_event(conditional, SMALL_ORDER)  # The trigger's lookup is cached, as it is under traffic.
-
-    def down(*args, **kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr(TriggerEvent, "save", down)
-    monkeypatch.setattr(event_buffer, "_write", down)
+    monkeypatch.setattr(TriggerEvent, "save", database_down)
+    monkeypatch.setattr(event_buffer, "_write", database_down)
     assert post_event(conditional, SMALL_ORDER).status_code == 202
     assert event_buffer.waiting() == 2
     with pytest.raises(OperationalError):

@@ -11,7 +11,7 @@ from tests.factories import CampaignFactory
 from triggers import services
 from triggers.models import TriggerEvent, TriggerRejection
 
-from .conftest import BIG_ORDER_RULES
+from .conftest import BIG_ORDER_RULES, database_down
 
 
 def rejections(trigger) -> dict[str, int]:
@@ -393,15 +393,9 @@ def test_it_accepts_the_url_without_its_trailing_slash(make_trigger, client):
 # Without a database -------------------------------------------------------------------------------
 
 
-def _database_down(*args, **kwargs):
-    from django.db import OperationalError
-
-    raise OperationalError("server closed the connection unexpectedly")
-
-
 def test_it_answers_503_and_keeps_nothing_when_the_database_is_down(make_trigger, post_event, monkeypatch):
     trigger = make_trigger()
-    monkeypatch.setattr(services, "_store", _database_down)
+    monkeypatch.setattr(services, "_store", database_down)
 
     response = post_event(trigger)
 
@@ -413,7 +407,7 @@ def test_it_answers_503_and_keeps_nothing_when_the_database_is_down(make_trigger
 
 def test_a_refusal_stands_when_its_count_cannot_be_written(make_trigger, post_event, monkeypatch):
     trigger = make_trigger()
-    monkeypatch.setattr(services, "_count_rejection", _database_down)
+    monkeypatch.setattr(services, "_count_rejection", database_down)
 
     response = post_event(trigger, b"not json")
 
