@@ -61,7 +61,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run now")
     def run_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._each(request, queryset, lambda c: services.execution_start(campaign=c, source=ExecutionSource.MANUAL, by=request.user), "queued a run for")
+        self._each(request, queryset, lambda c: services.execution_create(campaign=c, source=ExecutionSource.MANUAL, by=request.user), "queued a run for")
 
     @admin.action(description="Archive")
     def archive(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

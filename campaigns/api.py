@@ -7,7 +7,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api import workspace_of
+from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
 from . import scheduling, selectors, services
@@ -152,10 +152,23 @@ class CampaignDetailApi(generics.RetrieveUpdateDestroyAPIView):
         services.campaign_delete(campaign=instance, by=self.request.user)
 
 
+class RunInProgressSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    execution = serializers.UUIDField(required=False, help_text="The run already queued or running.")
+
+
 class CampaignRunApi(APIView):
-    @extend_schema(request=None, responses={202: ExecutionSerializer})
+    """Queues a run: 202 with it, or 409 while another manual run of the campaign is queued or running."""
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={202: ExecutionSerializer, 409: RunInProgressSerializer},
+    )
+    @idempotent
     def post(self, request, pk: int):
-        execution = services.execution_start(campaign=_campaign(request, pk), source=ExecutionSource.API, by=request.user)
+        execution = services.execution_create(campaign=_campaign(request, pk), source=ExecutionSource.API, by=request.user)
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
 

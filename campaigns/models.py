@@ -174,6 +174,11 @@ class ExecutionStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Runs a person asked for (the page's "Run now", the admin, the API): at most one in flight a campaign.
+MANUAL_SOURCES = (ExecutionSource.MANUAL, ExecutionSource.API)
+IN_FLIGHT = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+
 class ErrorCategory(models.TextChoices):
     VALIDATION = "validation", "Invalid campaign"
     PROVIDER = "provider", "Outside service error"
@@ -216,7 +221,13 @@ class CampaignExecution(models.Model):
                 fields=["campaign", "planned_for"],
                 condition=models.Q(planned_for__isnull=False),
                 name="execution_once_per_planned_time",
-            )
+            ),
+            # Two clicks or two API calls must not publish twice: the database refuses the second run.
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=models.Q(source__in=MANUAL_SOURCES, status__in=IN_FLIGHT),
+                name="execution_one_manual_in_flight",
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign", "-queued_at"], name="execution_campaign_queued"),

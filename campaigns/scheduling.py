@@ -9,23 +9,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from marketing.models import User
 
 from . import recurrence
 from .models import (
-    STEP_LABELS,
     Campaign,
     CampaignExecution,
     CampaignStatus,
     ExecutionSource,
-    ExecutionStep,
     Schedule,
     ScheduleKind,
 )
-from .services import campaign_transition, can_transition
+from .services import campaign_transition, can_transition, executions_create
 
 logger = logging.getLogger(__name__)
 
@@ -276,46 +274,10 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
             if schedule.next_run_at is None and schedule.kind == ScheduleKind.RECURRING:
                 finished_once.append(schedule.campaign)
         Schedule.objects.bulk_update(schedules, ["runs_planned", "next_run_at"])
-        try:
-            with transaction.atomic():
-                CampaignExecution.objects.bulk_create(executions)
-        except IntegrityError:
-            # Some planned time already has its execution: keep the others, one by one.
-            executions = _create_missing(executions)
-        ExecutionStep.objects.bulk_create(
-            ExecutionStep(execution=execution, position=i, name=name)
-            for execution in executions
-            for i, name in enumerate(STEP_LABELS)
-        )
+        executions = executions_create(executions=executions)
         for campaign in finished_once:
             # The recurrence has no run left: the campaign completes once its last run is done.
             if can_transition(campaign, CampaignStatus.COMPLETED):
                 campaign_transition(campaign=campaign, to=CampaignStatus.COMPLETED, via="task", note="Last planned run")
-        ids = [execution.pk for execution in executions]
-        transaction.on_commit(lambda: _queue_many(ids))
     logger.info("dispatched due runs", extra={"count": len(executions)})
     return len(schedules)
-
-
-def _create_missing(executions: list[CampaignExecution]) -> list[CampaignExecution]:
-    created = []
-    for execution in executions:
-        try:
-            with transaction.atomic():
-                execution.save()
-            created.append(execution)
-        except IntegrityError:
-            logger.warning(
-                "planned run already has an execution",
-                extra={"campaign_id": execution.campaign_id, "planned_for": execution.planned_for.isoformat()},
-            )
-    return created
-
-
-def _queue_many(execution_ids: list[int]) -> None:
-    from .tasks import run_execution
-
-    with run_execution.app.producer_or_acquire() as producer:
-        for execution_id in execution_ids:
-            run_execution.apply_async((execution_id,), producer=producer)
-

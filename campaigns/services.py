@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,6 +32,8 @@ from .models import (
     ExecutionStep,
     GenerationStatus,
     ImageGeneration,
+    IN_FLIGHT,
+    MANUAL_SOURCES,
     ImageSource,
     StepStatus,
     STEP_LABELS,
@@ -351,21 +353,84 @@ def _fallback_reason(error: Exception) -> str:
 STEP_NAMES = tuple(STEP_LABELS)
 
 
+class RunInProgress(ValidationError):
+    """A manual run of the campaign is already queued or running; ``execution`` is that run."""
+
+    def __init__(self, execution: CampaignExecution | None) -> None:
+        super().__init__(
+            "A run of this campaign is already queued or running. Wait for it to finish, or cancel it.",
+            code="run_in_progress",
+        )
+        self.execution = execution
+
+
 @transaction.atomic
-def execution_start(
+def execution_create(
     *, campaign: Campaign, source: str = ExecutionSource.MANUAL, by: User | None = None
 ) -> CampaignExecution:
-    """Queues one run of the campaign; a Celery task runs its steps once the transaction commits."""
+    """Queues one run of the campaign; a Celery task runs its steps once the transaction commits.
+
+    Raises RunInProgress for a second manual run while one is queued or running: the database's
+    ``execution_one_manual_in_flight`` constraint decides, so two requests at once cannot both pass.
+    """
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot run. Restore it to a draft first.")
-    execution = CampaignExecution.objects.create(
-        workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by
-    )
+    execution = CampaignExecution(workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by)
+    created = executions_create(executions=[execution])
+    if not created:
+        running = campaign.executions.filter(source__in=MANUAL_SOURCES, status__in=IN_FLIGHT).first()
+        raise RunInProgress(running)
+    return created[0]
+
+
+@transaction.atomic
+def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignExecution]:
+    """Inserts unsaved runs with their steps and queues them once the transaction commits.
+
+    Runs the database refuses (a planned time that already has its run, a second manual run in
+    flight) are left out of the list returned; the others are kept.
+    """
+    try:
+        with transaction.atomic():
+            CampaignExecution.objects.bulk_create(executions)
+    except IntegrityError:
+        executions = _create_one_by_one(executions)
     ExecutionStep.objects.bulk_create(
-        ExecutionStep(execution=execution, position=i, name=name) for i, name in enumerate(STEP_NAMES)
+        ExecutionStep(execution=execution, position=i, name=name)
+        for execution in executions
+        for i, name in enumerate(STEP_NAMES)
     )
-    _queue_execution(execution.pk)
-    return execution
+    ids = [execution.pk for execution in executions]
+    if ids:
+        transaction.on_commit(lambda: _queue_many(ids))
+    return executions
+
+
+def _create_one_by_one(executions: list[CampaignExecution]) -> list[CampaignExecution]:
+    created = []
+    for execution in executions:
+        try:
+            with transaction.atomic():
+                execution.save(force_insert=True)
+            created.append(execution)
+        except IntegrityError:
+            execution.pk = None
+            logger.warning(
+                "run refused by a uniqueness rule",
+                extra={"campaign_id": execution.campaign_id, "source": execution.source},
+            )
+    return created
+
+
+def _queue_many(execution_ids: list[int]) -> None:
+    from .tasks import run_execution
+
+    if len(execution_ids) == 1:
+        run_execution.apply_async((execution_ids[0],))
+        return
+    with run_execution.app.producer_or_acquire() as producer:
+        for execution_id in execution_ids:
+            run_execution.apply_async((execution_id,), producer=producer)
 
 
 def _queue_execution(execution_id: int, countdown: float | None = None) -> None:

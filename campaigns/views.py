@@ -1,3 +1,4 @@
+import uuid
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.instagram.selectors import campaign_insights
+from marketing import idempotency
 from marketing.selectors import get_for_workspace_or_404
 from marketing.views import error_text, workspace_required
 
@@ -113,6 +115,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
     generation = selectors.latest_generation(campaign=campaign)
     return {
         "campaign": campaign,
+        "run_key": uuid.uuid4().hex,
         "images": list(campaign.images.all()),
         "caption": render_caption(caption=campaign.caption, hashtags=campaign.hashtags),
         "executions": executions,
@@ -149,13 +152,34 @@ def campaign_executions(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @workspace_required
 @require_POST
 def campaign_run(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Run now. The form carries a key made when the page was drawn, so a double submit queues one run."""
     campaign = _campaign(request, campaign_id)
+
+    def run() -> idempotency.Answer:
+        execution = services.execution_create(campaign=campaign, by=request.user)
+        return idempotency.Answer(status=202, body={"execution": execution.pk})
+
     try:
-        services.execution_start(campaign=campaign, by=request.user)
-    except ValidationError as error:
-        messages.error(request, error_text(error))
+        key = idempotency.check_key(request.POST.get("idempotency_key", ""))
+    except idempotency.BadKey:
+        key = ""
+    try:
+        if key:
+            answer = idempotency.once(
+                workspace=request.workspace,
+                key=key,
+                fingerprint=idempotency.fingerprint("campaign_run", str(campaign.pk)),
+                work=run,
+            )
+        else:
+            answer = run()
+    except (ValidationError, idempotency.KeyReused) as error:
+        messages.error(request, error_text(error) if isinstance(error, ValidationError) else str(error))
     else:
-        messages.success(request, "Run queued. Its steps appear below as they happen.")
+        if answer.replayed:
+            messages.info(request, "This run was already queued. Its steps appear below as they happen.")
+        else:
+            messages.success(request, "Run queued. Its steps appear below as they happen.")
     return redirect(campaign)
 
 

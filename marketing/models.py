@@ -173,3 +173,24 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a request that started work, kept so a repeat with the same key gets it back.
+
+    Keys are the caller's (the API's ``Idempotency-Key`` header, a page form's hidden key) and are
+    scoped to a workspace; ``fingerprint`` tells a genuine repeat from a key reused for another request.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_once_per_workspace")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

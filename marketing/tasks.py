@@ -4,6 +4,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from . import idempotency
 from .models import Invitation
 from .services import invitation_token
 
@@ -21,3 +22,8 @@ def send_invitation_email(invitation_id: int) -> None:
         from_email=None,
         recipient_list=[invitation.email],
     )
+
+
+@shared_task
+def prune_idempotency_keys() -> int:
+    return idempotency.prune()

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api import workspace_of
+from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
 from . import selectors, services
@@ -31,7 +31,12 @@ class TriggerEventSerializer(serializers.ModelSerializer):
 class TriggerFireApi(APIView):
     """Fires a manual trigger: 202 with the runs it queued, 409 when it did not fire and why."""
 
-    @extend_schema(request=None, responses={202: TriggerEventSerializer, 409: TriggerEventSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={202: TriggerEventSerializer, 409: TriggerEventSerializer},
+    )
+    @idempotent
     def post(self, request, pk: int):
         workspace = workspace_of(request)
         trigger = get_for_workspace_or_404(selectors.trigger_for_detail(workspace=workspace), workspace=workspace, pk=pk)

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource
 from campaigns.recurrence import next_runs
-from campaigns.services import execution_start
+from campaigns.services import execution_create
 from marketing import ratelimit
 from marketing.models import User, Workspace
 
@@ -217,7 +217,7 @@ def _fire(trigger: Trigger, event: TriggerEvent, *, by: User | None, now: dateti
     else:
         for campaign in campaigns:
             try:
-                executions.append(execution_start(campaign=campaign, source=ExecutionSource.TRIGGER, by=by))
+                executions.append(execution_create(campaign=campaign, source=ExecutionSource.TRIGGER, by=by))
             except ValidationError as error:
                 notes.append(f"{campaign.name}: {' '.join(error.messages)}")
         event.fired = bool(executions)

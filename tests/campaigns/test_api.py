@@ -77,9 +77,9 @@ def test_it_refuses_an_illegal_transition_with_400(api, alice_workspace):
 
 def test_it_answers_404_for_another_workspaces_objects(api, charlie, django_capture_on_commit_callbacks):
     theirs = CampaignFactory(workspace=charlie.memberships.get().workspace)
-    from campaigns.services import execution_start
+    from campaigns.services import execution_create
 
-    execution = execution_start(campaign=theirs)
+    execution = execution_create(campaign=theirs)
     for method, path in [
         ("get", f"/api/v1/campaigns/{theirs.pk}/"),
         ("patch", f"/api/v1/campaigns/{theirs.pk}/"),

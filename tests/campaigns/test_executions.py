@@ -115,7 +115,7 @@ def test_it_fails_the_run_with_the_destinations_reason(run_now, campaign, destin
 def test_it_requeues_a_transient_failure_and_then_succeeds(campaign, destination):
     add_image(campaign)
     fake = destination(RetryLater("rate limited", countdown=30), StepOutcome(detail="ok"))
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
 
     with pytest.raises(RetryLater):
         services.execution_run(execution_id=execution.pk)
@@ -131,7 +131,7 @@ def test_it_requeues_a_transient_failure_and_then_succeeds(campaign, destination
 def test_it_gives_up_after_the_attempt_limit(campaign, destination):
     add_image(campaign)
     destination(*[RetryLater("still rate limited", countdown=1)] * 10)
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     for _ in range(services.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):
             services.execution_run(execution_id=execution.pk)
@@ -149,7 +149,7 @@ def test_the_task_schedules_the_retry_with_the_countdown(campaign, destination, 
 
     add_image(campaign)
     destination(RetryLater("rate limited", countdown=42))
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     scheduled = {}
 
     def fake_retry(*, countdown):
@@ -195,7 +195,7 @@ def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, desti
 
 def test_a_second_worker_finds_nothing_to_claim(campaign):
     add_image(campaign)
-    execution = services.execution_start(campaign=campaign)  # the on_commit task never fires here
+    execution = services.execution_create(campaign=campaign)  # the on_commit task never fires here
     services.execution_run(execution_id=execution.pk)
     finished_at = CampaignExecution.objects.get().finished_at
 
@@ -209,7 +209,7 @@ def test_a_second_worker_finds_nothing_to_claim(campaign):
 def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campaign, destination):
     add_image(campaign)
     fake = destination(StepOutcome(detail="published"))
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     # A worker claimed it, finished the first two steps, then died mid-publish.
     CampaignExecution.objects.filter(pk=execution.pk).update(
         status="running", attempts=1, lease_expires_at=timezone.now() + services.EXECUTION_LEASE
@@ -231,7 +231,7 @@ def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campa
 
 def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     CampaignExecution.objects.filter(pk=execution.pk).update(status="running", attempts=1, lease_expires_at=timezone.now() - timedelta(minutes=1))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -242,7 +242,7 @@ def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
 
 def test_it_requeues_a_queued_run_whose_task_was_lost(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
-    services.execution_start(campaign=campaign)
+    services.execution_create(campaign=campaign)
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         with django_capture_on_commit_callbacks(execute=True):
             assert services.execution_recover_stale() == 1
@@ -271,7 +271,7 @@ def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_
 def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campaign, destination):
     add_image(campaign)
     destination(*[RetryLater("comment rate limited", countdown=1)] * 10)
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     CampaignExecution.objects.filter(pk=execution.pk).update(instagram_media_id="1790")
     for _ in range(services.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):

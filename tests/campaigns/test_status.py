@@ -55,6 +55,6 @@ def test_it_archives_from_the_admin_through_the_same_service(client, alice_works
 def test_it_records_a_task_transition_after_a_run(alice, alice_workspace, django_capture_on_commit_callbacks):
     campaign = CampaignFactory(workspace=alice_workspace)
     with django_capture_on_commit_callbacks(execute=True):
-        services.execution_start(campaign=campaign, by=alice)
+        services.execution_create(campaign=campaign, by=alice)
     change = CampaignStatusChange.objects.get(campaign=campaign)
     assert (change.to_status, change.via) == ("completed", "task")

@@ -11,7 +11,7 @@ from tests.factories import CampaignFactory, add_image
 def alices(alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace)
     image = add_image(campaign)
-    execution = services.execution_start(campaign=campaign)
+    execution = services.execution_create(campaign=campaign)
     generation = ImageGeneration.objects.create(campaign=campaign, prompt="p", model="m")
     return campaign, image, execution, generation
 

@@ -15,7 +15,7 @@ from .conftest import IG_USER_ID
 
 
 def published(campaign) -> CampaignExecution:
-    execution = campaign_services.execution_start(campaign=campaign)
+    execution = campaign_services.execution_create(campaign=campaign)
     campaign_services.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == "succeeded"

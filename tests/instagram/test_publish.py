@@ -17,7 +17,7 @@ from .conftest import IG_USER_ID
 
 
 def start(campaign) -> CampaignExecution:
-    return campaign_services.execution_start(campaign=campaign)
+    return campaign_services.execution_create(campaign=campaign)
 
 
 def run(execution: CampaignExecution) -> CampaignExecution:

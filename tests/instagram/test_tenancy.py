@@ -48,7 +48,7 @@ def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie,
     add_image(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(instagram_account=account)
     campaign.refresh_from_db()
-    execution = campaign_services.execution_start(campaign=campaign)
+    execution = campaign_services.execution_create(campaign=campaign)
 
     campaign_services.execution_run(execution_id=execution.pk)
 

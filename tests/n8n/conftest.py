@@ -64,7 +64,7 @@ def start_run() -> Callable[[Campaign], CampaignExecution]:
     """Starts a run and runs it as the worker would; returns it refreshed."""
 
     def start(campaign: Campaign) -> CampaignExecution:
-        execution = campaign_services.execution_start(campaign=campaign)
+        execution = campaign_services.execution_create(campaign=campaign)
         campaign_services.execution_run(execution_id=execution.pk)
         execution.refresh_from_db()
         return execution

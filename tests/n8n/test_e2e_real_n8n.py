@@ -116,7 +116,7 @@ def answer(url: str) -> None:
 def run(campaign) -> CampaignExecution:
     # Autocommit (transactional test): on_commit fires at once and Celery runs eagerly, so the
     # run is handed to n8n before this returns; n8n then calls back the live server.
-    return campaign_services.execution_start(campaign=campaign)
+    return campaign_services.execution_create(campaign=campaign)
 
 
 def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receiver, alice_workspace):

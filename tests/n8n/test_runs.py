@@ -70,7 +70,7 @@ def test_an_inactive_workflow_fails_the_run_saying_to_reinstall(n8n_campaign, al
 
 def test_an_unreachable_n8n_retries_the_run_later(n8n_campaign, fake_n8n):
     fake_n8n.fail("POST", "/webhook/", 502)
-    execution = campaign_services.execution_start(campaign=n8n_campaign)
+    execution = campaign_services.execution_create(campaign=n8n_campaign)
     with pytest.raises(RetryLater):
         campaign_services.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
