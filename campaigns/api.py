@@ -51,6 +51,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
+    # What dispatch will start: null while the campaign is paused, completed or a draft.
+    next_run_at = serializers.DateTimeField(source="upcoming_run_at", read_only=True, allow_null=True)
+
     class Meta:
         model = Schedule
         fields = ["kind", "run_at", "cron", "preset", "timezone", "starts_at", "ends_at", "max_runs", "runs_planned", "next_run_at"]

@@ -18,6 +18,10 @@ class CampaignStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+# The statuses whose schedules dispatch runs; everywhere a next run is shown follows this.
+DISPATCHED_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE)
+
+
 class Campaign(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
@@ -307,6 +311,11 @@ class Schedule(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    @property
+    def upcoming_run_at(self):
+        """The next run dispatch will start: none while the campaign is paused, done or a draft."""
+        return self.next_run_at if self.campaign.status in DISPATCHED_STATUSES else None
 
     def __str__(self) -> str:
         if self.kind == ScheduleKind.ONCE:

@@ -19,6 +19,7 @@ from .models import (
     Campaign,
     CampaignExecution,
     CampaignStatus,
+    DISPATCHED_STATUSES,
     ExecutionSource,
     Schedule,
     ScheduleKind,
@@ -250,7 +251,7 @@ def dispatch_due_runs(*, now: datetime | None = None, batch: int = DISPATCH_BATC
 def _dispatch_batch(*, now: datetime, batch: int) -> int:
     with transaction.atomic():
         due = Schedule.objects.filter(
-            next_run_at__lte=now, campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]
+            next_run_at__lte=now, campaign__status__in=DISPATCHED_STATUSES
         ).select_related("campaign")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))

@@ -35,6 +35,7 @@ from .models import (
     IN_FLIGHT,
     MANUAL_SOURCES,
     ImageSource,
+    Schedule,
     StepStatus,
     STEP_LABELS,
 )
@@ -602,6 +603,11 @@ def _execution_finish(
     campaign = execution.campaign
     campaign.refresh_from_db(fields=["status"])
     target = _SETTLED_STATUS.get(status)
+    if campaign.status == CampaignStatus.SCHEDULED and Schedule.objects.filter(
+        campaign_id=campaign.pk, next_run_at__isnull=False
+    ).exists():
+        # A run outside the plan ("Run now", a trigger) leaves the planned run to happen.
+        return
     # Active (recurring) and paused campaigns keep their status; one run does not end them.
     if target and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
         if campaign.status != target:

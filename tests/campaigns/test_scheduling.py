@@ -254,3 +254,28 @@ def test_the_admin_saves_a_schedule_through_the_service(client, alice, campaign)
     campaign.refresh_from_db()
     assert campaign.status == "active"
     assert campaign.schedule.next_run_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def test_it_keeps_a_one_time_schedule_when_the_campaign_is_run_now(
+    campaign, alice, alice_client, frozen, django_capture_on_commit_callbacks
+):
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/campaigns/{campaign.pk}/run/")
+    campaign.refresh_from_db()
+    assert campaign.executions.get().status == "succeeded"
+    assert campaign.status == "scheduled"
+    frozen.move_to(NOW + timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scheduling.dispatch_due_runs() == 1
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+    assert campaign.executions.count() == 2
+
+
+def test_it_shows_no_next_run_where_dispatch_will_not_start_one(campaign, alice, alice_client):
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
+    assert alice_client.get(f"/api/v1/campaigns/{campaign.pk}/").json()["schedule"]["next_run_at"]
+    scheduling.campaign_pause(campaign=campaign, by=alice)
+    assert alice_client.get(f"/api/v1/campaigns/{campaign.pk}/").json()["schedule"]["next_run_at"] is None
+    assert "Next run" not in alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
