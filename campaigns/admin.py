@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import scheduling, services
+from .captions import post_problems
 from .models import (
     Schedule,
     Campaign,
@@ -48,8 +49,25 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
+class CampaignAdminForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for field, message in post_problems(
+            caption=cleaned.get("caption") or "",
+            hashtags=cleaned.get("hashtags") or "",
+            first_comment=cleaned.get("first_comment") or "",
+        ).items():
+            self.add_error(field, message)
+        return cleaned
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
     list_display = ["name", "workspace", "status", "created_by", "updated_at"]
     list_filter = ["status", "created_at", "updated_at", "workspace"]
     search_fields = ["name", "caption", "brief", "workspace__name"]

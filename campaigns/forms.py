@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from marketing.forms import TimezoneField
 
 from .images import FIT_CHOICES, prepare_upload
-from .captions import MAX_CAPTION_CHARS, caption_problems
+from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
 from .models import Campaign, CampaignStatus
 from .recurrence import DST_RULE_HELP, PRESETS, localize, zone
 from .selectors import SORTS, destination_choices, destination_key
@@ -49,7 +49,11 @@ class CampaignForm(forms.ModelForm):
             "brief": forms.Textarea(attrs={"rows": 3, "placeholder": "A summer sale on linen shirts, bright beach light"}),
             "caption": forms.Textarea(attrs={"rows": 6, "data-counter": MAX_CAPTION_CHARS}),
             "hashtags": forms.TextInput(attrs={"placeholder": "#summer #linen #sale"}),
-            "first_comment": forms.Textarea(attrs={"rows": 2}),
+            "first_comment": forms.Textarea(attrs={"rows": 2, "maxlength": MAX_COMMENT_CHARS}),
+        }
+        help_texts = {
+            "first_comment": f"Posted right after publishing. Instagram allows {MAX_COMMENT_CHARS} characters, "
+            "4 hashtags and 1 link in a comment.",
         }
 
     destination = forms.ChoiceField(
@@ -71,8 +75,10 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        for field, message in caption_problems(
-            caption=cleaned.get("caption", ""), hashtags=cleaned.get("hashtags", "")
+        for field, message in post_problems(
+            caption=cleaned.get("caption", ""),
+            hashtags=cleaned.get("hashtags", ""),
+            first_comment=cleaned.get("first_comment", ""),
         ).items():
             self.add_error(field, message)
         uploads = cleaned.get("images") or []

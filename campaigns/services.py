@@ -18,7 +18,7 @@ from integrations.openai import client as openai_client
 from marketing.models import User, Workspace
 
 from . import images
-from .captions import caption_problems, normalize_hashtags, render_caption
+from .captions import caption_problems, normalize_hashtags, post_problems, render_caption
 from .destinations import RetryLater, StepFailed, StepOutcome, destination_for
 from .models import (
     Campaign,
@@ -90,8 +90,8 @@ def campaign_transition(
     return campaign
 
 
-def _check_caption(*, caption: str, hashtags: str) -> None:
-    problems = caption_problems(caption=caption, hashtags=hashtags)
+def _check_caption(*, caption: str, hashtags: str, first_comment: str = "") -> None:
+    problems = post_problems(caption=caption, hashtags=hashtags, first_comment=first_comment)
     if problems:
         raise ValidationError(problems)
 
@@ -109,7 +109,7 @@ def campaign_create(
     instagram_account=None,
     n8n_workflow=None,
 ) -> Campaign:
-    _check_caption(caption=caption, hashtags=hashtags)
+    _check_caption(caption=caption, hashtags=hashtags, first_comment=first_comment)
     campaign = Campaign(
         workspace=workspace,
         name=name.strip(),
@@ -141,7 +141,7 @@ def campaign_update(*, campaign: Campaign, by: User | None, **fields) -> Campaig
         if isinstance(value, str):
             value = normalize_hashtags(value) if name == "hashtags" else value.strip()
         setattr(campaign, name, value)
-    _check_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+    _check_caption(caption=campaign.caption, hashtags=campaign.hashtags, first_comment=campaign.first_comment)
     campaign.updated_by = by
     campaign.full_clean()
     campaign.save()

@@ -17,7 +17,7 @@ from marketing.selectors import get_for_workspace_or_404
 from marketing.views import error_text, workspace_required
 
 from . import recurrence, scheduling, selectors, services
-from .captions import MAX_CAPTION_CHARS, render_caption
+from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .destinations import destination_for
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
@@ -86,7 +86,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
         if campaign is not None:
             messages.success(request, f"Campaign “{campaign.name}” created.")
             return redirect(campaign)
-    return render(request, "campaigns/form.html", {"form": form, "max_caption": MAX_CAPTION_CHARS})
+    return render(request, "campaigns/form.html", _form_context(form))
 
 
 @workspace_required
@@ -106,8 +106,29 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(
         request,
         "campaigns/form.html",
-        {"form": form, "campaign": campaign, "images": campaign.images.all(), "max_caption": MAX_CAPTION_CHARS},
+        _form_context(form, campaign=campaign, images=campaign.images.all()),
     )
+
+
+def _caption_counter(*, caption: str, hashtags: str) -> dict:
+    """The caption's length as posted, counted by the rule the limit is checked with."""
+    length = text_length(render_caption(caption=caption, hashtags=hashtags))
+    return {"length": length, "max": MAX_CAPTION_CHARS, "over": length > MAX_CAPTION_CHARS}
+
+
+@workspace_required
+@require_POST
+def caption_count(request: HttpRequest) -> HttpResponse:
+    """The form's live counter: the browser shows the server's number, so both pages agree."""
+    counter = _caption_counter(caption=request.POST.get("caption", ""), hashtags=request.POST.get("hashtags", ""))
+    return render(request, "campaigns/_caption_counter.html", {"counter": counter, "live": True})
+
+
+def _form_context(form: CampaignForm, **extra) -> dict:
+    data = form.data if form.is_bound else {}
+    caption = data.get("caption", form.initial.get("caption", getattr(form.instance, "caption", "")))
+    hashtags = data.get("hashtags", form.initial.get("hashtags", getattr(form.instance, "hashtags", "")))
+    return {"form": form, "counter": _caption_counter(caption=caption or "", hashtags=hashtags or ""), **extra}
 
 
 def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
@@ -118,6 +139,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "run_key": uuid.uuid4().hex,
         "images": list(campaign.images.all()),
         "caption": render_caption(caption=campaign.caption, hashtags=campaign.hashtags),
+        "counter": _caption_counter(caption=campaign.caption, hashtags=campaign.hashtags),
         "executions": executions,
         "run_in_progress": any(not e.is_finished for e in executions),
         "generation": generation,

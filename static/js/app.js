@@ -34,26 +34,6 @@
     });
   });
 
-  // A live character counter under fields that declare one (the caption: Instagram's 2,200).
-  function addCounters(root) {
-    root.querySelectorAll("[data-counter-for]").forEach(function (counter) {
-      var field = document.getElementById(counter.dataset.counterFor);
-      var hashtags = document.getElementById("id_hashtags");
-      if (!field) return;
-      var max = parseInt(counter.dataset.max, 10);
-      function update() {
-        // Counts what will be posted: the caption, a blank line, then the hashtags.
-        var tags = hashtags ? hashtags.value.trim() : "";
-        var length = field.value.trim().length + (tags && field.value.trim() ? 2 : 0) + tags.length;
-        counter.textContent = length.toLocaleString() + " / " + max.toLocaleString();
-        counter.classList.toggle("over", length > max);
-      }
-      field.addEventListener("input", update);
-      if (hashtags) hashtags.addEventListener("input", update);
-      update();
-    });
-  }
-
   // Thumbnails of the files chosen for upload, before they are sent.
   function addUploadPreview(root) {
     root.querySelectorAll('input[type="file"][accept^="image"]').forEach(function (input) {
@@ -93,7 +73,6 @@
   function enhance(root) {
     addKindSwitch(root);
     addPasswordToggles(root);
-    addCounters(root);
     addUploadPreview(root);
   }
 

@@ -117,3 +117,8 @@ def test_the_tokens_page_shows_a_new_token_once(alice_client):
 def test_the_api_docs_load(alice_client):
     assert alice_client.get("/api/docs/").status_code == 200
     assert alice_client.get("/api/schema/").status_code == 200
+
+
+def test_it_answers_400_with_the_first_comment_rule(api):
+    status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Loud", "first_comment": "BUY NOW"})
+    assert status == 400 and "capital letters" in body["first_comment"][0]

@@ -96,3 +96,27 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", (1000, 1000), (10, 20, 30, 128)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_it_refuses_a_first_comment_over_instagrams_comment_limit(alice_client):
+    response = _post(alice_client, first_comment="a" * 301)
+    assert "301 characters; Instagram allows 300 in a comment" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_it_refuses_a_first_comment_with_five_hashtags(alice_client):
+    response = _post(alice_client, first_comment="#a #b #c #d #e")
+    assert "5 hashtags; Instagram allows 4 in a comment" in response.content.decode()
+
+
+def test_it_counts_an_emoji_the_same_on_the_form_and_the_detail_page(alice_client, alice_workspace):
+    caption = "Sun is out 🌞 " + "a" * 100
+    counted = alice_client.post("/campaigns/caption-count/", {"caption": caption, "hashtags": "#sun"}).content.decode()
+    _post(alice_client, caption=caption, hashtags="#sun")
+    campaign = Campaign.objects.get(workspace=alice_workspace)
+    detail = alice_client.get(campaign.get_absolute_url()).content.decode()
+    edit = alice_client.get(f"/campaigns/{campaign.pk}/edit/").content.decode()
+    # 114 characters of caption with the emoji as two, a blank line and "#sun".
+    assert "120 / 2,200 characters" in counted
+    assert "120 / 2,200 characters" in detail
+    assert "120 / 2,200 characters" in edit
