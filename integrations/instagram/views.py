@@ -44,8 +44,11 @@ def _start_oauth(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_required
-@require_POST
 def connect(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        # A bookmarked or typed link: connecting starts from the button, which carries the CSRF token.
+        messages.info(request, "Connect an account with the “Connect Instagram” button below.")
+        return redirect("instagram_accounts")
     return _start_oauth(request)
 
 

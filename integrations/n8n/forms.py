@@ -5,14 +5,18 @@ from .models import N8nConnection
 from .templates import Param, Template
 
 
+class HttpUrlField(forms.URLField):
+    # Replaces URLField's own validator rather than adding a second one, which repeated the error.
+    default_validators = [URLValidator(schemes=["http", "https"])]
+
+
 class ConnectionForm(forms.Form):
-    base_url = forms.URLField(
+    base_url = HttpUrlField(
         label="n8n base URL",
         required=False,
         assume_scheme="https",
         max_length=200,
         help_text="For example https://n8n.example.com. Leave empty to use the platform's n8n, if there is one.",
-        validators=[URLValidator(schemes=["http", "https"])],
     )
     api_key = forms.CharField(
         label="API key",

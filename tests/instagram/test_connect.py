@@ -256,3 +256,9 @@ def test_the_token_column_holds_ciphertext(account):
     assert LONG_TOKEN not in stored
     assert stored.startswith("gAAAA")  # a Fernet token
     assert InstagramAccount.objects.get(pk=account.pk).access_token == LONG_TOKEN
+
+
+def test_a_get_of_the_connect_url_goes_to_the_instagram_page_with_a_message(alice_client):
+    response = alice_client.get("/instagram/connect/", follow=True)
+    assert response.redirect_chain == [("/instagram/", 302)]
+    assert "“Connect Instagram” button" in response.content.decode()

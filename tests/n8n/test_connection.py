@@ -57,7 +57,7 @@ def test_the_key_is_never_shown_on_the_page(alice_client):
 def test_it_refuses_a_base_url_that_is_not_a_url(alice_client):
     response = alice_client.post("/n8n/", {"base_url": "not a url at all"})
     assert response.status_code == 400
-    assert b"Enter a valid URL" in response.content
+    assert response.content.count(b"Enter a valid URL") == 1
 
 
 def test_it_refuses_a_base_url_that_is_not_http(alice_client, alice_workspace):
