@@ -33,6 +33,14 @@ class WorkspaceForm(forms.Form):
         return cls(data, initial={"name": workspace.name, "timezone": workspace.timezone})
 
 
+class WorkspaceDeleteForm(forms.Form):
+    confirm_name = forms.CharField(
+        label="Type the workspace's name to confirm",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)

@@ -1,7 +1,9 @@
 """Writes on workspaces, memberships and invitations. Views, the admin and tasks call these."""
 
 import hashlib
+import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +17,8 @@ from django.utils.text import slugify
 
 from .models import MANAGER_ROLES, ApiToken, Invitation, Membership, Role, User, Workspace
 from .selectors import SESSION_WORKSPACE_KEY
+
+logger = logging.getLogger(__name__)
 
 INVITATION_SALT = "marketing.invitation"
 
@@ -45,6 +49,68 @@ def workspace_update(*, workspace: Workspace, by: Membership, name: str, timezon
     workspace.full_clean()
     workspace.save(update_fields=["name", "timezone"])
     return workspace
+
+
+@dataclass
+class WorkspaceSummary:
+    """What deleting a workspace takes with it, shown before and after."""
+
+    name: str
+    members: int
+    campaigns: int
+    images: int
+    runs: int
+    runs_in_progress: int
+    triggers: int
+    instagram_accounts: int
+    n8n_workflows: int
+
+
+def workspace_summary(*, workspace: Workspace) -> WorkspaceSummary:
+    from campaigns.models import CampaignExecution, CampaignImage, ExecutionStatus
+
+    executions = CampaignExecution.objects.filter(workspace=workspace)
+    return WorkspaceSummary(
+        name=workspace.name,
+        members=workspace.memberships.count(),
+        campaigns=workspace.campaigns.count(),
+        images=CampaignImage.objects.filter(campaign__workspace=workspace).count(),
+        runs=executions.count(),
+        runs_in_progress=executions.filter(status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]).count(),
+        triggers=workspace.triggers.count(),
+        instagram_accounts=workspace.instagram_accounts.count(),
+        n8n_workflows=workspace.n8n_workflows.count(),
+    )
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace, by: Membership, confirm_name: str) -> WorkspaceSummary:
+    """Deletes a workspace and everything in it. Only an owner can, by typing its name.
+
+    Runs in progress are cancelled first, so a worker holding one stops at its next step; the
+    image files are removed from storage once the deletion is committed.
+    """
+    from campaigns.models import CampaignExecution, CampaignImage, ExecutionStatus
+    from campaigns.services import execution_cancel
+
+    if by.workspace_id != workspace.pk or by.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can delete a workspace.")
+    if confirm_name.strip() != workspace.name.strip():
+        raise ValidationError({"confirm_name": "Type the workspace's name exactly as shown to confirm."})
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    summary = workspace_summary(workspace=workspace)
+    unfinished = CampaignExecution.objects.filter(
+        workspace=workspace, status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
+    ).select_related("campaign")
+    for execution in unfinished:
+        execution_cancel(execution=execution, by=by.user)
+    storage = CampaignImage._meta.get_field("file").storage
+    paths = list(CampaignImage.objects.filter(campaign__workspace=workspace).values_list("file", flat=True))
+    workspace_id = workspace.pk
+    workspace.delete()
+    transaction.on_commit(lambda: [storage.delete(path) for path in paths if path])
+    logger.info("workspace deleted", extra={"workspace_id": workspace_id, "by": by.user_id, "campaigns": summary.campaigns})
+    return summary
 
 
 def workspace_switch(*, request: HttpRequest, workspace: Workspace) -> None:

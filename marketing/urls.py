@@ -24,6 +24,7 @@ urlpatterns = [
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
     path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
     path("workspace/settings/", views.workspace_settings, name="workspace_settings"),
+    path("workspace/delete/", views.workspace_delete, name="workspace_delete"),
     path("account/", views.account_settings, name="account_settings"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

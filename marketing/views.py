@@ -11,8 +11,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
-from .forms import AccountSettingsForm, ApiTokenForm, InvitationForm, RoleForm, SwitchWorkspaceForm, WorkspaceForm
-from .models import ApiToken, Invitation, Membership
+from .forms import (
+    AccountSettingsForm,
+    ApiTokenForm,
+    InvitationForm,
+    RoleForm,
+    SwitchWorkspaceForm,
+    WorkspaceDeleteForm,
+    WorkspaceForm,
+)
+from .models import ApiToken, Invitation, Membership, Role
 from .selectors import (
     api_token_list,
     get_for_workspace_or_404,
@@ -57,8 +65,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _members_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:
+    members = member_list(workspace=request.workspace)
     return {
-        "members": member_list(workspace=request.workspace),
+        "members": members,
+        # The last owner cannot leave; deleting the workspace is what is left to offer.
+        "is_only_owner": request.membership.role == Role.OWNER
+        and not members.filter(role=Role.OWNER).exclude(pk=request.membership.pk).exists(),
         "invitations": invitation_list_pending(workspace=request.workspace),
         "invite_form": invite_form or InvitationForm(),
         "can_manage": request.membership.can_manage_members,
@@ -239,6 +251,32 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
         "marketing/workspace_settings.html",
         {"form": form, "can_manage": request.membership.can_manage_members},
     )
+
+
+@workspace_required
+def workspace_delete(request: HttpRequest) -> HttpResponse:
+    """An owner deletes the current workspace after typing its name; the page lists what goes."""
+    if request.membership.role != Role.OWNER:
+        messages.error(request, "Only an owner can delete the workspace.")
+        return redirect("workspace_settings")
+    form = WorkspaceDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            summary = services.workspace_delete(
+                workspace=request.workspace, by=request.membership, confirm_name=form.cleaned_data["confirm_name"]
+            )
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            messages.success(
+                request,
+                f"{summary.name} was deleted with its {summary.campaigns} campaign(s), {summary.runs} run(s) "
+                f"and {summary.images} image file(s).",
+            )
+            return redirect("dashboard")
+    context = {"form": form, "summary": services.workspace_summary(workspace=request.workspace)}
+    return render(request, "marketing/workspace_delete.html", context)
 
 
 def account_settings(request: HttpRequest) -> HttpResponse:
