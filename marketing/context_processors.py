@@ -10,5 +10,7 @@ def workspace(request: HttpRequest) -> dict:
     return {
         "workspace": getattr(request, "workspace", None),
         "membership": getattr(request, "membership", None),
+        # The pages under the "Settings" tab of the navigation.
+        "settings_pages": ("workspace_settings", "api_tokens", "account_settings", "workspace_delete"),
         "switchable_memberships": getattr(request, "memberships", None) or memberships_for_user(user=request.user),
     }

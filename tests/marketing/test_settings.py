@@ -46,3 +46,10 @@ def test_the_redis_cache_reuses_one_client(settings):
     assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
     cache.set("reuse-check", 1, 5)
     assert cache.get("reuse-check") == 1
+
+
+def test_api_tokens_are_a_tab_of_the_settings_page(alice_client):
+    page = alice_client.get("/workspace/settings/").content.decode()
+    assert '<a class="btn btn-sm" href="/workspace/api-tokens/"' in page
+    tokens = alice_client.get("/workspace/api-tokens/").content.decode()
+    assert 'href="/workspace/settings/" aria-current="page">Settings</a>' in tokens
