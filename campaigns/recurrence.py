@@ -51,12 +51,34 @@ def validate_cron(expression: str) -> str:
         )
     try:
         croniter(normalised)
-    except (CroniterBadCronError, ValueError, KeyError) as error:
-        raise ValidationError(f"'{normalised}' is not a valid cron expression: {error}.", code="cron")
+    except (CroniterBadCronError, ValueError, KeyError):
+        raise ValidationError(_cron_problem(normalised), code="cron")
     runs = next_runs(cron=normalised, tz="UTC", after=datetime(2030, 1, 1, tzinfo=UTC), count=3)
     if len(runs) == 3 and min(b - a for a, b in zip(runs, runs[1:])) < MIN_INTERVAL:
         raise ValidationError("Runs must be at least five minutes apart.", code="cron_too_frequent")
     return normalised
+
+
+CRON_FIELDS = [
+    ("minute", "0–59"),
+    ("hour", "0–23"),
+    ("day of the month", "1–31"),
+    ("month", "1–12 or JAN–DEC"),
+    ("day of the week", "0–6 (Sunday is 0) or SUN–SAT"),
+]
+
+
+def _cron_problem(expression: str) -> str:
+    """Names the field that is wrong, in words, rather than repeating the cron library's error."""
+    parts = expression.split(" ")
+    for index, (name, allowed) in enumerate(CRON_FIELDS):
+        alone = ["*"] * 5
+        alone[index] = parts[index]
+        try:
+            croniter(" ".join(alone))
+        except (CroniterBadCronError, ValueError, KeyError):
+            return f"The {name} “{parts[index]}” is not valid: use {allowed}, “*”, lists (1,15), ranges (1-5) or steps (*/10)."
+    return f"“{expression}” is not a valid cron expression, e.g. 30 12 * * 1-5 for weekdays at 12:30."
 
 
 def localize(wall_clock: datetime, tz: zoneinfo.ZoneInfo) -> datetime:

@@ -155,7 +155,11 @@ def validate_plan(plan: Plan, *, now: datetime | None = None) -> None:
         return
     if plan.kind != ScheduleKind.RECURRING:
         raise ValidationError({"kind": "Choose once or recurring."})
-    plan.cron = recurrence.validate_cron(plan.cron)
+    try:
+        plan.cron = recurrence.validate_cron(plan.cron)
+    except ValidationError as error:
+        # Beside the cron field, as the trigger form shows it.
+        raise ValidationError({"cron": error.messages})
     if plan.starts_at and plan.ends_at and plan.ends_at <= plan.starts_at:
         raise ValidationError({"ends_at": "The end must come after the start."})
     if plan.max_runs is not None and plan.max_runs < 1:

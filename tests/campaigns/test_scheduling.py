@@ -179,7 +179,17 @@ def test_the_preview_explains_a_bad_cron(alice_client, campaign):
         f"/campaigns/{campaign.pk}/schedule/preview/",
         {"kind": "recurring", "preset": "custom", "cron": "61 * * * *", "timezone": "UTC"},
     )
-    assert b"not a valid cron expression" in response.content
+    assert "The minute “61” is not valid: use 0–59" in response.content.decode()
+
+
+def test_the_form_shows_a_bad_cron_beside_the_field_in_words(alice_client, campaign):
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/schedule/",
+        {"kind": "recurring", "preset": "custom", "cron": "0 9 * * 8", "timezone": "UTC"},
+    )
+    page = response.content.decode()
+    assert '<div class="field-errors" id="id_cron_error"><span>The day of the week “8” is not valid' in page
+    assert "out of range" not in page
 
 
 def test_the_form_reads_the_time_on_the_chosen_zones_wall_clock(alice_client, campaign):
