@@ -312,7 +312,8 @@ def image_generation_run(*, generation_id: int) -> ImageGeneration | None:
         status = GenerationStatus.SUCCEEDED
     except openai_client.ModerationRefused as error:
         generation.status = GenerationStatus.REFUSED
-        generation.fallback_reason = f"OpenAI refused the brief: {error.message}"[:300]
+        detail = error.detail.rstrip(".") or "its safety system said no"
+        generation.fallback_reason = f"OpenAI refused the brief: {detail}. Change the brief and try again."[:300]
         generation.finished_at = timezone.now()
         generation.save(update_fields=["status", "fallback_reason", "finished_at"])
         return generation
@@ -513,7 +514,9 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
 
 
 def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
-    _step_set(step, status=StepStatus.RUNNING, started_at=timezone.now())
+    # The first attempt's start is kept, so a step's duration spans its retries; the note of the
+    # last retry goes, since the step is trying again now.
+    _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
     campaign = execution.campaign
     if step.name == "prepare_image":
         return _prepare_image(campaign)

@@ -84,6 +84,21 @@ class ProviderError(Exception):
         self.outcome = outcome
 
 
+# What a marketer reads for a failure of the connection itself; the technical line stays in the logs.
+PLAIN_OUTCOMES = {
+    "timeout": "{name} did not answer in time",
+    "connection_error": "{name} could not be reached",
+    "server_error": "{name} had a problem on its side",
+    "circuit_open": "{name} has been failing, so calls to it are paused for a few minutes",
+}
+
+
+def plain_message(error: ProviderError, name: str) -> str:
+    """The error in words for the page: the outcome for transport failures, else the provider's message."""
+    template = PLAIN_OUTCOMES.get(error.outcome)
+    return template.format(name=name) + "." if template else error.message
+
+
 class CircuitOpenError(ProviderError):
     """The provider's circuit is open: the call was refused without reaching the provider."""
 

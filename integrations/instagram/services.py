@@ -26,7 +26,7 @@ from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.services import step_save_state
 from integrations import crypto
-from integrations.http import ProviderError
+from integrations.http import ProviderError, plain_message
 from marketing.models import MANAGER_ROLES, Membership, Workspace
 
 from . import client, selectors
@@ -391,9 +391,10 @@ class _Publisher:
     def _require_connected(self) -> None:
         if self.account.status != AccountStatus.CONNECTED or not self.account.access_token:
             reason = f" ({self.account.last_error})" if self.account.last_error else ""
+            state = "was disconnected" if self.account.status == AccountStatus.DISCONNECTED else "needs reconnecting"
             raise StepFailed(
-                f"The Instagram account @{self.account.username} is {self.account.get_status_display().lower()}"
-                f"{reason}. Reconnect it on the Instagram accounts page, then run the campaign again.",
+                f"The Instagram account @{self.account.username} {state}{reason}. "
+                "Reconnect it on the Instagram accounts page, then run the campaign again.",
                 category=ErrorCategory.AUTH,
             )
 
@@ -576,10 +577,11 @@ class _Publisher:
             raise StepFailed(self._quota_message(), category=ErrorCategory.QUOTA) from None
         except ProviderError as error:
             self._attempt(error=error)
+            message = plain_message(error, "Instagram")
             if error.retryable:
                 base = 120.0 if isinstance(error, client.RateLimited) else retry_base
-                raise RetryLater(error.message, countdown=_countdown(self.execution, error, base)) from None
-            raise StepFailed(error.message, category=ErrorCategory.PROVIDER) from None
+                raise RetryLater(message, countdown=_countdown(self.execution, error, base)) from None
+            raise StepFailed(message, category=ErrorCategory.PROVIDER) from None
 
     def _attempt(self, *, error: ProviderError | None = None, **fields) -> None:
         if error is not None:

@@ -35,6 +35,10 @@ class NotConfigured(ProviderError):
 class ModerationRefused(ProviderError):
     """OpenAI's safety system refused the prompt; the same prompt will be refused again."""
 
+    def __init__(self, message: str, *, detail: str = "", **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.detail = detail  # OpenAI's own words, without our prefix
+
 
 def generate_image(*, prompt: str, model: str | None = None, size: str = "1024x1024") -> bytes:
     """Generate one image for ``prompt`` and return its bytes (PNG unless the model says otherwise).
@@ -102,6 +106,7 @@ def _translate(exc: openai.OpenAIError) -> ProviderError:
         if _is_moderation(exc):
             return ModerationRefused(
                 f"OpenAI refused the prompt: {detail}",
+                detail=detail,
                 provider=PROVIDER,
                 retryable=False,
                 status=status,

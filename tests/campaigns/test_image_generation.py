@@ -94,6 +94,8 @@ def test_it_shows_a_moderation_refusal_and_draws_nothing(alice_client, generate,
     assert not campaign.images.exists()
     polled = alice_client.get(f"/campaigns/{campaign.pk}/generations/{generation.pk}/", HTTP_HX_REQUEST="true")
     assert b"OpenAI refused the brief" in polled.content
+    assert b"refused the prompt" not in polled.content
+    assert generation.fallback_reason.count("refused") == 1
     assert len(fake_openai.requests) == 1
 
 

@@ -201,10 +201,13 @@ def test_it_publishes_once_when_the_answer_to_media_publish_is_lost(graph, campa
     graph.publish_times_out = True
     execution = start(campaign)
 
-    run_expecting_retry(execution)
+    retry = run_expecting_retry(execution)
 
     assert not execution.instagram_media_id
     assert len(graph.media) == 1  # Instagram did publish
+    assert retry.message == "Instagram did not answer in time."
+    assert publish_step(execution).detail == "Will try again: Instagram did not answer in time."
+    assert "media_publish" not in execution.error_message
 
     execution = run(execution)
 
@@ -320,3 +323,28 @@ def test_it_records_each_publish_attempt(graph, campaign, account):
     assert attempts[1].media_id == execution.instagram_media_id
     assert attempts[1].published_at is not None
     assert all(a.account == account for a in attempts)
+
+
+def test_it_says_a_disconnected_account_was_disconnected_in_plain_words(graph, campaign, account):
+    account.status = "disconnected"
+    account.save()
+
+    execution = run(start(campaign))
+
+    assert execution.error_message.startswith("The Instagram account @aliceco was disconnected.")
+    assert " is " not in execution.error_message.split(".")[0]
+
+
+def test_a_step_keeps_its_first_start_across_attempts(graph, campaign, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    graph.publish_times_out = True
+    execution = start(campaign)
+    run_expecting_retry(execution)
+    first_start = publish_step(execution).started_at
+
+    time_machine.shift(timedelta(seconds=77))
+    execution = run(execution)
+
+    step = publish_step(execution)
+    assert step.started_at == first_start
+    assert (step.finished_at - step.started_at).total_seconds() == 77
