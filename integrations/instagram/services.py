@@ -675,20 +675,50 @@ def media_insights_pull(*, account: InstagramAccount, media_ids: list[str], day:
     return pulled
 
 
+def account_media_insights_pull(*, account: InstagramAccount) -> int:
+    """Media insights for every post published to ``account`` in the last 30 days."""
+    since = timezone.now() - timedelta(days=MEDIA_INSIGHTS_DAYS)
+    media_ids = list(
+        selectors.executions_published_to(account=account)
+        .filter(Q(finished_at__gte=since) | Q(finished_at__isnull=True, queued_at__gte=since))
+        .values_list("instagram_media_id", flat=True)
+        .distinct()
+    )
+    return media_insights_pull(account=account, media_ids=media_ids) if media_ids else 0
+
+
 def insights_pull_media() -> int:
     """Media insights for every post we published in the last 30 days, on connected accounts."""
-    since = timezone.now() - timedelta(days=MEDIA_INSIGHTS_DAYS)
-    pulled = 0
-    for account in _insight_accounts():
-        media_ids = list(
-            selectors.executions_published_to(account=account)
-            .filter(Q(finished_at__gte=since) | Q(finished_at__isnull=True, queued_at__gte=since))
-            .values_list("instagram_media_id", flat=True)
-            .distinct()
+    return sum(account_media_insights_pull(account=account) for account in _insight_accounts())
+
+
+# Each refresh costs several Graph calls per post, counted against the app's rate limit.
+INSIGHTS_REFRESH_RATE = "1 per 10 minutes"
+
+
+class RefreshRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def insights_refresh_request(*, account: InstagramAccount, membership: Membership | None) -> None:
+    """Queues a pull of the account's insights now, for an owner or admin, once per ten minutes."""
+    from marketing import ratelimit
+
+    from .tasks import refresh_account_insights
+
+    if membership is None or membership.role not in MANAGER_ROLES:
+        raise PermissionDenied("Only owners and admins can refresh insights.")
+    if account.status != AccountStatus.CONNECTED:
+        raise RefreshRefused(f"@{account.username} needs reconnecting before its insights can be pulled.")
+    verdict = ratelimit.hit(scope="insights_refresh", key=str(account.pk), rate=INSIGHTS_REFRESH_RATE)
+    if verdict is not None and verdict.limited:
+        minutes = max(1, round(verdict.retry_after / 60))
+        raise RefreshRefused(
+            f"Insights of @{account.username} were refreshed a moment ago; try again in {minutes} minute{'s' if minutes > 1 else ''}."
         )
-        if media_ids:
-            pulled += media_insights_pull(account=account, media_ids=media_ids)
-    return pulled
+    transaction.on_commit(lambda: refresh_account_insights.delay(account.pk))
 
 
 def account_insights_pull(*, account: InstagramAccount, day: date | None = None) -> bool:

@@ -34,6 +34,16 @@ def pull_account_insights() -> int:
     return services.insights_pull_accounts()
 
 
+@shared_task
+def refresh_account_insights(account_id: int) -> int:
+    """An owner's "Refresh now": one account's totals and its recent posts' metrics."""
+    account = InstagramAccount.objects.filter(pk=account_id, status=AccountStatus.CONNECTED).first()
+    if account is None:
+        return 0
+    services.account_insights_pull(account=account)
+    return services.account_media_insights_pull(account=account)
+
+
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_reconnect_email(account_id: int) -> int:
     """Tells the workspace's owners that an account needs reconnecting; returns how many were told."""

@@ -131,3 +131,16 @@ def analytics(request: HttpRequest, account_id: int) -> HttpResponse:
         **selectors.account_analytics(account=account),
     }
     return render(request, "instagram/analytics.html", context)
+
+
+@workspace_required
+@require_POST
+def insights_refresh(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _account(request, account_id)
+    try:
+        services.insights_refresh_request(account=account, membership=request.membership)
+    except services.RefreshRefused as refused:
+        messages.warning(request, refused.message)
+    else:
+        messages.success(request, f"Pulling the insights of @{account.username} now; reload in a minute to see them.")
+    return redirect("instagram_analytics", account.pk)

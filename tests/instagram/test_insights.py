@@ -153,3 +153,28 @@ def test_the_analytics_page_charts_the_accounts_metrics(alice_client, graph, acc
     assert "Followers" in html and "Accounts reached" in html
     assert campaign.name in html
     assert "No data yet." in html  # accounts engaged: Instagram gave nothing
+
+
+def test_an_owner_refreshes_insights_now_at_most_once_per_ten_minutes(
+    graph, campaign, account, alice_client, django_capture_on_commit_callbacks
+):
+    execution = published(campaign)
+    url = f"/instagram/{account.pk}/insights/refresh/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = alice_client.post(url, follow=True)
+    assert "Pulling the insights of @aliceco now" in first.content.decode()
+    assert media_values(execution.instagram_media_id)["views"] == 120
+    assert graph.called("account_insights")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = alice_client.post(url, follow=True)
+    assert "try again in 10 minutes" in second.content.decode()
+    assert len(graph.called("media_insights")) == 1
+
+
+def test_a_member_cannot_refresh_insights(graph, account, bob, client):
+    client.force_login(bob)
+    response = client.post(f"/instagram/{account.pk}/insights/refresh/")
+    assert response.status_code == 403
+    assert not graph.called("account_insights")
