@@ -135,6 +135,8 @@ class GenerationStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Generated"
     FELL_BACK = "fell_back", "Placeholder used"
     REFUSED = "refused", "Refused by moderation"
+    # Only a run's generation fails: a run never publishes a placeholder.
+    FAILED = "failed", "Failed"
 
 
 class ImageGeneration(models.Model):

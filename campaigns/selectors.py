@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from marketing.models import Workspace
 
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, Schedule
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ImageSource, Schedule
 
 SORTS = {
     "updated": "-updated_at",
@@ -117,6 +117,11 @@ def destination_key(campaign: Campaign) -> str:
     if campaign.n8n_workflow_id:
         return f"n8n:{campaign.n8n_workflow_id}"
     return ""
+
+
+def publishable_images(*, campaign: Campaign) -> QuerySet[CampaignImage]:
+    """The images a run may publish, in carousel order. A placeholder is for the editor only."""
+    return campaign.images.exclude(source=ImageSource.PLACEHOLDER).order_by("position", "id")
 
 
 def execution_history(*, campaign: Campaign, limit: int = 20) -> list[CampaignExecution]:

@@ -19,6 +19,7 @@ from marketing.models import User, Workspace
 
 from . import images
 from .captions import caption_problems, normalize_hashtags, post_problems, render_caption
+from .selectors import publishable_images
 from .destinations import RetryLater, StepFailed, StepOutcome, destination_for
 from .models import (
     Campaign,
@@ -293,10 +294,12 @@ def image_generation_request(*, campaign: Campaign, by: User | None) -> ImageGen
     return generation
 
 
-def image_generation_run(*, generation_id: int) -> ImageGeneration | None:
+def image_generation_run(*, generation_id: int, fallback: bool = True) -> ImageGeneration | None:
     """Generates the image with OpenAI, or draws a placeholder and says why.
 
-    A moderation refusal is final and draws nothing: the brief has to change.
+    A moderation refusal is final and draws nothing: the brief has to change. With
+    ``fallback=False`` (a run's generation) nothing is drawn either: the generation is marked
+    failed and the ProviderError is raised for the run to retry or fail.
     """
     claimed = ImageGeneration.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
         status=GenerationStatus.RUNNING
@@ -311,13 +314,15 @@ def image_generation_run(*, generation_id: int) -> ImageGeneration | None:
         source, reason = ImageSource.AI, ""
         status = GenerationStatus.SUCCEEDED
     except openai_client.ModerationRefused as error:
-        generation.status = GenerationStatus.REFUSED
         detail = error.detail.rstrip(".") or "its safety system said no"
-        generation.fallback_reason = f"OpenAI refused the brief: {detail}. Change the brief and try again."[:300]
-        generation.finished_at = timezone.now()
-        generation.save(update_fields=["status", "fallback_reason", "finished_at"])
+        _generation_finish(
+            generation, GenerationStatus.REFUSED, f"OpenAI refused the brief: {detail}. Change the brief and try again."
+        )
         return generation
     except (ProviderError, ValidationError) as error:
+        if not fallback:
+            _generation_finish(generation, GenerationStatus.FAILED, _failure_reason(error))
+            raise
         reason = _fallback_reason(error)
         prepared = images.draw_placeholder(title=campaign.name, subtitle=campaign.brief or campaign.caption)
         source, status = ImageSource.PLACEHOLDER, GenerationStatus.FELL_BACK
@@ -335,11 +340,21 @@ def image_generation_run(*, generation_id: int) -> ImageGeneration | None:
         except ValidationError as error:
             image, status, reason = None, GenerationStatus.FELL_BACK, " ".join(error.messages)
         generation.image = image
-        generation.status = status
-        generation.fallback_reason = reason[:300]
-        generation.finished_at = timezone.now()
-        generation.save(update_fields=["image", "status", "fallback_reason", "finished_at"])
+        _generation_finish(generation, status, reason)
     return generation
+
+
+def _generation_finish(generation: ImageGeneration, status: str, reason: str) -> None:
+    generation.status = status
+    generation.fallback_reason = reason[:300]
+    generation.finished_at = timezone.now()
+    generation.save(update_fields=["image", "status", "fallback_reason", "finished_at"])
+
+
+def _failure_reason(error: Exception) -> str:
+    if isinstance(error, ProviderError):
+        return error.message
+    return f"OpenAI's image could not be used ({' '.join(getattr(error, 'messages', [str(error)]))})."
 
 
 def _fallback_reason(error: Exception) -> str:
@@ -519,7 +534,7 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
     _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
     campaign = execution.campaign
     if step.name == "prepare_image":
-        return _prepare_image(campaign)
+        return _prepare_image(execution)
     if step.name == "render_caption":
         problems = caption_problems(caption=campaign.caption, hashtags=campaign.hashtags)
         if problems:
@@ -538,20 +553,38 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
     raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
 
 
-def _prepare_image(campaign: Campaign) -> StepOutcome:
-    count = campaign.images.count()
+# Waits between a run's attempts to generate its image (OpenAI down or its circuit open).
+IMAGE_RETRY_BACKOFF = (30, 60, 120, 240, 480)
+
+
+def _prepare_image(execution: CampaignExecution) -> StepOutcome:
+    """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
+    OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
+    campaign = execution.campaign
+    count = publishable_images(campaign=campaign).count()
     if count:
         return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
-    generation = ImageGeneration.objects.create(
-        campaign=campaign, prompt=image_prompt(campaign), model=_image_model()
-    )
-    generation = image_generation_run(generation_id=generation.pk)
+    generation = ImageGeneration.objects.create(campaign=campaign, prompt=image_prompt(campaign), model=_image_model())
+    try:
+        generation = image_generation_run(generation_id=generation.pk, fallback=False)
+    except openai_client.NotConfigured:
+        raise StepFailed(
+            "The campaign has no image to publish and OpenAI is not configured (OPENAI_API_KEY): "
+            "upload an image or set the key.",
+            category=ErrorCategory.VALIDATION,
+        ) from None
+    except ProviderError as error:
+        reason = f"No image could be generated: {error.message.rstrip('.')}."
+        if error.retryable:
+            wait = IMAGE_RETRY_BACKOFF[min(execution.attempts, len(IMAGE_RETRY_BACKOFF)) - 1]
+            raise RetryLater(reason, countdown=max(wait, error.retry_after or 0)) from None
+        raise StepFailed(reason, category=ErrorCategory.PROVIDER) from None
+    except ValidationError as error:
+        raise StepFailed(_failure_reason(error), category=ErrorCategory.PROVIDER) from None
     if generation.status == GenerationStatus.REFUSED:
         raise StepFailed(generation.fallback_reason, category=ErrorCategory.VALIDATION)
     if generation.image_id is None:
         raise StepFailed(generation.fallback_reason or "No image could be made.", category=ErrorCategory.INTERNAL)
-    if generation.status == GenerationStatus.FELL_BACK:
-        return StepOutcome(detail=generation.fallback_reason)
     return StepOutcome(detail=f"Generated an image with {generation.model}.")
 
 

@@ -24,6 +24,7 @@ from django.utils.crypto import constant_time_compare
 
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
+from campaigns.selectors import publishable_images
 from campaigns.services import step_save_state
 from integrations import crypto
 from integrations.http import ProviderError, plain_message
@@ -414,7 +415,7 @@ class _Publisher:
         return f"Instagram publishing quota reached for @{self.account.username}{used}, next slot {when}."
 
     def _image_urls(self) -> list[str]:
-        urls = [image.public_url for image in self.campaign.images.order_by("position", "id")]
+        urls = [image.public_url for image in publishable_images(campaign=self.campaign)]
         if not urls:
             raise StepFailed("The campaign has no image to publish.", category=ErrorCategory.VALIDATION)
         return urls

@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStatus, ExecutionStep, StepStatus
+from campaigns.selectors import publishable_images
 from campaigns.services import execution_resume_from_callback, step_save_state
 from integrations import http
 from marketing.models import Workspace
@@ -404,7 +405,7 @@ def run_payload(*, execution: CampaignExecution, caption: str, secret: str, now:
             },
             "caption": caption,
             "hashtags": hashtags,
-            "image_urls": [image.public_url for image in campaign.images.all()],
+            "image_urls": [image.public_url for image in publishable_images(campaign=campaign)],
         },
     )
 

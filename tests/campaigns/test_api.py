@@ -6,7 +6,7 @@ from django.test import Client
 from campaigns.models import Campaign, CampaignExecution
 from marketing.models import ApiToken
 from marketing.services import api_token_create
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, add_image
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def test_it_answers_400_with_the_caption_rule(api):
 
 def test_it_runs_a_campaign_with_source_api(api, alice_workspace, django_capture_on_commit_callbacks):
     campaign = CampaignFactory(workspace=alice_workspace)
+    add_image(campaign)
     with django_capture_on_commit_callbacks(execute=True):
         status, body = _json(api, "post", f"/api/v1/campaigns/{campaign.pk}/run/")
     assert status == 202 and body["source"] == "api"

@@ -66,12 +66,19 @@ def test_it_creates_exactly_one_execution_and_runs_its_steps(run_now, campaign, 
     assert execution.steps.get(name="render_caption").detail == "Our linen collection is here.\n\n#summer #linen"
 
 
-def test_it_generates_a_placeholder_when_the_campaign_has_no_image(run_now, campaign):
+def test_it_fails_without_an_image_or_an_openai_key_and_draws_no_placeholder(run_now, campaign):
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert (execution.status, execution.error_category) == ("failed", "validation")
+    assert "OPENAI_API_KEY" in execution.error_message
+    assert not campaign.images.exists()
+
+
+def test_it_generates_an_image_for_a_run_without_one(run_now, campaign, fake_openai):
     run_now(campaign)
     execution = CampaignExecution.objects.get()
     assert execution.status == "succeeded"
-    assert campaign.images.get().source == "placeholder"
-    assert "OPENAI_API_KEY" in execution.steps.get(name="prepare_image").detail
+    assert campaign.images.get().source == "ai"
 
 
 def test_it_says_on_the_page_that_there_is_nowhere_to_publish(alice_client, campaign):
@@ -80,6 +87,7 @@ def test_it_says_on_the_page_that_there_is_nowhere_to_publish(alice_client, camp
 
 
 def test_it_completes_a_draft_campaign_after_a_successful_run(run_now, campaign):
+    add_image(campaign)
     run_now(campaign)
     campaign.refresh_from_db()
     assert campaign.status == "completed"

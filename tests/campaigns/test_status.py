@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns import services
 from campaigns.models import CampaignStatusChange
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, add_image
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,7 @@ def test_it_archives_from_the_admin_through_the_same_service(client, alice_works
 
 def test_it_records_a_task_transition_after_a_run(alice, alice_workspace, django_capture_on_commit_callbacks):
     campaign = CampaignFactory(workspace=alice_workspace)
+    add_image(campaign)
     with django_capture_on_commit_callbacks(execute=True):
         services.execution_create(campaign=campaign, by=alice)
     change = CampaignStatusChange.objects.get(campaign=campaign)

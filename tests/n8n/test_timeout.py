@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns.models import CampaignExecution
 from integrations.n8n import services, tasks
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, add_image
 from tests.n8n.conftest import UNREACHABLE_URL, callback_body
 
 
@@ -89,7 +89,9 @@ def test_an_approval_run_gets_the_templates_longer_timeout(alice_workspace, fake
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": "https://chat.example.com/hook"}
     )
-    execution = start_run(CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow))
+    campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow)
+    add_image(campaign)
+    execution = start_run(campaign)
     with later(61):
         assert tasks.expire_waiting_runs() == 0
     with later(24 * 60 + 31):

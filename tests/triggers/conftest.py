@@ -3,14 +3,16 @@ import json
 import pytest
 
 from campaigns.models import Campaign
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, add_image
 from triggers import services
 from triggers.models import Trigger
 
 
 @pytest.fixture
 def campaign(alice_workspace) -> Campaign:
-    return CampaignFactory(workspace=alice_workspace, name="Summer sale")
+    campaign = CampaignFactory(workspace=alice_workspace, name="Summer sale")
+    add_image(campaign)
+    return campaign
 
 
 @pytest.fixture
