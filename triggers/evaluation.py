@@ -12,7 +12,6 @@ Comparisons never raise. A rule about a field the payload does not have is false
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -21,12 +20,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-try:  # The stdlib's own regex parser: private, but the only parser that agrees with ``re``.
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-    from re import _constants as sre_constants  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
+from . import patterns
+from .patterns import MAX_SUBJECT_CHARS
 
 OPERATORS: dict[str, str] = {
     "equals": "equals",
@@ -44,11 +39,6 @@ MAX_RULES = 50
 MAX_PATH_CHARS = 200
 MAX_LIST_VALUES = 200
 MAX_VALUE_CHARS = 1000
-MAX_PATTERN_CHARS = 200
-# ``matches`` looks at this much of a text at most, which bounds the cost of any pattern left.
-MAX_SUBJECT_CHARS = 10_000
-# A repeat counts as unbounded from this many repetitions on: enough to blow up when nested.
-_LARGE_REPEAT = 32
 
 _MISSING = object()
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -277,14 +267,14 @@ def _condition(payload: Any, rule: dict) -> RuleResult:
     # matches
     if not isinstance(expected, str):
         return result(False, f"{here}: the rule's pattern is not text")
-    compiled = _compiled(expected)
+    compiled = patterns.compiled(expected)
     if isinstance(compiled, str):
-        return result(False, f"{here}: unsafe or invalid pattern ({compiled})")
+        return result(False, f"{here}: invalid pattern ({compiled})")
     if isinstance(actual, bool) or actual is None or isinstance(actual, (list, dict)):
         return result(False, f"{was} ({_kind(actual)}), matches needs text")
     subject = actual if isinstance(actual, str) else show(actual)
     cut = len(subject) > MAX_SUBJECT_CHARS
-    held = compiled.search(subject[:MAX_SUBJECT_CHARS]) is not None
+    held = patterns.search(compiled, subject)
     note = f" (first {MAX_SUBJECT_CHARS:,} characters)" if cut else ""
     return result(held, f"{was}, matches /{expected}/{note}" if held else f"{was}, needed to match /{expected}/{note}")
 
@@ -346,198 +336,6 @@ def evaluate(*, rules: dict | None, payload: Any) -> Decision:
 
 # Validation ----------------------------------------------------------------------------------
 
-_ANY = None  # A character set that may hold anything, for the overlap checks below.
-_CATEGORY_CHARS = {
-    sre_constants.CATEGORY_DIGIT: frozenset("0123456789"),
-    sre_constants.CATEGORY_SPACE: frozenset(" \t\n\r\f\v"),
-    # Word characters: ASCII ones, plus one stand-in for all the non-ASCII letters.
-    sre_constants.CATEGORY_WORD: frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_\u00e9"),
-}
-
-
-def _overlap(a: frozenset | None, b: frozenset | None) -> bool:
-    if a is _ANY or b is _ANY:
-        return True
-    return bool(a & b)
-
-
-def _union(a: frozenset | None, b: frozenset | None) -> frozenset | None:
-    if a is _ANY or b is _ANY:
-        return _ANY
-    return a | b
-
-
-def _first_chars(items) -> frozenset | None:
-    """The characters a parsed (sub)pattern can start with; ``_ANY`` when that is hard to say."""
-    chars: frozenset = frozenset()
-    for op, av in items:
-        if op == sre_constants.LITERAL:
-            return _union(chars, frozenset(chr(av)))
-        if op == sre_constants.IN:
-            return _union(chars, _class_chars(av))
-        if op in (sre_constants.AT,):
-            continue
-        if op == sre_constants.SUBPATTERN:
-            return _union(chars, _first_chars(av[-1]))
-        if op == sre_constants.BRANCH:
-            result: frozenset | None = frozenset()
-            for alternative in av[1]:
-                result = _union(result, _first_chars(alternative))
-            return _union(chars, result)
-        if op in _REPEATS:
-            low = av[0]
-            chars = _union(chars, _first_chars(av[2]))
-            if chars is _ANY or low > 0:
-                return chars
-            continue
-        return _ANY
-    return chars
-
-
-def _class_chars(items) -> frozenset | None:
-    chars: set[str] = set()
-    for op, av in items:
-        if op == sre_constants.NEGATE:
-            return _ANY
-        if op == sre_constants.LITERAL:
-            chars.add(chr(av))
-        elif op == sre_constants.RANGE:
-            low, high = av
-            if high - low > 1000:
-                return _ANY
-            chars.update(chr(c) for c in range(low, high + 1))
-        elif op == sre_constants.CATEGORY and av in _CATEGORY_CHARS:
-            chars.update(_CATEGORY_CHARS[av])
-        else:
-            return _ANY
-    return frozenset(chars)
-
-
-_REPEATS = tuple(
-    getattr(sre_constants, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(sre_constants, name)
-)
-
-
-def _is_variable_repeat(op, av) -> bool:
-    return op in _REPEATS and av[1] > 1 and av[0] != av[1]
-
-
-def _is_large_repeat(op, av) -> bool:
-    return op in _REPEATS and (av[1] == sre_constants.MAXREPEAT or av[1] >= _LARGE_REPEAT)
-
-
-def _contains_variable_repeat(items) -> bool:
-    for op, av in items:
-        if _is_variable_repeat(op, av):
-            return True
-        for child in _children(op, av):
-            if _contains_variable_repeat(child):
-                return True
-    return False
-
-
-def _children(op, av) -> list:
-    if op == sre_constants.SUBPATTERN:
-        return [av[-1]]
-    if op == sre_constants.BRANCH:
-        return list(av[1])
-    if op in _REPEATS:
-        return [av[2]]
-    if op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-        return [av[1]]
-    if op == getattr(sre_constants, "ATOMIC_GROUP", object()):
-        return [av]
-    if op == sre_constants.GROUPREF_EXISTS:
-        return [branch for branch in av[1:] if branch is not None]
-    return []
-
-
-def _nullable(items) -> bool:
-    """Whether a parsed (sub)pattern can match the empty string."""
-    for op, av in items:
-        if op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            continue
-        if op in _REPEATS:
-            if av[0] == 0 or _nullable(av[2]):
-                continue
-            return False
-        if op == sre_constants.SUBPATTERN:
-            if _nullable(av[-1]):
-                continue
-            return False
-        if op == sre_constants.BRANCH:
-            if any(_nullable(alternative) for alternative in av[1]):
-                continue
-            return False
-        return False
-    return True
-
-
-def _ambiguous_branch(items) -> bool:
-    """A choice whose alternatives can match the same text: one may be empty, or two start alike."""
-    for op, av in items:
-        if op == sre_constants.BRANCH:
-            alternatives = av[1]
-            if any(_nullable(alternative) for alternative in alternatives):
-                return True
-            starts = [_first_chars(alternative) for alternative in alternatives]
-            if any(_overlap(a, b) for i, a in enumerate(starts) for b in starts[i + 1 :]):
-                return True
-        if any(_ambiguous_branch(child) for child in _children(op, av)):
-            return True
-    return False
-
-
-def _unsafe_structure(items) -> str:
-    """Why a parsed pattern can backtrack catastrophically, or "" when the simple checks pass.
-
-    Three shapes are refused inside or beside an unbounded repeat: another variable repeat,
-    like (a+)+ or (.*)*; alternatives that can match the same text, like (a|aa)+; and two repeats
-    in a row over overlapping characters, like .*.* . The parser has already turned simple
-    choices such as (a|b) into character sets, which are safe.
-    """
-    previous: frozenset | None | bool = False
-    for op, av in items:
-        if _is_large_repeat(op, av):
-            body = av[2]
-            if _contains_variable_repeat(body):
-                return "a repeated group holds another repeat, like (a+)+"
-            if _ambiguous_branch(body):
-                return "a repeated group has alternatives that can match the same text, like (a|aa)+"
-            current = _first_chars(body)
-            if previous is not False and _overlap(previous, current):
-                return "two repeats in a row can match the same text, like .*.*"
-            previous = current
-        elif not (op == sre_constants.AT):
-            previous = False
-        for child in _children(op, av):
-            problem = _unsafe_structure(child)
-            if problem:
-                return problem
-    return ""
-
-
-def regex_problem(pattern: str) -> str:
-    """Why a pattern may not be used, or "" when it is safe enough to run on event payloads."""
-    if len(pattern) > MAX_PATTERN_CHARS:
-        return f"patterns are limited to {MAX_PATTERN_CHARS} characters"
-    try:
-        parsed = sre_parse.parse(pattern)
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError) as error:
-        return f"not a valid regular expression: {error}"
-    try:
-        return _unsafe_structure(list(parsed))
-    except RecursionError:
-        return "the pattern nests too deeply"
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern | str:
-    problem = regex_problem(pattern)
-    return problem or re.compile(pattern)
-
-
 def validate_condition(rule: Any, where: str, problems: list[str]) -> dict | None:
     """The condition, tidied, or None after adding "<where>: <problem>" to ``problems``."""
     if not isinstance(rule, dict):
@@ -595,7 +393,7 @@ def validate_condition(rule: Any, where: str, problems: list[str]) -> dict | Non
         if not isinstance(value, str):
             problems.append(f"{where}: the pattern must be text.")
             return None
-        problem = regex_problem(value)
+        problem = patterns.problem(value)
         if problem:
             problems.append(f"{where}: {problem}.")
             return None

@@ -1,11 +1,9 @@
 """The pure rule evaluation: every operator both ways, all/any, nesting, reasons, and validation."""
 
-import time
-
 import pytest
 from django.core.exceptions import ValidationError
 
-from triggers.evaluation import MAX_SUBJECT_CHARS, evaluate, regex_problem, validate_rules
+from triggers.evaluation import MAX_SUBJECT_CHARS, evaluate, validate_rules
 
 PAYLOAD = {
     "order": {"total": 80, "currency": "EUR", "items": [{"sku": "LIN-01"}, {"sku": "MUG-07"}]},
@@ -168,27 +166,10 @@ def test_it_caps_the_text_a_pattern_runs_on():
     assert f"first {MAX_SUBJECT_CHARS:,} characters" in reason
 
 
-@pytest.mark.parametrize("pattern", ["(a+)+", "(.*)*", "(a|aa)+", "(a|a)*", ".*.*x", r"(\d+)*$", "([a-z]+)+$"])
-def test_it_refuses_catastrophic_patterns(pattern):
-    assert regex_problem(pattern)
-
-
-@pytest.mark.parametrize("pattern", [r"^[A-Z]{2}-\d+$", "vip|gold", r"(foo|bar)+", r"^\S+@\S+$", r"(\w|\d)+", "^order"])
-def test_it_accepts_ordinary_patterns(pattern):
-    assert regex_problem(pattern) == ""
-
-
-def test_it_refuses_long_and_invalid_patterns():
-    assert "200 characters" in regex_problem("a" * 201)
-    assert "not a valid regular expression" in regex_problem("(unclosed")
-
-
-def test_it_evaluates_a_refused_pattern_as_false_quickly():
-    started = time.perf_counter()
-    matched, reason = check(rule("body", "matches", "(a+)+$"), payload={"body": "a" * 5000 + "!"})
+def test_it_evaluates_a_pattern_the_engine_cannot_run_as_false():
+    matched, reason = check(rule("body", "matches", r"(a)\1"), payload={"body": "aa"})
     assert not matched
-    assert "unsafe or invalid pattern" in reason
-    assert time.perf_counter() - started < 1
+    assert "invalid pattern" in reason
 
 
 def test_it_validates_rules_with_positions():
@@ -199,7 +180,7 @@ def test_it_validates_rules_with_positions():
                 "rules": [
                     {"path": "", "op": "equals", "value": "x"},
                     {"path": "a", "op": "gt"},
-                    {"match": "any", "rules": [{"path": "b", "op": "matches", "value": "(a+)+"}]},
+                    {"match": "any", "rules": [{"path": "b", "op": "matches", "value": "(?=a)"}]},
                     {"path": "c", "op": "in", "value": "not a list"},
                 ],
             }
