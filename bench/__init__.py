@@ -79,7 +79,7 @@ def bench_urlconf(root_urlconf: str) -> ModuleType:
     from django.urls import include, path
     from django.views.decorators.http import require_GET
 
-    from marketing.views import workspace_required
+    from marketing.web import workspace_required
 
     # The same decorators as the measured views, so the bare view differs from them only by its work.
     @workspace_required

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from integrations.instagram.selectors import campaign_insights
 from marketing import idempotency
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import error_text, workspace_required
+from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
@@ -69,11 +69,7 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
             for prepared in form.cleaned_data["prepared_images"]:
                 services.campaign_image_add(campaign=campaign, prepared=prepared)
     except ValidationError as error:
-        if hasattr(error, "error_dict"):
-            for field, field_errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, field_errors)
-        else:
-            form.add_error(None, error_text(error))
+        add_service_errors(form, error)
         return None
     return campaign
 
@@ -406,11 +402,7 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 hasattr(error, "error_list") and error.error_list and error.error_list[0].code == "conflict"
             ):
                 form.show_accept = True
-            if hasattr(error, "error_dict"):
-                for field, field_errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, field_errors)
-            else:
-                form.add_error(None, error.messages)
+            add_service_errors(form, error)
         else:
             for warning in report.warnings:
                 messages.warning(request, warning)

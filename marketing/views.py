@@ -1,5 +1,3 @@
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -29,24 +27,7 @@ from .selectors import (
     memberships_for_user,
     pending_invitations_for_user,
 )
-
-
-def workspace_required(view):
-    """Sends a signed-in user without any workspace to create one first."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if request.workspace is None:
-            messages.info(request, "Create a workspace to get started.")
-            return redirect("workspace_create")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def error_text(error: ValidationError) -> str:
-    """A service's ValidationError as one line for a message or a form's top error."""
-    return " ".join(error.messages)
+from .web import error_text, workspace_required
 
 
 @workspace_required

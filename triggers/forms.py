@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns.recurrence import DST_RULE_HELP, PRESETS
 from marketing.forms import timezone_choices
+from marketing.web import add_service_errors
 from marketing.models import Workspace
 
 from .evaluation import MATCH_MODES, MAX_RULES, OPERATORS, validate_condition
@@ -238,18 +239,12 @@ class TriggerForm(forms.Form):
         return cleaned
 
     def add_service_error(self, error: ValidationError) -> None:
-        """Puts a service's ValidationError on the matching fields, or on the rule builder."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, messages in error.message_dict.items():
-            if name == "rules":
-                self.rule_builder.errors.extend(messages)
-                self.add_error(None, "Some rules need fixing: see below.")
-            elif name in self.fields:
-                self.add_error(name, messages)
-            else:
-                self.add_error(None, messages)
+        """Puts a service's ValidationError on the matching fields; rule errors go on the rule builder."""
+        if hasattr(error, "error_dict") and "rules" in error.error_dict:
+            self.rule_builder.errors.extend(error.message_dict["rules"])
+            self.add_error(None, "Some rules need fixing: see below.")
+            error = ValidationError({name: errors for name, errors in error.error_dict.items() if name != "rules"})
+        add_service_errors(self, error)
 
     @property
     def service_fields(self) -> dict:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns.recurrence import DST_RULE_HELP, next_runs
 from marketing.logging import workspace_id_var
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import error_text, workspace_required
+from marketing.web import error_text, workspace_required
 
 from . import event_buffer, selectors, services
 from .forms import GROUP_LETTERS, MATCH_CHOICES, OPERATOR_CHOICES, PayloadTestForm, TriggerForm

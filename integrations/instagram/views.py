@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import workspace_required
+from marketing.web import workspace_required
 
 from . import client, selectors, services
 from .forms import PickAccountsForm

@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import error_text, workspace_required
+from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import selectors, services
 from .client import N8nError
@@ -122,8 +122,7 @@ def _install(request: HttpRequest, template_key: str, workflow: N8nWorkflow | No
         )
     except ValidationError as error:
         if hasattr(error, "error_dict"):
-            for field, field_errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, field_errors)
+            add_service_errors(form, error)
             return _templates_response(request, bound={template.key: form}, status=400)
         messages.error(request, error_text(error))
     except N8nError as error:
