@@ -2,27 +2,45 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from marketing.forms import TimezoneField
+from marketing.service_admin import ServiceAdmin, ServiceInline
+from marketing.web import add_service_errors
+
 from . import scheduling, services
-from .captions import post_problems
+from .forms import WallClockField
 from .models import (
-    Schedule,
     Campaign,
     CampaignExecution,
     CampaignImage,
+    CampaignStatus,
     CampaignStatusChange,
     ExecutionSource,
     ExecutionStep,
     ImageGeneration,
+    Schedule,
 )
 
 
-class CampaignImageInline(admin.TabularInline):
+class CampaignImageFormSet(BaseInlineFormSet):
+    def delete_existing(self, obj: CampaignImage, commit: bool = True) -> None:
+        # The service renumbers the carousel and deletes the file once committed.
+        services.campaign_image_remove(image=obj)
+
+
+class CampaignImageInline(ServiceInline):
+    """Images are added and reordered on the campaign's page; here staff can only remove one."""
+
     model = CampaignImage
+    formset = CampaignImageFormSet
     extra = 0
     fields = ["position", "file", "width", "height", "source", "model", "fallback_reason"]
-    readonly_fields = ["file", "width", "height", "source", "model", "fallback_reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class CampaignExecutionInline(admin.TabularInline):
@@ -49,33 +67,38 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
-class CampaignAdminForm(forms.ModelForm):
-    class Meta:
-        model = Campaign
-        fields = "__all__"
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        for field, message in post_problems(
-            caption=cleaned.get("caption") or "",
-            hashtags=cleaned.get("hashtags") or "",
-            first_comment=cleaned.get("first_comment") or "",
-        ).items():
-            self.add_error(field, message)
-        return cleaned
-
-
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    form = CampaignAdminForm
+class CampaignAdmin(ServiceAdmin):
+    """Edits go through campaign_create and campaign_update, deletions through campaign_delete."""
+
     list_display = ["name", "workspace", "status", "created_by", "updated_at"]
     list_filter = ["status", "created_at", "updated_at", "workspace"]
     search_fields = ["name", "caption", "brief", "workspace__name"]
     list_select_related = ["workspace", "created_by"]
+    fields = ["workspace", *services.EDITABLE_FIELDS, "status", "created_by", "updated_by", "created_at", "updated_at"]
     readonly_fields = ["status", "created_by", "updated_by", "created_at", "updated_at"]
     autocomplete_fields = ["workspace"]
     inlines = [CampaignImageInline, CampaignExecutionInline, StatusChangeInline]
     actions = ["run_now", "archive"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
+        if obj is None:
+            return self.readonly_fields
+        # A campaign stays in its workspace; an archived one is restored to a draft before editing.
+        frozen = ["workspace", *services.EDITABLE_FIELDS] if obj.status == CampaignStatus.ARCHIVED else ["workspace"]
+        return [*frozen, *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
+        fields = {name: getattr(obj, name) for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        if change and not set(form.changed_data) & set(fields):
+            return  # Only inlines changed; they call their own services.
+        if change:
+            services.campaign_update(campaign=obj, by=request.user, **fields)
+        else:
+            obj.pk = services.campaign_create(workspace=obj.workspace, by=request.user, **fields).pk
+
+    def delete_model(self, request: HttpRequest, obj: Campaign) -> None:
+        services.campaign_delete(campaign=obj, by=request.user)
 
     @admin.action(description="Run now")
     def run_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -142,6 +165,12 @@ class ImageGenerationAdmin(admin.ModelAdmin):
 
 
 class ScheduleAdminForm(forms.ModelForm):
+    """Times are typed on the wall clock of the schedule's zone, as on the page."""
+
+    run_at = WallClockField(label="Run at")
+    timezone = TimezoneField(required=False, help_text="Empty: the workspace's zone.")
+    starts_at = WallClockField(label="Starting")
+    ends_at = WallClockField(label="Ending")
     accept_warnings = forms.BooleanField(required=False, help_text="Save even if another campaign publishes too close.")
 
     class Meta:
@@ -150,30 +179,29 @@ class ScheduleAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        campaign = cleaned.get("campaign")
+        campaign = cleaned.get("campaign") or (self.instance.campaign if self.instance.campaign_id else None)
         if campaign is None or self.errors:
             return cleaned
-        self.plan = scheduling.Plan(
-            kind=cleaned["kind"],
-            timezone=cleaned.get("timezone") or campaign.workspace.timezone,
-            run_at=cleaned.get("run_at"),
-            cron=cleaned.get("cron", ""),
-            starts_at=cleaned.get("starts_at"),
-            ends_at=cleaned.get("ends_at"),
-            max_runs=cleaned.get("max_runs"),
-        )
-        # The same rule as the page and the API: the service decides, the form shows its words.
-        scheduling.validate_plan(self.plan)
-        report = scheduling.schedule_conflicts(campaign=campaign, plan=self.plan)
-        if report.refusal:
-            raise ValidationError(report.refusal)
-        if report.warnings and not cleaned.get("accept_warnings"):
-            raise ValidationError(report.warnings + ["Tick “accept warnings” to save anyway."])
+        try:
+            self.plan = scheduling.plan_from_input(
+                kind=cleaned["kind"],
+                timezone=cleaned.get("timezone") or campaign.workspace.timezone,
+                run_at=cleaned.get("run_at"),
+                cron=cleaned.get("cron", ""),
+                starts_at=cleaned.get("starts_at"),
+                ends_at=cleaned.get("ends_at"),
+                max_runs=cleaned.get("max_runs"),
+            )
+        except ValidationError as error:
+            add_service_errors(self, error)
         return cleaned
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(ServiceAdmin):
+    """Saves through campaign_schedule (the plan, the conflict rule, the status) and deletes
+    through campaign_unschedule, one schedule at a time even in bulk."""
+
     form = ScheduleAdminForm
     list_display = ["campaign", "kind", "cron", "timezone", "next_run_at", "runs_planned", "max_runs"]
     list_filter = ["kind", "timezone"]
@@ -182,9 +210,16 @@ class ScheduleAdmin(admin.ModelAdmin):
     readonly_fields = ["runs_planned", "next_run_at"]
     autocomplete_fields = ["campaign"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> list[str]:
+        return [*self.readonly_fields, "campaign"] if obj is not None else self.readonly_fields
+
     def save_model(self, request: HttpRequest, obj: Schedule, form, change: bool) -> None:
         scheduling.campaign_schedule(
-            campaign=obj.campaign, plan=form.plan, by=request.user, via="admin", accept_warnings=True
+            campaign=obj.campaign,
+            plan=form.plan,
+            by=request.user,
+            via="admin",
+            accept_warnings=form.cleaned_data["accept_warnings"],
         )
         saved = Schedule.objects.get(campaign=obj.campaign)
         obj.pk, obj.next_run_at, obj.runs_planned = saved.pk, saved.next_run_at, saved.runs_planned

@@ -1,7 +1,6 @@
 """/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
 and answer JSON; every object is loaded through the workspace of the token or the session."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -11,8 +10,8 @@ from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
 from . import scheduling, selectors, services
-from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule
-from .recurrence import PRESETS, localize, zone
+from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule, ScheduleKind
+from .recurrence import PRESETS
 
 
 class ExecutionStepSerializer(serializers.Serializer):
@@ -80,42 +79,25 @@ class StatusSerializer(serializers.Serializer):
 class SchedulePlanSerializer(serializers.Serializer):
     """Times without a zone are read on the schedule zone's wall clock (the page's DST rule)."""
 
-    kind = serializers.ChoiceField(choices=["once", "recurring"])
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices)
     timezone = serializers.CharField(required=False)
     run_at = serializers.DateTimeField(required=False, default_timezone=None)
     preset = serializers.ChoiceField(choices=list(PRESETS), required=False)
     cron = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    starts_at = serializers.DateTimeField(required=False, allow_null=True)
-    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=None)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=None)
     max_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     accept_warnings = serializers.BooleanField(default=False)
 
     def validate(self, data):
-        tz_name = data.get("timezone") or self.context["workspace"].timezone
-        tz = zone(tz_name)
-        for name in ("run_at", "starts_at", "ends_at"):
-            value = data.get(name)
-            if value is not None and timezone.is_naive(value):
-                data[name] = localize(value, tz)
-        if data["kind"] == "recurring" and not data.get("cron"):
-            if not data.get("preset"):
-                raise serializers.ValidationError({"cron": "Give a cron expression or a preset."})
-            data["cron"] = PRESETS[data["preset"]][1]
-        data["timezone"] = tz_name
+        fields = {name: value for name, value in data.items() if name != "accept_warnings" and value is not None}
+        fields.setdefault("timezone", self.context["workspace"].timezone)
+        # DRF turns the builder's ValidationError into a 400 by field.
+        data["plan"] = scheduling.plan_from_input(**fields)
         return data
 
     def plan(self) -> scheduling.Plan:
-        d = self.validated_data
-        return scheduling.Plan(
-            kind=d["kind"],
-            timezone=d["timezone"],
-            run_at=d.get("run_at"),
-            cron=d.get("cron", ""),
-            preset=d.get("preset", ""),
-            starts_at=d.get("starts_at"),
-            ends_at=d.get("ends_at"),
-            max_runs=d.get("max_runs"),
-        )
+        return self.validated_data["plan"]
 
 
 def _campaign(request, pk: int) -> Campaign:

@@ -4,11 +4,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from marketing.forms import TimezoneField
+from marketing.web import add_service_errors
 
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
-from .models import Campaign, CampaignStatus
-from .recurrence import DST_RULE_HELP, PRESETS, localize, zone
+from .models import Campaign, CampaignStatus, ScheduleKind
+from .recurrence import DST_RULE_HELP, PRESETS, zone
+from .scheduling import Plan, plan_from_input
 from .selectors import SORTS, destination_choices, destination_key
 from .services import MAX_IMAGES
 
@@ -165,9 +167,9 @@ class WallClockField(forms.DateTimeField):
 class ScheduleForm(forms.Form):
     kind = forms.ChoiceField(
         label="Runs",
-        choices=[("once", "Once, at a date and time"), ("recurring", "On a recurrence")],
+        choices=[(ScheduleKind.ONCE, "Once, at a date and time"), (ScheduleKind.RECURRING, "On a recurrence")],
         widget=forms.RadioSelect,
-        initial="once",
+        initial=ScheduleKind.ONCE,
     )
     run_at = WallClockField(label="Date and time")
     preset = forms.ChoiceField(
@@ -212,36 +214,23 @@ class ScheduleForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        tz_name = cleaned.get("timezone")
-        if not tz_name:
+        if self.errors:
             return cleaned
-        tz = zone(tz_name)
-        for name in ("run_at", "starts_at", "ends_at"):
-            if cleaned.get(name) is not None:
-                cleaned[name] = localize(cleaned[name], tz)
-        kind = cleaned.get("kind")
-        if kind == "once" and not cleaned.get("run_at"):
-            self.add_error("run_at", "Choose when to run.")
-        if kind == "recurring":
-            preset = cleaned.get("preset") or "custom"
-            if preset != "custom":
-                cleaned["cron"] = PRESETS[preset][1]
-            elif not cleaned.get("cron"):
-                self.add_error("cron", "Enter a cron expression, or pick a preset.")
+        try:
+            self._plan = plan_from_input(
+                kind=cleaned["kind"],
+                timezone=cleaned["timezone"],
+                run_at=cleaned.get("run_at"),
+                preset=cleaned.get("preset") or "",
+                cron=cleaned.get("cron") or "",
+                starts_at=cleaned.get("starts_at"),
+                ends_at=cleaned.get("ends_at"),
+                max_runs=cleaned.get("max_runs"),
+            )
+        except ValidationError as error:
+            add_service_errors(self, error)
         return cleaned
 
-    def plan(self):
-        from .scheduling import Plan
-
-        c = self.cleaned_data
-        recurring = c["kind"] == "recurring"
-        return Plan(
-            kind=c["kind"],
-            timezone=c["timezone"],
-            run_at=None if recurring else c.get("run_at"),
-            cron=c.get("cron", "") if recurring else "",
-            preset=(c.get("preset") or "") if recurring and c.get("preset") != "custom" else "",
-            starts_at=c.get("starts_at") if recurring else None,
-            ends_at=c.get("ends_at") if recurring else None,
-            max_runs=c.get("max_runs") if recurring else None,
-        )
+    def plan(self) -> Plan:
+        """The plan of a valid form."""
+        return self._plan

@@ -48,6 +48,57 @@ class Plan:
     max_runs: int | None = None
 
 
+def plan_from_input(
+    *,
+    kind: str,
+    timezone: str,
+    run_at: datetime | None = None,
+    preset: str = "",
+    cron: str = "",
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    max_runs: int | None = None,
+) -> Plan:
+    """The plan a form, an API call or the admin describes. Times without a zone are read on the
+    zone's wall clock (with the daylight-saving rule of ``recurrence``); fields of the other kind
+    are dropped; a preset other than "custom" gives the cron. Raises ValidationError by field
+    for what is missing; ``validate_plan`` judges the rest when the plan is saved.
+    """
+    try:
+        tz = recurrence.zone(timezone)
+    except ValidationError as error:
+        raise ValidationError({"timezone": error.messages}) from error
+
+    def placed(moment: datetime | None) -> datetime | None:
+        if moment is None or moment.tzinfo is not None:
+            return moment
+        return recurrence.localize(moment, tz)
+
+    if kind == ScheduleKind.ONCE:
+        if run_at is None:
+            raise ValidationError({"run_at": "Choose when to run."})
+        return Plan(kind=kind, timezone=timezone, run_at=placed(run_at))
+    if kind != ScheduleKind.RECURRING:
+        raise ValidationError({"kind": "Choose once or recurring."})
+    if preset and preset != "custom":
+        if preset not in recurrence.PRESETS:
+            raise ValidationError({"preset": f"{preset!r} is not a preset."})
+        cron = recurrence.PRESETS[preset][1]
+    else:
+        preset = ""
+    if not cron:
+        raise ValidationError({"cron": "Enter a cron expression, or pick a preset."})
+    return Plan(
+        kind=kind,
+        timezone=timezone,
+        cron=cron,
+        preset=preset,
+        starts_at=placed(starts_at),
+        ends_at=placed(ends_at),
+        max_runs=max_runs,
+    )
+
+
 @dataclass
 class ConflictReport:
     warnings: list[str] = field(default_factory=list)

@@ -20,7 +20,7 @@ from . import recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .destinations import destination_for
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
 
 PAGE_SIZE = 25
 
@@ -376,7 +376,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, form: ScheduleFor
         context["plan_error"] = error_text(error)
         return context
     now = timezone.now()
-    runs = scheduling.planned_times(plan, after=now, until=now + timedelta(days=3650))[:5] if plan.kind == "recurring" else [plan.run_at]
+    runs = scheduling.planned_times(plan, after=now, until=now + timedelta(days=3650))[:5] if plan.kind == ScheduleKind.RECURRING else [plan.run_at]
     viewer = recurrence.zone(request.user.timezone)
     campaign_zone = recurrence.zone(plan.timezone)
     context["runs"] = [(run.astimezone(campaign_zone), run.astimezone(viewer)) for run in runs]

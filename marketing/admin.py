@@ -1,19 +1,68 @@
+from collections.abc import Callable
+from functools import partial
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
-from .models import Invitation, Membership, User, Workspace
+from . import services
+from .models import Invitation, Membership, Role, User, Workspace
+from .service_admin import ServiceAdmin, ServiceInline
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipFormSet(BaseInlineFormSet):
+    """Adds, re-roles and removes members through the services, so a workspace keeps an owner.
+
+    Demotions and removals wait until the other rows are saved: handing ownership from one
+    member to another in one save then finds the new owner already in place.
+    """
+
+    def save(self, commit: bool = True) -> list[Membership]:
+        self._after: list[Callable[[], object]] = []
+        saved = super().save(commit)
+        for write in self._after:
+            write()
+        return saved
+
+    def save_new(self, form, commit=True) -> Membership:
+        new = form.instance
+        setattr(new, self.fk.name, self.instance)
+        return services.membership_add(workspace=new.workspace, user=new.user, role=new.role, by=self.actor)
+
+    def save_existing(self, form, obj: Membership, commit=True) -> Membership:
+        moved = [name for name in ("user", "workspace") if name in form.changed_data]
+        if moved:
+            raise ValidationError(f"A membership keeps its {moved[0]}: remove it and add a new one instead.")
+        role = form.cleaned_data["role"]
+        write = partial(services.membership_change_role, membership=obj, by=self.actor, role=role)
+        if role == Role.OWNER:
+            return write()
+        self._after.append(write)
+        return obj
+
+    def delete_existing(self, obj: Membership, commit=True) -> None:
+        self._after.append(partial(services.membership_remove, membership=obj, by=self.actor))
+
+
+class WorkspaceMembershipInline(ServiceInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
     readonly_fields = ["created_at"]
 
 
+class UserMembershipInline(WorkspaceMembershipInline):
+    autocomplete_fields = ["workspace"]
+    fields = ["workspace", "role", "created_at"]
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ServiceAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "name", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "date_joined"]
@@ -25,20 +74,21 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
-    inlines = [MembershipInline]
+    inlines = [UserMembershipInline]
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        services.user_delete(user=obj)
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(ServiceAdmin):
     list_display = ["name", "slug", "timezone", "member_count", "created_at"]
     list_filter = ["timezone", "created_at"]
     search_fields = ["name", "slug", "memberships__user__email"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
+    inlines = [WorkspaceMembershipInline]
 
-    def get_queryset(self, request):
-        from django.db.models import Count
-
+    def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
     @admin.display(ordering="_member_count", description="Members")
@@ -47,12 +97,26 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role", "created_at"]
     search_fields = ["user__email", "workspace__name"]
     list_select_related = ["user", "workspace"]
     autocomplete_fields = ["user", "workspace"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        # Moving a membership to another user or workspace would skip the last-owner rule.
+        return ["user", "workspace"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
+        if change:
+            services.membership_change_role(membership=obj, by=request.user, role=obj.role)
+        else:
+            saved = services.membership_add(workspace=obj.workspace, user=obj.user, role=obj.role, by=request.user)
+            obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        services.membership_remove(membership=obj, by=request.user)
 
 
 @admin.register(Invitation)

@@ -118,14 +118,25 @@ def workspace_switch(*, request: HttpRequest, workspace: Workspace) -> None:
     request.session[SESSION_WORKSPACE_KEY] = workspace.pk
 
 
-def _require_manager(membership: Membership | None) -> None:
-    if membership is None or membership.role not in MANAGER_ROLES:
+# Who changes a team: a member of the workspace, or a staff user in the admin. Staff may do what an
+# owner may; the rules about the team itself (one owner at least) hold for both.
+Actor = Membership | User
+
+
+def _is_staff(by: Actor | None) -> bool:
+    return isinstance(by, User) and by.is_staff
+
+
+def _require_manager(by: Actor | None) -> None:
+    if _is_staff(by):
+        return
+    if not isinstance(by, Membership) or by.role not in MANAGER_ROLES:
         raise PermissionDenied("Only owners and admins can manage members.")
 
 
-def _require_can_grant(by: Membership, role: str) -> None:
+def _require_can_grant(by: Actor, role: str) -> None:
     # Admins run the team but cannot hand out or take away ownership.
-    if role == Role.OWNER and by.role != Role.OWNER:
+    if role == Role.OWNER and not _is_staff(by) and by.role != Role.OWNER:
         raise PermissionDenied("Only an owner can make someone an owner.")
 
 
@@ -222,7 +233,18 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, by: Membership, role: str) -> Membership:
+def membership_add(*, workspace: Workspace, user: User, role: str, by: Actor) -> Membership:
+    """Adds ``user`` to ``workspace`` directly, without an invitation (staff in the admin)."""
+    _require_manager(by)
+    _require_can_grant(by, role)
+    membership = Membership(workspace=workspace, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, by: Actor, role: str) -> Membership:
     """Changes a member's role; the last owner cannot be demoted."""
     _require_manager(by)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
@@ -238,9 +260,9 @@ def membership_change_role(*, membership: Membership, by: Membership, role: str)
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, by: Membership) -> None:
+def membership_remove(*, membership: Membership, by: Actor) -> None:
     """Removes a member, or lets a member leave (``by`` is the same membership)."""
-    leaving = membership.pk == by.pk
+    leaving = isinstance(by, Membership) and membership.pk == by.pk
     if not leaving:
         _require_manager(by)
         if membership.role == Role.OWNER:
@@ -251,6 +273,19 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
             "The last owner cannot leave. Make someone else an owner first, or delete the workspace."
         )
     membership.delete()
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Deletes an account and its memberships, unless it is the last owner of a workspace."""
+    owned = Membership.objects.select_for_update().filter(user=user, role=Role.OWNER).select_related("workspace")
+    for membership in owned:
+        if _owners_locked(membership.workspace_id) <= 1:
+            raise ValidationError(
+                f"{user.email} is the last owner of {membership.workspace.name}. "
+                "Make someone else an owner first, or delete the workspace."
+            )
+    user.delete()
 
 
 def _owners_locked(workspace_id: int) -> int:

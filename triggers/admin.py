@@ -1,28 +1,15 @@
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import selectors, services
+from marketing.service_admin import ServiceAdmin
+
+from . import services
 from .models import Trigger, TriggerEvent, TriggerKind, TriggerRejection
-
-
-class TriggerAdminForm(forms.ModelForm):
-    class Meta:
-        model = Trigger
-        fields = "__all__"
-
-    def clean(self):
-        cleaned = super().clean()
-        workspace = cleaned.get("workspace")
-        campaigns = cleaned.get("campaigns") or []
-        if workspace is not None and any(campaign.workspace_id != workspace.pk for campaign in campaigns):
-            self.add_error("campaigns", "A trigger only starts campaigns of its own workspace.")
-        return cleaned
 
 
 class TriggerRejectionInline(admin.TabularInline):
@@ -37,8 +24,11 @@ class TriggerRejectionInline(admin.TabularInline):
 
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
-    form = TriggerAdminForm
+class TriggerAdmin(ServiceAdmin):
+    """Saves through trigger_create and trigger_update (the workspace rule for campaigns, the
+    next fire time, the token cache) and deletes through trigger_delete."""
+
+    fields = ["workspace", "name", "kind", "campaigns", "enabled", "cooldown", "cron", "timezone", "rules"]
     list_display = ["name", "workspace", "kind", "enabled", "cooldown", "last_fired_at", "next_fire_at"]
     list_filter = ["kind", "enabled", "workspace"]
     search_fields = ["name", "workspace__name", "token"]
@@ -48,27 +38,33 @@ class TriggerAdmin(admin.ModelAdmin):
     inlines = [TriggerRejectionInline]
     actions = ["enable", "disable", "fire_now", "regenerate_token"]
 
+    def get_fields(self, request: HttpRequest, obj: Trigger | None = None) -> list[str]:
+        return list(dict.fromkeys([*self.fields, *self.get_readonly_fields(request, obj)]))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Trigger | None = None) -> list[str]:
+        # A trigger stays in its workspace: its campaigns and its URL belong there.
+        return [*self.readonly_fields, "workspace"] if obj is not None else self.readonly_fields
+
     def save_model(self, request: HttpRequest, obj: Trigger, form, change: bool) -> None:
-        # The same rules as the pages: a time trigger's next fire time follows its cron, a
-        # change never writes back last_fired_at (the cooldown's compare-and-set owns it), and
-        # event intake must not go on reading the trigger as it was.
-        services.plan_next_fire(obj)
+        values = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        campaigns = list(form.cleaned_data.get("campaigns", []))
         if change:
-            kept = {"id", "last_fired_at", "token", "created_at", "created_by"}
-            obj.save(update_fields=[f.name for f in Trigger._meta.concrete_fields if f.name not in kept])
+            # The service compares with the stored trigger to know whether to plan the next fire.
+            stored = Trigger.objects.get(pk=obj.pk)
+            services.trigger_update(trigger=stored, by=request.user, campaigns=campaigns, **values)
         else:
-            obj.created_by = request.user
-            obj.save()
-        selectors.trigger_token_forget(obj.token)
+            created = services.trigger_create(
+                workspace=obj.workspace, by=request.user, campaigns=campaigns, **values
+            )
+            obj.pk = created.pk
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        # The services set the campaigns, after checking they belong to the trigger's workspace.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request: HttpRequest, obj: Trigger) -> None:
-        super().delete_model(request, obj)
-        selectors.trigger_token_forget(obj.token)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> None:
-        tokens = list(queryset.values_list("token", flat=True))
-        super().delete_queryset(request, queryset)
-        selectors.trigger_token_forget(*tokens)
+        services.trigger_delete(trigger=obj, by=request.user)
 
     @admin.action(description="Enable")
     def enable(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> None:
