@@ -157,6 +157,8 @@ def request(
     timeout: float | tuple[float, float] | None = None,
     retries: int | None = None,
     idempotent: bool | None = None,
+    accept: frozenset[int] = frozenset(),
+    breaker: str | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Send an HTTP request to ``provider``; return the 2xx response or raise ProviderError.
@@ -166,6 +168,10 @@ def request(
     per-provider override. ``retries``: attempts after the first for connection errors,
     timeouts and 429/500/502/503/504, made only when the request is idempotent: GET, HEAD,
     OPTIONS, PUT and DELETE are; pass ``idempotent=True`` for a POST that is safe to repeat.
+    ``accept``: statuses besides 2xx returned as answers rather than raised (304 to a
+    conditional GET, 3xx when the caller follows redirects itself). ``breaker``: the circuit
+    to use, by default the provider's; callers that reach many unrelated hosts under one
+    provider (feeds) pass one per host, so one dead site does not stop calls to the others.
     Other keyword arguments go to ``requests.Session.request`` (params, json, headers...).
     Raises CircuitOpenError, without sending anything, while the provider's circuit is open.
     """
@@ -192,7 +198,7 @@ def request(
         except requests.RequestException as exc:
             raise _transport_error(provider, f"{method} {safe_url}", exc) from None
         fields["status"] = response.status_code
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status_code < 300 or response.status_code in accept:
             return response
         raise _status_error(provider, f"{method} {safe_url}", response)
 
@@ -203,7 +209,7 @@ def request(
         sleep=_sleep,
         reraise=True,
     )
-    return _guarded(provider, lambda: retrying(attempt), _is_transient, fields)
+    return _guarded(provider, lambda: retrying(attempt), _is_transient, fields, breaker=breaker)
 
 
 def call(
@@ -246,14 +252,19 @@ def reset_breakers() -> None:
 
 
 def _guarded(
-    provider: str, fn: Callable[[], T], is_transient: Callable[[Exception], bool], fields: dict[str, Any]
+    provider: str,
+    fn: Callable[[], T],
+    is_transient: Callable[[Exception], bool],
+    fields: dict[str, Any],
+    *,
+    breaker: str | None = None,
 ) -> T:
-    """Run ``fn()`` under the provider's breaker; time it, count its outcome, log one line."""
-    breaker = _breaker(provider)
+    """Run ``fn()`` under the provider's breaker (or ``breaker``); time it, count its outcome, log one line."""
+    circuit = _breaker(provider, breaker)
     started = time.perf_counter()
     outcome = "error"
     try:
-        wait = breaker.open_for()
+        wait = circuit.open_for()
         if wait is not None:
             raise CircuitOpenError(
                 f"{provider}: circuit open after repeated failures, not calling for {wait:.0f}s",
@@ -267,9 +278,9 @@ def _guarded(
         except Exception as exc:
             transient = is_transient(exc)
             if transient:
-                breaker.record_failure()
+                circuit.record_failure()
             else:
-                breaker.record_success()
+                circuit.record_success()
             if isinstance(exc, ProviderError):
                 outcome = exc.outcome
             else:
@@ -277,7 +288,7 @@ def _guarded(
                 status = getattr(exc, "status_code", None)
                 fields["status"] = status if isinstance(status, int) else None
             raise
-        breaker.record_success()
+        circuit.record_success()
         outcome = "success"
         return result
     except CircuitOpenError:
@@ -413,16 +424,17 @@ def _session(provider: str) -> requests.Session:
         return session
 
 
-def _breaker(provider: str) -> _Breaker:
+def _breaker(provider: str, key: str | None = None) -> _Breaker:
+    key = key or provider
     with _lock:
-        breaker = _breakers.get(provider)
+        breaker = _breakers.get(key)
         if breaker is None:
             conf = _config(provider)
-            breaker = _breakers[provider] = _Breaker(
+            breaker = _breakers[key] = _Breaker(
                 fail_max=conf["breaker_fail_max"],
                 reset_timeout=conf["breaker_reset_timeout"],
-                state_storage=_storage(provider, conf["breaker_namespace"]),
-                name=provider,
+                state_storage=_storage(key, conf["breaker_namespace"]),
+                name=key,
             )
         return breaker
 

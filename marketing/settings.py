@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.instagram",
     "integrations.n8n",
+    "integrations.cms",
     "campaigns",
     "triggers",
 ]
@@ -243,6 +244,7 @@ CELERY_BEAT_SCHEDULE = {
     "triggers-prune-events": {"task": "triggers.tasks.prune_events", "schedule": crontab(hour=2, minute=45)},
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
+    "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 REST_FRAMEWORK = {
@@ -289,6 +291,18 @@ OUTBOUND_HTTP = {
 
 # URLs a workspace enters (its n8n) may point at private addresses only when this is on.
 OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+
+# Content sources (integrations/cms): feeds and WordPress sites a workspace polls.
+CMS_MAX_FEED_BYTES = env.int("CMS_MAX_FEED_BYTES", default=5 * 1024 * 1024)
+CMS_CONNECT_TIMEOUT = env.float("CMS_CONNECT_TIMEOUT", default=5.0)
+CMS_READ_TIMEOUT = env.float("CMS_READ_TIMEOUT", default=10.0)
+# A whole download, however slowly the server sends it, ends after this many seconds.
+CMS_FETCH_DEADLINE = env.float("CMS_FETCH_DEADLINE", default=20.0)
+CMS_USER_AGENT = env("CMS_USER_AGENT", default="MarketingBot/1.0 (+feed reader)")
+# Failed polls wait interval × 2^failures, up to this many minutes.
+CMS_MAX_BACKOFF_MINUTES = env.int("CMS_MAX_BACKOFF_MINUTES", default=24 * 60)
+# The model that drafts captions from posts when OPENAI_API_KEY is set.
+OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4.1-mini")
 
 # Fernet keys for tokens stored at rest (integrations/crypto.py); derived from SECRET_KEY when empty.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("integrations.instagram.urls")),
     path("", include("integrations.n8n.urls")),
     path("", include("triggers.urls")),
+    path("", include("integrations.cms.urls")),
     path("api/v1/", include("campaigns.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),

@@ -1,4 +1,4 @@
-"""OpenAI image generation: the only code that knows the OpenAI SDK.
+"""OpenAI image generation and chat: the only code that knows the OpenAI SDK.
 
 Calls run under ``integrations.http.call("openai", ...)``, so they share the provider's circuit
 breaker, metrics and log line with every other outbound call. SDK errors become
@@ -67,6 +67,36 @@ def generate_image(*, prompt: str, model: str | None = None, size: str = "1024x1
     # Translated errors carry the http layer's outcomes, so its default rule decides what opens
     # the circuit: timeouts, connection errors and 5xx do; 429, refusals and other 4xx do not.
     return http.call(PROVIDER, "images.generate", generate)
+
+
+def chat(*, system: str, prompt: str, model: str | None = None, max_tokens: int = 800) -> str:
+    """The model's answer to ``prompt`` under the ``system`` instructions, as text.
+
+    ``model`` defaults to ``settings.OPENAI_CHAT_MODEL``. Raises NotConfigured without an API
+    key, CircuitOpenError while the provider's circuit is open, ProviderError otherwise.
+    """
+    if not settings.OPENAI_API_KEY:
+        raise NotConfigured("OpenAI is not configured: set OPENAI_API_KEY.", provider=PROVIDER, retryable=False)
+    model = model or settings.OPENAI_CHAT_MODEL
+
+    def complete() -> str:
+        try:
+            with _client() as client:
+                response = client.chat.completions.create(
+                    model=model,
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                    max_completion_tokens=max_tokens,
+                    timeout=_timeout(),
+                )
+        except openai.OpenAIError as exc:
+            raise _translate(exc) from exc
+        choices = response.choices or []
+        text = choices[0].message.content if choices and choices[0].message else None
+        if not text:
+            raise ProviderError("OpenAI answered without text.", provider=PROVIDER, retryable=False)
+        return text
+
+    return http.call(PROVIDER, "chat.completions.create", complete)
 
 
 def _client() -> openai.OpenAI:
