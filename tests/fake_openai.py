@@ -1,8 +1,8 @@
 """A local stand-in for the OpenAI API, reached over real HTTP by the real SDK.
 
 Use the ``fake_openai`` fixture: it points ``OPENAI_BASE_URL`` at the fake, sets a test key and a
-short OpenAI timeout, answers ``POST /v1/images/generations`` with a real PNG, and records what
-it was sent. Script other answers per test::
+short OpenAI timeout, answers ``POST /v1/images/generations`` with a real PNG and
+``POST /v1/chat/completions`` with ``chat_text``, and records what it was sent. Script other answers per test::
 
     fake_openai.fail(500)
     fake_openai.hang()               # never answers: the call times out
@@ -63,6 +63,7 @@ class Received:
 class FakeOpenAI:
     def __init__(self) -> None:
         self.image = png()
+        self.chat_text = '{"caption": "A caption from the fake.", "hashtags": ["fake"]}'
         self.requests: list[Received] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -118,6 +119,18 @@ class FakeOpenAI:
             },
         }
 
+    def _chat_success(self, text: str) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "gpt-test",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 30, "total_tokens": 70},
+        }
+
     def _next(self, received: Received) -> Reply:
         with self._lock:
             self.requests.append(received)
@@ -136,7 +149,7 @@ class FakeOpenAI:
                     payload = raw
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 received = Received(self.command, self.path, headers, payload)
-                if self.path.split("?")[0] != "/v1/images/generations":
+                if self.path.split("?")[0] not in ("/v1/images/generations", "/v1/chat/completions"):
                     fake.requests.append(received)
                     self._send(404, error_body(f"Unknown path {self.path}", type="invalid_request_error"))
                     return
@@ -144,7 +157,12 @@ class FakeOpenAI:
                 if reply.hang:
                     fake._stopping.wait(10)
                     return
-                body = reply.body if reply.body is not None else fake._success(fake.image)
+                if reply.body is not None:
+                    body = reply.body
+                elif self.path.startswith("/v1/chat/"):
+                    body = fake._chat_success(fake.chat_text)
+                else:
+                    body = fake._success(fake.image)
                 self._send(reply.status, body, reply.headers)
 
             def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

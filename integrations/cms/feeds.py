@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import defusedxml.ElementTree
 import feedparser
@@ -26,6 +27,8 @@ FEED_LINK = re.compile(
     rb"""<link\b[^>]*\btype=["']application/(?:rss|atom)\+xml["'][^>]*>""", re.IGNORECASE
 )
 HREF = re.compile(rb"""\bhref=["']([^"']+)["']""", re.IGNORECASE)
+# WordPress ends excerpts with "[…]" or "… Continue reading “Title”".
+MORE_LINK = re.compile(r"\s*(?:(?:\[…\]|…)\s*(?:Continue reading\b[^.!?]*)?|Continue reading\b[^.!?]*)$")
 IMG = re.compile(r"""<img\b[^>]*\bsrc=["']([^"']+)["']""", re.IGNORECASE)
 
 
@@ -62,10 +65,13 @@ def parse(body: bytes, *, url: str, content_type: str = "") -> Feed:
     if not body.strip():
         raise FeedInvalid("The address answered with an empty body, not a feed.")
     _refuse_entities(body)
-    parsed = feedparser.parse(body, response_headers={"content-location": url, "content-type": content_type or "application/xml"})
+    # No base URL for feedparser: it would resolve GUIDs against it too ("post-1" becoming
+    # "https://…/post-1"), and a feed that moves would then look all new. Links and images are
+    # resolved here instead.
+    parsed = feedparser.parse(body, response_headers={"content-type": content_type or "application/xml"})
     if not parsed.version:
         raise FeedInvalid(_not_a_feed(body, parsed))
-    posts = [_post(entry) for entry in parsed.entries[:MAX_ITEMS]]
+    posts = [_post(entry, base=url) for entry in parsed.entries[:MAX_ITEMS]]
     meta = parsed.feed
     return Feed(title=_text(meta.get("title", ""))[:200], link=meta.get("link", "")[:1000], posts=posts)
 
@@ -73,6 +79,7 @@ def parse(body: bytes, *, url: str, content_type: str = "") -> Feed:
 def excerpt(markup: str) -> str:
     """Plain text from an HTML summary, whitespace folded, cut at a word near MAX_EXCERPT."""
     text = re.sub(r"\s+", " ", html.unescape(strip_tags(markup or ""))).strip()
+    text = MORE_LINK.sub(" …", text)
     if len(text) <= MAX_EXCERPT:
         return text
     return text[:MAX_EXCERPT].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
@@ -115,7 +122,7 @@ def _not_a_feed(body: bytes, parsed: Any) -> str:
     return f"This is not an RSS or Atom feed{detail}."[:500]
 
 
-def _post(entry: Any) -> Post:
+def _post(entry: Any, *, base: str) -> Post:
     link = entry.get("link", "") or ""
     title = _text(entry.get("title", "")) or "(untitled)"
     published = entry.get("published_parsed") or entry.get("updated_parsed")
@@ -125,13 +132,20 @@ def _post(entry: Any) -> Post:
     return Post(
         guid=stable_guid(guid),
         title=title[:500],
-        link=link[:2000],
+        link=_absolute(link, base)[:2000],
         excerpt=excerpt(summary or content),
         author=_text(entry.get("author", ""))[:200],
         categories=_terms(entry),
         published_at=datetime.fromtimestamp(calendar.timegm(published), tz=UTC) if published else None,
-        image_url=_image(entry, summary + content)[:2000],
+        image_url=_absolute(_image(entry, summary + content), base)[:2000],
     )
+
+
+def _absolute(url: str, base: str) -> str:
+    if not url:
+        return ""
+    absolute = urljoin(base, url)
+    return absolute if absolute.startswith(("http://", "https://")) else ""
 
 
 def _text(value: str) -> str:
@@ -141,7 +155,7 @@ def _text(value: str) -> str:
 def _terms(entry: Any) -> list[str]:
     terms: list[str] = []
     for tag in entry.get("tags", []) or []:
-        term = _text(tag.get("term") or tag.get("label") or "")
+        term = _text(tag.get("label") or tag.get("term") or "")
         if term and term not in terms:
             terms.append(term[:100])
     return terms[:30]
