@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install migrate bench e2e-n8n clean
+.PHONY: run test install migrate bench e2e-n8n e2e-wordpress clean
 
 run: install migrate
 	$(BIN)/python manage.py ensure_demo
@@ -27,6 +27,9 @@ bench: install
 
 e2e-n8n: install
 	$(BIN)/python e2e/n8n/run.py
+
+e2e-wordpress: install
+	$(BIN)/python e2e/wordpress/run.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

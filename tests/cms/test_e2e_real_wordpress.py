@@ -1,0 +1,114 @@
+"""Against a real WordPress: `make e2e-wordpress` (e2e/wordpress/run.py) starts one and runs these.
+
+Skipped unless WP_E2E_BASE_URL, WP_E2E_USER and WP_E2E_APP_PASSWORD point at a running site.
+Posts are written through WordPress's own REST API, the way an editor's WordPress would; our app
+reads them through its client. Everything listens on 127.0.0.1.
+"""
+
+import os
+import uuid
+
+import pytest
+import requests
+from django.test import TestCase
+
+from integrations.cms import services
+from integrations.cms.models import ItemStatus, SourceKind, SourceState
+from tests.factories import jpeg_bytes
+
+BASE_URL = os.environ.get("WP_E2E_BASE_URL", "")
+USER = os.environ.get("WP_E2E_USER", "")
+APP_PASSWORD = os.environ.get("WP_E2E_APP_PASSWORD", "")
+
+pytestmark = pytest.mark.skipif(
+    not (BASE_URL and USER and APP_PASSWORD), reason="needs a real WordPress: run `make e2e-wordpress`"
+)
+
+
+def wp(method: str, route: str, **kwargs) -> requests.Response:
+    """WordPress's REST API, called directly as another client would (not through our code)."""
+    response = requests.request(
+        method, f"{BASE_URL}/?rest_route={route}", auth=(USER, APP_PASSWORD), timeout=30, **kwargs
+    )
+    assert response.status_code < 300, response.text[:500]
+    return response
+
+
+def term(taxonomy: str, name: str) -> int:
+    found = wp("GET", f"/wp/v2/{taxonomy}", params={"search": name}).json()
+    match = next((t for t in found if t["name"] == name), None)
+    return match["id"] if match else wp("POST", f"/wp/v2/{taxonomy}", json={"name": name}).json()["id"]
+
+
+@pytest.fixture
+def site(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
+    return BASE_URL
+
+
+@pytest.fixture
+def source(site, alice_workspace):
+    source = services.source_create(
+        workspace=alice_workspace,
+        by=None,
+        name="Real WordPress",
+        kind=SourceKind.WORDPRESS,
+        url=site,
+        wp_username=USER,
+        wp_app_password=APP_PASSWORD,
+    )
+    services.source_poll(source_id=source.pk)  # the baseline: "Hello world!" and earlier runs' posts
+    source.refresh_from_db()
+    return source
+
+
+def test_it_connects_with_the_application_password(site):
+    check = services.source_test(kind=SourceKind.WORDPRESS, url=site, wp_username=USER, wp_app_password=APP_PASSWORD)
+    assert check.ok, check.message
+    assert f"as {USER}" in check.message
+
+
+def test_it_says_when_wordpress_refuses_the_password(site):
+    check = services.source_test(kind=SourceKind.WORDPRESS, url=site, wp_username=USER, wp_app_password="x" * 24)
+    assert not check.ok
+    assert "refused the user name and application password" in check.message
+
+
+def test_it_imports_a_post_written_through_wordpress(source):
+    media = wp(
+        "POST",
+        "/wp/v2/media",
+        data=jpeg_bytes((1600, 900), "darkorange"),
+        headers={"Content-Type": "image/jpeg", "Content-Disposition": 'attachment; filename="launch.jpg"'},
+    ).json()
+    title = f"Launch day {uuid.uuid4().hex[:6]}"
+    post = wp(
+        "POST",
+        "/wp/v2/posts",
+        json={
+            "title": title,
+            "content": "<p>Our new product is out today.</p>",
+            "excerpt": "Our new product is out today.",
+            "status": "publish",
+            "categories": [term("categories", "Launches")],
+            "tags": [term("tags", "spring")],
+            "featured_media": media["id"],
+        },
+    ).json()
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        result = services.source_poll(source_id=source.pk)
+
+    source.refresh_from_db()
+    assert result.ok and source.state == SourceState.OK, source.last_error
+    item = source.items.get(guid=f"wp:{post['id']}")
+    assert item.title == title
+    assert item.link == post["link"]
+    assert item.categories == ["Launches"] and item.tags == ["spring"]
+    assert item.author == USER
+    assert item.status == ItemStatus.DONE, item.note
+    campaign = item.campaign
+    assert campaign.hashtags == "#Launches #Spring"
+    assert campaign.first_comment == f"Read the full post: {post['link']}"
+    image = campaign.images.get()  # the featured image, downloaded from WordPress's media library
+    assert (image.width, image.height) == (1440, 810)  # 16:9, scaled to Instagram's widest
