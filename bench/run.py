@@ -25,6 +25,7 @@ BENCHMARKS = {
     "schedule_dispatch": "bench.schedule_dispatch",
     "triggers_ingest": "bench.triggers_ingest",
     "triggers_eval": "bench.triggers_eval",
+    "cms_poll": "bench.cms_poll",
 }
 
 

@@ -103,7 +103,7 @@ def get(
                 raise FetchError("The URL redirects in a loop; open it in a browser to see where it goes.")
             continue
         if response.status_code == 304:
-            response.close()
+            response.content  # empty: reading it hands the connection back to the pool for the next poll
             return Fetched(status=304, body=b"", url=current, etag=etag, last_modified=last_modified)
         body = _read(response, limit=limit)
         return Fetched(

@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import URLValidator
 
 from marketing.models import Workspace
 
@@ -13,6 +14,7 @@ class SourceForm(forms.Form):
         label="Address",
         max_length=1000,
         assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
         help_text="A feed (https://example.com/feed/, …/rss.xml, a Substack's /feed) or a WordPress site's home page.",
     )
     wp_username = forms.CharField(label="WordPress user name", max_length=150, required=False)
@@ -71,6 +73,6 @@ class TestForm(forms.Form):
     """What the "test" button fetches: the form's current values, unsaved."""
 
     kind = forms.ChoiceField(choices=SourceKind.choices)
-    url = forms.URLField(max_length=1000, assume_scheme="https")
+    url = forms.URLField(max_length=1000, assume_scheme="https", validators=[URLValidator(schemes=["http", "https"])])
     wp_username = forms.CharField(max_length=150, required=False)
     wp_app_password = forms.CharField(max_length=200, required=False)
