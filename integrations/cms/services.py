@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from campaigns import images
 from campaigns.models import Campaign, CampaignStatus, ExecutionSource, ImageSource
-from campaigns.services import campaign_create, campaign_image_add, execution_start, image_generation_request
+from campaigns.services import campaign_create, campaign_image_add, execution_create, image_generation_request
 from marketing.models import User, Workspace
 from triggers.models import Trigger
 from triggers.services import Rejected, trigger_event_receive
@@ -381,7 +381,7 @@ def _campaign_from(item: ContentItem) -> Campaign:
             campaign_image_add(campaign=campaign, prepared=prepared, source=ImageSource.UPLOAD)
         if source.publish_automatically:
             # Without an image the run's first step generates one.
-            execution_start(campaign=campaign, source=ExecutionSource.TRIGGER)
+            execution_create(campaign=campaign, source=ExecutionSource.TRIGGER)
             notes.append("Published automatically.")
         elif prepared is None:
             image_generation_request(campaign=campaign, by=None)

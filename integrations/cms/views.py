@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
-from marketing.views import error_text, workspace_required
+from marketing.web import error_text, workspace_required
 
 from . import selectors, services
 from .forms import SourceForm, TestForm
