@@ -263,6 +263,7 @@ def _guarded(
     circuit = _breaker(provider, breaker)
     started = time.perf_counter()
     outcome = "error"
+    failure: Exception | None = None
     try:
         wait = circuit.open_for()
         if wait is not None:
@@ -276,6 +277,7 @@ def _guarded(
         try:
             result = fn()
         except Exception as exc:
+            failure = exc
             transient = is_transient(exc)
             if transient:
                 circuit.record_failure()
@@ -291,8 +293,8 @@ def _guarded(
         circuit.record_success()
         outcome = "success"
         return result
-    except CircuitOpenError:
-        outcome = "circuit_open"
+    except CircuitOpenError as exc:
+        outcome, failure = "circuit_open", exc
         raise
     finally:
         duration = time.perf_counter() - started
@@ -308,6 +310,9 @@ def _guarded(
             outcome if fields["status"] is None else f"{outcome} ({fields['status']})",
             extra={"provider": provider, **fields, "outcome": outcome, "duration_ms": round(duration * 1000)},
         )
+        from monitoring import hooks as monitoring_hooks  # here: monitoring's models need the app registry
+
+        monitoring_hooks.provider_call(provider, outcome=outcome, seconds=duration, failure=failure, status=fields["status"])
 
 
 def _transport_error(provider: str, where: str, exc: requests.RequestException) -> ProviderError:

@@ -63,11 +63,13 @@ INSTALLED_APPS = [
     "integrations.cms",
     "campaigns",
     "triggers",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "marketing.middleware.RequestIdMiddleware",
+    "monitoring.middleware.RequestRollupMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -245,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
     "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
+    "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "monitoring-prune": {"task": "monitoring.tasks.prune", "schedule": crontab(hour=2, minute=55)},
 }
 
 REST_FRAMEWORK = {
@@ -376,12 +380,43 @@ LOGGING = {
     },
 }
 
-if SENTRY_DSN:
-    import sentry_sdk
+# Monitoring (monitoring/): error tracking, rollups for the dashboard, health, metrics, alerts.
+MONITORING_ENABLED = env.bool("MONITORING_ENABLED", default=True)
+# Occurrences of one error group kept as rows per minute; the rest are only counted.
+MONITORING_SAMPLES_PER_MINUTE = env.int("MONITORING_SAMPLES_PER_MINUTE", default=5)
+# How often each process writes its counts; a thread does it, so requests never wait for it.
+MONITORING_FLUSH_SECONDS = env.float("MONITORING_FLUSH_SECONDS", default=10.0)
+MONITORING_BACKGROUND_FLUSH = env.bool("MONITORING_BACKGROUND_FLUSH", default=True)
+MONITORING_OCCURRENCE_RETENTION_DAYS = env.int("MONITORING_OCCURRENCE_RETENTION_DAYS", default=30)
+MONITORING_MINUTE_ROLLUP_RETENTION_DAYS = env.int("MONITORING_MINUTE_ROLLUP_RETENTION_DAYS", default=2)
+MONITORING_HOUR_ROLLUP_RETENTION_DAYS = env.int("MONITORING_HOUR_ROLLUP_RETENTION_DAYS", default=35)
+MONITORING_HEALTH_RETENTION_DAYS = env.int("MONITORING_HEALTH_RETENTION_DAYS", default=7)
+MONITORING_ALERT_RETENTION_DAYS = env.int("MONITORING_ALERT_RETENTION_DAYS", default=180)
+# Below this free share of the media disk, the disk check fails.
+MONITORING_DISK_MIN_FREE_PERCENT = env.float("MONITORING_DISK_MIN_FREE_PERCENT", default=5.0)
+# The alert evaluator counts as stalled (and /readyz says so) when older than this.
+MONITORING_EVALUATOR_MAX_AGE_SECONDS = env.int("MONITORING_EVALUATOR_MAX_AGE_SECONDS", default=180)
+MONITORING_BEAT_MAX_AGE_SECONDS = env.int("MONITORING_BEAT_MAX_AGE_SECONDS", default=180)
+# Alerts: email to active staff plus these addresses; a signed webhook when a URL is set.
+MONITORING_ALERT_EMAILS = env.list("MONITORING_ALERT_EMAILS", default=[])
+MONITORING_ALERT_WEBHOOK_URL = env("MONITORING_ALERT_WEBHOOK_URL", default="")
+MONITORING_ALERT_WEBHOOK_SECRET = env("MONITORING_ALERT_WEBHOOK_SECRET", default="")
+# "json" (our payload) or "slack" (a Slack incoming-webhook payload, also read by Mattermost).
+MONITORING_ALERT_WEBHOOK_FORMAT = env("MONITORING_ALERT_WEBHOOK_FORMAT", default="json")
+# /metrics: a bearer token, or addresses allowed without one (loopback by default only with DEBUG).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"] if DEBUG else [])
+# With several processes (gunicorn workers, Celery), each writes its metrics here and /metrics sums them.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 
-    sentry_sdk.init(
+SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+if SENTRY_DSN:
+    from monitoring.sentry import init_sentry
+
+    init_sentry(
         dsn=SENTRY_DSN,
-        send_default_pii=False,
+        release=SENTRY_RELEASE,
+        environment=SENTRY_ENVIRONMENT,
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-        environment=env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
     )

@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 from integrations import http
 from marketing import ratelimit
+from monitoring import recorder
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from triggers.selectors import trigger_token_forget_all
 
@@ -38,7 +39,11 @@ def _isolated(settings, tmp_path):
     ratelimit.reset()
     # Events are written as they arrive; tests/triggers/test_event_buffer.py turns the buffer on.
     settings.TRIGGER_EVENT_BUFFER = False
+    # Monitoring writes when a test calls recorder.flush(), not from a thread behind its back.
+    settings.MONITORING_BACKGROUND_FLUSH = False
+    recorder.reset()
     yield
+    recorder.reset()
     cache.clear()
     http.reset_breakers()
 
