@@ -9,9 +9,11 @@ daylight-saving changes, the rule the scheduling form states in its help text:
   first occurrence (still in summer time).
 """
 
+import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
+from cron_descriptor import CasingTypeEnum, ExpressionDescriptor, FormatException, Options
 from croniter import CroniterBadCronError, croniter
 from django.core.exceptions import ValidationError
 
@@ -79,6 +81,36 @@ def _cron_problem(expression: str) -> str:
         except (CroniterBadCronError, ValueError, KeyError):
             return f"The {name} “{parts[index]}” is not valid: use {allowed}, “*”, lists (1,15), ranges (1-5) or steps (*/10)."
     return f"“{expression}” is not a valid cron expression, e.g. 30 12 * * 1-5 for weekdays at 12:30."
+
+
+_SINGLE_TIME = re.compile(r"^At (\d\d:\d\d)(?:, (.+))?$")
+
+
+def describe_cron(expression: str) -> str:
+    """A cron in the words people use: '30 9 * * 1-5' -> 'Weekdays at 09:30'.
+
+    cron-descriptor writes the sentence ('At 09:30, Monday through Friday'); the common shapes of
+    a single daily time are then turned round so the days come first, as a planner reads them.
+    """
+    options = Options()
+    options.use_24hour_time_format = True
+    options.casing_type = CasingTypeEnum.Sentence
+    options.verbose = False
+    try:
+        text = ExpressionDescriptor(expression, options).get_description()
+    except (FormatException, ValueError, KeyError, IndexError):
+        return f"Cron “{expression}”"
+    match = _SINGLE_TIME.match(text)
+    if not match:
+        return text
+    at, days = match.groups()
+    if not days:
+        return f"Every day at {at}"
+    if days == "Monday through Friday":
+        return f"Weekdays at {at}"
+    if days.startswith("only on "):
+        return f"Every {days.removeprefix('only on ')} at {at}"
+    return f"{days[0].upper()}{days[1:]} at {at}"
 
 
 def localize(wall_clock: datetime, tz: zoneinfo.ZoneInfo) -> datetime:

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from marketing.models import User
+from marketing.timefmt import when
 
 from . import recurrence
 from .models import (
@@ -135,7 +136,7 @@ def next_planned(plan: Plan | Schedule, *, after: datetime, runs_done: int = 0) 
 
 
 def _fmt(moment: datetime, tz: str) -> str:
-    return timezone.localtime(moment, recurrence.zone(tz)).strftime("%a %-d %b %H:%M")
+    return when(moment, tz)
 
 
 def schedule_conflicts(*, campaign: Campaign, plan: Plan, now: datetime | None = None) -> ConflictReport:
@@ -238,7 +239,8 @@ def campaign_schedule(
         raise ValidationError(report.refusal, code="quota")
     if report.warnings and not accept_warnings:
         raise ValidationError(report.warnings, code="conflict")
-    target = CampaignStatus.SCHEDULED if plan.kind == ScheduleKind.ONCE else CampaignStatus.ACTIVE
+    # One word for a campaign waiting for its planned runs, whether once or on a cron.
+    target = CampaignStatus.SCHEDULED
     if campaign.status != target:
         campaign_transition(campaign=campaign, to=target, by=by, via=via, note="Scheduled")
     Schedule.objects.update_or_create(
@@ -278,7 +280,7 @@ def campaign_resume(*, campaign: Campaign, by: User | None, via: str = "page") -
     schedule = Schedule.objects.select_for_update().filter(campaign=campaign).first()
     if schedule is None:
         raise ValidationError("This campaign has no schedule to resume.")
-    target = CampaignStatus.SCHEDULED if schedule.kind == ScheduleKind.ONCE else CampaignStatus.ACTIVE
+    target = CampaignStatus.SCHEDULED
     now = timezone.now()
     schedule.next_run_at = next_planned(schedule, after=now, runs_done=schedule.runs_planned)
     if schedule.next_run_at is None:

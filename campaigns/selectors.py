@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,6 +9,9 @@ from django.utils import timezone
 from marketing.models import Workspace
 
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ImageSource, Schedule
+
+if TYPE_CHECKING:
+    from .scheduling import Plan
 
 SORTS = {
     "updated": "-updated_at",
@@ -83,14 +87,19 @@ def campaign_for_detail(*, workspace: Workspace) -> QuerySet[Campaign]:
     )
 
 
-def schedule_label(schedule: Schedule | None) -> str:
-    if schedule is None or not schedule.cron:
-        return ""
-    from .recurrence import PRESETS
+def schedule_words(schedule: "Schedule | Plan | None") -> str:
+    """The schedule as people say it: 'Weekdays at 09:30, Berlin time' or 'Once, Tue 3 Mar 2026, 09:30'."""
+    from marketing.timefmt import when, zone_label
 
-    if schedule.preset in PRESETS:
-        return PRESETS[schedule.preset][0]
-    return f"Cron “{schedule.cron}”"
+    from .recurrence import describe_cron
+
+    if schedule is None:
+        return ""
+    if schedule.kind == "once":
+        if schedule.run_at is None:
+            return ""
+        return f"Once, {when(schedule.run_at, schedule.timezone)}"
+    return f"{describe_cron(schedule.cron)}, {zone_label(schedule.timezone)}"
 
 
 def destination_choices(*, workspace: Workspace) -> dict[str, list[tuple[str, str, dict]]]:

@@ -143,7 +143,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "status_changes": campaign.status_changes.select_related("by")[:10],
         "schedule": getattr(campaign, "schedule", None),
         "instagram_insights": campaign_insights(campaign=campaign),
-        "schedule_label": selectors.schedule_label(getattr(campaign, "schedule", None)),
+        "schedule_words": selectors.schedule_words(getattr(campaign, "schedule", None)),
         "next_statuses": [
             (value, label)
             for value, label in CampaignStatus.choices
@@ -382,6 +382,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, form: ScheduleFor
     context["runs"] = [(run.astimezone(campaign_zone), run.astimezone(viewer)) for run in runs]
     context["report"] = scheduling.schedule_conflicts(campaign=campaign, plan=plan, now=now)
     context["plan_tz"] = plan.timezone
+    context["schedule_words"] = selectors.schedule_words(plan)
     return context
 
 

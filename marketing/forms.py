@@ -1,5 +1,6 @@
 import zoneinfo
 
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.forms.renderers import TemplatesSetting
 
@@ -17,11 +18,44 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
 
 
+class TimezoneInput(forms.TextInput):
+    """A text box that suggests IANA zones as one types ("berl" offers Europe/Berlin): a searchable
+    picker without JavaScript, through the browser's own <datalist>."""
+
+    template_name = "forms/timezone_input.html"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "Start typing a city, e.g. Berlin", **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"]["list"] = f"{context['widget']['attrs'].get('id', name)}_zones"
+        context["zones"] = sorted(zoneinfo.available_timezones())
+        return context
+
+
 class TimezoneField(forms.ChoiceField):
+    widget = TimezoneInput
+
     def __init__(self, **kwargs):
         kwargs.setdefault("choices", timezone_choices)
         kwargs.setdefault("label", "Time zone")
+        kwargs.setdefault("error_messages", {"invalid_choice": "Choose a zone from the list, such as Europe/Berlin."})
         super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return super().to_python(value).strip()
+
+
+class SignupForm(AllauthSignupForm):
+    """allauth's sign-up with the browser's time zone, filled in by app.js, for the new account."""
+
+    timezone = forms.CharField(required=False, widget=forms.HiddenInput(attrs={"data-browser-timezone": ""}))
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data.get("timezone", "").strip()
+        # A zone the browser reports that we do not know is ignored, not an error on the form.
+        return name if name in zoneinfo.available_timezones() else ""
 
 
 class WorkspaceForm(forms.Form):

@@ -104,6 +104,8 @@ TEMPLATES = [
                 "marketing.context_processors.workspace",
                 "integrations.instagram.context_processors.instagram_banner",
             ],
+            # |when, |duration and |zone_label on every page: one date and time format everywhere.
+            "builtins": ["marketing.templatetags.timefmt"],
         },
     },
 ]
@@ -172,6 +174,7 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_ADAPTER = "marketing.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "marketing.forms.SignupForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Marketing] "
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
@@ -190,6 +193,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date and time format everywhere, the admin included (marketing/locale_formats/en/formats.py).
+FORMAT_MODULE_PATH = ["marketing.locale_formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -40,5 +40,7 @@ urlpatterns = [
     path("workspace/api-tokens/", views.api_tokens, name="api_tokens"),
     path("workspace/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("admin/", admin.site.urls),
+    # Before allauth's own: the same sign-up, with an invitation's address locked in.
+    path("accounts/signup/", views.signup, name="signup_invited"),
     path("accounts/", include("allauth.urls")),
 ]

@@ -1,3 +1,5 @@
+from allauth.account.adapter import get_adapter
+from allauth.account.views import SignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -9,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
+from .adapters import SESSION_INVITATION_KEY
 from .forms import (
     AccountSettingsForm,
     ApiTokenForm,
@@ -169,6 +172,16 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     invitation = services.invitation_from_token(token)
     if invitation is None:
         return render(request, "marketing/invitation_invalid.html", status=404)
+    if request.user.is_authenticated and invitation.accepted_by_id == request.user.pk:
+        # Signing up from this link already joined the workspace (AccountAdapter).
+        services.workspace_switch(request=request, workspace=invitation.workspace)
+        messages.success(request, f"Welcome to {invitation.workspace.name}.")
+        return redirect("dashboard")
+    if not request.user.is_authenticated and invitation.is_pending:
+        # The link arrived by email, so its address is proven: sign-up pre-fills and locks it and
+        # skips the verification email, and the new account joins this workspace.
+        request.session[SESSION_INVITATION_KEY] = token
+        get_adapter(request).stash_verified_email(request, invitation.email)
     if request.method == "POST" and request.user.is_authenticated:
         try:
             membership = services.invitation_accept(invitation=invitation, user=request.user)
@@ -325,3 +338,25 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     services.api_token_revoke(token=token, by=request.membership)
     messages.success(request, f"Token “{token.name}” revoked: calls with it are refused from now on.")
     return redirect("api_tokens")
+
+
+class InvitedSignupView(SignupView):
+    """allauth's sign-up; opened from an invitation link, the invited address is filled in and locked."""
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        email = self._invited_email()
+        if email and "email" in form.fields:
+            form.fields["email"].initial = email
+            # A disabled field takes its initial value whatever is posted: the address cannot change.
+            form.fields["email"].disabled = True
+            form.fields["email"].help_text = "The address the invitation was sent to."
+        return form
+
+    def _invited_email(self) -> str:
+        token = self.request.session.get(SESSION_INVITATION_KEY)
+        invitation = services.invitation_from_token(token) if token else None
+        return invitation.email if invitation is not None and invitation.is_pending else ""
+
+
+signup = InvitedSignupView.as_view()

@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from marketing.timefmt import WHEN_FORMAT
+
 register = template.Library()
 
 NO_THUMB = '<span class="thumb thumb-empty" aria-hidden="true">✦</span>'
@@ -33,7 +35,7 @@ def _row(campaign, prefix: str) -> str:
     status = escape(campaign.last_run_status or "")
     last_run = (
         f'<span class="badge run-{status}">{status}</span> '
-        f'<span class="muted">{_when(campaign.last_run_at, "%-d %b, %H:%M")}</span>'
+        f'<span class="muted">{_when(campaign.last_run_at, WHEN_FORMAT)}</span>'
         if campaign.last_run_status
         else NEVER_RUN
     )

@@ -70,7 +70,18 @@
     update();
   }
 
+  // Sign-up sends the browser's time zone, so a new account shows times in the user's own zone.
+  function addBrowserTimezone(root) {
+    root.querySelectorAll("input[data-browser-timezone]").forEach(function (input) {
+      try {
+        var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        if (zone) input.value = zone;
+      } catch (error) { /* an old browser: the server keeps its default */ }
+    });
+  }
+
   function enhance(root) {
+    addBrowserTimezone(root);
     addKindSwitch(root);
     addPasswordToggles(root);
     addUploadPreview(root);

@@ -64,7 +64,7 @@ def test_it_runs_a_campaign_with_source_api(api, alice_workspace, django_capture
 def test_it_schedules_through_the_same_rule_as_the_page(api, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace)
     status, body = _json(api, "put", f"/api/v1/campaigns/{campaign.pk}/schedule/", {"kind": "recurring", "preset": "daily_0900"})
-    assert status == 200 and body["campaign"]["status"] == "active"
+    assert status == 200 and body["campaign"]["status"] == "scheduled"
     assert body["campaign"]["schedule"]["timezone"] == "Europe/Berlin"
     status, body = _json(api, "put", f"/api/v1/campaigns/{campaign.pk}/schedule/", {"kind": "recurring", "cron": "61 * * * *"})
     assert status == 400 and body["cron"][0].startswith("The minute “61” is not valid")

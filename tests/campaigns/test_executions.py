@@ -290,3 +290,19 @@ def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campa
     execution.refresh_from_db()
     assert execution.status == "succeeded"
     assert execution.error_message.startswith("Published; a follow-up gave up")
+
+
+def test_the_run_page_shows_a_steps_duration_in_seconds(alice_client, alice_workspace):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import CampaignExecution
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(workspace=alice_workspace)
+    execution = CampaignExecution.objects.create(workspace=alice_workspace, campaign=campaign, source="manual")
+    start = timezone.now()
+    execution.steps.create(position=0, name="publish", status="succeeded", started_at=start, finished_at=start + timedelta(seconds=77))
+    page = alice_client.get(execution.get_absolute_url()).content.decode()
+    assert "took 1 min 17 s" in page

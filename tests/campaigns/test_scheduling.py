@@ -46,10 +46,10 @@ def test_it_schedules_once_and_marks_the_campaign_scheduled(campaign, alice):
     assert campaign.schedule.next_run_at == NOW + timedelta(hours=2)
 
 
-def test_it_schedules_a_recurrence_and_marks_the_campaign_active(campaign, alice):
+def test_it_schedules_a_recurrence_and_marks_the_campaign_scheduled_too(campaign, alice):
     scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
     campaign.refresh_from_db()
-    assert campaign.status == "active"
+    assert campaign.status == "scheduled"
     assert campaign.schedule.next_run_at == datetime(2026, 3, 2, 8, 0, tzinfo=UTC) + timedelta(days=1)
 
 
@@ -103,7 +103,7 @@ def test_it_skips_runs_while_paused_and_resumes_from_now(campaign, alice, frozen
     assert scheduling.dispatch_due_runs() == 0
     scheduling.campaign_resume(campaign=campaign, by=alice)
     campaign.refresh_from_db()
-    assert campaign.status == "active"
+    assert campaign.status == "scheduled"
     assert Schedule.objects.get().next_run_at == datetime(2026, 3, 6, 8, tzinfo=UTC)
 
 
@@ -168,9 +168,10 @@ def test_the_preview_shows_the_next_five_runs_in_both_zones(alice_client, alice,
     )
     html = response.content.decode()
     assert "<html" not in html
+    assert "Weekdays at 12:30, Berlin time" in html
     for day in ["Mon 2 Mar", "Tue 3 Mar", "Wed 4 Mar", "Thu 5 Mar", "Fri 6 Mar"]:
-        assert f"{day} 2026, 12:30 CET" in html
-    assert "Mon 2 Mar, 06:30 EST" in html
+        assert f"{day} 2026, 12:30, Berlin time" in html
+    assert "Mon 2 Mar 2026, 06:30<" in html  # the viewer's own zone is not named
     assert "Sat 7 Mar" not in html
 
 
@@ -262,7 +263,7 @@ def test_the_admin_saves_a_schedule_through_the_service(client, alice, campaign)
     client.force_login(alice)
     client.post("/admin/campaigns/schedule/add/", {"campaign": campaign.pk, "kind": "recurring", "cron": "0 9 * * *", "timezone": "UTC"})
     campaign.refresh_from_db()
-    assert campaign.status == "active"
+    assert campaign.status == "scheduled"
     assert campaign.schedule.next_run_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

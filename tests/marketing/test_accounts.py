@@ -120,3 +120,23 @@ def test_it_shows_an_error_beside_a_bad_time_zone(alice_client):
     response = alice_client.post(reverse("account_settings"), {"name": "A", "timezone": "Mars/Olympus"})
     assert response.status_code == 200
     assert b"field-errors" in response.content
+
+
+@pytest.mark.django_db
+def test_a_new_account_and_its_workspace_take_the_browsers_time_zone(client):
+    client.post(
+        reverse("account_signup"),
+        {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD, "timezone": "Europe/Berlin"},
+    )
+    user = User.objects.get(email="dana@example.com")
+    assert user.timezone == "Europe/Berlin"
+    assert Membership.objects.get(user=user).workspace.timezone == "Europe/Berlin"
+
+
+@pytest.mark.django_db
+def test_an_unknown_browser_zone_is_ignored(client):
+    client.post(
+        reverse("account_signup"),
+        {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD, "timezone": "Mars/Olympus"},
+    )
+    assert User.objects.get(email="dana@example.com").timezone == "UTC"

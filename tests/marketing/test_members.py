@@ -1,11 +1,13 @@
+import re
 from datetime import timedelta
 
 import time_machine
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from marketing.models import Invitation, Membership
+from marketing.models import Invitation, Membership, User
 from marketing.services import invitation_token
 from tests.factories import InvitationFactory, MembershipFactory, UserFactory
 
@@ -216,3 +218,25 @@ def test_it_does_not_let_a_member_change_workspace_settings(client, bob, alice_w
     client.post(reverse("workspace_settings"), {"name": "Bob's now", "timezone": "UTC"})
     alice_workspace.refresh_from_db()
     assert alice_workspace.name == "Alice Co"
+
+
+def test_signing_up_from_an_invitation_locks_the_email_and_joins_the_workspace(client, alice_workspace, alice):
+    alice_workspace.timezone = "Europe/Berlin"
+    alice_workspace.save()
+    invitation = InvitationFactory(workspace=alice_workspace, email="frank@example.com", invited_by=alice)
+    client.get(reverse("invitation_accept", args=[invitation_token(invitation)]))
+
+    form = client.get(reverse("account_signup")).content.decode()
+    assert re.search(r'<input type="email" name="email" value="frank@example.com"[^>]* disabled', form)
+
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "mallory@example.com", "password1": "a long and unusual passphrase 7", "password2": "a long and unusual passphrase 7"},
+        follow=True,
+    )
+    frank = User.objects.get(email="frank@example.com")
+    assert not User.objects.filter(email="mallory@example.com").exists()
+    assert [m.workspace for m in Membership.objects.filter(user=frank)] == [alice_workspace]
+    assert frank.timezone == "Europe/Berlin"  # no zone from the browser: the workspace's
+    assert response.redirect_chain[-1][0] == "/"  # signed in at once: the invitation proved the address
+    assert EmailAddress.objects.get(user=frank).verified

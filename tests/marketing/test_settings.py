@@ -53,3 +53,11 @@ def test_api_tokens_are_a_tab_of_the_settings_page(alice_client):
     assert '<a class="btn btn-sm" href="/workspace/api-tokens/"' in page
     tokens = alice_client.get("/workspace/api-tokens/").content.decode()
     assert 'href="/workspace/settings/" aria-current="page">Settings</a>' in tokens
+
+
+def test_the_time_zone_picker_is_searchable_and_refuses_a_made_up_zone(alice_client):
+    page = alice_client.get("/account/").content.decode()
+    assert 'list="id_timezone_zones"' in page
+    assert '<option value="Europe/Berlin">' in page
+    response = alice_client.post("/account/", {"name": "Alice", "timezone": "Mars/Olympus"})
+    assert "Choose a zone from the list" in response.content.decode()

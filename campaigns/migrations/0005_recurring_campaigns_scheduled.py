@@ -1,0 +1,13 @@
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    # A campaign on a cron now reads "scheduled", like one that runs once.
+    Campaign = apps.get_model("campaigns", "Campaign")
+    Campaign.objects.filter(status="active", schedule__isnull=False).update(status="scheduled")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("campaigns", "0004_execution_one_manual_in_flight")]
+
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
