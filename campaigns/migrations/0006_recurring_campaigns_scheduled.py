@@ -8,6 +8,6 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("campaigns", "0004_execution_one_manual_in_flight")]
+    dependencies = [("campaigns", "0005_generation_failed_status")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
