@@ -17,6 +17,7 @@ from .models import (
     CampaignImage,
     CampaignStatus,
     CampaignStatusChange,
+    CampaignTarget,
     ExecutionSource,
     ExecutionStep,
     ImageGeneration,
@@ -38,6 +39,19 @@ class CampaignImageInline(ServiceInline):
     extra = 0
     fields = ["position", "file", "width", "height", "source", "model", "fallback_reason"]
     readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CampaignTargetInline(admin.TabularInline):
+    """Read-only: targets are chosen on the campaign page or through the API, where they are checked."""
+
+    model = CampaignTarget
+    extra = 0
+    fields = ["destination", "object_id", "created_at"]
+    readonly_fields = fields
+    can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -78,7 +92,7 @@ class CampaignAdmin(ServiceAdmin):
     fields = ["workspace", *services.EDITABLE_FIELDS, "status", "created_by", "updated_by", "created_at", "updated_at"]
     readonly_fields = ["status", "created_by", "updated_by", "created_at", "updated_at"]
     autocomplete_fields = ["workspace"]
-    inlines = [CampaignImageInline, CampaignExecutionInline, StatusChangeInline]
+    inlines = [CampaignTargetInline, CampaignImageInline, CampaignExecutionInline, StatusChangeInline]
     actions = ["run_now", "archive"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
@@ -123,7 +137,10 @@ class CampaignAdmin(ServiceAdmin):
 class ExecutionStepInline(admin.TabularInline):
     model = ExecutionStep
     extra = 0
-    fields = ["position", "name", "status", "detail", "state", "started_at", "finished_at"]
+    fields = [
+        "position", "name", "destination", "object_id", "status", "detail", "external_id", "external_url",
+        "error_category", "state", "started_at", "finished_at",
+    ]
     readonly_fields = fields
     can_delete = False
 
@@ -135,7 +152,7 @@ class ExecutionStepInline(admin.TabularInline):
 class CampaignExecutionAdmin(admin.ModelAdmin):
     list_display = ["uuid", "campaign", "workspace", "source", "status", "error_category", "queued_at", "finished_at"]
     list_filter = ["status", "source", "error_category", "queued_at"]
-    search_fields = ["uuid", "campaign__name", "workspace__name", "instagram_media_id", "n8n_execution_id"]
+    search_fields = ["uuid", "campaign__name", "workspace__name", "steps__external_id"]
     list_select_related = ["campaign", "workspace"]
     readonly_fields = [f.name for f in CampaignExecution._meta.fields]
     inlines = [ExecutionStepInline]

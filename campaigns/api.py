@@ -19,14 +19,27 @@ class ExecutionStepSerializer(serializers.Serializer):
     label = serializers.CharField()
     status = serializers.CharField()
     detail = serializers.CharField()
+    target = serializers.SerializerMethodField(help_text="Publish steps: the target key, e.g. instagram:12.")
+    external_id = serializers.CharField(help_text="What the destination called the result (a media id...).")
+    external_url = serializers.CharField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
 
+    def get_target(self, step) -> str | None:
+        return f"{step.destination}:{step.object_id}" if step.destination else None
+
 
 class ExecutionSerializer(serializers.ModelSerializer):
+    """A run. ``instagram_media_id``, ``instagram_permalink`` and ``n8n_execution_id`` are kept for
+    clients written before campaigns had several targets: the first publish step that reported
+    each; per-target results are on ``steps``."""
+
     id = serializers.UUIDField(source="uuid", read_only=True)
     campaign = serializers.IntegerField(source="campaign_id", read_only=True)
     steps = ExecutionStepSerializer(many=True, read_only=True)
+    instagram_media_id = serializers.SerializerMethodField()
+    instagram_permalink = serializers.SerializerMethodField()
+    n8n_execution_id = serializers.SerializerMethodField()
 
     class Meta:
         model = CampaignExecution
@@ -48,6 +61,15 @@ class ExecutionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_instagram_media_id(self, execution: CampaignExecution) -> str:
+        return execution.outputs.get("instagram_media_id", "")
+
+    def get_instagram_permalink(self, execution: CampaignExecution) -> str:
+        return execution.outputs.get("instagram_permalink", "")
+
+    def get_n8n_execution_id(self, execution: CampaignExecution) -> str:
+        return execution.outputs.get("n8n_execution_id", "")
+
 
 class ScheduleSerializer(serializers.ModelSerializer):
     # What dispatch will start: null while the campaign is paused, completed or a draft.
@@ -59,13 +81,27 @@ class ScheduleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TargetKeysField(serializers.ListField):
+    """Written as destination keys; read from the campaign's targets."""
+
+    def to_representation(self, targets) -> list[str]:
+        return [target.key for target in targets.all()]
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     images = serializers.SerializerMethodField()
     schedule = ScheduleSerializer(read_only=True, allow_null=True)
+    targets = TargetKeysField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=50,
+        help_text="Where runs publish, as destination keys such as instagram:12 or n8n:3. "
+        "On update, the list given replaces all targets; leave it out to keep them.",
+    )
 
     class Meta:
         model = Campaign
-        fields = ["id", "name", "brief", "caption", "hashtags", "first_comment", "status", "images", "schedule", "created_at", "updated_at"]
+        fields = ["id", "name", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images", "schedule", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "images", "schedule", "created_at", "updated_at"]
 
     def get_images(self, campaign: Campaign) -> list[str]:
@@ -113,7 +149,7 @@ class CampaignListApi(generics.ListCreateAPIView):
             search=self.request.query_params.get("q", ""),
             status=self.request.query_params.get("status", ""),
             sort=self.request.query_params.get("sort", "updated"),
-        ).select_related("schedule")
+        ).select_related("schedule").prefetch_related("targets")
 
     def perform_create(self, serializer):
         serializer.instance = services.campaign_create(

@@ -8,10 +8,11 @@ from marketing.web import add_service_errors
 
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
+from . import destinations
 from .models import Campaign, CampaignStatus, ScheduleKind
 from .recurrence import DST_RULE_HELP, PRESETS, zone
 from .scheduling import Plan, plan_from_input
-from .selectors import SORTS, destination_choices, destination_key
+from .selectors import SORTS
 from .services import MAX_IMAGES
 
 
@@ -58,22 +59,27 @@ class CampaignForm(forms.ModelForm):
             "4 hashtags and 1 link in a comment.",
         }
 
-    destination = forms.ChoiceField(
+    targets = forms.MultipleChoiceField(
         label="Publish to",
         required=False,
-        help_text="Connect Instagram accounts and install n8n workflows to see them here.",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each run publishes to every place ticked. Connect Instagram accounts and install n8n "
+        "workflows to see them here.",
     )
 
     def __init__(self, *args, workspace, existing_images: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.existing_images = existing_images
         self.needs_fit = False
-        self.destinations = destination_choices(workspace=workspace)
-        self.fields["destination"].choices = [("", "Nowhere yet (prepare only)")] + [
-            (group, [(key, label) for key, label, _ in options]) for group, options in self.destinations.items() if options
+        current = [target.key for target in self.instance.targets.all()] if self.instance.pk else []
+        grouped = destinations.target_choices(workspace=workspace, keep=current)
+        self.fields["targets"].choices = [
+            (group, [(c.key, f"{c.label} ({c.note})" if c.note else c.label) for c in choices])
+            for group, choices in grouped.items()
+            if choices
         ]
         if self.instance.pk:
-            self.initial["destination"] = destination_key(self.instance)
+            self.initial["targets"] = current
 
     def clean(self):
         cleaned = super().clean()
@@ -97,18 +103,10 @@ class CampaignForm(forms.ModelForm):
         cleaned["prepared_images"] = prepared
         return cleaned
 
-    def clean_destination(self) -> dict:
-        key = self.cleaned_data.get("destination") or ""
-        for options in self.destinations.values():
-            for option_key, _, target in options:
-                if option_key == key:
-                    return target
-        return {"instagram_account": None, "n8n_workflow": None}
-
     @property
     def service_fields(self) -> dict:
         """What the create and update services take, from the cleaned form."""
-        return {**{name: self.cleaned_data[name] for name in self.Meta.fields}, **self.cleaned_data["destination"]}
+        return {**{name: self.cleaned_data[name] for name in self.Meta.fields}, "targets": self.cleaned_data["targets"]}
 
 
 class CampaignFilterForm(forms.Form):

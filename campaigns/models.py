@@ -1,7 +1,6 @@
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
@@ -31,13 +30,6 @@ class Campaign(models.Model):
     caption = models.TextField(blank=True)
     hashtags = models.TextField(blank=True, help_text="Separated by spaces, with or without #.")
     first_comment = models.TextField(blank=True, help_text="Posted as the first comment right after publishing.")
-    # Where a run publishes: an Instagram account directly, or an n8n workflow. At most one.
-    instagram_account = models.ForeignKey(
-        "instagram.InstagramAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
-    )
-    n8n_workflow = models.ForeignKey(
-        "n8n.N8nWorkflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
-    )
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -62,12 +54,34 @@ class Campaign(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("campaign_detail", args=[self.pk])
 
-    def clean(self) -> None:
-        if self.instagram_account_id and self.n8n_workflow_id:
-            raise ValidationError("Publish either to an Instagram account or through an n8n workflow, not both.")
-        for destination in (self.instagram_account, self.n8n_workflow):
-            if destination is not None and destination.workspace_id != self.workspace_id:
-                raise ValidationError("That destination belongs to another workspace.")
+
+
+class CampaignTarget(models.Model):
+    """One place a campaign publishes to: a registered destination (``destinations.py``) and the id of
+    that destination's object (an Instagram account, an n8n workflow...).
+
+    The object is referenced by id, not by a foreign key, so that the campaigns app depends on no
+    integration; the registry removes a target when its object is deleted.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    destination = models.CharField(max_length=32)
+    object_id = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "destination", "object_id"], name="campaign_target_unique")
+        ]
+        indexes = [models.Index(fields=["destination", "object_id"], name="campaign_target_object")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.destination} {self.object_id}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.destination}:{self.object_id}"
 
 
 class CampaignStatusChange(models.Model):
@@ -216,9 +230,6 @@ class CampaignExecution(models.Model):
     error_message = models.TextField(blank=True)
     # The run a schedule planned for this instant: one execution per (campaign, planned time).
     planned_for = models.DateTimeField(null=True, blank=True)
-    instagram_media_id = models.CharField(max_length=64, blank=True)
-    instagram_permalink = models.URLField(blank=True)
-    n8n_execution_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -250,6 +261,18 @@ class CampaignExecution(models.Model):
     def is_finished(self) -> bool:
         return self.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 
+    @property
+    def outputs(self) -> dict[str, str]:
+        """What the publish steps reported (``instagram_media_id``, ``n8n_execution_id``...); first wins.
+
+        Reads ``steps.all()``, so lists of runs prefetch ``steps``.
+        """
+        found: dict[str, str] = {}
+        for step in self.steps.all():
+            for key, value in step.state.get("outputs", {}).items():
+                found.setdefault(key, value)
+        return found
+
 
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -269,6 +292,13 @@ class ExecutionStep(models.Model):
     name = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     detail = models.TextField(blank=True)
+    # Publish steps only: the destination and its object (as on CampaignTarget, copied so that the
+    # history survives a target's removal), and what the outside service called the result.
+    destination = models.CharField(max_length=32, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    external_id = models.CharField(max_length=64, blank=True)
+    external_url = models.URLField(max_length=500, blank=True)
+    error_category = models.CharField(max_length=16, choices=ErrorCategory.choices, blank=True)
     # What a step has already done with an outside service (container ids...), so a rerun resumes.
     state = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -277,13 +307,23 @@ class ExecutionStep(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["execution", "position"], name="step_unique_position")]
+        indexes = [models.Index(fields=["destination", "object_id"], name="step_destination_object")]
 
     def __str__(self) -> str:
         return f"{self.position + 1}. {self.label} ({self.status})"
 
     @property
     def label(self) -> str:
+        if self.name == "publish" and self.destination:
+            from .destinations import destination_label
+
+            return f"Publish to {destination_label(self.destination)}"
         return STEP_LABELS.get(self.name, self.name.replace("_", " ").capitalize())
+
+    @property
+    def is_settled(self) -> bool:
+        """Done one way or the other: a rerun of the execution leaves it alone."""
+        return self.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED)
 
 
 class ScheduleKind(models.TextChoices):

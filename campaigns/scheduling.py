@@ -15,7 +15,7 @@ from django.utils import timezone
 from marketing.models import User
 from marketing.timefmt import when
 
-from . import recurrence
+from . import destinations, recurrence
 from .models import (
     Campaign,
     CampaignExecution,
@@ -140,25 +140,43 @@ def _fmt(moment: datetime, tz: str) -> str:
 
 
 def schedule_conflicts(*, campaign: Campaign, plan: Plan, now: datetime | None = None) -> ConflictReport:
-    """Warns when a run would publish to the same Instagram account too close to another campaign's,
-    and refuses when the runs planned for any 24 hours would exceed the account's publishing quota.
+    """Warns when a run would publish to the same target (an Instagram account...) too close to
+    another campaign's, and refuses when the runs planned for any 24 hours would exceed the
+    target's daily quota. Which targets need spacing, and their quotas, the destinations say.
     """
     report = ConflictReport()
-    account = campaign.instagram_account
-    if account is None:
+    spaced = destinations.spaced_targets(campaign=campaign)
+    if not spaced:
         return report
     now = now or timezone.now()
     until = now + CONFLICT_HORIZON
     ours = planned_times(plan, after=now, until=until)
     if not ours:
         return report
+    for target in spaced:
+        _target_conflicts(report, campaign=campaign, plan=plan, target=target, ours=ours, now=now, until=until)
+        if report.refusal:
+            break
+    return report
+
+
+def _target_conflicts(
+    report: ConflictReport,
+    *,
+    campaign: Campaign,
+    plan: Plan,
+    target: destinations.SpacedTarget,
+    ours: list[datetime],
+    now: datetime,
+    until: datetime,
+) -> None:
     gap = timedelta(minutes=campaign.workspace.publish_gap_minutes)
     others: list[tuple[datetime, Campaign]] = []
     siblings = (
         Schedule.objects.filter(
             campaign__workspace_id=campaign.workspace_id,
-            campaign__instagram_account=account,
             campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
+            campaign__in=Campaign.objects.filter(destinations.targeting(target.destination, target.object_id)),
         )
         .exclude(campaign=campaign)
         .select_related("campaign")
@@ -177,10 +195,10 @@ def schedule_conflicts(*, campaign: Campaign, plan: Plan, now: datetime | None =
                     named[other.pk].append(f"{_fmt(moment, plan.timezone)} vs {_fmt(other_moment, plan.timezone)}")
     for entries in named.values():
         report.warnings.append(
-            f"“{entries[0]}” also publishes to @{account.username} within {campaign.workspace.publish_gap_minutes} "
+            f"“{entries[0]}” also publishes to {target.label} within {campaign.workspace.publish_gap_minutes} "
             f"minutes: {'; '.join(entries[1:])}."
         )
-    quota = getattr(account, "quota_total", None) or DEFAULT_QUOTA
+    quota = target.quota or DEFAULT_QUOTA
     timeline = sorted([moment for moment in ours] + [moment for moment, _ in others])
     start = 0
     for end, moment in enumerate(timeline):
@@ -188,11 +206,11 @@ def schedule_conflicts(*, campaign: Campaign, plan: Plan, now: datetime | None =
             start += 1
         if end - start + 1 > quota:
             report.refusal = (
-                f"{end - start + 1} posts would go to @{account.username} in the 24 hours up to "
-                f"{_fmt(moment, plan.timezone)}; Instagram allows {quota}. Space the runs out or lower the count."
+                f"{end - start + 1} posts would go to {target.label} in the 24 hours up to "
+                f"{_fmt(moment, plan.timezone)}; {destinations.destination_label(target.destination)} allows {quota}. "
+                "Space the runs out or lower the count."
             )
             break
-    return report
 
 
 def validate_plan(plan: Plan, *, now: datetime | None = None) -> None:
@@ -231,7 +249,7 @@ def campaign_schedule(
     validate_plan(plan, now=now)
     campaign = (
         Campaign.objects.select_for_update(of=("self",))
-        .select_related("workspace", "instagram_account")
+        .select_related("workspace")
         .get(pk=campaign.pk)
     )
     report = schedule_conflicts(campaign=campaign, plan=plan, now=now)
@@ -309,7 +327,7 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
     with transaction.atomic():
         due = Schedule.objects.filter(
             next_run_at__lte=now, campaign__status__in=DISPATCHED_STATUSES
-        ).select_related("campaign")
+        ).select_related("campaign").prefetch_related("campaign__targets")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         schedules = list(due.order_by("next_run_at")[:batch])
@@ -324,7 +342,7 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
             executions.append(
                 CampaignExecution(
                     workspace_id=schedule.campaign.workspace_id,
-                    campaign_id=schedule.campaign_id,
+                    campaign=schedule.campaign,
                     source=ExecutionSource.SCHEDULE,
                     planned_for=planned,
                 )

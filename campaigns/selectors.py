@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from marketing.models import Workspace
 
+from . import destinations
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ImageSource, Schedule
 
 if TYPE_CHECKING:
@@ -83,8 +84,8 @@ def campaign_page(
 
 def campaign_for_detail(*, workspace: Workspace) -> QuerySet[Campaign]:
     return Campaign.objects.filter(workspace=workspace).select_related(
-        "created_by", "updated_by", "instagram_account", "n8n_workflow", "schedule", "workspace"
-    )
+        "created_by", "updated_by", "schedule", "workspace"
+    ).prefetch_related("targets")
 
 
 def schedule_words(schedule: "Schedule | Plan | None") -> str:
@@ -102,30 +103,9 @@ def schedule_words(schedule: "Schedule | Plan | None") -> str:
     return f"{describe_cron(schedule.cron)}, {zone_label(schedule.timezone)}"
 
 
-def destination_choices(*, workspace: Workspace) -> dict[str, list[tuple[str, str, dict]]]:
-    """Where the workspace's campaigns can publish, grouped for a select: (key, label, service kwargs)."""
-    from integrations.instagram.models import InstagramAccount
-    from integrations.n8n.models import N8nWorkflow
-
-    none = {"instagram_account": None, "n8n_workflow": None}
-    return {
-        "Instagram": [
-            (f"ig:{account.pk}", f"@{account.username}" + ("" if account.can_publish else f" ({account.get_status_display().lower()})"), {**none, "instagram_account": account})
-            for account in InstagramAccount.objects.filter(workspace=workspace).exclude(status="disconnected")
-        ],
-        "n8n workflows": [
-            (f"n8n:{workflow.pk}", workflow.name, {**none, "n8n_workflow": workflow})
-            for workflow in N8nWorkflow.objects.filter(workspace=workspace)
-        ],
-    }
-
-
-def destination_key(campaign: Campaign) -> str:
-    if campaign.instagram_account_id:
-        return f"ig:{campaign.instagram_account_id}"
-    if campaign.n8n_workflow_id:
-        return f"n8n:{campaign.n8n_workflow_id}"
-    return ""
+def campaign_targets(*, campaign: Campaign) -> list[destinations.Choice]:
+    """The campaign's targets as the page shows them (label, and whether publishing there works now)."""
+    return destinations.targets_describe(campaign.targets.all(), workspace_id=campaign.workspace_id)
 
 
 def publishable_images(*, campaign: Campaign) -> QuerySet[CampaignImage]:
@@ -236,16 +216,12 @@ class DashboardSummary:
 
 
 def dashboard_summary(*, workspace: Workspace) -> DashboardSummary:
-    from integrations.instagram.models import InstagramAccount
-    from integrations.n8n.models import N8nWorkflow
-
     campaigns = Campaign.objects.filter(workspace=workspace).exclude(status=CampaignStatus.ARCHIVED)
     week_ago = timezone.now() - timedelta(days=7)
     return DashboardSummary(
         campaign_count=campaigns.count(),
         scheduled_count=campaigns.filter(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]).count(),
-        destination_count=InstagramAccount.objects.filter(workspace=workspace, status="connected").count()
-        + N8nWorkflow.objects.filter(workspace=workspace).count(),
+        destination_count=destinations.ready_count(workspace=workspace),
         upcoming=list(
             Schedule.objects.filter(
                 campaign__workspace=workspace,

@@ -17,16 +17,17 @@ from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing.models import User, Workspace
 
-from . import images
+from . import destinations, images
 from .captions import caption_problems, normalize_hashtags, post_problems, render_caption
 from .selectors import publishable_images
-from .destinations import RetryLater, StepFailed, StepOutcome, destination_for
+from .destinations import RetryLater, StepFailed, StepOutcome
 from .models import (
     Campaign,
     CampaignExecution,
     CampaignImage,
     CampaignStatus,
     CampaignStatusChange,
+    CampaignTarget,
     ErrorCategory,
     ExecutionSource,
     ExecutionStatus,
@@ -38,7 +39,6 @@ from .models import (
     ImageSource,
     Schedule,
     StepStatus,
-    STEP_LABELS,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,9 +107,9 @@ def campaign_create(
     caption: str = "",
     hashtags: str = "",
     first_comment: str = "",
-    instagram_account=None,
-    n8n_workflow=None,
+    targets: list[str] | tuple[str, ...] = (),
 ) -> Campaign:
+    """Creates a campaign; ``targets`` are destination keys (``"instagram:7"``, see destinations.py)."""
     _check_caption(caption=caption, hashtags=hashtags, first_comment=first_comment)
     campaign = Campaign(
         workspace=workspace,
@@ -118,26 +118,43 @@ def campaign_create(
         caption=caption.strip(),
         hashtags=normalize_hashtags(hashtags),
         first_comment=first_comment.strip(),
-        instagram_account=instagram_account,
-        n8n_workflow=n8n_workflow,
         created_by=by,
         updated_by=by,
     )
     campaign.full_clean()
+    pairs = destinations.targets_validate(workspace=workspace, keys=targets)
     campaign.save()
+    _targets_set(campaign, pairs)
     return campaign
 
 
-EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment", "instagram_account", "n8n_workflow")
+def _targets_set(campaign: Campaign, pairs: list[tuple[str, int]]) -> None:
+    """Makes the campaign's targets exactly ``pairs``; targets kept keep their rows."""
+    existing = {(t.destination, t.object_id): t for t in campaign.targets.all()}
+    stale = [t.pk for pair, t in existing.items() if pair not in pairs]
+    if stale:
+        CampaignTarget.objects.filter(pk__in=stale).delete()
+    CampaignTarget.objects.bulk_create(
+        CampaignTarget(campaign=campaign, destination=destination, object_id=object_id)
+        for destination, object_id in pairs
+        if (destination, object_id) not in existing
+    )
+
+
+EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment")
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, by: User | None, **fields) -> Campaign:
+def campaign_update(
+    *, campaign: Campaign, by: User | None, targets: list[str] | tuple[str, ...] | None = None, **fields
+) -> Campaign:
+    """Changes the given fields; ``targets`` (destination keys), when given, replaces all targets."""
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot be edited. Restore it to a draft first.")
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    pairs = None if targets is None else destinations.targets_validate(workspace=campaign.workspace, keys=targets)
     for name, value in fields.items():
         if isinstance(value, str):
             value = normalize_hashtags(value) if name == "hashtags" else value.strip()
@@ -146,6 +163,8 @@ def campaign_update(*, campaign: Campaign, by: User | None, **fields) -> Campaig
     campaign.updated_by = by
     campaign.full_clean()
     campaign.save()
+    if pairs is not None:
+        _targets_set(campaign, pairs)
     return campaign
 
 
@@ -160,8 +179,9 @@ def campaign_duplicate(*, campaign: Campaign, by: User | None) -> Campaign:
         caption=campaign.caption,
         hashtags=campaign.hashtags,
         first_comment=campaign.first_comment,
-        instagram_account=campaign.instagram_account,
-        n8n_workflow=campaign.n8n_workflow,
+    )
+    CampaignTarget.objects.bulk_create(
+        CampaignTarget(campaign=copy, destination=t.destination, object_id=t.object_id) for t in campaign.targets.all()
     )
     for image in campaign.images.all():
         with image.file.open("rb") as source:
@@ -367,7 +387,28 @@ def _fallback_reason(error: Exception) -> str:
 
 # Executions ------------------------------------------------------------------------------------
 
-STEP_NAMES = tuple(STEP_LABELS)
+PREPARE_STEPS = ("prepare_image", "render_caption")
+
+
+def execution_steps(*, campaign: Campaign, execution: CampaignExecution) -> list[ExecutionStep]:
+    """A run's steps, unsaved: prepare the image and the caption, then one publish step per target.
+
+    Uses ``campaign.targets.all()``, so a caller handling many campaigns can prefetch them. A
+    campaign without targets gets one publish step, which says there is nowhere to publish.
+    """
+    steps = [ExecutionStep(execution=execution, position=i, name=name) for i, name in enumerate(PREPARE_STEPS)]
+    targets = sorted(campaign.targets.all(), key=lambda t: t.pk) or [None]
+    for target in targets:
+        steps.append(
+            ExecutionStep(
+                execution=execution,
+                position=len(steps),
+                name="publish",
+                destination=target.destination if target else "",
+                object_id=target.object_id if target else None,
+            )
+        )
+    return steps
 
 
 class RunInProgress(ValidationError):
@@ -404,6 +445,8 @@ def execution_create(
 def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignExecution]:
     """Inserts unsaved runs with their steps and queues them once the transaction commits.
 
+    Each run's ``campaign`` must be set; prefetch the campaigns' ``targets`` for many runs.
+
     Runs the database refuses (a planned time that already has its run, a second manual run in
     flight) are left out of the list returned; the others are kept.
     """
@@ -413,9 +456,7 @@ def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignEx
     except IntegrityError:
         executions = _create_one_by_one(executions)
     ExecutionStep.objects.bulk_create(
-        ExecutionStep(execution=execution, position=i, name=name)
-        for execution in executions
-        for i, name in enumerate(STEP_NAMES)
+        step for execution in executions for step in execution_steps(campaign=execution.campaign, execution=execution)
     )
     ids = [execution.pk for execution in executions]
     if ids:
@@ -474,58 +515,92 @@ def _claim(execution_id: int) -> bool:
 def execution_run(*, execution_id: int) -> CampaignExecution | None:
     """Runs (or resumes) an execution's steps. Safe to call twice: a second caller finds nothing to claim.
 
-    Steps already done are skipped, so a redelivered task resumes where the dead one stopped.
-    Raises RetryLater for transient failures; the task schedules the retry.
+    Steps already settled (done, skipped, failed) or waiting for a callback are left alone, so a
+    redelivered task or a retry resumes where the last one stopped and never publishes to a target
+    twice. Publish steps are independent: one target failing or retrying does not stop the others.
+    Raises RetryLater when a step failed transiently; the task schedules the retry.
     """
     if not _claim(execution_id):
         return CampaignExecution.objects.filter(pk=execution_id).first()
     execution = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution_id)
+    steps = list(execution.steps.all())
     if execution.attempts > MAX_EXECUTION_ATTEMPTS:
-        if execution.instagram_media_id:
-            # The post is live; only a follow-up (the first comment) kept failing.
-            note = f"Published; a follow-up gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}"
-            return _execution_succeed(execution, note=note.strip())
-        return _execution_fail(
-            execution,
-            category=execution.error_category or ErrorCategory.WORKER,
-            message=f"Gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}".strip(),
-        )
+        return _execution_give_up(execution, steps)
     context: dict[str, str] = {}
-    for step in execution.steps.all():
-        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+    retry: RetryLater | None = None
+    for step in steps:
+        if step.is_settled or step.status == StepStatus.WAITING:
             context.update(step.state.get("context", {}))
+            if step.name in PREPARE_STEPS and step.status == StepStatus.FAILED:
+                break
             continue
+        if step.name in PREPARE_STEPS and retry is not None:
+            break
         try:
             outcome = _run_step(execution, step, context)
         except StepFailed as failure:
-            _step_finish(step, StepStatus.FAILED, failure.message)
-            return _execution_fail(execution, category=failure.category, message=failure.message)
-        except RetryLater as retry:
-            _step_set(step, status=StepStatus.PENDING, detail=f"Will try again: {retry.message}")
-            # The lease now marks when the retry is overdue, so a lost retry gets recovered.
-            CampaignExecution.objects.filter(pk=execution.pk).update(
-                status=ExecutionStatus.QUEUED,
-                lease_expires_at=timezone.now() + timedelta(seconds=retry.countdown) + EXECUTION_LEASE,
-                error_message=retry.message[:2000],
-            )
-            raise
-        except Exception as error:  # noqa: BLE001 - a bug must fail the run, never leave it running
+            _step_finish(step, StepStatus.FAILED, failure.message, category=failure.category)
+            if step.name in PREPARE_STEPS:
+                _skip_rest(steps, step)
+                break
+            continue
+        except RetryLater as later:
+            _step_set(step, status=StepStatus.PENDING, detail=f"Will try again: {later.message}")
+            if retry is None or later.countdown < retry.countdown:
+                retry = later
+            if step.name in PREPARE_STEPS:
+                break
+            continue
+        except Exception as error:  # noqa: BLE001 - a bug must fail the step, never leave it running
             logger.exception("execution step crashed", extra={"execution_id": execution.pk, "step": step.name})
             message = f"Internal error in step '{step.label}': {error.__class__.__name__}."
-            _step_finish(step, StepStatus.FAILED, message)
-            return _execution_fail(execution, category=ErrorCategory.INTERNAL, message=message)
+            _step_finish(step, StepStatus.FAILED, message, category=ErrorCategory.INTERNAL)
+            if step.name in PREPARE_STEPS:
+                _skip_rest(steps, step)
+                break
+            continue
         if outcome.waiting:
             # Only a step still running becomes waiting: a fast callback may have finished it already.
             ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
                 status=StepStatus.WAITING, detail=outcome.detail
             )
-            # The outside system calls back; no worker holds the execution meanwhile.
-            CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=None)
-            execution.refresh_from_db()
-            return execution
-        _step_finish(step, StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED, outcome.detail, context)
+            step.status = StepStatus.WAITING
+        else:
+            _step_finish(step, StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED, outcome.detail, context)
         CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() + EXECUTION_LEASE)
-    return _execution_succeed(execution)
+    if retry is not None:
+        # The lease now marks when the retry is overdue, so a lost retry gets recovered.
+        CampaignExecution.objects.filter(pk=execution.pk).update(
+            status=ExecutionStatus.QUEUED,
+            lease_expires_at=timezone.now() + timedelta(seconds=retry.countdown) + EXECUTION_LEASE,
+            error_message=retry.message[:2000],
+        )
+        raise retry
+    _execution_settle(execution)
+    return execution
+
+
+def _skip_rest(steps: list[ExecutionStep], failed: ExecutionStep) -> None:
+    for step in steps:
+        if step.position > failed.position and not step.is_settled and step.status != StepStatus.WAITING:
+            _step_finish(step, StepStatus.SKIPPED, f"Not run: “{failed.label}” failed.")
+
+
+def _execution_give_up(execution: CampaignExecution, steps: list[ExecutionStep]) -> CampaignExecution:
+    """Fails the steps that kept failing; a target whose post is already live counts as published."""
+    reason = f"Gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}".strip()
+    note = ""
+    for step in steps:
+        if step.is_settled or step.status == StepStatus.WAITING:
+            continue
+        if step.external_id:
+            # The post is live; only a follow-up (the first comment) kept failing.
+            note = f"Published; a follow-up gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}"
+            _step_finish(step, StepStatus.SUCCEEDED, note.strip())
+        else:
+            _step_finish(step, StepStatus.FAILED, reason, category=execution.error_category or ErrorCategory.WORKER)
+    _execution_settle(execution, note=note.strip())
+    return execution
 
 
 def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
@@ -542,14 +617,13 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
         context["caption"] = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
         return StepOutcome(detail=context["caption"] or "(no caption)")
     if step.name == "publish":
-        destination = destination_for(campaign)
-        if destination is None:
+        if not step.destination:
             return StepOutcome(
                 detail="Nowhere to publish: connect an Instagram account or an n8n workflow to this campaign.",
                 skipped=True,
             )
         caption = context.get("caption", render_caption(caption=campaign.caption, hashtags=campaign.hashtags))
-        return destination.publish(execution=execution, step=step, caption=caption)
+        return destinations.publish(execution=execution, step=step, caption=caption)
     raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
 
 
@@ -600,9 +674,13 @@ def _step_set(step: ExecutionStep, **fields) -> None:
     ExecutionStep.objects.filter(pk=step.pk).update(**fields)
 
 
-def _step_finish(step: ExecutionStep, status: str, detail: str, context: dict[str, str] | None = None) -> None:
+def _step_finish(
+    step: ExecutionStep, status: str, detail: str, context: dict[str, str] | None = None, *, category: str = ""
+) -> None:
     state = {**step.state, "context": dict(context)} if context else step.state
-    _step_set(step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state)
+    _step_set(
+        step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state, error_category=category
+    )
 
 
 def step_save_state(step: ExecutionStep, **values) -> None:
@@ -610,18 +688,61 @@ def step_save_state(step: ExecutionStep, **values) -> None:
     _step_set(step, state={**step.state, **values})
 
 
-def _execution_fail(execution: CampaignExecution, *, category: str, message: str) -> CampaignExecution:
-    _execution_finish(execution, ExecutionStatus.FAILED, category=category, message=message)
-    return execution
+def step_record_result(
+    step: ExecutionStep, *, external_id: str = "", external_url: str = "", outputs: dict[str, str] | None = None
+) -> None:
+    """Records, at once, what the destination called the result (a media id, a post URL...).
 
-
-def _execution_succeed(execution: CampaignExecution, note: str = "") -> CampaignExecution:
-    _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note)
-    return execution
+    ``outputs`` are extra ids a destination reports (an n8n workflow that posted to Instagram says
+    which post); ``CampaignExecution.outputs`` gathers them for the API and the run page.
+    """
+    fields: dict = {}
+    if external_id:
+        fields["external_id"] = str(external_id)[:64]
+    if external_url:
+        fields["external_url"] = str(external_url)[:500]
+    if outputs:
+        kept = {str(k)[:64]: str(v)[:500] for k, v in outputs.items() if isinstance(v, (str, int)) and v != ""}
+        fields["state"] = {**step.state, "outputs": {**step.state.get("outputs", {}), **kept}}
+    if fields:
+        _step_set(step, **fields)
 
 
 # How a finished run moves a campaign that is not on a recurring schedule or trigger.
 _SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, ExecutionStatus.FAILED: CampaignStatus.FAILED}
+
+
+@transaction.atomic
+def _execution_settle(execution: CampaignExecution, *, note: str = "") -> bool:
+    """Finishes the run once no step is left to run or waiting; True if it finished now.
+
+    Failed if any step failed (with the first failure's category), else succeeded. A step still
+    waiting for a callback leaves the run running, with no worker holding it.
+    """
+    locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
+    if locked.is_finished:
+        return False
+    steps = list(locked.steps.all())
+    if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING) for step in steps):
+        return False
+    if any(step.status == StepStatus.WAITING for step in steps):
+        CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
+        return False
+    failed = [step for step in steps if step.status == StepStatus.FAILED]
+    if not failed:
+        _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note)
+        return True
+    if len(failed) == 1:
+        message = failed[0].detail
+    else:
+        message = " ".join(f"{step.label}: {step.detail}" for step in failed)
+    published = [step.label for step in steps if step.name == "publish" and step.status == StepStatus.SUCCEEDED]
+    if published:
+        message += f" (Done: {', '.join(published)}.)"
+    _execution_finish(
+        execution, ExecutionStatus.FAILED, category=failed[0].error_category or ErrorCategory.INTERNAL, message=message
+    )
+    return True
 
 
 @transaction.atomic
@@ -650,36 +771,31 @@ def _execution_finish(
             campaign_transition(campaign=campaign, to=target, via="task", note=f"Run {execution.uuid.hex[:8]} {status}")
 
 
-def execution_resume_from_callback(
+def step_resume_from_callback(
     *,
-    execution: CampaignExecution,
+    step: ExecutionStep,
     succeeded: bool,
     message: str,
-    outputs: dict | None = None,
     category: str = ErrorCategory.PROVIDER,
 ) -> bool:
-    """Finishes a run whose publish step waited for an outside system. False if it was already finished."""
+    """Finishes a publish step that waited for an outside system, then the run if nothing else is left.
+
+    False if the run had already finished or the step was no longer waiting (a late or repeated call).
+    """
     with transaction.atomic():
-        locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
-        if locked.is_finished:
+        execution = CampaignExecution.objects.select_for_update().select_related("campaign").get(pk=step.execution_id)
+        if execution.is_finished:
             return False
-        outputs = outputs or {}
-        fields = {}
-        if outputs.get("instagram_media_id"):
-            fields["instagram_media_id"] = str(outputs["instagram_media_id"])[:64]
-        if outputs.get("instagram_permalink"):
-            fields["instagram_permalink"] = str(outputs["instagram_permalink"])[:200]
-        if fields:
-            CampaignExecution.objects.filter(pk=locked.pk).update(**fields)
-        step = locked.steps.filter(status=StepStatus.WAITING).first()
-        if step is not None:
-            _step_finish(step, StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED, message or "")
-        locked.campaign = execution.campaign
-        if succeeded:
-            _execution_finish(locked, ExecutionStatus.SUCCEEDED)
-        else:
-            _execution_finish(locked, ExecutionStatus.FAILED, category=category, message=message)
-    execution.refresh_from_db()
+        finished = ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.WAITING).update(
+            status=StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED,
+            detail=(message or "")[:5000],
+            finished_at=timezone.now(),
+            error_category="" if succeeded else category,
+        )
+        if not finished:
+            return False
+        _execution_settle(execution)
+    step.refresh_from_db()
     return True
 
 

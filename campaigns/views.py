@@ -11,14 +11,12 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.instagram.selectors import campaign_insights
 from marketing import idempotency
 from marketing.selectors import get_for_workspace_or_404
 from marketing.web import add_service_errors, error_text, workspace_required
 
-from . import recurrence, scheduling, selectors, services
+from . import destinations, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
-from .destinations import destination_for
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
 
@@ -139,10 +137,10 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "executions": executions,
         "run_in_progress": any(not e.is_finished for e in executions),
         "generation": generation,
-        "destination": destination_for(campaign),
+        "targets": selectors.campaign_targets(campaign=campaign),
         "status_changes": campaign.status_changes.select_related("by")[:10],
         "schedule": getattr(campaign, "schedule", None),
-        "instagram_insights": campaign_insights(campaign=campaign),
+        "insight_panels": destinations.insight_panels(campaign=campaign),
         "schedule_words": selectors.schedule_words(getattr(campaign, "schedule", None)),
         "next_statuses": [
             (value, label)

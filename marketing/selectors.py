@@ -1,7 +1,7 @@
 from typing import TypeVar
 
 from django.db import models
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 
 from .models import ApiToken, Invitation, Membership, User, Workspace
@@ -12,17 +12,14 @@ M = TypeVar("M", bound=models.Model)
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    """The user's memberships with their workspaces, and whether one needs attention (a banner)."""
-    from integrations.instagram.models import AccountStatus, InstagramAccount
+    """The user's memberships with their workspaces, and whether a destination of the workspace
+    needs reconnecting (the banner), in one query."""
+    from campaigns import destinations
 
     return (
         Membership.objects.filter(user=user)
         .select_related("workspace")
-        .annotate(
-            instagram_needs_reconnect=Exists(
-                InstagramAccount.objects.filter(workspace=OuterRef("workspace"), status=AccountStatus.NEEDS_RECONNECT)
-            )
-        )
+        .annotate(needs_reconnect=destinations.needs_reconnect(OuterRef("workspace")))
         .order_by("workspace__name")
     )
 

@@ -58,12 +58,23 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 class CampaignFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Campaign
+        skip_postgeneration_save = True
 
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"Campaign {n}")
     brief = "Linen shirts on a sunny beach"
     caption = "Our linen collection is here."
     hashtags = "#summer #linen"
+
+    @factory.post_generation
+    def targets(obj, create, extracted, **kwargs):
+        """``CampaignFactory(targets=[account, workflow])``: publish to those objects."""
+        from campaigns import destinations
+        from campaigns.models import CampaignTarget
+
+        for target in extracted or []:
+            destination, object_id = destinations.parse_key(destinations.key_for(target))
+            CampaignTarget.objects.create(campaign=obj, destination=destination, object_id=object_id)
 
 
 def jpeg_bytes(size: tuple[int, int] = (1080, 1080), color: str = "steelblue") -> bytes:

@@ -18,8 +18,8 @@ def campaign(alice_workspace):
 def test_forms_survive_garbage(alice_client, campaign, value):
     alice_client.raise_request_exception = False
     posts = {
-        "/campaigns/new/": ["name", "caption", "hashtags", "fit", "destination"],
-        f"/campaigns/{campaign.pk}/edit/": ["name", "caption", "fit", "destination"],
+        "/campaigns/new/": ["name", "caption", "hashtags", "fit", "targets"],
+        f"/campaigns/{campaign.pk}/edit/": ["name", "caption", "fit", "targets"],
         f"/campaigns/{campaign.pk}/schedule/": ["kind", "run_at", "preset", "cron", "timezone", "starts_at", "ends_at", "max_runs"],
         f"/campaigns/{campaign.pk}/schedule/preview/": ["kind", "run_at", "preset", "cron", "timezone", "max_runs"],
         f"/campaigns/{campaign.pk}/status/": ["to"],

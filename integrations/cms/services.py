@@ -374,8 +374,7 @@ def _campaign_from(item: ContentItem) -> Campaign:
             caption=draft.caption,
             hashtags=draft.hashtags,
             first_comment=draft.first_comment,
-            instagram_account=model.instagram_account if model else None,
-            n8n_workflow=model.n8n_workflow if model else None,
+            targets=[target.key for target in model.targets.all()] if model else (),
         )
         if prepared is not None:
             campaign_image_add(campaign=campaign, prepared=prepared, source=ImageSource.UPLOAD)

@@ -9,6 +9,6 @@ class InstagramConfig(AppConfig):
     def ready(self) -> None:
         from campaigns import destinations
 
-        from .destination import resolve
+        from .destination import InstagramDestination
 
-        destinations.register(resolve)
+        destinations.register(InstagramDestination())

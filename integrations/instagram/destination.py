@@ -1,26 +1,44 @@
-"""Instagram as a campaign destination: the engine's publish step calls ``InstagramDestination.publish``."""
+"""Instagram as a campaign destination (see ``campaigns/destinations.py``): a target is an account."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from django.db.models import QuerySet
 
-from campaigns.destinations import StepOutcome
+from campaigns.destinations import Choice, Destination, InsightsPanel, StepOutcome
 from campaigns.models import Campaign, CampaignExecution, ExecutionStep
 
+from .models import AccountStatus, InstagramAccount
 
-@dataclass(frozen=True)
-class InstagramDestination:
-    account_id: int
-    label: str = "Instagram"
+KEY = "instagram"
+
+
+class InstagramDestination(Destination):
+    key = KEY
+    label = "Instagram"
+    group = "Instagram accounts"
+    model = InstagramAccount
+    checks_spacing = True
 
     def publish(self, *, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
         from . import services
 
         return services.execution_publish(execution=execution, step=step, caption=caption)
 
+    def offered(self, obj: InstagramAccount) -> bool:
+        return obj.status != AccountStatus.DISCONNECTED
 
-def resolve(campaign: Campaign) -> InstagramDestination | None:
-    """The campaign's Instagram destination, when it targets an account."""
-    if campaign.instagram_account_id:
-        return InstagramDestination(account_id=campaign.instagram_account_id)
-    return None
+    def describe(self, obj: InstagramAccount) -> Choice:
+        note = "" if obj.can_publish else obj.get_status_display().lower()
+        return Choice(key=f"{KEY}:{obj.pk}", label=f"@{obj.username}", ready=obj.can_publish, note=note)
+
+    def insights(self, *, campaign: Campaign) -> InsightsPanel | None:
+        from .selectors import campaign_insights
+
+        posts = campaign_insights(campaign=campaign)
+        return InsightsPanel(template="instagram/_campaign_insights.html", data=posts) if posts else None
+
+    def needs_reconnect(self) -> QuerySet:
+        return InstagramAccount.objects.filter(status=AccountStatus.NEEDS_RECONNECT)
+
+    def daily_quota(self, obj: InstagramAccount) -> int | None:
+        return obj.quota_total

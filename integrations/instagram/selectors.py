@@ -8,10 +8,11 @@ from datetime import date, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignExecution
+from campaigns.models import Campaign, CampaignExecution, ExecutionStep
 from marketing.models import Membership, Role, Workspace
 
 from . import charts
+from .destination import KEY as DESTINATION_KEY
 from .models import AccountStatus, InsightObject, InsightValue, InstagramAccount, PublishAttempt
 
 MEDIA_METRIC_LABELS = {
@@ -49,12 +50,16 @@ def owner_emails(*, workspace: Workspace) -> list[str]:
     )
 
 
-def executions_published_to(*, account: InstagramAccount) -> QuerySet[CampaignExecution]:
-    """Runs that put a post on the account: through our publish step, or a campaign aimed at it."""
-    ids = CampaignExecution.objects.filter(workspace_id=account.workspace_id).filter(
-        Q(instagram_attempts__account=account) | Q(campaign__instagram_account=account)
+def publish_steps(*, workspace_id: int) -> QuerySet[ExecutionStep]:
+    """The workspace's publish steps to Instagram accounts."""
+    return ExecutionStep.objects.filter(
+        execution__workspace_id=workspace_id, name="publish", destination=DESTINATION_KEY
     )
-    return CampaignExecution.objects.filter(pk__in=ids.values("pk")).exclude(instagram_media_id="")
+
+
+def steps_published_to(*, account: InstagramAccount) -> QuerySet[ExecutionStep]:
+    """Publish steps that put a post on the account."""
+    return publish_steps(workspace_id=account.workspace_id).filter(object_id=account.pk).exclude(external_id="")
 
 
 def recent_attempts(*, account: InstagramAccount, limit: int = 10) -> QuerySet[PublishAttempt]:
@@ -80,8 +85,10 @@ class PostInsights:
         return self.day is not None
 
 
-def _post_insights(*, workspace_id: int, executions: list[CampaignExecution]) -> list[PostInsights]:
-    media_ids = [e.instagram_media_id for e in executions]
+def _post_insights(*, workspace_id: int, steps: list[ExecutionStep]) -> list[PostInsights]:
+    """Each step's post (from the media id it reported) with its newest numbers."""
+    posts = [(step, step.state.get("outputs", {})) for step in steps]
+    media_ids = [outputs.get("instagram_media_id", "") for _, outputs in posts]
     latest: dict[str, dict[str, tuple[date, int | None]]] = {}
     rows = (
         InsightValue.objects.filter(workspace_id=workspace_id, object_type=InsightObject.MEDIA, object_id__in=media_ids)
@@ -90,32 +97,41 @@ def _post_insights(*, workspace_id: int, executions: list[CampaignExecution]) ->
     )
     for media_id, metric, day, value in rows:
         latest.setdefault(media_id, {}).setdefault(metric, (day, value))
-    posts = []
-    for execution in executions:
-        found = latest.get(execution.instagram_media_id, {})
+    found_posts = []
+    for step, outputs in posts:
+        media_id = outputs.get("instagram_media_id", "")
+        found = latest.get(media_id, {})
         day = max((d for d, _ in found.values()), default=None)
-        posts.append(
+        found_posts.append(
             PostInsights(
-                execution=execution,
-                media_id=execution.instagram_media_id,
-                permalink=execution.instagram_permalink,
+                execution=step.execution,
+                media_id=media_id,
+                permalink=outputs.get("instagram_permalink", ""),
                 day=day,
                 metrics=[(label, found.get(metric, (None, None))[1]) for metric, label in MEDIA_METRIC_LABELS.items()],
             )
         )
-    return posts
+    return found_posts
 
 
 def campaign_insights(*, campaign: Campaign, limit: int = 5) -> list[PostInsights]:
-    """The campaign's latest Instagram posts with their newest numbers; empty when it has none."""
-    executions = list(
-        CampaignExecution.objects.filter(workspace_id=campaign.workspace_id, campaign=campaign)
-        .exclude(instagram_media_id="")
-        .order_by("-queued_at", "-id")[:limit]
+    """The campaign's latest Instagram posts with their newest numbers; empty when it has none.
+
+    Posts made by our publish step and posts an n8n workflow reported both count.
+    """
+    steps = list(
+        ExecutionStep.objects.filter(
+            execution__workspace_id=campaign.workspace_id,
+            execution__campaign=campaign,
+            name="publish",
+            state__outputs__has_key="instagram_media_id",
+        )
+        .select_related("execution")
+        .order_by("-execution__queued_at", "-execution_id", "position")[:limit]
     )
-    if not executions:
+    if not steps:
         return []
-    return _post_insights(workspace_id=campaign.workspace_id, executions=executions)
+    return _post_insights(workspace_id=campaign.workspace_id, steps=steps)
 
 
 @dataclass
@@ -149,12 +165,14 @@ def account_analytics(*, account: InstagramAccount, days: int = ANALYTICS_DAYS) 
         )
         for metric, label in ACCOUNT_CHARTS.items()
     ]
-    executions = list(
-        executions_published_to(account=account).select_related("campaign").order_by("-queued_at", "-id")[:20]
+    steps = list(
+        steps_published_to(account=account)
+        .select_related("execution__campaign")
+        .order_by("-execution__queued_at", "-execution_id")[:20]
     )
     return {
         "charts": metric_charts,
-        "posts": _post_insights(workspace_id=account.workspace_id, executions=executions),
+        "posts": _post_insights(workspace_id=account.workspace_id, steps=steps),
         "metric_labels": list(MEDIA_METRIC_LABELS.values()),
         "start": start,
         "end": end,

@@ -25,7 +25,7 @@ from django.utils.crypto import constant_time_compare
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
-from campaigns.services import step_save_state
+from campaigns.services import step_record_result, step_save_state
 from integrations import crypto
 from integrations.http import ProviderError, plain_message
 from marketing.models import MANAGER_ROLES, Membership, Workspace
@@ -357,12 +357,12 @@ class _Publisher:
             raise
         if self.attempt.status == AttemptStatus.STARTED:
             # A rerun that only finished the comment: the post was published by an earlier attempt.
-            self._attempt(status=AttemptStatus.PUBLISHED, media_id=self.execution.instagram_media_id)
+            self._attempt(status=AttemptStatus.PUBLISHED, media_id=self.step.external_id)
         return outcome
 
     def _run(self) -> StepOutcome:
-        if self.execution.instagram_media_id:
-            return self._after_publish(self.execution.instagram_media_id)
+        if self.step.external_id:
+            return self._after_publish(self.step.external_id)
         self._require_connected()
         container_id = self.step.state.get("container_id")
         if not container_id:
@@ -498,10 +498,10 @@ class _Publisher:
             retry_base=30.0,
         )
         claimed = set(
-            CampaignExecution.objects.filter(workspace_id=self.execution.workspace_id)
-            .exclude(pk=self.execution.pk)
-            .exclude(instagram_media_id="")
-            .values_list("instagram_media_id", flat=True)
+            selectors.publish_steps(workspace_id=self.execution.workspace_id)
+            .exclude(pk=self.step.pk)
+            .exclude(external_id="")
+            .values_list("external_id", flat=True)
         )
         matches = [
             item
@@ -517,15 +517,14 @@ class _Publisher:
         return matches[0].id
 
     def _save_media(self, media_id: str) -> None:
-        """Records the post on the execution at once, before anything else can fail."""
-        CampaignExecution.objects.filter(pk=self.execution.pk).update(instagram_media_id=media_id[:64])
-        self.execution.instagram_media_id = media_id
+        """Records the post on the step at once, before anything else can fail."""
+        step_record_result(self.step, external_id=media_id, outputs={"instagram_media_id": media_id})
         self._attempt(status=AttemptStatus.PUBLISHED, media_id=media_id, published_at=timezone.now())
 
     def _after_publish(self, media_id: str) -> StepOutcome:
         """The permalink and the first comment: the post is live, so failures here only add a note."""
         notes = []
-        if not self.execution.instagram_permalink and self.account.access_token:
+        if not self.step.external_url and self.account.access_token:
             try:
                 link = client.permalink(media_id=media_id, token=self.account.access_token)
             except client.TokenInvalid as error:
@@ -535,14 +534,13 @@ class _Publisher:
                 logger.warning("instagram permalink lookup failed", extra={"media_id": media_id, "error": error.message})
                 link = ""
             if link:
-                CampaignExecution.objects.filter(pk=self.execution.pk).update(instagram_permalink=link[:200])
-                self.execution.instagram_permalink = link
+                step_record_result(self.step, external_url=link, outputs={"instagram_permalink": link})
         comment = self.campaign.first_comment.strip()
         if comment and not self.step.state.get("comment_id"):
             notes.append(self._post_comment(media_id, comment))
         elif comment:
             notes.append("First comment posted.")
-        where = self.execution.instagram_permalink or f"media {media_id}"
+        where = self.step.external_url or f"media {media_id}"
         return StepOutcome(detail=" ".join([f"Published to @{self.account.username}: {where}.", *notes]).strip())
 
     def _post_comment(self, media_id: str, comment: str) -> str:
@@ -599,11 +597,8 @@ class _Publisher:
 
 
 def execution_publish(*, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
-    """The publish step of a run whose campaign targets an Instagram account (see destination.py)."""
-    campaign = execution.campaign
-    account = InstagramAccount.objects.filter(
-        pk=campaign.instagram_account_id, workspace_id=execution.workspace_id
-    ).first()
+    """The publish step of a run to one of its Instagram targets (see destination.py)."""
+    account = InstagramAccount.objects.filter(pk=step.object_id, workspace_id=execution.workspace_id).first()
     if account is None:
         raise StepFailed(
             "The campaign's Instagram account is not one of this workspace's accounts.", category=ErrorCategory.VALIDATION
@@ -680,9 +675,9 @@ def account_media_insights_pull(*, account: InstagramAccount) -> int:
     """Media insights for every post published to ``account`` in the last 30 days."""
     since = timezone.now() - timedelta(days=MEDIA_INSIGHTS_DAYS)
     media_ids = list(
-        selectors.executions_published_to(account=account)
-        .filter(Q(finished_at__gte=since) | Q(finished_at__isnull=True, queued_at__gte=since))
-        .values_list("instagram_media_id", flat=True)
+        selectors.steps_published_to(account=account)
+        .filter(Q(execution__finished_at__gte=since) | Q(execution__finished_at__isnull=True, execution__queued_at__gte=since))
+        .values_list("external_id", flat=True)
         .distinct()
     )
     return media_insights_pull(account=account, media_ids=media_ids) if media_ids else 0

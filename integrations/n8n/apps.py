@@ -9,6 +9,6 @@ class N8nConfig(AppConfig):
     def ready(self) -> None:
         from campaigns import destinations
 
-        from .destination import resolve
+        from .destination import N8nDestination
 
-        destinations.register(resolve)
+        destinations.register(N8nDestination())

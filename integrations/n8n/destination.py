@@ -1,26 +1,27 @@
-"""n8n as a campaign destination: the engine's publish step calls ``N8nDestination.publish``."""
+"""n8n as a campaign destination (see ``campaigns/destinations.py``): a target is an installed workflow."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from campaigns.destinations import Choice, Destination, StepOutcome
+from campaigns.models import CampaignExecution, ExecutionStep
 
-from campaigns.destinations import StepOutcome
-from campaigns.models import Campaign, CampaignExecution, ExecutionStep
+from .models import N8nWorkflow
+
+KEY = "n8n"
 
 
-@dataclass(frozen=True)
-class N8nDestination:
-    workflow_id: int
-    label: str = "n8n"
+class N8nDestination(Destination):
+    key = KEY
+    label = "n8n"
+    group = "n8n workflows"
+    model = N8nWorkflow
+    # n8n calls back per run (the callback URL names the execution), so one workflow per campaign.
+    max_per_campaign = 1
 
     def publish(self, *, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
         from . import services
 
         return services.run_handoff(execution=execution, step=step, caption=caption)
 
-
-def resolve(campaign: Campaign) -> N8nDestination | None:
-    """The campaign's n8n destination, when it publishes through an installed workflow."""
-    if campaign.n8n_workflow_id:
-        return N8nDestination(workflow_id=campaign.n8n_workflow_id)
-    return None
+    def describe(self, obj: N8nWorkflow) -> Choice:
+        return Choice(key=f"{KEY}:{obj.pk}", label=obj.name)

@@ -8,10 +8,11 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
-from campaigns.models import CampaignExecution
+from campaigns.models import CampaignExecution, ExecutionStep
 from marketing.models import Workspace
 
 from .client import N8nError
+from .destination import KEY as DESTINATION_KEY
 from .models import N8nConnection, N8nWorkflow
 
 # Workflows and executions per workflow read for the monitoring page.
@@ -62,10 +63,10 @@ def recent_executions(*, workspace: Workspace, limit: int = 50) -> tuple[list[Re
         rows.extend((item, workflow) for item in items if isinstance(item, dict))
     ids = {str(item.get("id")) for item, _ in rows}
     ours = {
-        execution.n8n_execution_id: execution
-        for execution in CampaignExecution.objects.filter(workspace=workspace, n8n_execution_id__in=ids).select_related(
-            "campaign"
-        )
+        step.external_id: step.execution
+        for step in ExecutionStep.objects.filter(
+            execution__workspace=workspace, destination=DESTINATION_KEY, external_id__in=ids
+        ).select_related("execution__campaign")
     }
     recent = [
         RecentExecution(

@@ -34,12 +34,13 @@ from django.utils.dateparse import parse_datetime
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStatus, ExecutionStep, StepStatus
 from campaigns.selectors import publishable_images
-from campaigns.services import execution_resume_from_callback, step_save_state
+from campaigns.services import step_record_result, step_resume_from_callback, step_save_state
 from integrations import http
 from marketing.models import Workspace
 
 from . import client as n8n
 from .client import N8nClient, N8nError
+from .destination import KEY as DESTINATION_KEY
 from .models import N8nConnection, N8nWorkflow, new_callback_secret
 from .signing import canonical_json, sign_payload, verify
 from .templates import CRYPTO_CREDENTIAL_TYPE, Template, template_get
@@ -52,6 +53,8 @@ CALLBACK_STATUSES = {"success": True, "failure": False}
 PAYLOAD_VERSION = 1
 # Where in the publish step's state the n8n hand-off is recorded.
 STATE_KEY = "n8n"
+# Ids a callback's outputs may report, kept on the step for the run page and the API.
+REPORTED_OUTPUTS = ("n8n_execution_id", "instagram_media_id", "instagram_permalink")
 # Executions of a workflow read when looking for a run that never called back.
 LOOKUP_LIMIT = 20
 
@@ -416,9 +419,7 @@ def run_handoff(*, execution: CampaignExecution, step: ExecutionStep, caption: s
     The run then waits, with no worker held, until n8n calls back or the beat task gives up.
     A step already handed off (a redelivered task) is not handed off twice.
     """
-    workflow = N8nWorkflow.objects.filter(
-        pk=execution.campaign.n8n_workflow_id, workspace_id=execution.workspace_id
-    ).first()
+    workflow = N8nWorkflow.objects.filter(pk=step.object_id, workspace_id=execution.workspace_id).first()
     if workflow is None:
         raise StepFailed(
             "The campaign's n8n workflow no longer exists. Install a template and choose it as the destination.",
@@ -495,9 +496,8 @@ def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None
     execution = (
         CampaignExecution.objects.select_related("campaign", "workspace").filter(uuid=execution_uuid).first()
     )
-    step = execution.steps.filter(name="publish").first() if execution else None
-    handed_off = bool(step and step.state.get(STATE_KEY))
-    if execution is None or not (handed_off or execution.campaign.n8n_workflow_id):
+    step = execution.steps.filter(name="publish", destination=DESTINATION_KEY).first() if execution else None
+    if execution is None or step is None:
         return _refuse(404, "No run of an n8n campaign has this id.")
     connection = N8nConnection.objects.filter(workspace_id=execution.workspace_id).first()
     if connection is None or not verify(connection.callback_secret, body, signature):
@@ -518,26 +518,27 @@ def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None
         return _refuse(400, '"message" must be a string and "outputs" an object.')
     if execution.is_finished:
         return CallbackResult(200, {"status": "already finished"})
-    if step is not None and step.status == StepStatus.RUNNING:
+    if step.status == StepStatus.RUNNING:
         return _refuse(409, "The run is still being handed to n8n; try again in a moment.")
 
     succeeded = CALLBACK_STATUSES[data["status"]]
     with transaction.atomic():
         locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
-        if locked.is_finished:
+        step.refresh_from_db()
+        if locked.is_finished or step.status != StepStatus.WAITING:
             return CallbackResult(200, {"status": "already finished"})
-        n8n_execution_id = str(outputs.get("n8n_execution_id") or "")[:64]
-        if n8n_execution_id:
-            CampaignExecution.objects.filter(pk=locked.pk).update(n8n_execution_id=n8n_execution_id)
-        if step is not None:
-            step_save_state(
-                step,
-                **{STATE_KEY: {**step.state.get(STATE_KEY, {}), "callback": {"status": data["status"], "outputs": _small(outputs)}}},
-            )
-        default = "n8n reported success." if succeeded else "n8n reported a failure."
-        finished = execution_resume_from_callback(
-            execution=execution, succeeded=succeeded, message=message.strip()[:2000] or default, outputs=outputs
+        step_save_state(
+            step,
+            **{STATE_KEY: {**step.state.get(STATE_KEY, {}), "callback": {"status": data["status"], "outputs": _small(outputs)}}},
         )
+        n8n_execution_id = str(outputs.get("n8n_execution_id") or "")[:64]
+        step_record_result(
+            step,
+            external_id=n8n_execution_id,
+            outputs={key: outputs.get(key) for key in REPORTED_OUTPUTS if outputs.get(key)},
+        )
+        default = "n8n reported success." if succeeded else "n8n reported a failure."
+        finished = step_resume_from_callback(step=step, succeeded=succeeded, message=message.strip()[:2000] or default)
     if not finished:
         return CallbackResult(200, {"status": "already finished"})
     execution.refresh_from_db(fields=["status"])
@@ -571,6 +572,7 @@ def waiting_runs_expire(*, now: datetime | None = None) -> int:
     steps = (
         ExecutionStep.objects.filter(
             name="publish",
+            destination=DESTINATION_KEY,
             status=StepStatus.WAITING,
             execution__status=ExecutionStatus.RUNNING,
             started_at__lt=cutoff,
@@ -588,22 +590,21 @@ def waiting_runs_expire(*, now: datetime | None = None) -> int:
         if handed_off_at > now - timedelta(minutes=minutes):
             continue
         execution = step.execution
-        said = _ask_n8n_about(execution, info)
+        said = _ask_n8n_about(step, info)
         message = f"No callback from n8n within {minutes} minutes. {said}".strip()
-        if execution_resume_from_callback(
-            execution=execution, succeeded=False, message=message, category=ErrorCategory.TIMEOUT
-        ):
+        if step_resume_from_callback(step=step, succeeded=False, message=message, category=ErrorCategory.TIMEOUT):
             expired += 1
             logger.warning("n8n run expired without a callback", extra={"execution_id": execution.pk})
     return expired
 
 
-def _ask_n8n_about(execution: CampaignExecution, info: dict[str, Any]) -> str:
+def _ask_n8n_about(step: ExecutionStep, info: dict[str, Any]) -> str:
     """Best effort: what n8n's executions API says about this run, in one sentence."""
+    execution = step.execution
     try:
         client = client_for(connection_ensure(workspace=execution.workspace))
-        if execution.n8n_execution_id:
-            found = client.get_execution(execution.n8n_execution_id, include_data=True)
+        if step.external_id:
+            found = client.get_execution(step.external_id, include_data=True)
         else:
             found = None
             needle = str(execution.uuid)
@@ -618,7 +619,8 @@ def _ask_n8n_about(execution: CampaignExecution, info: dict[str, Any]) -> str:
                     f"n8n shows no execution for this run among the workflow's last {LOOKUP_LIMIT}: "
                     "the webhook call may not have started one."
                 )
-            CampaignExecution.objects.filter(pk=execution.pk).update(n8n_execution_id=str(found.get("id", ""))[:64])
+            found_id = str(found.get("id", ""))
+            step_record_result(step, external_id=found_id, outputs={"n8n_execution_id": found_id})
     except N8nError as error:
         return f"n8n could not be asked what happened: {error.message}"
     return describe_execution(found)

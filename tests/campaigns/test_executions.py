@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from campaigns import destinations, services
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
-from campaigns.models import CampaignExecution, ExecutionStep
+from campaigns.models import CampaignExecution, CampaignTarget, ExecutionStep
+from marketing.models import Workspace
 from tests.factories import CampaignFactory, add_image
 
 
@@ -24,10 +25,16 @@ def run_now(alice_client, django_capture_on_commit_callbacks):
     return run
 
 
-class FakeDestination:
+class FakeDestination(destinations.Destination):
     """A destination that records calls and answers from a script."""
 
+    key = "fake"
     label = "fake"
+    group = "Fakes"
+    model = Workspace  # a target names the campaign's own workspace
+
+    def queryset(self, *, workspace_id):
+        return Workspace.objects.filter(pk=workspace_id)
 
     def __init__(self, *outcomes):
         self.outcomes = list(outcomes)
@@ -42,13 +49,14 @@ class FakeDestination:
 
 
 @pytest.fixture
-def destination(monkeypatch):
-    holder = {}
+def destination(monkeypatch, campaign):
+    """Registers a scripted destination and makes it the campaign's only target."""
 
     def use(*outcomes):
-        holder["destination"] = FakeDestination(*outcomes)
-        monkeypatch.setattr(destinations, "_registry", destinations._Registry([lambda campaign: holder["destination"]]))
-        return holder["destination"]
+        fake = FakeDestination(*outcomes)
+        monkeypatch.setitem(destinations._registry, fake.key, fake)
+        CampaignTarget.objects.get_or_create(campaign=campaign, destination=fake.key, object_id=campaign.workspace_id)
+        return fake
 
     return use
 
@@ -194,11 +202,13 @@ def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, desti
     run_now(campaign)
     execution = CampaignExecution.objects.get()
 
-    assert services.execution_resume_from_callback(execution=execution, succeeded=True, message="Posted", outputs={"instagram_media_id": "1789"})
-    assert not services.execution_resume_from_callback(execution=execution, succeeded=False, message="late")
+    step = execution.steps.get(name="publish")
+    services.step_record_result(step, external_id="1789", outputs={"instagram_media_id": "1789"})
+    assert services.step_resume_from_callback(step=step, succeeded=True, message="Posted")
+    assert not services.step_resume_from_callback(step=step, succeeded=False, message="late")
 
     execution.refresh_from_db()
-    assert (execution.status, execution.instagram_media_id) == ("succeeded", "1789")
+    assert (execution.status, execution.outputs["instagram_media_id"]) == ("succeeded", "1789")
 
 
 def test_a_second_worker_finds_nothing_to_claim(campaign):
@@ -280,7 +290,7 @@ def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campa
     add_image(campaign)
     destination(*[RetryLater("comment rate limited", countdown=1)] * 10)
     execution = services.execution_create(campaign=campaign)
-    CampaignExecution.objects.filter(pk=execution.pk).update(instagram_media_id="1790")
+    execution.steps.filter(name="publish").update(external_id="1790")
     for _ in range(services.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):
             services.execution_run(execution_id=execution.pk)

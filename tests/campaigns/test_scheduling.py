@@ -4,11 +4,15 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from campaigns import scheduling, services
+from campaigns import destinations, scheduling, services
 from campaigns.models import CampaignExecution, Schedule
 from campaigns.scheduling import Plan
 from integrations.instagram.models import InstagramAccount
 from tests.factories import CampaignFactory, add_image
+
+
+def target(campaign, obj):
+    services.campaign_update(campaign=campaign, by=None, targets=[destinations.key_for(obj)])
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 
@@ -108,10 +112,9 @@ def test_it_skips_runs_while_paused_and_resumes_from_now(campaign, alice, frozen
 
 
 def test_it_warns_about_another_campaign_publishing_to_the_same_account_too_close(campaign, alice, account, alice_workspace):
-    other = CampaignFactory(workspace=alice_workspace, name="Autumn", instagram_account=account)
+    other = CampaignFactory(workspace=alice_workspace, name="Autumn", targets=[account])
     scheduling.campaign_schedule(campaign=other, plan=daily("15 9 * * *"), by=alice)
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
 
     with pytest.raises(ValidationError) as raised:
         scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
@@ -122,18 +125,16 @@ def test_it_warns_about_another_campaign_publishing_to_the_same_account_too_clos
 
 
 def test_it_does_not_warn_when_runs_are_further_apart_than_the_gap(campaign, alice, account, alice_workspace):
-    other = CampaignFactory(workspace=alice_workspace, instagram_account=account)
+    other = CampaignFactory(workspace=alice_workspace, targets=[account])
     scheduling.campaign_schedule(campaign=other, plan=daily("0 10 * * *"), by=alice)
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
     assert scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice).warnings == []
 
 
 def test_it_refuses_runs_over_the_accounts_24_hour_quota(campaign, alice, account):
     account.quota_total = 25
     account.save()
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
     with pytest.raises(ValidationError, match="Instagram allows 25"):
         scheduling.campaign_schedule(campaign=campaign, plan=daily("*/30 * * * *"), by=alice)
     assert not Schedule.objects.exists()
@@ -142,10 +143,9 @@ def test_it_refuses_runs_over_the_accounts_24_hour_quota(campaign, alice, accoun
 def test_it_counts_other_campaigns_towards_the_quota(campaign, alice, account, alice_workspace):
     account.quota_total = 25
     account.save()
-    other = CampaignFactory(workspace=alice_workspace, instagram_account=account)
+    other = CampaignFactory(workspace=alice_workspace, targets=[account])
     scheduling.campaign_schedule(campaign=other, plan=daily("0 */1 * * *"), by=alice, accept_warnings=True)
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
     with pytest.raises(ValidationError, match="26 posts would go to @alice.shop"):
         scheduling.campaign_schedule(campaign=campaign, plan=daily("30 12,13 * * *"), by=alice, accept_warnings=True)
 
@@ -153,8 +153,7 @@ def test_it_counts_other_campaigns_towards_the_quota(campaign, alice, account, a
 def test_it_ignores_other_workspaces_when_looking_for_conflicts(campaign, alice, account, charlie):
     charlies = CampaignFactory(workspace=charlie.memberships.get().workspace)
     scheduling.campaign_schedule(campaign=charlies, plan=daily(), by=charlie)
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
     assert scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice).warnings == []
 
 
@@ -246,8 +245,7 @@ def test_the_admin_refuses_an_over_quota_schedule_with_the_same_rule(client, ali
     alice.save()
     account.quota_total = 25
     account.save()
-    campaign.instagram_account = account
-    campaign.save()
+    target(campaign, account)
     client.force_login(alice)
     response = client.post(
         "/admin/campaigns/schedule/add/",

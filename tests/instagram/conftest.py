@@ -258,6 +258,6 @@ def account(alice_workspace):
 
 @pytest.fixture
 def campaign(alice_workspace, account):
-    campaign = CampaignFactory(workspace=alice_workspace, instagram_account=account)
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[account])
     add_image(campaign)
     return campaign

@@ -28,7 +28,7 @@ def media_values(media_id: str) -> dict:
 
 def test_it_stores_media_insights_and_updates_them_in_place(graph, campaign):
     execution = published(campaign)
-    media_id = execution.instagram_media_id
+    media_id = execution.outputs['instagram_media_id']
 
     assert tasks.pull_media_insights.delay().get() == 1
 
@@ -51,7 +51,7 @@ def test_it_keeps_one_row_per_day(graph, campaign):
     with time_machine.travel(timezone.now() + timedelta(days=1)):
         tasks.pull_media_insights.delay()
 
-    days = InsightValue.objects.filter(object_id=execution.instagram_media_id, metric="views").values_list("day", flat=True)
+    days = InsightValue.objects.filter(object_id=execution.outputs['instagram_media_id'], metric="views").values_list("day", flat=True)
     assert len(set(days)) == 2
 
 
@@ -61,18 +61,18 @@ def test_it_stores_not_enough_viewers_as_no_data(graph, campaign):
 
     tasks.pull_media_insights.delay()
 
-    values = media_values(execution.instagram_media_id)
+    values = media_values(execution.outputs['instagram_media_id'])
     assert set(values) == {"views", "reach", "likes", "comments", "shares", "saved", "total_interactions"}
     assert set(values.values()) == {None}
 
 
 def test_it_stores_a_missing_metric_as_no_data(graph, campaign):
     execution = published(campaign)
-    graph.media_insights[execution.instagram_media_id] = {"views": 5, "reach": 4}
+    graph.media_insights[execution.outputs['instagram_media_id']] = {"views": 5, "reach": 4}
 
     tasks.pull_media_insights.delay()
 
-    values = media_values(execution.instagram_media_id)
+    values = media_values(execution.outputs['instagram_media_id'])
     assert (values["views"], values["likes"], values["saved"]) == (5, None, None)
 
 
@@ -117,22 +117,22 @@ def test_it_pulls_account_insights_for_yesterday_and_todays_followers(graph, acc
 
 def test_the_campaign_fragment_shows_the_posts_numbers_and_no_data(graph, campaign):
     execution = published(campaign)
-    graph.media_insights[execution.instagram_media_id] = {"views": 4321, "reach": 77}
+    graph.media_insights[execution.outputs['instagram_media_id']] = {"views": 4321, "reach": 77}
     tasks.pull_media_insights.delay()
 
     html = render_to_string(
-        "instagram/_campaign_insights.html", {"instagram_insights": selectors.campaign_insights(campaign=campaign)}
+        "instagram/_campaign_insights.html", {"data": selectors.campaign_insights(campaign=campaign)}
     )
 
     assert "Instagram insights" in html
     assert "4321" in html and "77" in html
     assert html.count(">no data<") == 5
-    assert execution.instagram_permalink in html
+    assert execution.outputs['instagram_permalink'] in html
 
 
 def test_the_campaign_fragment_is_empty_without_posts(campaign):
     html = render_to_string(
-        "instagram/_campaign_insights.html", {"instagram_insights": selectors.campaign_insights(campaign=campaign)}
+        "instagram/_campaign_insights.html", {"data": selectors.campaign_insights(campaign=campaign)}
     )
 
     assert html.strip() == ""
@@ -164,7 +164,7 @@ def test_an_owner_refreshes_insights_now_at_most_once_per_ten_minutes(
     with django_capture_on_commit_callbacks(execute=True):
         first = alice_client.post(url, follow=True)
     assert "Pulling the insights of @aliceco now" in first.content.decode()
-    assert media_values(execution.instagram_media_id)["views"] == 120
+    assert media_values(execution.outputs['instagram_media_id'])["views"] == 120
     assert graph.called("account_insights")
 
     with django_capture_on_commit_callbacks(execute=True):

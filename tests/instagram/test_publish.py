@@ -42,8 +42,8 @@ def test_it_publishes_a_single_image_and_stores_the_media_id_and_permalink(graph
 
     assert execution.status == "succeeded"
     publish = graph.called("media_publish")[0]
-    assert execution.instagram_media_id == graph.media[0]["id"]
-    assert execution.instagram_permalink == f"https://www.instagram.com/p/{execution.instagram_media_id}/"
+    assert execution.outputs.get('instagram_media_id', '') == graph.media[0]["id"]
+    assert execution.outputs.get('instagram_permalink', '') == f"https://www.instagram.com/p/{execution.outputs.get('instagram_media_id', '')}/"
     created = graph.called("create_container")
     assert len(created) == 1
     image = campaign.images.get()
@@ -122,12 +122,12 @@ def test_it_retries_later_on_9007_and_then_publishes(graph, campaign):
 
     assert "not ready" in retry.message
     assert retry.countdown >= 30
-    assert not execution.instagram_media_id
+    assert not execution.outputs.get('instagram_media_id', '')
 
     execution = run(execution)
 
     assert execution.status == "succeeded"
-    assert execution.instagram_media_id == graph.media[0]["id"]
+    assert execution.outputs.get('instagram_media_id', '') == graph.media[0]["id"]
     assert len(graph.called("create_container")) == 1
     assert len(graph.called("media_publish")) == 2  # the refused one and the one that worked
     assert len(graph.media) == 1
@@ -203,7 +203,7 @@ def test_it_publishes_once_when_the_answer_to_media_publish_is_lost(graph, campa
 
     retry = run_expecting_retry(execution)
 
-    assert not execution.instagram_media_id
+    assert not execution.outputs.get('instagram_media_id', '')
     assert len(graph.media) == 1  # Instagram did publish
     assert retry.message == "Instagram did not answer in time."
     assert publish_step(execution).detail == "Will try again: Instagram did not answer in time."
@@ -214,8 +214,8 @@ def test_it_publishes_once_when_the_answer_to_media_publish_is_lost(graph, campa
     assert execution.status == "succeeded"
     assert len(graph.called("media_publish")) == 1
     assert graph.called("recent_media")  # found the post the lost answer was about
-    assert execution.instagram_media_id == graph.media[0]["id"]
-    assert execution.instagram_permalink == graph.media[0]["permalink"]
+    assert execution.outputs.get('instagram_media_id', '') == graph.media[0]["id"]
+    assert execution.outputs.get('instagram_permalink', '') == graph.media[0]["permalink"]
     assert len(graph.called("create_container")) == 1
 
 
@@ -227,7 +227,7 @@ def test_it_posts_the_first_comment_once(graph, campaign):
 
     comments = graph.called("comment")
     assert len(comments) == 1
-    assert comments[0].path == f"{execution.instagram_media_id}/comments"
+    assert comments[0].path == f"{execution.outputs.get('instagram_media_id', '')}/comments"
     assert comments[0].params["message"] == "More at our shop #linen"
     assert "First comment posted" in publish_step(execution).detail
 
@@ -240,7 +240,7 @@ def test_it_keeps_the_media_id_when_the_first_comment_fails_for_now_and_only_com
 
     run_expecting_retry(execution)
 
-    assert execution.instagram_media_id == graph.media[0]["id"]
+    assert execution.outputs.get('instagram_media_id', '') == graph.media[0]["id"]
 
     execution = run(execution)
 
@@ -320,7 +320,7 @@ def test_it_records_each_publish_attempt(graph, campaign, account):
     assert [a.status for a in attempts] == [AttemptStatus.RETRYING, AttemptStatus.PUBLISHED]
     assert attempts[0].error_code == 9007
     assert attempts[0].container_id == attempts[1].container_id != ""
-    assert attempts[1].media_id == execution.instagram_media_id
+    assert attempts[1].media_id == execution.outputs.get('instagram_media_id', '')
     assert attempts[1].published_at is not None
     assert all(a.account == account for a in attempts)
 

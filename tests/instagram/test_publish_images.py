@@ -10,7 +10,7 @@ from tests.factories import CampaignFactory
 
 @pytest.fixture
 def imageless(alice_workspace, account):
-    return CampaignFactory(workspace=alice_workspace, instagram_account=account, brief="Blue bicycles, twenty percent off")
+    return CampaignFactory(workspace=alice_workspace, targets=[account], brief="Blue bicycles, twenty percent off")
 
 
 def _start(campaign) -> CampaignExecution:

@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignTarget
 from integrations.instagram.models import InstagramAccount
 from tests.factories import CampaignFactory, add_image
 
@@ -31,14 +31,14 @@ def test_charlie_gets_404_on_alices_account_pages(charlie_client, account):
 
 def test_charlies_campaign_form_neither_offers_nor_accepts_alices_account(charlie_client, account):
     form = charlie_client.get("/campaigns/new/")
-    assert f"ig:{account.pk}".encode() not in form.content
+    assert f"instagram:{account.pk}".encode() not in form.content
 
     response = charlie_client.post(
-        "/campaigns/new/", {"name": "Hijack", "caption": "hi", "destination": f"ig:{account.pk}", "fit": "none"}
+        "/campaigns/new/", {"name": "Hijack", "caption": "hi", "targets": [f"instagram:{account.pk}"], "fit": "none"}
     )
 
     assert response.status_code == 200  # the form again, with an error
-    assert not Campaign.objects.filter(instagram_account=account).exists()
+    assert not CampaignTarget.objects.filter(destination="instagram", object_id=account.pk).exists()
 
 
 def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie, account):
@@ -46,8 +46,7 @@ def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie,
     workspace = charlie.memberships.get().workspace
     campaign = CampaignFactory(workspace=workspace)
     add_image(campaign)
-    Campaign.objects.filter(pk=campaign.pk).update(instagram_account=account)
-    campaign.refresh_from_db()
+    CampaignTarget.objects.create(campaign=campaign, destination="instagram", object_id=account.pk)
     execution = campaign_services.execution_create(campaign=campaign)
 
     campaign_services.execution_run(execution_id=execution.pk)

@@ -54,7 +54,7 @@ def alice_workflow(alice_workspace, fake_n8n: FakeN8n) -> N8nWorkflow:  # noqa: 
 
 @pytest.fixture
 def n8n_campaign(alice_workspace, alice_workflow) -> Campaign:
-    campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=alice_workflow, first_comment="First!")
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[alice_workflow], first_comment="First!")
     add_image(campaign)
     return campaign
 

@@ -14,14 +14,14 @@ from tests.n8n.conftest import FORWARD_URL, callback_body, secret_of
 def snapshot(execution: CampaignExecution) -> tuple:
     execution.refresh_from_db()
     publish = execution.steps.get(name="publish")
-    return execution.status, execution.error_message, execution.instagram_media_id, publish.status, publish.detail
+    return execution.status, execution.error_message, execution.outputs.get("instagram_media_id"), publish.status, publish.detail
 
 
 def test_a_signed_success_finishes_the_run(post_callback, waiting_run):
     response = post_callback(waiting_run, callback_body("success", "Published.", instagram_media_id="IG1", n8n_execution_id="42"))
     assert (response.status_code, response.json()) == (200, {"status": "ok", "execution": "succeeded"})
     waiting_run.refresh_from_db()
-    assert (waiting_run.status, waiting_run.instagram_media_id, waiting_run.n8n_execution_id) == ("succeeded", "IG1", "42")
+    assert (waiting_run.status, waiting_run.outputs["instagram_media_id"], waiting_run.outputs["n8n_execution_id"]) == ("succeeded", "IG1", "42")
     assert waiting_run.steps.get(name="publish").detail == "Published."
     assert Campaign.objects.get(pk=waiting_run.campaign_id).status == "completed"
 

@@ -128,7 +128,7 @@ def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receive
     assert real_n8n.get_workflow(workflow.n8n_id)["active"] is True
     # Only runs carrying the workspace's token start the workflow.
     assert requests.post(real_n8n.webhook_url(workflow.webhook_path), json={}, timeout=10).status_code == 403
-    campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow)
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow])
     add_image(campaign)
 
     execution = wait_for("the callback", finished(run(campaign)))
@@ -143,17 +143,17 @@ def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receive
     assert payload["signature"] == sign(secret, canonical_json(unsigned))
     assert headers["x-marketing-execution"] == str(execution.uuid)
     # n8n's executions API knows the run by the id its callback reported.
-    assert real_n8n.get_execution(execution.n8n_execution_id)["status"] == "success"
+    assert real_n8n.get_execution(execution.outputs["n8n_execution_id"])["status"] == "success"
     rows, errors = selectors.recent_executions(workspace=alice_workspace)
     assert errors == []
-    assert [row.execution for row in rows if row.n8n_id == execution.n8n_execution_id] == [execution]
+    assert [row.execution for row in rows if row.n8n_id == execution.outputs["n8n_execution_id"]] == [execution]
 
 
 def test_an_approval_in_chat_continues_on_the_answer(real_n8n, receiver, alice_workspace):
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": receiver.url("/chat")}
     )
-    campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow)
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow])
     add_image(campaign)
     execution = run(campaign)
 
@@ -174,7 +174,7 @@ def test_an_approval_link_without_the_runs_token_does_not_approve(real_n8n, rece
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": receiver.url("/chat")}
     )
-    execution = run(CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow))
+    execution = run(CampaignFactory(workspace=alice_workspace, targets=[workflow]))
     message = wait_for("the approval request in chat", lambda: [hit for hit in receiver.hits if hit[1] == "/chat"])
     guessed = json.loads(message[0][3])["approve_url"].split("&token=")[0]
     answer(guessed)
@@ -201,13 +201,13 @@ def test_instagram_publishing_through_n8n_reports_the_media_id(real_n8n, alice_w
             template_key="instagram-publish",
             params={"instagram_user_id": "17841400000000", "graph_url": fake_graph.url("/v23.0"), "access_token": "IG-TOKEN"},
         )
-        campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow, first_comment="More in bio")
+        campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow], first_comment="More in bio")
         image = add_image(campaign)
 
         execution = wait_for("the callback from the Instagram template", finished(run(campaign)))
 
         assert execution.status == "succeeded", execution.error_message
-        assert execution.instagram_media_id == "17900000000000001"
+        assert execution.outputs.get("instagram_media_id") == "17900000000000001"
         paths = [path for _, path, _, _ in fake_graph.hits]
         assert paths[0].startswith("/v23.0/17841400000000/media?")
         assert requests.utils.quote(image.public_url, safe="") in paths[0]

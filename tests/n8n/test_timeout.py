@@ -56,12 +56,12 @@ def test_it_says_what_n8n_says_about_the_run(waiting_run, alice_workflow, fake_n
         tasks.expire_waiting_runs()
     waiting_run.refresh_from_db()
     assert f"n8n says execution {found['id']} is “error”, last at node “Forward”: getaddrinfo ENOTFOUND" in waiting_run.error_message
-    assert waiting_run.n8n_execution_id == found["id"]
+    assert waiting_run.steps.get(name="publish").external_id == found["id"]
 
 
 def test_it_asks_n8n_by_execution_id_when_it_knows_it(waiting_run, alice_workflow, fake_n8n):
     found = fake_n8n.add_execution(alice_workflow.n8n_id, status="waiting")
-    CampaignExecution.objects.filter(pk=waiting_run.pk).update(n8n_execution_id=found["id"])
+    waiting_run.steps.filter(name="publish").update(external_id=found["id"])
     with later(61):
         tasks.expire_waiting_runs()
     waiting_run.refresh_from_db()
@@ -89,7 +89,7 @@ def test_an_approval_run_gets_the_templates_longer_timeout(alice_workspace, fake
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": "https://chat.example.com/hook"}
     )
-    campaign = CampaignFactory(workspace=alice_workspace, n8n_workflow=workflow)
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow])
     add_image(campaign)
     execution = start_run(campaign)
     with later(61):
