@@ -174,7 +174,9 @@ def test_an_approval_link_without_the_runs_token_does_not_approve(real_n8n, rece
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": receiver.url("/chat")}
     )
-    execution = run(CampaignFactory(workspace=alice_workspace, targets=[workflow]))
+    campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow])
+    add_image(campaign)  # a run never publishes a placeholder
+    execution = run(campaign)
     message = wait_for("the approval request in chat", lambda: [hit for hit in receiver.hits if hit[1] == "/chat"])
     guessed = json.loads(message[0][3])["approve_url"].split("&token=")[0]
     answer(guessed)
