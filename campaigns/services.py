@@ -13,6 +13,8 @@ from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from billing.plans import Limit
+from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing.models import User, Workspace
@@ -111,6 +113,7 @@ def campaign_create(
 ) -> Campaign:
     """Creates a campaign; ``targets`` are destination keys (``"instagram:7"``, see destinations.py)."""
     _check_caption(caption=caption, hashtags=hashtags, first_comment=first_comment)
+    limit_check(workspace=workspace, limit=Limit.CAMPAIGNS)
     campaign = Campaign(
         workspace=workspace,
         name=name.strip(),
@@ -305,6 +308,7 @@ def image_generation_request(*, campaign: Campaign, by: User | None) -> ImageGen
     in_progress = campaign.generations.filter(status__in=[GenerationStatus.QUEUED, GenerationStatus.RUNNING]).first()
     if in_progress is not None:
         return in_progress
+    limit_check(workspace=campaign.workspace_id, limit=Limit.AI_IMAGES_PER_MONTH)
     generation = ImageGeneration.objects.create(
         campaign=campaign, prompt=image_prompt(campaign), model=settings.OPENAI_IMAGE_MODEL, requested_by=by
     )
@@ -433,6 +437,8 @@ def execution_create(
     """
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot run. Restore it to a draft first.")
+    if source != ExecutionSource.SCHEDULE:
+        limit_check(workspace=campaign.workspace_id, limit=Limit.RUNS_PER_MONTH)
     execution = CampaignExecution(workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by)
     created = executions_create(executions=[execution])
     if not created:
@@ -526,6 +532,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
     steps = list(execution.steps.all())
     if execution.attempts > MAX_EXECUTION_ATTEMPTS:
         return _execution_give_up(execution, steps)
+    refusal = run_refusal(workspace_id=execution.workspace_id) if execution.attempts <= 1 else None
+    if refusal:
+        _execution_finish(execution, ExecutionStatus.CANCELLED, category=ErrorCategory.QUOTA, message=refusal)
+        return execution
     context: dict[str, str] = {}
     retry: RetryLater | None = None
     for step in steps:

@@ -15,7 +15,11 @@ from . import idempotency
 
 
 def exception_handler(exc, context):
-    """Errors from services become 400s with the same messages the pages show."""
+    """Errors from services become 400s with the same messages the pages show; plan limits 402s."""
+    from billing.services import LimitReached
+
+    if isinstance(exc, LimitReached):
+        return Response(exc.as_json(), status=402)
     if isinstance(exc, DjangoValidationError):
         if getattr(exc, "code", None) == "run_in_progress":
             running = getattr(exc, "execution", None)

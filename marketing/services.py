@@ -15,6 +15,9 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
+from billing.plans import Limit
+from billing.services import limit_check
+
 from .models import MANAGER_ROLES, ApiToken, Invitation, Membership, Role, User, Workspace
 from .selectors import SESSION_WORKSPACE_KEY
 
@@ -160,6 +163,7 @@ def invitation_create(*, workspace: Workspace, by: Membership, email: str, role:
     _require_manager(by)
     _require_can_grant(by, role)
     email = User.objects.normalize_email(email).strip()
+    limit_check(workspace=workspace, limit=Limit.MEMBERS)
     if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of this workspace."})
     if Invitation.objects.filter(workspace=workspace, email__iexact=email, accepted_at__isnull=True).exists():

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "campaigns",
     "triggers",
     "monitoring",
+    "djstripe",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "marketing.context_processors.workspace",
                 "integrations.instagram.context_processors.instagram_banner",
+                "billing.context_processors.billing_banner",
             ],
             # |when, |duration and |zone_label on every page: one date and time format everywhere.
             "builtins": ["marketing.templatetags.timefmt"],
@@ -250,6 +253,7 @@ CELERY_BEAT_SCHEDULE = {
     "n8n-expire-waiting-runs": {"task": "integrations.n8n.tasks.expire_waiting_runs", "schedule": 300.0},
     "triggers-prune-events": {"task": "triggers.tasks.prune_events", "schedule": crontab(hour=2, minute=45)},
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
+    "billing-send-meter-events": {"task": "billing.tasks.send_meter_events", "schedule": 60.0, "options": {"expires": 55}},
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
     "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
@@ -340,6 +344,21 @@ N8N_API_KEY = env("N8N_API_KEY", default="")
 # A run handed to n8n that has not called back after this long is failed with "no callback".
 N8N_CALLBACK_TIMEOUT_MINUTES = env.int("N8N_CALLBACK_TIMEOUT_MINUTES", default=60)
 SENTRY_DSN = env("SENTRY_DSN", default="")
+
+# Billing (billing/). Without STRIPE_SECRET_KEY billing is off: no plan limits, and the billing
+# pages say so. dj-stripe reads STRIPE_SECRET_KEY and STRIPE_LIVE_MODE itself.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# Where the SDK sends its calls; tests and staging point it at a local fake of Stripe's API.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# The version dj-stripe 2.11 is written against, pinned so that Stripe renders objects and
+# webhook payloads the way its models expect whatever the account's default is.
+STRIPE_API_VERSION = "2026-05-27.dahlia"
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
+# After a subscription ends or goes unpaid, its limits hold this long before the free allowance applies.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
 
 # Security. Behind a proxy that terminates TLS and sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

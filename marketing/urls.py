@@ -4,6 +4,7 @@ from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.urls import webhook_urlpatterns as stripe_webhooks
 from integrations.n8n.urls import hook_urlpatterns as n8n_hooks
 from triggers.urls import hook_urlpatterns as trigger_hooks
 
@@ -12,6 +13,7 @@ from . import views
 urlpatterns = [
     # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.
     path("hooks/", include(trigger_hooks + n8n_hooks)),
+    *stripe_webhooks,
     path("", views.dashboard, name="dashboard"),
     path("members/", views.members, name="member_list"),
     path("members/invite/", views.invitation_create, name="invitation_create"),
@@ -34,6 +36,7 @@ urlpatterns = [
     path("", include("integrations.n8n.urls")),
     path("", include("triggers.urls")),
     path("", include("integrations.cms.urls")),
+    path("", include("billing.urls")),
     path("api/v1/", include("campaigns.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),

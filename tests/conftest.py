@@ -23,6 +23,9 @@ def _isolated(settings, tmp_path):
     # No test reaches a real outside service, whatever the developer's environment holds.
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
+    # Billing is off (no limits) unless a test turns on the fake Stripe (tests/billing/fake_stripe.py).
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -81,3 +84,11 @@ def charlie(db):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
+
+
+def pytest_configure(config):
+    # dj-stripe's migrations take over a minute on SQLite (its 0002 rebuilds dozens of tables);
+    # the test database gets its tables straight from its models instead.
+    from django.conf import settings
+
+    settings.MIGRATION_MODULES = {**getattr(settings, "MIGRATION_MODULES", {}), "djstripe": None}

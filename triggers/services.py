@@ -20,6 +20,8 @@ from prometheus_client import Counter
 
 from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource
 from campaigns.recurrence import next_runs
+from billing.plans import Limit
+from billing.services import limit_check
 from campaigns.services import execution_create
 from marketing import ratelimit
 from marketing.models import User, Workspace
@@ -100,6 +102,8 @@ def trigger_create(
     rules: dict | None = None,
 ) -> Trigger:
     """Creates a trigger; a time trigger gets its first fire time from its cron."""
+    if enabled:
+        limit_check(workspace=workspace, limit=Limit.ACTIVE_TRIGGERS)
     trigger = Trigger(
         workspace=workspace,
         name=name,
@@ -126,6 +130,8 @@ def trigger_update(*, trigger: Trigger, by: User | None, campaigns: Iterable[Cam
     if unknown:
         raise TypeError(f"trigger_update() cannot change {', '.join(sorted(unknown))}")
     before = (trigger.kind, trigger.enabled, trigger.cron, trigger.timezone)
+    if fields.get("enabled") and not trigger.enabled:
+        limit_check(workspace=trigger.workspace_id, limit=Limit.ACTIVE_TRIGGERS)
     for name, value in fields.items():
         setattr(trigger, name, value)
     trigger.full_clean()

@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from billing.plans import Limit
+from billing.services import limit_check
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
@@ -171,6 +173,9 @@ def accounts_connect(*, session, membership: Membership, ig_user_ids: list[str])
     picked = [candidates[ig_id] for ig_id in ig_user_ids if ig_id in candidates]
     if not picked:
         raise ValidationError("Pick at least one account.")
+    already = InstagramAccount.objects.filter(workspace=workspace, ig_user_id__in=[c.ig_user_id for c in picked])
+    adding = len(picked) - already.exclude(status=AccountStatus.DISCONNECTED).count()
+    limit_check(workspace=workspace, limit=Limit.INSTAGRAM_ACCOUNTS, adding=adding)
     pending = session[SESSION_CANDIDATES_KEY]
     token = crypto.decrypt(pending["token"])
     expires_at = datetime.fromisoformat(pending["expires_at"]) if pending.get("expires_at") else None

@@ -31,6 +31,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from billing.plans import Limit
+from billing.services import limit_check
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStatus, ExecutionStep, StepStatus
 from campaigns.selectors import publishable_images
@@ -278,6 +280,8 @@ def workflow_install(
     if template is None:
         raise ValidationError(f"There is no n8n template {template_key!r}.")
     existing = N8nWorkflow.objects.filter(workspace=workspace, template_key=template.key).first()
+    if existing is None:
+        limit_check(workspace=workspace, limit=Limit.N8N_WORKFLOWS)
     plain, secret = _clean_params(template, params or {}, existing)
     connection = connection_ensure(workspace=workspace)
     client = client_for(connection)

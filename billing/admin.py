@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from .models import BillingAccount, MeterEvent
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ("workspace", "plan", "interval", "status", "current_period_end", "cancel_at_period_end", "updated_at")
+    list_filter = ("plan", "status", "interval")
+    search_fields = ("workspace__name", "customer__id", "subscription__id")
+    raw_id_fields = ("workspace",)
+    readonly_fields = [field.name for field in BillingAccount._meta.fields]
+
+
+@admin.register(MeterEvent)
+class MeterEventAdmin(admin.ModelAdmin):
+    list_display = ("identifier", "workspace", "event_name", "value", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status", "event_name")
+    search_fields = ("identifier", "stripe_customer_id")
+    readonly_fields = [field.name for field in MeterEvent._meta.fields]

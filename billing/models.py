@@ -1,0 +1,93 @@
+from django.db import models
+from djstripe.fields import StripeForeignKey
+
+from marketing.models import Workspace
+
+from .plans import FREE
+
+
+class SubscriptionStatus(models.TextChoices):
+    """Stripe's subscription statuses, and none for a workspace that never subscribed."""
+
+    NONE = "", "No subscription"
+    INCOMPLETE = "incomplete", "Incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
+    TRIALING = "trialing", "Trial"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    CANCELED = "canceled", "Canceled"
+    UNPAID = "unpaid", "Unpaid"
+    PAUSED = "paused", "Paused"
+
+
+# Statuses in which the subscription's plan applies in full.
+PAYING_STATUSES = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
+# Statuses after which the plan holds only for the grace period.
+LAPSED_STATUSES = frozenset({SubscriptionStatus.CANCELED, SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED})
+
+
+class BillingAccount(models.Model):
+    """A workspace as Stripe's customer, and its plan as the webhooks last left it.
+
+    dj-stripe's tables hold Stripe's objects; this row holds what the product needs from them,
+    so that "what may this workspace do" is one row read (and cached).
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="billing")
+    customer = StripeForeignKey(
+        "djstripe.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subscription = StripeForeignKey(
+        "djstripe.Subscription", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    plan = models.CharField(max_length=32, default=FREE.key)
+    interval = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=24, choices=SubscriptionStatus.choices, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # When the subscription stopped paying (canceled, unpaid): the grace period counts from here.
+    lapsed_at = models.DateTimeField(null=True, blank=True)
+    # The past-due email goes once per stretch of being past due.
+    past_due_notified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Billing of {self.workspace}"
+
+
+class MeterEventStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENT = "sent", "Acknowledged by Stripe"
+    FAILED = "failed", "Refused by Stripe"
+
+
+class MeterEvent(models.Model):
+    """A usage event for Stripe's Billing Meter, written in the same transaction as the usage.
+
+    A task sends the waiting ones; Stripe de-duplicates on ``identifier``, so sending one twice
+    after a crash between Stripe's answer and our write counts it once.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    identifier = models.CharField(max_length=100, unique=True)
+    event_name = models.CharField(max_length=100)
+    stripe_customer_id = models.CharField(max_length=255)
+    value = models.PositiveIntegerField(default=1)
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=MeterEventStatus.choices, default=MeterEventStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="billing_meter_pending", condition=models.Q(status="pending")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} {self.identifier} ({self.status})"
