@@ -15,7 +15,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from integrations import http
-from integrations.http import ProviderError
+from integrations.http import ProviderError  # noqa: F401  (callers catch it from here)
 
 PROVIDER = "stripe"
 T = TypeVar("T")

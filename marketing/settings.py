@@ -399,6 +399,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # urllib3 logs whole URLs at DEBUG, query-string tokens included.
         "urllib3": {"level": "WARNING"},
+        # The Stripe SDK logs every request and answer at INFO; integrations.http logs each call once.
+        "stripe": {"level": "WARNING"},
         # The filesystem broker has no host; kombu warns about it on every connection.
         "kombu.connection": {"level": "ERROR"},
     },
