@@ -87,8 +87,8 @@ def alice_client(client, alice):
 
 
 def pytest_configure(config):
-    # dj-stripe's migrations take over a minute on SQLite (its 0002 rebuilds dozens of tables);
-    # the test database gets its tables straight from its models instead.
+    # dj-stripe's migrations take over a minute (its 0002 rebuilds dozens of tables); the test
+    # database gets the same tables from one generated migration instead.
     from django.conf import settings
 
-    settings.MIGRATION_MODULES = {**getattr(settings, "MIGRATION_MODULES", {}), "djstripe": None}
+    settings.MIGRATION_MODULES = {**getattr(settings, "MIGRATION_MODULES", {}), "djstripe": "tests.djstripe_migrations"}
