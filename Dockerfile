@@ -18,8 +18,8 @@ COPY . .
 # Production settings refuse to load without these; they exist for this step only.
 RUN DEBUG=0 SECRET_KEY=collectstatic-build-only ALLOWED_HOSTS=localhost \
         python manage.py collectstatic --noinput \
-    && mkdir -p var media \
-    && chown -R app:app var media
+    && mkdir -p var media /var/lib/marketing-metrics \
+    && chown -R app:app var media /var/lib/marketing-metrics
 
 USER app
 

@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 
 run: install migrate
 	$(BIN)/python manage.py ensure_demo
-	$(BIN)/honcho start -f Procfile.dev
+	rm -rf var/prometheus  # metrics files of the last run's processes (prometheus_client multiprocess mode)
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/honcho start -f Procfile.dev
 
 test: install
 	$(BIN)/pytest

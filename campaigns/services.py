@@ -691,6 +691,17 @@ def _step_finish(
     _step_set(
         step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state, error_category=category
     )
+    if step.name == "publish" and step.destination and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+        _record_publish(step, ok=status == StepStatus.SUCCEEDED)
+
+
+def _record_publish(step: ExecutionStep, *, ok: bool) -> None:
+    """Counts a finished publish for its destination (monitoring's publish success rate)."""
+    from monitoring.hooks import publish_finished
+
+    from .destinations import destination_label
+
+    publish_finished(destination=f"{destination_label(step.destination)} #{step.object_id}", kind=step.destination, ok=ok)
 
 
 def step_save_state(step: ExecutionStep, **values) -> None:

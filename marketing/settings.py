@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
     "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "monitoring-minute": {"task": "monitoring.tasks.every_minute", "schedule": crontab(), "options": {"expires": 55}},
     "monitoring-prune": {"task": "monitoring.tasks.prune", "schedule": crontab(hour=2, minute=55)},
 }
 
@@ -434,6 +435,12 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"] if DEBUG else [])
 # With several processes (gunicorn workers, Celery), each writes its metrics here and /metrics sums them.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    # prometheus_client picks its storage from the environment when first imported (after this).
+    import os
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls import webhook_urlpatterns as stripe_webhooks
 from integrations.n8n.urls import hook_urlpatterns as n8n_hooks
+from monitoring import views as monitoring_views
 from triggers.urls import hook_urlpatterns as trigger_hooks
 
 from . import views
@@ -29,8 +29,9 @@ urlpatterns = [
     path("workspace/delete/", views.workspace_delete, name="workspace_delete"),
     path("account/", views.account_settings, name="account_settings"),
     path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path("metrics", login_not_required(ExportToDjangoView), name="metrics"),
+    path("readyz", monitoring_views.readyz, name="readyz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
+    path("monitoring/", include("monitoring.urls")),
     path("", include("campaigns.urls")),
     path("", include("integrations.instagram.urls")),
     path("", include("integrations.n8n.urls")),

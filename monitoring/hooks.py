@@ -150,3 +150,19 @@ def provider_call(
     )
     if failure is not None and not ok:
         provider_failure(provider, failure, outcome=outcome, status=status)
+
+
+def publish_finished(*, destination: str, kind: str, ok: bool) -> None:
+    """Called when a campaign run finishes: publishes by outcome, and the per-destination rollup."""
+    if not settings.MONITORING_ENABLED:
+        return
+    metrics.PUBLISHES.labels(destination=kind, outcome="succeeded" if ok else "failed").inc()
+    recorder.record_timing("publish", destination, failed=not ok)
+
+
+def trigger_event(*, outcome: str) -> None:
+    """Called for every inbound trigger event: matched, not_matched or rejected:<reason>."""
+    if not settings.MONITORING_ENABLED:
+        return
+    metrics.TRIGGER_EVENTS.labels(outcome=outcome).inc()
+    recorder.record_timing("trigger_event", outcome, failed=outcome.startswith("rejected"))

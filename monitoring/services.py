@@ -60,3 +60,33 @@ def _delete_in_batches(queryset, batch: int) -> int:
             return total
         model.objects.filter(pk__in=ids).delete()
         total += len(ids)
+
+
+def health_sample() -> None:
+    """Stores each check's result now, for the status page's history."""
+    from .health import run_checks
+
+    now = timezone.now()
+    HealthSample.objects.bulk_create(
+        [HealthSample(at=now, name=r.name, ok=r.ok, latency_ms=r.latency_ms, error=r.error) for r in run_checks()]
+    )
+
+
+def gauges_sample() -> None:
+    """Queue depth, scheduler lag and breaker states into this minute's rollups."""
+    from . import live
+    from .recorder import record_gauge
+
+    for queue, depth in live.queue_depths().items():
+        record_gauge("queue_depth", queue, depth)
+    record_gauge("scheduler_lag", "", live.scheduler_lag_seconds())
+    for provider, (state, _) in live.breaker_states().items():
+        record_gauge("breaker", provider, live.BREAKER_STATES.get(state, 0))
+
+
+def minute_tick() -> None:
+    from .recorder import flush
+
+    flush()
+    gauges_sample()
+    health_sample()

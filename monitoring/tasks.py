@@ -13,3 +13,9 @@ def heartbeat() -> None:
 def prune() -> dict[str, int]:
     """Beat, daily: keeps the retention settings' worth of occurrences, rollups, health and alerts."""
     return services.monitoring_prune()
+
+
+@shared_task(ignore_result=True)
+def every_minute() -> None:
+    """Beat, every minute: samples health and gauges into history, then evaluates the alert rules."""
+    services.minute_tick()

@@ -25,6 +25,7 @@ from billing.services import limit_check
 from campaigns.services import execution_create
 from marketing import ratelimit
 from marketing.models import User, Workspace
+from monitoring import hooks as monitoring_hooks
 
 from . import event_buffer
 from .evaluation import Decision, evaluate
@@ -285,6 +286,7 @@ def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = Non
     its row written in a batch soon after (see event_buffer).
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
+    monitoring_hooks.trigger_event(outcome="matched" if decision.matched else "not_matched")
     event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
     counted = False
     if not decision.matched:
@@ -415,6 +417,7 @@ def trigger_count_rejection(*, trigger_id: int | None, reason: str) -> None:
     stands, uncounted there.
     """
     REJECTIONS.labels(reason=reason).inc()
+    monitoring_hooks.trigger_event(outcome=f"rejected:{reason}")
     logger.info("trigger event rejected", extra={"trigger_id": trigger_id, "reason": reason})
     if trigger_id is None:
         return

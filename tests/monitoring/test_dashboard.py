@@ -1,0 +1,94 @@
+"""The staff dashboard and the owners' smaller one."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring import recorder
+from monitoring.models import Rollup
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def staff_client(client, db):
+    client.force_login(UserFactory(is_staff=True))
+    return client
+
+
+def test_it_renders_with_no_data(staff_client):
+    for range_name in ("hour", "day", "week"):
+        response = staff_client.get(f"/monitoring/?range={range_name}")
+        assert response.status_code == 200
+        assert b"No requests recorded in this range" in response.content
+
+
+def _a_week_of_rollups() -> None:
+    rng = random.Random(7)
+    now = timezone.now().replace(second=0, microsecond=0)
+    rows = []
+    for hours_ago in range(7 * 24):
+        bucket = now.replace(minute=0) - timedelta(hours=hours_ago)
+        for series, key in (("request", "GET campaign_list"), ("task", "campaigns.tasks.execute_campaign"),
+                            ("provider", "instagram"), ("publish", "Instagram @shop"), ("error", "request")):
+            count = rng.randint(50, 500)
+            rows.append(Rollup(series=series, key=key, resolution="h", bucket=bucket, count=count,
+                               failures=count // 20, total_ms=count * 80.0, h2=count // 2, h3=count - count // 2))
+        rows.append(Rollup(series="queue_depth", key="celery", resolution="h", bucket=bucket, value=rng.randint(0, 40)))
+        rows.append(Rollup(series="scheduler_lag", key="", resolution="h", bucket=bucket, value=rng.randint(0, 90)))
+    for minutes_ago in range(60):
+        bucket = now - timedelta(minutes=minutes_ago)
+        rows.append(Rollup(series="request", key="GET campaign_list", resolution="m", bucket=bucket, count=10, h4=10, total_ms=2000))
+    Rollup.objects.bulk_create(rows)
+
+
+def test_it_renders_a_week_of_data_with_axes_units_and_hover_values(staff_client):
+    _a_week_of_rollups()
+    response = staff_client.get("/monitoring/?range=week")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "GET campaign_list" in content
+    assert "Instagram @shop" in content
+    assert content.count("<svg") >= 7
+    request_chart = response.context["charts_requests"][0]
+    assert request_chart.has_data and request_chart.unit == "req/min"
+    assert len(request_chart.columns) == 7 * 24
+    assert "all:" in request_chart.columns[-1][2]  # the hover text lists each series' value
+    assert [row.key for row in response.context["routes"]] == ["GET campaign_list"]
+    assert response.context["routes"][0].p95 is not None
+
+
+def test_the_last_hour_reads_minute_rollups(staff_client):
+    _a_week_of_rollups()
+    response = staff_client.get("/monitoring/?range=hour")
+    route = response.context["routes"][0]
+    assert route.count == 600
+    assert 100 < route.p50 <= 250  # every request fell in the 100-250 ms bucket
+
+
+def test_requests_are_counted_into_rollups_by_the_middleware(staff_client):
+    staff_client.get("/monitoring/?range=hour")
+    recorder.flush()
+    assert Rollup.objects.filter(series="request", key="GET monitoring:dashboard", resolution="m").get().count == 1
+
+
+def test_htmx_gets_only_the_body(staff_client):
+    response = staff_client.get("/monitoring/?range=day", HTTP_HX_REQUEST="true")
+    assert b"<html" not in response.content
+    assert b"Requests per minute" in response.content
+
+
+def test_the_dashboard_is_for_staff_only(alice_client):
+    assert alice_client.get("/monitoring/").status_code == 302
+
+
+def test_an_owner_sees_the_workspace_dashboard(alice_client):
+    response = alice_client.get("/monitoring/workspace/")
+    assert response.status_code == 200
+    assert b"Finished runs" in response.content
+
+
+def test_a_member_is_refused_the_workspace_dashboard(client, bob):
+    client.force_login(bob)
+    assert client.get("/monitoring/workspace/").status_code == 403
