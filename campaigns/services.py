@@ -817,6 +817,8 @@ def step_resume_from_callback(
             return False
         _execution_settle(execution)
     step.refresh_from_db()
+    if step.destination:
+        _record_publish(step, ok=succeeded)
     return True
 
 
