@@ -340,23 +340,26 @@ def workspace_dashboard(*, workspace, range_name: str) -> dict:
         title="Finished runs", unit="runs", buckets=buckets, series={"succeeded": ok, "failed": failed},
         label_format=LABEL_FORMATS[range_name],
     )
+    from campaigns.destinations import destination_label
+    from campaigns.models import ExecutionStep, StepStatus
+
     destinations = (
-        executions.values("campaign__instagram_account__username", "campaign__n8n_workflow__name")
+        ExecutionStep.objects.filter(execution__workspace=workspace, name="publish", finished_at__gte=since)
+        .exclude(destination="")
+        .values("destination", "object_id")
         .annotate(
             runs=Count("id"),
-            failed=Count("id", filter=Q(status=ExecutionStatus.FAILED)),
-            succeeded=Count("id", filter=Q(status=ExecutionStatus.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=StepStatus.FAILED)),
+            succeeded=Count("id", filter=Q(status=StepStatus.SUCCEEDED)),
         )
         .order_by("-runs")[:20]
     )
     destination_rows = []
     for row in destinations:
-        name = row["campaign__instagram_account__username"]
-        label = f"Instagram @{name}" if name else (f"n8n: {row['campaign__n8n_workflow__name']}" if row["campaign__n8n_workflow__name"] else "No destination")
         settled = row["failed"] + row["succeeded"]
         destination_rows.append(
-            {"destination": label, "runs": row["runs"], "failed": row["failed"],
-             "success_rate": 100 * row["succeeded"] / settled if settled else None}
+            {"destination": f"{destination_label(row['destination'])} #{row['object_id']}", "runs": row["runs"],
+             "failed": row["failed"], "success_rate": 100 * row["succeeded"] / settled if settled else None}
         )
     events = TriggerEvent.objects.filter(workspace=workspace, received_at__gte=since).aggregate(
         matched_count=Count("id", filter=Q(matched=True)), not_matched_count=Count("id", filter=Q(matched=False))
