@@ -31,6 +31,7 @@ Run it alone: ``python -m bench.run triggers_ingest``.
 """
 
 import http.client
+import itertools
 import json
 import os
 import secrets
@@ -43,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from bench.triggers_urls import BARE_EVENT_PATH
 from campaigns.models import Campaign
 from marketing.models import User
 from marketing.services import workspace_create
+from marketing.webhooks import signature
 from triggers import event_buffer, services
 from triggers.models import TriggerEvent
 
@@ -218,9 +220,17 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def load(
-    port: int, path: str, body: bytes, headers: dict, *, seconds: float, clients: int = CLIENTS, reconnect_every: int = RECONNECT_EVERY
+    port: int,
+    path: str,
+    make: Callable[[], tuple[bytes, dict]],
+    *,
+    seconds: float,
+    clients: int = CLIENTS,
+    reconnect_every: int = RECONNECT_EVERY,
 ) -> Phase:
     """Closed-loop load: ``clients`` threads, each on a keep-alive connection, for ``seconds``.
+    ``make`` gives each request its body and headers (a signed event is signed anew each time:
+    the intake refuses a replay).
 
     Each client opens a new connection every ``reconnect_every`` requests, as senders of
     webhooks do, so that the connections spread over gunicorn's workers as the run goes.
@@ -235,6 +245,7 @@ def load(
             if latencies and len(latencies) % reconnect_every == 0:
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, port, timeout=10)
+            body, headers = make()
             started = time.perf_counter()
             try:
                 conn.request("POST", path, body=body, headers=headers)
@@ -281,10 +292,16 @@ def run(*, requests: int) -> Result:
     result = Result()
     trigger_id, token, secret = _create_data()
     body = json.dumps(EVENT).encode()
-    event_headers = {
-        "Content-Type": "application/json",
-        services.SIGNATURE_HEADER: services.sign(secret=secret, body=body),
-    }
+    deliveries = itertools.count()
+
+    def signed_event() -> tuple[bytes, dict]:
+        # Each delivery differs, as real ones do, so no request is a replay of another.
+        event = json.dumps({**EVENT, "delivery": next(deliveries)}).encode()
+        return event, {"Content-Type": "application/json", signature.HEADER: signature.sign(secret=secret, target=token, body=event)}
+
+    def bare_event() -> tuple[bytes, dict]:
+        return body, {"Content-Type": "application/json"}
+
     event_path = f"/hooks/triggers/{token}/"
     with tempfile.TemporaryDirectory(prefix="bench-triggers-") as folder:
         database_url, sqlite_file = _server_database(folder)
@@ -298,21 +315,18 @@ def run(*, requests: int) -> Result:
                 "The targets are for production: PostgreSQL and Redis (set DATABASE_URL and REDIS_URL)."
             )
         with gunicorn(database_url, folder) as port:
-            status, answer = _request(port, "POST", event_path, body, event_headers)
+            status, answer = _request(port, "POST", event_path, *signed_event())
             decision = json.loads(answer)
             if status != 202 or decision.get("matched") is not False:
                 raise AssertionError(f"the event URL answered {status} {answer[:200]!r}, not 202 unmatched")
             if _request(port, "POST", BARE_EVENT_PATH, body, {"Content-Type": "application/json"})[0] != 202:
                 raise AssertionError("the bare view did not answer 202")
-            targets = {
-                "bare": (BARE_EVENT_PATH, {"Content-Type": "application/json"}),
-                "event": (event_path, event_headers),
-            }
-            warmed = {name: load(port, path, body, headers, seconds=WARMUP_SECONDS) for name, (path, headers) in targets.items()}
+            targets = {"bare": (BARE_EVENT_PATH, bare_event), "event": (event_path, signed_event)}
+            warmed = {name: load(port, path, make, seconds=WARMUP_SECONDS) for name, (path, make) in targets.items()}
             phases: dict[str, list[Phase]] = {"bare": [], "event": []}
             for _ in range(ROUNDS):
-                for name, (path, headers) in targets.items():
-                    phases[name].append(load(port, path, body, headers, seconds=PHASE_SECONDS))
+                for name, (path, make) in targets.items():
+                    phases[name].append(load(port, path, make, seconds=PHASE_SECONDS))
         with override_settings(TRIGGER_EVENT_STREAM=_stream()):
             try:
                 # What beat would write of the last batch, under FLUSH_AT events (see event_buffer).

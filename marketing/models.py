@@ -194,3 +194,14 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class WebhookReceipt(models.Model):
+    """A signed webhook request already accepted, kept while a replay of it could still pass the
+    timestamp check (used when Redis is not there to hold it; see marketing.webhooks.signature)."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.digest[:12]

@@ -241,6 +241,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-runs": {"task": "campaigns.tasks.dispatch_due_runs", "schedule": 30.0},
     "recover-stale-executions": {"task": "campaigns.tasks.recover_stale_executions", "schedule": 120.0},
     "prune-idempotency-keys": {"task": "marketing.tasks.prune_idempotency_keys", "schedule": crontab(minute=20)},
+    "prune-webhook-receipts": {"task": "marketing.tasks.prune_webhook_receipts", "schedule": 600.0},
     "instagram-refresh-tokens": {
         "task": "integrations.instagram.tasks.refresh_expiring_tokens",
         "schedule": crontab(hour=3, minute=15),

@@ -5,6 +5,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from . import idempotency
+from .webhooks import signature
 from .models import Invitation
 from .services import invitation_token
 
@@ -27,3 +28,8 @@ def send_invitation_email(invitation_id: int) -> None:
 @shared_task
 def prune_idempotency_keys() -> int:
     return idempotency.prune()
+
+
+@shared_task
+def prune_webhook_receipts() -> int:
+    return signature.prune()

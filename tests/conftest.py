@@ -51,6 +51,26 @@ def _isolated(settings, tmp_path):
     http.reset_breakers()
 
 
+# A local port nothing listens on: Redis "down" without touching anyone's Redis.
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def redis_down(_isolated):
+    """Points every REDIS_URL-based client (broker, rate limits, breakers, replay records) at a dead port."""
+    from django.test import override_settings
+
+    from marketing.celery import app
+
+    broker = app.conf.broker_url
+    with override_settings(REDIS_URL=DEAD_REDIS_URL):
+        app.conf.broker_url = DEAD_REDIS_URL
+        try:
+            yield
+        finally:
+            app.conf.broker_url = broker
+
+
 @pytest.fixture
 def alice_workspace(db):
     return WorkspaceFactory(name="Alice Co")

@@ -120,6 +120,7 @@ class RejectionReason(models.TextChoices):
     CONTENT_TYPE = "content_type", "Not application/json"
     TOO_LARGE = "too_large", "Body too large"
     BAD_SIGNATURE = "bad_signature", "Missing or wrong signature"
+    REPLAYED = "replayed", "Replayed signed request"
     NOT_JSON = "not_json", "Not valid JSON"
 
 

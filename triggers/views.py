@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.recurrence import DST_RULE_HELP, next_runs
 from marketing.logging import workspace_id_var
+from marketing.webhooks import signature
 from marketing.selectors import get_for_workspace_or_404
 from marketing.web import error_text, workspace_required
 
@@ -267,12 +268,17 @@ def _receive_event(request: HttpRequest, token: str) -> JsonResponse:
         services.check_size(declared)
         body = request.body
         services.check_size(len(body))
-        services.check_signature(
-            secret=trigger.signing_secret, body=body, header=request.META.get(services.SIGNATURE_META, "")
-        )
+        verified = services.check_signature(trigger=trigger, body=body, header=request.META.get(signature.META_KEY, ""))
         payload = services.parse_payload(body)
-        # Counts the event under the URL's rate limit as it goes (refusals count below).
-        event = services.trigger_event_receive(trigger=trigger, payload=payload, sender=token)
+        services.consume_signature(verified)
+        try:
+            # Counts the event under the URL's rate limit as it goes (refusals count below).
+            event = services.trigger_event_receive(trigger=trigger, payload=payload, sender=token)
+        except BaseException:
+            # Not taken: the sender may send the same signed request again.
+            if verified is not None:
+                signature.release(verified)
+            raise
     except Rejected as rejection:
         if rejection.status != 429:
             try:

@@ -39,12 +39,14 @@ from campaigns.selectors import publishable_images
 from campaigns.services import step_record_result, step_resume_from_callback, step_save_state
 from integrations import http
 from marketing.models import Workspace
+from marketing.webhooks import payload as webhook_payload
+from marketing.webhooks import signature
 
 from . import client as n8n
 from .client import N8nClient, N8nError
 from .destination import KEY as DESTINATION_KEY
 from .models import N8nConnection, N8nWorkflow, new_callback_secret
-from .signing import canonical_json, sign_payload, verify
+from .signing import canonical_json, sign_payload
 from .templates import CRYPTO_CREDENTIAL_TYPE, Template, template_get
 
 logger = logging.getLogger(__name__)
@@ -487,11 +489,12 @@ def _refuse(status: int, error: str) -> CallbackResult:
     return CallbackResult(status, {"error": error})
 
 
-def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None) -> CallbackResult:
+def callback_receive(*, execution_uuid: UUID, body: bytes, signature_header: str | None) -> CallbackResult:
     """Verifies and applies n8n's callback for a run; every outcome is an HTTP status and a JSON body.
 
-    Unknown run, or one that does not publish through n8n: 404. Signature not made with the
-    run's own workspace's secret: 401. Not JSON, or not {status, message, outputs}: 400. A run
+    Unknown run, or one that does not publish through n8n: 404. Signature (``X-Signature:
+    t=…,v1=…`` with the run's id as target, see marketing.webhooks.signature) not made with the
+    run's own workspace's secret, or stale: 401. A replay of an applied callback: 409. Not JSON, or not {status, message, outputs}: 400. A run
     already finished: 200 "already finished", nothing changes. A run whose hand-off is still in
     progress: 409, and the template's Call back node retries.
     """
@@ -504,13 +507,19 @@ def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None
     if execution is None or step is None:
         return _refuse(404, "No run of an n8n campaign has this id.")
     connection = N8nConnection.objects.filter(workspace_id=execution.workspace_id).first()
-    if connection is None or not verify(connection.callback_secret, body, signature):
-        logger.warning("n8n callback with a bad signature", extra={"execution_id": execution.pk})
-        return _refuse(401, "Missing or bad signature (X-Signature: sha256=<HMAC-SHA256 of the body>).")
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return _refuse(400, "The body is not JSON.")
+        if connection is None or not connection.callback_secret:
+            raise signature.SignatureError("missing", "This workspace has no n8n callback secret.")
+        verified = signature.verify(
+            secret=connection.callback_secret, target=str(execution.uuid), body=body, header=signature_header
+        )
+    except signature.SignatureError as error:
+        logger.warning("n8n callback with a bad signature", extra={"execution_id": execution.pk, "reason": error.code})
+        return _refuse(401, error.message)
+    try:
+        data = webhook_payload.parse(body, max_bytes=MAX_CALLBACK_BYTES)
+    except webhook_payload.PayloadError as error:
+        return _refuse(400, error.message)
     if not isinstance(data, dict) or data.get("status") not in CALLBACK_STATUSES:
         return _refuse(400, 'Expected a JSON object with "status": "success" or "failure".')
     message, outputs = data.get("message", ""), data.get("outputs", {})
@@ -523,8 +532,24 @@ def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None
     if execution.is_finished:
         return CallbackResult(200, {"status": "already finished"})
     if step.status == StepStatus.RUNNING:
+        # Not consumed: the template's Call back node sends this same signed request again.
         return _refuse(409, "The run is still being handed to n8n; try again in a moment.")
+    try:
+        signature.consume(verified)
+    except signature.SignatureError as error:
+        return _refuse(409, error.message)
 
+    try:
+        return _callback_apply(execution=execution, step=step, data=data, message=message, outputs=outputs)
+    except BaseException:
+        # Not applied: n8n may send the same signed callback again.
+        signature.release(verified)
+        raise
+
+
+def _callback_apply(
+    *, execution: CampaignExecution, step: ExecutionStep, data: dict, message: str, outputs: dict
+) -> CallbackResult:
     succeeded = CALLBACK_STATUSES[data["status"]]
     with transaction.atomic():
         locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
@@ -547,11 +572,6 @@ def callback_receive(*, execution_uuid: UUID, body: bytes, signature: str | None
         return CallbackResult(200, {"status": "already finished"})
     execution.refresh_from_db(fields=["status"])
     return CallbackResult(200, {"status": "ok", "execution": execution.status})
-
-
-def _no_constants(name: str) -> None:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
-    raise ValueError(f"{name} is not JSON")
 
 
 def _small(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,10 @@ whitespace, non-ASCII characters as themselves). The payload holds only strings,
 booleans, lists and objects, never floats, so any language reproduces the same bytes; in
 JavaScript that is ``JSON.stringify`` of the object with its keys sorted recursively.
 
-Callbacks from n8n are signed over the raw request body, exactly as received, in the header
-``X-Signature: sha256=<hex>``; the templates compute it with n8n's Crypto node (HMAC, SHA256,
-hex) over the very string the HTTP Request node then sends.
+Callbacks from n8n are checked by marketing.webhooks.signature: ``X-Signature: t=<unix
+seconds>,v1=<hex>``, HMAC-SHA256 of ``"<t>.<run id>.<raw body>"``; the templates compute it with
+n8n's Crypto node (HMAC, SHA256, hex) over that string, with the very body the HTTP Request node
+then sends.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import hmac
 import json
 from typing import Any
 
-SIGNATURE_HEADER = "X-Signature"
 PREFIX = "sha256="
 
 
@@ -36,14 +36,3 @@ def sign_payload(secret: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload with its ``signature`` field, computed over the canonical JSON of the rest."""
     unsigned = {key: value for key, value in payload.items() if key != "signature"}
     return {**unsigned, "signature": sign(secret, canonical_json(unsigned))}
-
-
-def verify(secret: str, message: bytes, signature: str | None) -> bool:
-    """True if ``signature`` (``sha256=<hex>``, or the bare hex) is the message's HMAC by ``secret``."""
-    if not secret or not signature:
-        return False
-    given = signature.strip().lower()
-    if not given.startswith(PREFIX):
-        given = PREFIX + given
-    # Bytes, not str: compare_digest refuses non-ASCII strings, and a header may hold anything.
-    return hmac.compare_digest(sign(secret, message).encode(), given.encode("utf-8", "replace"))

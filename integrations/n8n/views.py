@@ -10,12 +10,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from marketing.selectors import get_for_workspace_or_404
 from marketing.web import add_service_errors, error_text, workspace_required
+from marketing.webhooks import signature
 
 from . import selectors, services
 from .client import N8nError
 from .forms import ConnectionForm, TemplateParamsForm
 from .models import N8nWorkflow
-from .signing import SIGNATURE_HEADER
 from .templates import template_get, template_list as all_templates
 
 
@@ -50,7 +50,7 @@ def connection(request: HttpRequest) -> HttpResponse:
         "connection": current,
         "endpoint": services.endpoint_for(current),
         "can_manage": request.membership.can_manage_members,
-        "signature_header": SIGNATURE_HEADER,
+        "signature_header": signature.HEADER,
         "trigger_header": services.TRIGGER_HEADER,
         "callback_example": services.callback_url_example(),
     }
@@ -195,7 +195,7 @@ def callback(request: HttpRequest, execution_uuid: UUID) -> JsonResponse:
     # Read at most one byte past the limit, never more, whatever the headers claimed.
     body = request.read(services.MAX_CALLBACK_BYTES + 1)
     result = services.callback_receive(
-        execution_uuid=execution_uuid, body=body, signature=request.headers.get(SIGNATURE_HEADER)
+        execution_uuid=execution_uuid, body=body, signature_header=request.META.get(signature.META_KEY)
     )
     return JsonResponse(result.body, status=result.status)
 

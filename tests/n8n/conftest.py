@@ -10,7 +10,7 @@ from campaigns.models import Campaign, CampaignExecution
 from integrations import http
 from integrations.n8n import services
 from integrations.n8n.models import N8nConnection, N8nWorkflow
-from integrations.n8n.signing import sign
+from marketing.webhooks.signature import sign as signature_sign
 from tests.factories import CampaignFactory, add_image
 from tests.n8n.fake_n8n import FakeN8n, fake_n8n  # noqa: F401 - a fixture
 
@@ -95,7 +95,9 @@ def post_callback(client):
     def post(execution: CampaignExecution, body: bytes, *, secret: str | None = None, signature: str | None = "sign"):
         headers = {}
         if signature == "sign":
-            headers["HTTP_X_SIGNATURE"] = sign(secret or secret_of(execution.workspace), body)
+            headers["HTTP_X_SIGNATURE"] = signature_sign(
+                secret=secret or secret_of(execution.workspace), target=str(execution.uuid), body=body
+            )
         elif signature is not None:
             headers["HTTP_X_SIGNATURE"] = signature
         return client.post(

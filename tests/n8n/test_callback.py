@@ -6,7 +6,7 @@ import pytest
 
 from campaigns.models import Campaign, CampaignExecution
 from integrations.n8n import services
-from integrations.n8n.signing import sign
+from marketing.webhooks.signature import sign
 from tests.factories import CampaignFactory
 from tests.n8n.conftest import FORWARD_URL, callback_body, secret_of
 
@@ -33,17 +33,50 @@ def test_a_signed_failure_fails_the_run_with_n8ns_message(post_callback, waiting
     assert (waiting_run.status, waiting_run.error_message) == ("failed", "The webhook did not accept the campaign: 500")
 
 
-def test_it_accepts_the_signature_without_its_prefix(post_callback, waiting_run):
+def test_it_refuses_the_old_body_only_signature(post_callback, waiting_run):
+    import hashlib
+    import hmac
+
     body = callback_body()
-    bare = sign(secret_of(waiting_run.workspace), body).removeprefix("sha256=")
-    assert post_callback(waiting_run, body, signature=bare).status_code == 200
+    old = "sha256=" + hmac.new(secret_of(waiting_run.workspace).encode(), body, hashlib.sha256).hexdigest()
+    response = post_callback(waiting_run, body, signature=old)
+    assert response.status_code == 401 and "t=<unix seconds>,v1=" in response.json()["error"]
+    assert snapshot(waiting_run)[0] == "running"
+
+
+def test_a_callback_signed_for_another_run_gets_401(post_callback, waiting_run, start_run, n8n_campaign):
+    body = callback_body()
+    other = sign(secret=secret_of(waiting_run.workspace), target=str(uuid.uuid4()), body=body)
+    assert post_callback(waiting_run, body, signature=other).status_code == 401
+    assert snapshot(waiting_run)[0] == "running"
+
+
+def test_a_callback_signed_more_than_five_minutes_ago_gets_401(post_callback, waiting_run):
+    import time
+
+    body = callback_body()
+    stale = sign(secret=secret_of(waiting_run.workspace), target=str(waiting_run.uuid), body=body, timestamp=int(time.time()) - 301)
+    response = post_callback(waiting_run, body, signature=stale)
+    assert response.status_code == 401 and "5 minutes" in response.json()["error"]
+    assert snapshot(waiting_run)[0] == "running"
+
+
+def test_an_exact_replay_changes_nothing(post_callback, waiting_run, client):
+    body = callback_body("success", "Published.", instagram_media_id="IG1")
+    header = sign(secret=secret_of(waiting_run.workspace), target=str(waiting_run.uuid), body=body)
+    first = post_callback(waiting_run, body, signature=header)
+    before = snapshot(waiting_run)
+    again = post_callback(waiting_run, body, signature=header)
+    assert first.status_code == 200
+    assert again.json() == {"status": "already finished"}
+    assert snapshot(waiting_run) == before
 
 
 def test_a_bad_signature_gets_401_and_changes_nothing(post_callback, waiting_run):
     before = snapshot(waiting_run)
     response = post_callback(waiting_run, callback_body(), signature="sha256=" + "0" * 64)
     assert response.status_code == 401
-    assert "signature" in response.json()["error"]
+    assert "X-Signature" in response.json()["error"]
     assert snapshot(waiting_run) == before
 
 
@@ -54,8 +87,8 @@ def test_a_missing_signature_gets_401_and_changes_nothing(post_callback, waiting
 
 
 def test_a_signature_over_another_body_gets_401(post_callback, waiting_run):
-    signature = sign(secret_of(waiting_run.workspace), callback_body("failure"))
-    assert post_callback(waiting_run, callback_body("success"), signature=signature).status_code == 401
+    signed = sign(secret=secret_of(waiting_run.workspace), target=str(waiting_run.uuid), body=callback_body("failure"))
+    assert post_callback(waiting_run, callback_body("success"), signature=signed).status_code == 401
     assert snapshot(waiting_run)[0] == "running"
 
 
@@ -81,7 +114,7 @@ def test_a_run_that_does_not_publish_through_n8n_gets_404(post_callback, alice_w
 
 def test_a_body_that_is_not_json_gets_400(post_callback, waiting_run):
     response = post_callback(waiting_run, b"status=success")
-    assert (response.status_code, response.json()) == (400, {"error": "The body is not JSON."})
+    assert response.status_code == 400 and response.json()["error"].startswith("The body is not valid JSON")
     assert snapshot(waiting_run)[0] == "running"
 
 
@@ -95,8 +128,16 @@ def test_a_body_that_is_not_json_gets_400(post_callback, waiting_run):
         b"\xff\xfe",
         b'{"status": "success", "outputs": {"n": NaN}}',
         b"[" * 50_000,
+        b'{"status": "success", "message": "\\ud800"}',
+        b'{"status": "success", "message": "a\\u0000b"}',
+        b'{"status": "success", "outputs": {"\\udc00": 1}}',
+        b'{"status": "success", "outputs": {"n": 1e999}}',
+        b'{"status": "success", "outputs": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}",
     ],
-    ids=["list", "unknown-status", "outputs-list", "message-number", "not-utf8", "nan", "deep-nesting"],
+    ids=[
+        "list", "unknown-status", "outputs-list", "message-number", "not-utf8", "nan", "deep-nesting",
+        "lone-surrogate", "nul", "surrogate-key", "infinite-number", "depth-70",
+    ],
 )
 def test_a_body_of_the_wrong_shape_gets_400(post_callback, waiting_run, body):
     assert post_callback(waiting_run, body).status_code == 400

@@ -49,14 +49,22 @@ def test_each_ends_with_a_signed_callback(template):
     assert call_back["type"] == "n8n-nodes-base.httpRequest"
     assert call_back["parameters"]["url"] == "={{ $('Webhook').first().json.body.callback_url }}"
     assert call_back["parameters"]["headerParameters"]["parameters"] == [
-        {"name": "X-Signature", "value": "=sha256={{ $json.signature }}"}
+        {"name": "X-Signature", "value": "=t={{ $json.t }},v1={{ $json.signature }}"}
     ]
-    # The signed string is the very body sent.
-    assert call_back["parameters"]["body"] == signer["parameters"]["value"] == "={{ $json.callback_body }}"
+    # The signed string is "<t>.<run id>.<the very body sent>" (marketing.webhooks.signature).
+    assert call_back["parameters"]["body"] == "={{ $json.callback_body }}"
     assert signer["type"] == "n8n-nodes-base.crypto"
     assert signer["parameters"] == {
-        "action": "hmac", "type": "SHA256", "value": "={{ $json.callback_body }}", "dataPropertyName": "signature", "encoding": "hex",
+        "action": "hmac",
+        "type": "SHA256",
+        "value": "={{ $json.t + '.' + $('Webhook').first().json.body.execution_uuid + '.' + $json.callback_body }}",
+        "dataPropertyName": "signature",
+        "encoding": "hex",
     }
+    for node in workflow["nodes"]:
+        assignments = node["parameters"].get("assignments", {}).get("assignments", [])
+        if any(a["name"] == "callback_body" for a in assignments):
+            assert {"name": "t", "type": "string"}.items() <= next(a for a in assignments if a["name"] == "t").items()
     assert signer["credentials"] == {"crypto": {"id": "cred-cb", "name": "Callback"}}
 
 

@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from campaigns.models import CampaignExecution, CampaignStatus, ExecutionStatus
 from tests.factories import CampaignFactory
+from marketing.webhooks import signature
 from triggers import services
 from triggers.models import TriggerEvent, TriggerRejection
 
@@ -93,7 +94,7 @@ def test_it_accepts_a_correct_signature(make_trigger, post_event):
     secret = services.trigger_set_signing_secret(trigger=trigger, by=None)
     body = json.dumps({"order": {"total": 80}}).encode()
 
-    response = post_event(trigger, body, X_Signature=services.sign(secret=secret, body=body))
+    response = post_event(trigger, body, X_Signature=signature.sign(secret=secret, target=trigger.token, body=body))
 
     assert response.status_code == 202
 
@@ -213,7 +214,7 @@ def test_it_answers_401_to_a_wrong_signature(make_trigger, post_event):
     trigger = make_trigger()
     services.trigger_set_signing_secret(trigger=trigger, by=None)
     body = json.dumps({"order": {"total": 80}}).encode()
-    forged = services.sign(secret="not the secret", body=body)
+    forged = signature.sign(secret="not the secret", target=trigger.token, body=body)
     response = post_event(trigger, body, X_Signature=forged)
     assert response.status_code == 401
     assert_nothing_stored()
@@ -222,8 +223,8 @@ def test_it_answers_401_to_a_wrong_signature(make_trigger, post_event):
 def test_it_answers_401_to_a_signature_of_another_body(make_trigger, post_event):
     trigger = make_trigger()
     secret = services.trigger_set_signing_secret(trigger=trigger, by=None)
-    signature = services.sign(secret=secret, body=b'{"order": {"total": 1}}')
-    response = post_event(trigger, b'{"order": {"total": 999}}', X_Signature=signature)
+    signed = signature.sign(secret=secret, target=trigger.token, body=b'{"order": {"total": 1}}')
+    response = post_event(trigger, b'{"order": {"total": 999}}', X_Signature=signed)
     assert response.status_code == 401
 
 

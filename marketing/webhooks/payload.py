@@ -1,0 +1,70 @@
+"""A webhook's JSON body, parsed into what PostgreSQL's jsonb (and any later reader) can hold.
+
+Refused, each with a message for the sender: bytes that are not UTF-8 JSON, NaN and Infinity
+(not JSON, and jsonb refuses them), numbers too large for a float, ``\\u0000`` (jsonb cannot
+store it), lone surrogates such as ``"\\ud800"`` (not Unicode text; the database driver cannot
+encode them), nesting deeper than ``max_depth`` and bodies over ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DEFAULT_MAX_BYTES = 256 * 1024
+DEFAULT_MAX_DEPTH = 64
+
+
+class PayloadError(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+def parse(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The JSON value in ``body``; PayloadError when it is not JSON that can be stored."""
+    if len(body) > max_bytes:
+        raise PayloadError(f"The body is larger than {max_bytes // 1024} KB.")
+    try:
+        value = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise PayloadError(f"The body is not valid JSON: {str(error)[:200]}") from None
+    check_storable(value, max_depth=max_depth)
+    return value
+
+
+def check_storable(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Walks ``value`` without recursion; PayloadError at the first thing jsonb could not store."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise PayloadError(f"The JSON nests deeper than {max_depth} levels.")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise PayloadError("The JSON holds a \\u0000 character, which cannot be stored.")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise PayloadError("The JSON holds a lone surrogate (like \\ud800), which is not Unicode text.") from None
