@@ -17,6 +17,7 @@ from billing.plans import Limit
 from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
+from marketing import outbox
 from marketing.models import User, Workspace
 
 from . import destinations, images
@@ -314,7 +315,7 @@ def image_generation_request(*, campaign: Campaign, by: User | None) -> ImageGen
     )
     from .tasks import generate_image
 
-    transaction.on_commit(lambda: generate_image.delay(generation.pk))
+    outbox.send_on_commit(generate_image, generation.pk)
     return generation
 
 
@@ -326,7 +327,7 @@ def image_generation_run(*, generation_id: int, fallback: bool = True) -> ImageG
     failed and the ProviderError is raised for the run to retry or fail.
     """
     claimed = ImageGeneration.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING
+        status=GenerationStatus.RUNNING, started_at=timezone.now()
     )
     generation = ImageGeneration.objects.select_related("campaign").filter(pk=generation_id).first()
     if generation is None or not claimed:
@@ -489,18 +490,7 @@ def _create_one_by_one(executions: list[CampaignExecution]) -> list[CampaignExec
 def _queue_many(execution_ids: list[int]) -> None:
     from .tasks import run_execution
 
-    if len(execution_ids) == 1:
-        run_execution.apply_async((execution_ids[0],))
-        return
-    with run_execution.app.producer_or_acquire() as producer:
-        for execution_id in execution_ids:
-            run_execution.apply_async((execution_id,), producer=producer)
-
-
-def _queue_execution(execution_id: int, countdown: float | None = None) -> None:
-    from .tasks import run_execution
-
-    transaction.on_commit(lambda: run_execution.apply_async((execution_id,), countdown=countdown))
+    outbox.send_many(run_execution, [(execution_id,) for execution_id in execution_ids])
 
 
 def _claim(execution_id: int) -> bool:
@@ -847,9 +837,31 @@ def execution_recover_stale() -> int:
             | Q(status=ExecutionStatus.QUEUED, lease_expires_at__isnull=True, queued_at__lt=now - LOST_TASK_AFTER)
         ).values_list("pk", flat=True)[:500]
     )
-    for execution_id in stale:
-        with transaction.atomic():
-            _queue_execution(execution_id)
+    _queue_many(stale)
     if stale:
         logger.warning("requeued stale executions", extra={"count": len(stale)})
+    return len(stale)
+
+
+# A generation no worker took within this time lost its task; one running this long lost its worker.
+GENERATION_LOST_AFTER = timedelta(minutes=2)
+GENERATION_ABANDONED_AFTER = timedelta(minutes=10)
+
+
+def image_generation_recover_stale() -> int:
+    """Requeues image generations whose task was lost or whose worker died, so none waits forever."""
+    from .tasks import generate_image
+
+    now = timezone.now()
+    ImageGeneration.objects.filter(
+        status=GenerationStatus.RUNNING, started_at__lt=now - GENERATION_ABANDONED_AFTER
+    ).update(status=GenerationStatus.QUEUED)
+    stale = list(
+        ImageGeneration.objects.filter(status=GenerationStatus.QUEUED, created_at__lt=now - GENERATION_LOST_AFTER)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:200]
+    )
+    if stale:
+        outbox.send_many(generate_image, [(generation_id,) for generation_id in stale])
+        logger.warning("requeued stale image generations", extra={"count": len(stale)})
     return len(stale)

@@ -24,7 +24,8 @@ def generate_image(generation_id: int) -> None:
 
 @shared_task
 def recover_stale_executions() -> int:
-    return services.execution_recover_stale()
+    """Beat: requeues runs and image generations whose task or worker was lost."""
+    return services.execution_recover_stale() + services.image_generation_recover_stale()
 
 
 @shared_task

@@ -205,3 +205,18 @@ class WebhookReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.digest[:12]
+
+
+class OutboxTask(models.Model):
+    """A Celery task that could not be queued (the broker was down), sent again by ``drain_outbox``."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)}"

@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from billing.plans import Limit
 from billing.services import limit_check
 
+from . import outbox
 from .models import MANAGER_ROLES, ApiToken, Invitation, Membership, Role, User, Workspace
 from .selectors import SESSION_WORKSPACE_KEY
 
@@ -208,7 +209,7 @@ def invitation_revoke(*, invitation: Invitation, by: Membership) -> None:
 def _queue_invitation_email(invitation: Invitation) -> None:
     from .tasks import send_invitation_email
 
-    transaction.on_commit(lambda: send_invitation_email.delay(invitation.pk))
+    outbox.send_on_commit(send_invitation_email, invitation.pk)
 
 
 @transaction.atomic

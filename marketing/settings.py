@@ -142,6 +142,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "marketing.cache.RedisCache",
             "LOCATION": env("CACHE_REDIS_URL", default=urlsplit(REDIS_URL)._replace(path="/1").geturl()),
+            # A Redis that does not answer must not hold requests: the cache then fails open.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
@@ -229,6 +231,10 @@ else:
         "control_folder": str(_broker_dir / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
+# With the broker down, sending a task fails within about a second and goes to the outbox
+# (marketing.outbox) instead of holding the request for the default retries.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -242,6 +248,7 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stale-executions": {"task": "campaigns.tasks.recover_stale_executions", "schedule": 120.0},
     "prune-idempotency-keys": {"task": "marketing.tasks.prune_idempotency_keys", "schedule": crontab(minute=20)},
     "prune-webhook-receipts": {"task": "marketing.tasks.prune_webhook_receipts", "schedule": 600.0},
+    "drain-outbox": {"task": "marketing.tasks.drain_outbox", "schedule": 30.0},
     "instagram-refresh-tokens": {
         "task": "integrations.instagram.tasks.refresh_expiring_tokens",
         "schedule": crontab(hour=3, minute=15),

@@ -4,7 +4,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from . import idempotency
+from . import idempotency, outbox
 from .webhooks import signature
 from .models import Invitation
 from .services import invitation_token
@@ -33,3 +33,8 @@ def prune_idempotency_keys() -> int:
 @shared_task
 def prune_webhook_receipts() -> int:
     return signature.prune()
+
+
+@shared_task
+def drain_outbox() -> int:
+    return outbox.drain()

@@ -56,19 +56,25 @@ DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
-def redis_down(_isolated):
-    """Points every REDIS_URL-based client (broker, rate limits, breakers, replay records) at a dead port."""
+def redis_down(_isolated, settings):
+    """Points everything that uses Redis (broker, cache, rate limits, breakers, replay records) at a
+    dead local port, and sends tasks to the broker instead of running them inline."""
     from django.test import override_settings
 
     from marketing.celery import app
 
-    broker = app.conf.broker_url
-    with override_settings(REDIS_URL=DEAD_REDIS_URL):
-        app.conf.broker_url = DEAD_REDIS_URL
+    caches = {"default": {"BACKEND": "marketing.cache.RedisCache", "LOCATION": DEAD_REDIS_URL}}
+    conf = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    with override_settings(REDIS_URL=DEAD_REDIS_URL, CACHES=caches, CELERY_TASK_ALWAYS_EAGER=False):
+        # Celery builds its connection pools once, from broker_url: new ones for the dead port, the old ones back after.
+        pools = app._pool, app.amqp._producer_pool
+        app._pool = app.amqp._producer_pool = None
+        app.conf.broker_url, app.conf.task_always_eager = DEAD_REDIS_URL, False
         try:
             yield
         finally:
-            app.conf.broker_url = broker
+            app._pool, app.amqp._producer_pool = pools
+            app.conf.broker_url, app.conf.task_always_eager = conf["broker_url"], conf["task_always_eager"]
 
 
 @pytest.fixture

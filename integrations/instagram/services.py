@@ -30,6 +30,7 @@ from campaigns.selectors import publishable_images
 from campaigns.services import step_record_result, step_save_state
 from integrations import crypto
 from integrations.http import ProviderError, plain_message
+from marketing import outbox
 from marketing.models import MANAGER_ROLES, Membership, Workspace
 
 from . import client, selectors
@@ -230,7 +231,7 @@ def account_mark_needs_reconnect(*, account: InstagramAccount, reason: str) -> b
         if changed:
             from .tasks import send_reconnect_email
 
-            transaction.on_commit(lambda: send_reconnect_email.delay(account.pk))
+            outbox.send_on_commit(send_reconnect_email, account.pk)
     account.status = AccountStatus.NEEDS_RECONNECT if changed else account.status
     account.last_error = reason[:2000] if changed else account.last_error
     logger.warning("instagram account needs reconnecting", extra={"account_id": account.pk, "reason": reason[:300]})
@@ -719,7 +720,7 @@ def insights_refresh_request(*, account: InstagramAccount, membership: Membershi
         raise RefreshRefused(
             f"Insights of @{account.username} were refreshed a moment ago; try again in {minutes} minute{'s' if minutes > 1 else ''}."
         )
-    transaction.on_commit(lambda: refresh_account_insights.delay(account.pk))
+    outbox.send_on_commit(refresh_account_insights, account.pk)
 
 
 def account_insights_pull(*, account: InstagramAccount, day: date | None = None) -> bool:
