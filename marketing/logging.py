@@ -5,6 +5,7 @@ them onto every record, so any logger in the project gets them without passing `
 """
 
 import logging
+import re
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -12,6 +13,20 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[int | None] = ContextVar("user_id", default=None)
 workspace_id_var: ContextVar[int | None] = ContextVar("workspace_id", default=None)
+
+
+# URL paths whose last part is a secret: whoever has it can act. Logs keep the path, not the secret.
+_SECRET_PATHS = re.compile(
+    r"(?P<prefix>/hooks/triggers/|/invite/|/accounts/confirm-email/|/accounts/password/reset/key/|/media/p/)"
+    r"(?P<secret>[^/\s?#\"']+)"
+)
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with the secret part of every trigger, invitation, email-confirmation,
+    password-reset and public-image path replaced by ``[redacted]``."""
+    return _SECRET_PATHS.sub(lambda match: match["prefix"] + REDACTED, text)
 
 
 class RequestContextFilter(logging.Filter):
@@ -50,6 +65,10 @@ class JsonFormatter(_JsonFormatter):
 
     def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
         super().add_fields(log_record, record, message_dict)
+        # Every string field, the message and tracebacks included: a secret URL can turn up anywhere.
+        for key, value in log_record.items():
+            if isinstance(value, str):
+                log_record[key] = redact(value)
         # Records that bypassed the filter (third-party handlers) still get the context.
         log_record.setdefault("request_id", getattr(record, "request_id", request_id_var.get()))
         for key in ("user_id", "workspace_id"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from marketing.logging import redact
+
 FILTERED = "[Filtered]"
 
 SECRET_KEY_RE = re.compile(
@@ -46,7 +48,8 @@ def is_secret_key(key: object) -> bool:
 def scrub_text(text: str) -> str:
     for pattern, replacement in _INLINE_RES:
         text = pattern.sub(replacement, text)
-    return text
+    # Secret URL paths (trigger tokens, invitation and reset keys), as the log lines redact them.
+    return redact(text)
 
 
 def scrub(value: Any, *, depth: int = 0, limit: bool = True) -> Any:
