@@ -140,10 +140,23 @@ def _campaign(request, pk: int) -> Campaign:
     return get_for_workspace_or_404(selectors.campaign_for_detail(workspace=workspace_of(request)), workspace=workspace_of(request), pk=pk)
 
 
+class CampaignListQuerySerializer(serializers.Serializer):
+    """The list's filters; a bad one is a 400 naming the parameter (a NUL byte in ``q`` included)."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Searches names and captions.")
+    status = serializers.ChoiceField(
+        choices=["", "all", *CampaignStatus.values], required=False, allow_blank=True, help_text="Default: all but archived."
+    )
+    sort = serializers.ChoiceField(choices=list(selectors.SORTS), required=False, default="updated")
+
+
+@extend_schema_view(get=extend_schema(parameters=[CampaignListQuerySerializer]))
 class CampaignListApi(generics.ListCreateAPIView):
     serializer_class = CampaignSerializer
 
     def get_queryset(self):
+        query = CampaignListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
         return selectors.campaign_list(
             workspace=workspace_of(self.request),
             search=self.request.query_params.get("q", ""),

@@ -14,7 +14,7 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 from cron_descriptor import CasingTypeEnum, ExpressionDescriptor, FormatException, Options
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from django.core.exceptions import ValidationError
 
 DST_RULE_HELP = (
@@ -34,6 +34,26 @@ PRESETS: dict[str, tuple[str, str]] = {
 
 # A cron that fires more often than this would flood an Instagram account.
 MIN_INTERVAL = timedelta(minutes=5)
+
+
+# Times a schedule may name. Outside them date arithmetic overflows and nothing useful is planned.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+OUT_OF_RANGE = "Choose a date between the years 2000 and 2099."
+
+
+def check_in_range(moment: datetime | None, field: str) -> None:
+    """A ValidationError on ``field`` for a time (aware, or naive wall clock) before 2000 or from 2100 on."""
+    if moment is None:
+        return
+    if moment.tzinfo is None:
+        in_range = EARLIEST.year <= moment.year < LATEST.year
+    else:
+        in_range = EARLIEST <= moment < LATEST
+    if not in_range:
+        raise ValidationError({field: OUT_OF_RANGE}, code="out_of_range")
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
@@ -56,6 +76,11 @@ def validate_cron(expression: str) -> str:
     except (CroniterBadCronError, ValueError, KeyError):
         raise ValidationError(_cron_problem(normalised), code="cron")
     runs = next_runs(cron=normalised, tz="UTC", after=datetime(2030, 1, 1, tzinfo=UTC), count=3)
+    if not runs:
+        raise ValidationError(
+            f"“{normalised}” never runs: no month has that day (like 30 February). Check the day and the month.",
+            code="cron_never",
+        )
     if len(runs) == 3 and min(b - a for a, b in zip(runs, runs[1:])) < MIN_INTERVAL:
         raise ValidationError("Runs must be at least five minutes apart.", code="cron_too_frequent")
     return normalised
@@ -137,7 +162,11 @@ def next_runs(
     guard = 0
     while len(runs) < count and guard < count * 50 + 100:
         guard += 1
-        candidate = localize(iterator.get_next(datetime), local_zone)
+        try:
+            candidate = localize(iterator.get_next(datetime), local_zone)
+        except (CroniterBadDateError, OverflowError, ValueError):
+            # No further date exists (30 February), or it lies past year 9999.
+            break
         if candidate <= after or (runs and candidate <= runs[-1]):
             continue
         if until is not None and candidate > until:

@@ -70,6 +70,10 @@ def plan_from_input(
     except ValidationError as error:
         raise ValidationError({"timezone": error.messages}) from error
 
+    for field, moment in (("run_at", run_at), ("starts_at", starts_at), ("ends_at", ends_at)):
+        # Before placing it on the time line: 9999-12-31 on a wall clock behind UTC overflows.
+        recurrence.check_in_range(moment, field)
+
     def placed(moment: datetime | None) -> datetime | None:
         if moment is None or moment.tzinfo is not None:
             return moment
@@ -217,6 +221,8 @@ def validate_plan(plan: Plan, *, now: datetime | None = None) -> None:
     """Raises ValidationError, by form field where there is one, for a plan that cannot run."""
     now = now or timezone.now()
     recurrence.zone(plan.timezone)
+    for field in ("run_at", "starts_at", "ends_at"):
+        recurrence.check_in_range(getattr(plan, field), field)
     if plan.kind == ScheduleKind.ONCE:
         if plan.run_at is None:
             raise ValidationError({"run_at": "Choose when to run."})

@@ -366,6 +366,13 @@ def _preview_context(request: HttpRequest, campaign: Campaign, form: ScheduleFor
     """The next five runs in the campaign's zone and the viewer's, and what the conflict rule says."""
     context: dict = {"campaign": campaign, "form": form, "viewer_tz": request.user.timezone}
     if not form.is_valid():
+        # A time the form refused outright is named while the user types, not only on saving.
+        context["range_errors"] = [
+            (form.fields[name].label, message)
+            for name in ("run_at", "starts_at", "ends_at")
+            for message in form.errors.get(name, [])
+            if message == recurrence.OUT_OF_RANGE
+        ]
         return context
     plan = form.plan()
     try:
@@ -444,10 +451,18 @@ def campaign_schedule_action(request: HttpRequest, campaign_id: int, action: str
 def calendar(request: HttpRequest) -> HttpResponse:
     view = "week" if request.GET.get("view") == "week" else "month"
     viewer = recurrence.zone(request.user.timezone)
-    try:
-        anchor = date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        anchor = timezone.now().astimezone(viewer).date()
+    anchor, status, problem = timezone.now().astimezone(viewer).date(), 200, ""
+    if request.GET.get("date"):
+        try:
+            asked = date.fromisoformat(request.GET["date"])
+        except ValueError:
+            status, problem = 400, "The date must read YYYY-MM-DD, like 2026-03-01."
+        else:
+            if recurrence.EARLIEST.year <= asked.year < recurrence.LATEST.year:
+                anchor = asked
+            else:
+                status, problem = 400, recurrence.OUT_OF_RANGE
     grid = selectors.calendar_grid(workspace=request.workspace, view=view, anchor=anchor, tz=viewer)
     template = "campaigns/calendar.html#calendar" if request.htmx else "campaigns/calendar.html"
-    return render(request, template, {"grid": grid, "view": view, "viewer_tz": request.user.timezone})
+    context = {"grid": grid, "view": view, "viewer_tz": request.user.timezone, "date_error": problem}
+    return render(request, template, context, status=status)
