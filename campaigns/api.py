@@ -1,7 +1,7 @@
 """/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
 and answer JSON; every object is loaded through the workspace of the token or the session."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -159,9 +159,9 @@ class CampaignListApi(generics.ListCreateAPIView):
         query.is_valid(raise_exception=True)
         return selectors.campaign_list(
             workspace=workspace_of(self.request),
-            search=self.request.query_params.get("q", ""),
-            status=self.request.query_params.get("status", ""),
-            sort=self.request.query_params.get("sort", "updated"),
+            search=query.validated_data.get("q", ""),
+            status=query.validated_data.get("status", ""),
+            sort=query.validated_data["sort"],
         ).select_related("schedule").prefetch_related("targets")
 
     def perform_create(self, serializer):

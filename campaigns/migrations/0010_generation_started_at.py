@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0005_generation_failed_status'),
+        ('campaigns', '0009_drop_destination_foreign_keys'),
     ]
 
     operations = [
