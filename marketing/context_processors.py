@@ -14,3 +14,10 @@ def workspace(request: HttpRequest) -> dict:
         "settings_pages": ("workspace_settings", "api_tokens", "account_settings", "workspace_delete"),
         "switchable_memberships": getattr(request, "memberships", None) or memberships_for_user(user=request.user),
     }
+
+
+def dev_mailbox(request: HttpRequest) -> dict:
+    """Whether pages link to the development mailbox (DEBUG, no EMAIL_URL)."""
+    from .mailbox import is_enabled
+
+    return {"dev_mailbox": is_enabled()}

@@ -5,6 +5,7 @@ Development defaults need no outside server: SQLite and a filesystem Celery brok
 ``ALLOWED_HOSTS`` and turns on every transport-security setting ``check --deploy`` asks for.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "marketing.context_processors.workspace",
+                "marketing.context_processors.dev_mailbox",
                 "integrations.instagram.context_processors.instagram_banner",
                 "billing.context_processors.billing_banner",
             ],
@@ -188,9 +190,13 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
 }
 
-# Email: printed to the console in development, SMTP from EMAIL_URL in production.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+# Email: SMTP from EMAIL_URL. Without it, development keeps every email in a mailbox read at
+# /dev/mailbox/ (marketing/mailbox.py); production falls back to a local SMTP server.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")
 vars().update(EMAIL_CONFIG)
+if DEBUG and "EMAIL_URL" not in os.environ:
+    EMAIL_BACKEND = "marketing.mailbox.MailboxBackend"
+MAILBOX_DIR = env("MAILBOX_DIR", default=str(VAR_DIR / "mailbox"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Marketing <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -3,13 +3,13 @@ from allauth.account.views import SignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import services
+from . import mailbox, services
 from .adapters import SESSION_INVITATION_KEY
 from .forms import (
     AccountSettingsForm,
@@ -336,3 +336,20 @@ class InvitedSignupView(SignupView):
 
 
 signup = InvitedSignupView.as_view()
+
+
+@login_not_required
+@never_cache
+@require_GET
+def dev_mailbox(request: HttpRequest, mail_id: str = "") -> HttpResponse:
+    """Development only: the emails the app sent, with their links. A 404 unless DEBUG keeps mail here.
+
+    Open to visitors who are not signed in, since the person verifying a new account is one.
+    """
+    if not mailbox.is_enabled():
+        raise Http404("No development mailbox.")
+    mails = mailbox.mail_list()
+    selected = mailbox.mail_get(mail_id) if mail_id else (mails[0] if mails else None)
+    if mail_id and selected is None:
+        raise Http404("No such email.")
+    return render(request, "marketing/mailbox.html", {"mails": mails, "selected": selected})
