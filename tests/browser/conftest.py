@@ -41,3 +41,28 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def sign_in(page, live_server):
+    """Signs ``user`` in to the browser through a session cookie, as a login would."""
+    from django.test import Client
+
+    def _sign_in(user):
+        client = Client()
+        client.force_login(user)
+        page.context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+        )
+
+    return _sign_in
+
+
+@pytest.fixture
+def shots(tmp_path_factory):
+    """Where a test's screenshots go; BROWSER_SHOTS keeps them somewhere to look at."""
+    from pathlib import Path
+
+    directory = Path(os.environ.get("BROWSER_SHOTS") or tmp_path_factory.mktemp("shots"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

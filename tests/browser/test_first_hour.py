@@ -1,0 +1,83 @@
+"""A new marketer's first hour, in Chromium: scheduling and Run now, an invitation, the mailbox."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignExecution
+from marketing.models import Membership, User
+from marketing.services import invitation_token
+from tests.factories import CampaignFactory, InvitationFactory, add_image
+
+pytestmark = pytest.mark.browser
+
+
+def test_run_now_leaves_a_one_time_schedule_in_place(page, live_server, sign_in, alice, alice_workspace, shots):
+    alice_workspace.timezone = alice.timezone = "Europe/Berlin"
+    alice_workspace.save()
+    alice.save()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring launch", caption="Spring is here 🌷")
+    add_image(campaign)
+    sign_in(alice)
+
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/schedule/")
+    planned = (timezone.now() + timedelta(days=2)).astimezone(timezone.get_default_timezone())
+    page.get_by_label("Date and time", exact=True).fill(f"{planned:%Y-%m-%d}T09:30")
+    page.get_by_role("button", name="Save schedule").click()
+    page.wait_for_url(f"**/campaigns/{campaign.pk}/")
+    assert "Schedule saved." in page.content()
+
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url(f"**/campaigns/{campaign.pk}/")
+    page.get_by_text("Succeeded").first.wait_for()
+    page.screenshot(path=str(shots / "run-now-keeps-schedule.png"), full_page=True)
+
+    body = page.locator("main").inner_text()
+    assert "Next run:" in body and "09:30" in body
+    assert page.locator("h1 .badge").inner_text() == "Scheduled"
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+    assert CampaignExecution.objects.filter(campaign=campaign, status="succeeded").count() == 1
+
+
+def test_signing_up_from_an_invitation(page, live_server, alice, alice_workspace, shots):
+    invitation = InvitationFactory(workspace=alice_workspace, email="frank@example.com", invited_by=alice)
+    page.goto(f"{live_server.url}/invite/{invitation_token(invitation)}/")
+    page.get_by_role("link", name="Create an account").click()
+    page.wait_for_url("**/accounts/signup/**")
+
+    email = page.locator("input[name=email]")
+    assert email.input_value() == "frank@example.com"
+    assert email.is_disabled()
+    page.fill("input[name=password1]", "a long and unusual passphrase 7")
+    page.fill("input[name=password2]", "a long and unusual passphrase 7")
+    page.screenshot(path=str(shots / "invited-signup.png"), full_page=True)
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url(f"{live_server.url}/")
+
+    assert "Alice Co" in page.locator(".workspace-switcher summary").inner_text()
+    frank = User.objects.get(email="frank@example.com")
+    assert [m.workspace_id for m in Membership.objects.filter(user=frank)] == [alice_workspace.pk]
+    # Chromium reports the machine's zone; the account takes it rather than UTC by default.
+    assert frank.timezone == page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+
+
+def test_a_new_user_verifies_through_the_development_mailbox(page, live_server, settings, tmp_path, shots):
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "marketing.mailbox.MailboxBackend"
+    settings.MAILBOX_DIR = str(tmp_path / "mailbox")
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.fill("input[name=email]", "dana@example.com")
+    page.fill("input[name=password1]", "a long and unusual passphrase 7")
+    page.fill("input[name=password2]", "a long and unusual passphrase 7")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url("**/accounts/confirm-email/")
+
+    page.get_by_role("link", name="development mailbox").click()
+    page.wait_for_url("**/dev/mailbox/")
+    page.screenshot(path=str(shots / "mailbox.png"), full_page=True)
+    page.locator(".mail-body a[href*=\"/accounts/confirm-email/\"]").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_role("heading", name="Welcome").is_visible()
