@@ -326,6 +326,8 @@ CMS_CONNECT_TIMEOUT = env.float("CMS_CONNECT_TIMEOUT", default=5.0)
 CMS_READ_TIMEOUT = env.float("CMS_READ_TIMEOUT", default=10.0)
 # A whole download, however slowly the server sends it, ends after this many seconds.
 CMS_FETCH_DEADLINE = env.float("CMS_FETCH_DEADLINE", default=20.0)
+# Uploading an image to a WordPress media library, or creating a post, may take this long.
+CMS_UPLOAD_TIMEOUT = env.float("CMS_UPLOAD_TIMEOUT", default=60.0)
 CMS_USER_AGENT = env("CMS_USER_AGENT", default="MarketingBot/1.0 (+feed reader)")
 # Failed polls wait interval × 2^failures, up to this many minutes.
 CMS_MAX_BACKOFF_MINUTES = env.int("CMS_MAX_BACKOFF_MINUTES", default=24 * 60)

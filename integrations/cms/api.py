@@ -33,7 +33,8 @@ class SourceSerializer(serializers.ModelSerializer):
         model = ContentSource
         fields = [
             "id", "name", "kind", "url", "wp_username", "wp_app_password", "has_app_password", "poll_interval",
-            "trigger", "create_drafts", "publish_automatically", "template_campaign", "state", "last_error",
+            "trigger", "create_drafts", "publish_automatically", "template_campaign", "wp_post_status", "wp_category",
+            "state", "last_error",
             "failures", "last_polled_at", "last_success_at", "next_poll_at", "site_title", "created_at",
         ]  # fmt: skip
         read_only_fields = [

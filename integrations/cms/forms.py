@@ -3,7 +3,7 @@ from django.core.validators import URLValidator
 
 from marketing.models import Workspace
 
-from .models import MAX_INTERVAL, MIN_INTERVAL, ContentSource, SourceKind
+from .models import MAX_INTERVAL, MIN_INTERVAL, ContentSource, PostStatus, SourceKind
 from .selectors import template_campaign_choices, trigger_choices
 
 
@@ -46,6 +46,19 @@ class SourceForm(forms.Form):
         label="Publish new campaigns at once, without waiting for a person", required=False
     )
 
+    wp_post_status = forms.ChoiceField(
+        label="Campaigns published here become", choices=PostStatus.choices, initial=PostStatus.DRAFT, required=False
+    )
+    wp_category = forms.CharField(
+        label="In the category",
+        max_length=200,
+        required=False,
+        help_text="WordPress only, when a campaign publishes to this site; created if missing. Its hashtags become tags.",
+    )
+
+    def clean_wp_post_status(self) -> str:
+        return self.cleaned_data["wp_post_status"] or PostStatus.DRAFT
+
     def __init__(self, *args, workspace: Workspace, source: ContentSource | None = None, **kwargs) -> None:
         if source is not None:
             kwargs.setdefault(
@@ -60,6 +73,8 @@ class SourceForm(forms.Form):
                     "create_drafts": source.create_drafts,
                     "template_campaign": source.template_campaign_id,
                     "publish_automatically": source.publish_automatically,
+                    "wp_post_status": source.wp_post_status,
+                    "wp_category": source.wp_category,
                 },
             )
         super().__init__(*args, **kwargs)

@@ -14,6 +14,11 @@ class SourceKind(models.TextChoices):
     WORDPRESS = "wordpress", "WordPress site"
 
 
+class PostStatus(models.TextChoices):
+    DRAFT = "draft", "Draft, for an editor to publish"
+    PUBLISH = "publish", "Published at once"
+
+
 class SourceState(models.TextChoices):
     NEW = "new", "Not polled yet"
     OK = "ok", "Working"
@@ -55,6 +60,13 @@ class ContentSource(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="New campaigns take this campaign's destination, hashtags and first comment.",
+    )
+    # A WordPress site is also a campaign destination: how the posts it gets are made.
+    wp_post_status = models.CharField(
+        "campaigns become", max_length=16, choices=PostStatus.choices, default=PostStatus.DRAFT
+    )
+    wp_category = models.CharField(
+        "category", max_length=200, blank=True, help_text="Posts made from campaigns go in this category (created if missing)."
     )
     state = models.CharField(max_length=16, choices=SourceState.choices, default=SourceState.NEW)
     last_error = models.TextField(blank=True)

@@ -26,7 +26,7 @@ from triggers.models import Trigger
 from triggers.services import Rejected, trigger_event_receive
 
 from . import captions, feeds, fetch, wordpress
-from .models import ContentItem, ContentSource, ItemStatus, SourceKind, SourceState
+from .models import ContentItem, ContentSource, ItemStatus, PostStatus, SourceKind, SourceState
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ POLL_LEASE = timedelta(minutes=5)
 CLAIM_BATCH = 2000
 EDITABLE_FIELDS = (
     "name", "url", "wp_username", "wp_app_password", "poll_interval", "trigger", "create_drafts",
-    "publish_automatically", "template_campaign",
+    "publish_automatically", "template_campaign", "wp_post_status", "wp_category",
 )  # fmt: skip
 
 
@@ -82,6 +82,8 @@ def source_create(
     create_drafts: bool = True,
     publish_automatically: bool = False,
     template_campaign: Campaign | None = None,
+    wp_post_status: str = PostStatus.DRAFT,
+    wp_category: str = "",
 ) -> ContentSource:
     """Connects a source and queues its first poll, which records the posts already there."""
     source = ContentSource(
@@ -96,6 +98,8 @@ def source_create(
         create_drafts=create_drafts,
         publish_automatically=publish_automatically,
         template_campaign=template_campaign,
+        wp_post_status=wp_post_status,
+        wp_category=wp_category.strip(),
         next_poll_at=timezone.now(),
         created_by=by,
     )

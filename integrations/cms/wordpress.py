@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils.dateparse import parse_datetime
+
+from integrations import http
 
 from . import fetch
 from .feeds import Post, excerpt, stable_guid
@@ -126,3 +129,127 @@ def post_from_json(item: dict[str, Any]) -> Post:
 
 def _rendered(value: Any) -> str:
     return str(value.get("rendered", "")) if isinstance(value, dict) else str(value or "")
+
+
+# Writing: the campaign destination ----------------------------------------------------------------
+
+# Posts and media the app creates carry this marker (in the slug and the file name), so a retry
+# finds what an earlier attempt created even when its answer was lost.
+MARKER_PREFIX = "mkt-"
+
+
+@dataclass(frozen=True)
+class Created:
+    id: int
+    link: str
+
+
+def _write(
+    method: str, base_url: str, route: str, *, username: str, password: str, what: str, **kwargs: Any
+) -> Any:
+    """One write (or authenticated read) to the site's API, answered JSON; WordPressError otherwise."""
+    url = route_url(base_url, route)
+    if problem := fetch.check_url(url):
+        raise WordPressError(problem)
+    host = url.split("/")[2]
+    try:
+        response = http.request(
+            fetch.PROVIDER,
+            method,
+            url,
+            auth=_auth(username, password),
+            allow_redirects=False,
+            retries=0,
+            timeout=(settings.CMS_CONNECT_TIMEOUT, settings.CMS_UPLOAD_TIMEOUT),
+            breaker=f"{fetch.PROVIDER}:{host}",
+            **kwargs,
+        )
+    except http.CircuitOpenError as error:
+        raise WordPressError(f"{what}: the site failed several times in a row; trying later.", retryable=True) from None
+    except http.ProviderError as error:
+        raise WordPressError(f"{what}: {_refusal(error)}", retryable=error.retryable, status=error.status) from None
+    if response.status_code >= 300:
+        raise WordPressError(f"{what}: the site answered HTTP {response.status_code} (a redirect); check its address.")
+    try:
+        return response.json()
+    except ValueError:
+        raise WordPressError(f"{what}: the site did not answer with WordPress's JSON.") from None
+
+
+def _refusal(error: http.ProviderError) -> str:
+    """WordPress's own message ({"code", "message"}) when it gave one."""
+    body: Any = None
+    if error.response is not None:
+        try:
+            body = error.response.json()
+        except ValueError:
+            body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    if error.status in (401, 403):
+        return f"WordPress refused the user name and application password (HTTP {error.status}){': ' + message if message else ''}."
+    if message:
+        return f"WordPress answered HTTP {error.status}: {excerpt(str(message))}"
+    if error.status:
+        return f"WordPress answered HTTP {error.status}."
+    return fetch._describe(error)
+
+
+def find_post(*, base_url: str, username: str, password: str, slug: str) -> Created | None:
+    """A post with ``slug`` in any status, or None."""
+    found = _write(
+        "GET", base_url, "/wp/v2/posts", username=username, password=password, what="Looking for the post",
+        params={"slug": slug, "status": "publish,future,draft,pending,private", "context": "edit"},
+    )  # fmt: skip
+    for post in found if isinstance(found, list) else []:
+        if post.get("slug") == slug:
+            return Created(id=int(post["id"]), link=str(post.get("link") or ""))
+    return None
+
+
+def find_media(*, base_url: str, username: str, password: str, name: str) -> Created | None:
+    found = _write(
+        "GET", base_url, "/wp/v2/media", username=username, password=password, what="Looking for the image",
+        params={"search": name, "context": "edit", "per_page": 20},
+    )  # fmt: skip
+    for media in found if isinstance(found, list) else []:
+        if str(media.get("source_url", "")).rsplit("/", 1)[-1].startswith(name):
+            return Created(id=int(media["id"]), link=str(media.get("source_url") or ""))
+    return None
+
+
+def upload_media(*, base_url: str, username: str, password: str, name: str, content: bytes, alt: str = "") -> Created:
+    """Uploads a JPEG to the media library as ``<name>.jpg``."""
+    media = _write(
+        "POST", base_url, "/wp/v2/media", username=username, password=password, what="Uploading the image",
+        data=content,
+        headers={"Content-Type": "image/jpeg", "Content-Disposition": f'attachment; filename="{name}.jpg"'},
+    )  # fmt: skip
+    if alt:
+        _write(
+            "POST", base_url, f"/wp/v2/media/{media['id']}", username=username, password=password,
+            what="Describing the image", json={"alt_text": alt[:500]},
+        )  # fmt: skip
+    return Created(id=int(media["id"]), link=str(media.get("source_url") or ""))
+
+
+def term_ids(*, base_url: str, username: str, password: str, taxonomy: str, names: list[str]) -> list[int]:
+    """The ids of the category or tag names (``taxonomy`` "categories" or "tags"), created when missing."""
+    ids: list[int] = []
+    for name in names:
+        found = _write(
+            "GET", base_url, f"/wp/v2/{taxonomy}", username=username, password=password,
+            what=f"Looking up {taxonomy}", params={"search": name, "per_page": 100},
+        )  # fmt: skip
+        match = next((t for t in found if isinstance(t, dict) and str(t.get("name", "")).lower() == name.lower()), None)
+        if match is None:
+            match = _write(
+                "POST", base_url, f"/wp/v2/{taxonomy}", username=username, password=password,
+                what=f"Creating “{name}” in {taxonomy}", json={"name": name},
+            )  # fmt: skip
+        ids.append(int(match["id"]))
+    return ids
+
+
+def create_post(*, base_url: str, username: str, password: str, fields: dict[str, Any]) -> Created:
+    post = _write("POST", base_url, "/wp/v2/posts", username=username, password=password, what="Creating the post", json=fields)
+    return Created(id=int(post["id"]), link=str(post.get("link") or ""))

@@ -27,3 +27,4 @@ def poll(source: ContentSource, **kwargs):
         result = services.source_poll(source_id=source.pk, **kwargs)
     source.refresh_from_db()
     return result
+from tests.cms.fake_wordpress import fake_wordpress  # noqa: E402,F401 - a fixture

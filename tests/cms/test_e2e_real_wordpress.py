@@ -12,9 +12,10 @@ import pytest
 import requests
 from django.test import TestCase
 
-from integrations.cms import services
+from campaigns.services import execution_create
+from integrations.cms import publishing, services
 from integrations.cms.models import ItemStatus, SourceKind, SourceState
-from tests.factories import jpeg_bytes
+from tests.factories import CampaignFactory, add_image, jpeg_bytes
 
 BASE_URL = os.environ.get("WP_E2E_BASE_URL", "")
 USER = os.environ.get("WP_E2E_USER", "")
@@ -112,3 +113,53 @@ def test_it_imports_a_post_written_through_wordpress(source):
     assert campaign.first_comment == f"Read the full post: {post['link']}"
     image = campaign.images.get()  # the featured image, downloaded from WordPress's media library
     assert (image.width, image.height) == (1440, 810)  # 16:9, scaled to Instagram's widest
+
+
+@pytest.fixture
+def campaign_run(alice_workspace):
+    campaign = CampaignFactory(
+        workspace=alice_workspace,
+        name=f"Spring sale {uuid.uuid4().hex[:6]}",
+        caption="Everything 20% off.\n\nThis week only.",
+        hashtags="#sale #springsale",
+    )
+    add_image(campaign, size=(1080, 1350))
+    execution = execution_create(campaign=campaign)
+    return campaign, execution, execution.steps.get(name="publish")
+
+
+def test_it_publishes_a_campaign_as_a_post_with_its_image(source, campaign_run):
+    source.wp_post_status, source.wp_category = "publish", "Social"
+    campaign, execution, step = campaign_run
+
+    publishing.publish(execution=execution, step=step, site=source)
+
+    step.refresh_from_db()
+    post = wp("GET", f"/wp/v2/posts/{step.state['wordpress']['post_id']}", params={"context": "edit"}).json()
+    assert post["title"]["raw"] == campaign.name
+    assert post["status"] == "publish"
+    assert post["link"] == step.state["wordpress"]["link"]
+    assert "Everything 20% off." in post["content"]["raw"]
+    media = wp("GET", f"/wp/v2/media/{post['featured_media']}").json()
+    assert (media["media_details"]["width"], media["media_details"]["height"]) == (1080, 1350)
+    tags = {t["name"] for t in wp("GET", "/wp/v2/tags", params={"include": ",".join(map(str, post["tags"]))}).json()}
+    assert tags == {"sale", "springsale"}
+    categories = wp("GET", "/wp/v2/categories", params={"include": ",".join(map(str, post["categories"]))}).json()
+    assert [c["name"] for c in categories] == ["Social"]
+
+
+def test_a_retry_finds_the_draft_it_created_instead_of_making_another(source, campaign_run):
+    campaign, execution, step = campaign_run
+    publishing.publish(execution=execution, step=step, site=source)
+    step.refresh_from_db()
+    first = step.state["wordpress"]["post_id"]
+    # As if the answer to the creation had been lost: the step knows it started, not the post.
+    step.state["wordpress"] = {**step.state["wordpress"], "post_id": None, "link": ""}
+    step.save()
+
+    publishing.publish(execution=execution, step=step, site=source)
+
+    step.refresh_from_db()
+    assert step.state["wordpress"]["post_id"] == first
+    drafts = wp("GET", "/wp/v2/posts", params={"search": campaign.name, "status": "draft", "context": "edit"}).json()
+    assert len(drafts) == 1

@@ -1,0 +1,83 @@
+import pytest
+
+from campaigns.destinations import RetryLater, StepFailed
+from campaigns.services import execution_create
+from integrations.cms import publishing, services
+from integrations.cms.models import SourceKind
+from tests.cms.fake_wordpress import PASSWORD, USER
+from tests.factories import CampaignFactory, add_image
+
+
+@pytest.fixture
+def site(alice_workspace, fake_wordpress):
+    return services.source_create(
+        workspace=alice_workspace, by=None, name="Our blog", kind=SourceKind.WORDPRESS, url=fake_wordpress.base_url,
+        wp_username=USER, wp_app_password=PASSWORD, wp_category="Social", wp_post_status="publish",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def run(alice_workspace):
+    campaign = CampaignFactory(
+        workspace=alice_workspace, name="Spring sale", caption="Everything 20% off.\n\nThis week only.", hashtags="#sale #spring"
+    )
+    add_image(campaign)
+    add_image(campaign, size=(1080, 1350))
+    execution = execution_create(campaign=campaign)
+    return execution, execution.steps.get(name="publish")
+
+
+def test_it_uploads_the_images_and_creates_the_post(site, run, fake_wordpress):
+    execution, step = run
+    outcome = publishing.publish(execution=execution, step=step, site=site)
+    post = fake_wordpress.posts[0]
+    assert len(fake_wordpress.media) == 2
+    assert post["title"] == "Spring sale"
+    assert post["status"] == "publish"
+    assert post["featured_media"] == fake_wordpress.media[0]["id"]
+    assert "<p>Everything 20% off.</p>" in post["content"] and fake_wordpress.media[1]["source_url"] in post["content"]
+    assert [t["name"] for t in fake_wordpress.terms["tags"]] == ["sale", "spring"]
+    assert post["categories"] == [fake_wordpress.terms["categories"][0]["id"]]
+    step.refresh_from_db()
+    assert step.state["wordpress"]["post_id"] == post["id"]
+    assert step.state["wordpress"]["link"] == post["link"]
+    assert post["link"] in outcome.detail
+
+
+def test_a_retry_after_a_lost_answer_does_not_create_the_post_twice(site, run, fake_wordpress):
+    execution, step = run
+    fake_wordpress.lose_next("POST", "/wp/v2/posts")
+    with pytest.raises(RetryLater):
+        publishing.publish(execution=execution, step=step, site=site)
+    step.refresh_from_db()
+    publishing.publish(execution=execution, step=step, site=site)
+    assert len(fake_wordpress.posts) == 1
+    assert len(fake_wordpress.media) == 2
+
+
+def test_a_retry_after_a_lost_upload_does_not_upload_twice(site, run, fake_wordpress):
+    execution, step = run
+    fake_wordpress.lose_next("POST", "/wp/v2/media")
+    with pytest.raises(RetryLater):
+        publishing.publish(execution=execution, step=step, site=site)
+    step.refresh_from_db()
+    publishing.publish(execution=execution, step=step, site=site)
+    assert len(fake_wordpress.media) == 2
+    assert len(fake_wordpress.posts) == 1
+
+
+def test_a_finished_step_is_not_published_again(site, run, fake_wordpress):
+    execution, step = run
+    publishing.publish(execution=execution, step=step, site=site)
+    step.refresh_from_db()
+    publishing.publish(execution=execution, step=step, site=site)
+    assert len(fake_wordpress.posts) == 1
+
+
+def test_a_refused_password_fails_the_step_as_an_auth_problem(site, run, fake_wordpress):
+    site.wp_app_password = "wrong password"
+    execution, step = run
+    with pytest.raises(StepFailed) as failed:
+        publishing.publish(execution=execution, step=step, site=site)
+    assert failed.value.category == "auth"
+    assert "refused the user name and application password" in failed.value.message
