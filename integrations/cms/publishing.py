@@ -13,7 +13,7 @@ from campaigns.captions import normalize_hashtags
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
-from campaigns.services import step_save_state
+from campaigns.services import step_record_result, step_save_state
 
 from . import wordpress
 from .models import ContentSource, PostStatus, SourceKind
@@ -87,6 +87,7 @@ def publish(*, execution: CampaignExecution, step: ExecutionStep, site: ContentS
             save(creating=True)
             post = wordpress.create_post(fields=fields, **auth)
         save(post_id=post.id, link=post.link, status=site.wp_post_status)
+        step_record_result(step, external_id=str(post.id), external_url=post.link)
     except wordpress.WordPressError as error:
         if error.retryable:
             raise RetryLater(error.message) from None

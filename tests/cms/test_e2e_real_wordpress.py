@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.test import TestCase
 
-from campaigns.services import execution_create
+from campaigns.services import execution_create, execution_run
 from integrations.cms import publishing, services
 from integrations.cms.models import ItemStatus, SourceKind, SourceState
 from tests.factories import CampaignFactory, add_image, jpeg_bytes
@@ -128,17 +128,27 @@ def campaign_run(alice_workspace):
     return campaign, execution, execution.steps.get(name="publish")
 
 
-def test_it_publishes_a_campaign_as_a_post_with_its_image(source, campaign_run):
-    source.wp_post_status, source.wp_category = "publish", "Social"
-    campaign, execution, step = campaign_run
+def test_a_run_publishes_the_campaign_as_a_post_with_its_image(source, alice_workspace):
+    services.source_update(source=source, by=None, wp_post_status="publish", wp_category="Social")
+    campaign = CampaignFactory(
+        workspace=alice_workspace,
+        name=f"Spring sale {uuid.uuid4().hex[:6]}",
+        caption="Everything 20% off.\n\nThis week only.",
+        hashtags="#sale #springsale",
+        targets=[source],
+    )
+    add_image(campaign, size=(1080, 1350))
+    execution = execution_create(campaign=campaign)
 
-    publishing.publish(execution=execution, step=step, site=source)
+    execution_run(execution_id=execution.pk)
 
-    step.refresh_from_db()
-    post = wp("GET", f"/wp/v2/posts/{step.state['wordpress']['post_id']}", params={"context": "edit"}).json()
+    execution.refresh_from_db()
+    step = execution.steps.get(name="publish")
+    assert execution.status == "succeeded", execution.error_message
+    post = wp("GET", f"/wp/v2/posts/{step.external_id}", params={"context": "edit"}).json()
+    assert post["link"] == step.external_url
     assert post["title"]["raw"] == campaign.name
     assert post["status"] == "publish"
-    assert post["link"] == step.state["wordpress"]["link"]
     assert "Everything 20% off." in post["content"]["raw"]
     media = wp("GET", f"/wp/v2/media/{post['featured_media']}").json()
     assert (media["media_details"]["width"], media["media_details"]["height"]) == (1080, 1350)

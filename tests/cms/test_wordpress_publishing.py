@@ -1,7 +1,7 @@
 import pytest
 
 from campaigns.destinations import RetryLater, StepFailed
-from campaigns.services import execution_create
+from campaigns.services import execution_create, execution_run
 from integrations.cms import publishing, services
 from integrations.cms.models import SourceKind
 from tests.cms.fake_wordpress import PASSWORD, USER
@@ -81,3 +81,50 @@ def test_a_refused_password_fails_the_step_as_an_auth_problem(site, run, fake_wo
         publishing.publish(execution=execution, step=step, site=site)
     assert failed.value.category == "auth"
     assert "refused the user name and application password" in failed.value.message
+
+
+# Through the campaign engine, as a destination -------------------------------------------------
+
+
+@pytest.fixture
+def campaign(alice_workspace, site):
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale", targets=[site])
+    add_image(campaign)
+    return campaign
+
+
+def test_a_run_publishes_to_the_wordpress_target_and_records_the_post_on_its_step(campaign, fake_wordpress):
+    execution = execution_create(campaign=campaign)
+    execution_run(execution_id=execution.pk)
+    execution.refresh_from_db()
+    step = execution.steps.get(name="publish")
+    post = fake_wordpress.posts[0]
+    assert execution.status == "succeeded", execution.error_message
+    assert (step.destination, step.object_id) == ("wordpress", campaign.targets.get().object_id)
+    assert step.external_id == str(post["id"])
+    assert step.external_url == post["link"]
+
+
+def test_a_retried_run_creates_the_post_once(campaign, fake_wordpress):
+    fake_wordpress.lose_next("POST", "/wp/v2/posts")
+    execution = execution_create(campaign=campaign)
+    with pytest.raises(RetryLater):
+        execution_run(execution_id=execution.pk)
+    execution_run(execution_id=execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == "succeeded", execution.error_message
+    assert len(fake_wordpress.posts) == 1
+
+
+def test_the_campaign_form_offers_wordpress_sites_with_a_password(alice_client, site, alice_workspace, feed_server):
+    services.source_create(
+        workspace=alice_workspace, by=None, name="Read-only blog", kind=SourceKind.WORDPRESS, url=feed_server.url("/")
+    )
+    page = alice_client.get("/campaigns/new/").content.decode()
+    assert "WordPress sites" in page and f"wordpress:{site.pk}" in page
+    assert "Read-only blog" not in page
+
+
+def test_deleting_the_site_removes_it_from_campaigns(campaign, site):
+    services.source_delete(source=site)
+    assert not campaign.targets.exists()
