@@ -1,8 +1,9 @@
 """One event evaluated against the rules of 1,000 conditional triggers in one workspace.
 
-The timed metric is the evaluation service over the 1,000 rule sets already in memory: the work
-that grows with the number of triggers. Loading them from the database, turning the decisions
-into what is stored, and the whole intake service per trigger (evaluate and store the event) are
+The timed metric is the evaluation over the 1,000 rule sets already loaded and compiled into
+closures (``triggers.evaluation.compile_rules``): the work that grows with the number of triggers.
+A decision's reasons are built when it is stored or shown, so they are not in that figure.
+Loading and compiling the rule sets, turning the decisions into what is stored (every reason), and the whole intake service per trigger (evaluate and store the event) are
 printed for scale. The rule sets mix every operator, all/any and one nested group, with 1 to 6
 conditions each, a regular expression in one set out of five; the event matches about half of them.
 """
@@ -18,11 +19,11 @@ from bench import Metric, Result
 from marketing.models import User
 from marketing.services import workspace_create
 from triggers import event_buffer, selectors, services
-from triggers.evaluation import evaluate, validate_rules
+from triggers.evaluation import evaluate, explain, validate_rules
 from triggers.models import Trigger, TriggerEvent, TriggerKind
 
 TRIGGERS = 1_000
-MAX_MS = 20.0
+MAX_MS = 5.0
 ROUNDS = 30
 STORED_SAMPLE = 100
 
@@ -86,19 +87,22 @@ def run(*, requests: int) -> Result:
     started = time.perf_counter()
     loaded = selectors.conditional_rules(workspace=workspace)
     load_ms = (time.perf_counter() - started) * 1000
-    rule_sets = [rules for _, rules in loaded]
+    rule_sets = [compiled for _, compiled in loaded]
     if len(rule_sets) != TRIGGERS:
         raise AssertionError(f"loaded {len(rule_sets)} rule sets, not {TRIGGERS}")
-    conditions = sum(_count(rules) for rules in rule_sets)
+    conditions = sum(_count(compiled.rules) for compiled in rule_sets)
 
-    for rules in rule_sets:  # Warm-up, and the compiled patterns' cache.
-        evaluate(rules=rules, payload=EVENT)
+    for compiled in rule_sets:  # Warm-up.
+        compiled(EVENT)
     samples = []
     for _ in range(max(ROUNDS, requests // 2)):
         started = time.perf_counter()
-        decisions = [evaluate(rules=rules, payload=EVENT) for rules in rule_sets]
+        decisions = [compiled(EVENT) for compiled in rule_sets]
         samples.append((time.perf_counter() - started) * 1000)
     matched = sum(decision.matched for decision in decisions)
+    explained = [evaluate(rules=compiled.rules, payload=EVENT) for compiled in rule_sets]
+    if [decision.matched for decision in explained] != [explain(rules=c.rules, payload=EVENT)[0] for c in rule_sets]:
+        raise AssertionError("the compiled rules and their explanation disagree")
 
     started = time.perf_counter()
     stored = [decision.as_dict() for decision in decisions]
@@ -122,13 +126,16 @@ def run(*, requests: int) -> Result:
     result.say(
         f"data: {TRIGGERS:,} conditional triggers, {conditions:,} conditions; the event matches {matched} of them"
     )
-    result.say(f"load the rule sets from the database: {load_ms:6.2f} ms (info)")
+    result.say(f"load the rule sets from the database and compile them: {load_ms:6.2f} ms (info)")
     result.say(
         f"evaluate 1 event x {TRIGGERS:,} rule sets: median {median:6.2f} ms, min {min(samples):6.2f} ms, "
         f"max {max(samples):6.2f} ms (garbage-collector pauses land there; {len(samples)} rounds); "
         f"{median * 1000 / TRIGGERS:.1f} us per trigger"
     )
-    result.say(f"decisions as stored (as_dict) for all {TRIGGERS:,}: {as_dict_ms:6.2f} ms (info, {len(stored)} decisions)")
+    result.say(
+        f"decisions as stored (as_dict, which builds every reason) for all {TRIGGERS:,}: {as_dict_ms:6.2f} ms "
+        f"(info, {len(stored)} decisions)"
+    )
     result.say(f"whole intake service per trigger (evaluate + store or buffer the event), {len(triggers)} triggers: {intake_ms:6.2f} ms each (info)")
     result.metrics.append(Metric("trigger_eval_1000", median, "ms", MAX_MS, decimals=1))
     return result

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -75,12 +76,48 @@ class RuleResult:
         return {"path": self.path, "op": self.op, "value": self.value, "matched": self.matched, "reason": self.reason}
 
 
-@dataclass(slots=True)
 class Decision:
-    matched: bool
-    match: str
-    rules: tuple[RuleResult, ...] = field(default_factory=tuple)
-    summary: str = ""
+    """Whether an event matched, and why.
+
+    The reasons (``rules``, ``summary``) are built only when they are read, when the decision is
+    stored or shown: most evaluations are thrown away as soon as their answer is known. A
+    decision from ``compile_rules`` explains itself by evaluating the rules again with reasons;
+    both paths are the same rules over the same payload, which the tests hold them to.
+    """
+
+    __slots__ = ("matched", "match", "_rules", "_summary", "_source")
+
+    def __init__(
+        self,
+        matched: bool,
+        match: str,
+        rules: tuple[RuleResult, ...] = (),
+        summary: str = "",
+        *,
+        source: tuple[dict, Any] | None = None,
+    ) -> None:
+        self.matched = matched
+        self.match = match
+        self._rules = rules
+        self._summary = summary
+        # (rules, payload) still to be explained, or None once the reasons are known.
+        self._source = source
+
+    def _explained(self) -> None:
+        if self._source is not None:
+            rules, payload = self._source
+            _, _, self._rules, self._summary = explain(rules=rules, payload=payload)
+            self._source = None
+
+    @property
+    def rules(self) -> tuple[RuleResult, ...]:
+        self._explained()
+        return self._rules
+
+    @property
+    def summary(self) -> str:
+        self._explained()
+        return self._summary
 
     def as_dict(self) -> dict:
         return {
@@ -89,6 +126,9 @@ class Decision:
             "summary": self.summary,
             "rules": [rule.as_dict() for rule in self.rules],
         }
+
+    def __repr__(self) -> str:
+        return f"Decision(matched={self.matched!r}, match={self.match!r})"
 
 
 # Showing values ------------------------------------------------------------------------------
@@ -143,7 +183,7 @@ def resolve(payload: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(current, dict):
             current = current.get(part, _MISSING)
-        elif isinstance(current, list) and part.isdigit():
+        elif isinstance(current, list) and part.isdecimal():
             index = int(part)
             current = current[index] if index < len(current) else _MISSING
         else:
@@ -311,13 +351,10 @@ def _evaluate_list(payload: Any, match: str, rules: list, depth: int) -> tuple[b
     return matched, reason, tuple(results)
 
 
-def evaluate(*, rules: dict | None, payload: Any) -> Decision:
-    """Whether ``payload`` satisfies ``rules``, with each rule's result and the reason.
-
-    No rules means every payload matches (an event trigger). Never raises, whatever the inputs.
-    """
+def explain(*, rules: dict | None, payload: Any) -> tuple[bool, str, tuple[RuleResult, ...], str]:
+    """Evaluates ``rules`` with every rule's reason: (matched, match mode, results, summary)."""
     if not rules or not rules.get("rules"):
-        return Decision(matched=True, match="all", summary="No rules: every event matches.")
+        return True, "all", (), "No rules: every event matches."
     match = rules.get("match") if rules.get("match") in MATCH_MODES else "all"
     items = rules["rules"] if isinstance(rules["rules"], list) else []
     matched, reason, results = _evaluate_list(payload, match, items, depth=1)
@@ -331,7 +368,271 @@ def evaluate(*, rules: dict | None, payload: Any) -> Decision:
             for reason in ([c.reason for c in r.rules if not c.matched] or [r.reason] if r.is_group else [r.reason])
         ]
         summary = f"Not matched ({reason}): " + "; ".join(failing[:3]) + ("; …" if len(failing) > 3 else "") + "."
-    return Decision(matched=matched, match=match, rules=results, summary=summary)
+    return matched, match, results, summary
+
+
+def evaluate(*, rules: dict | None, payload: Any) -> Decision:
+    """Whether ``payload`` satisfies ``rules``, with each rule's result and the reason.
+
+    No rules means every payload matches (an event trigger). Never raises, whatever the inputs.
+    Evaluating the same rules many times? ``compile_rules`` once, then call what it returns.
+    """
+    return compile_rules(rules)(payload)
+
+
+# Compiled rules ------------------------------------------------------------------------------
+#
+# A rule set turned into nested closures once, when a trigger's rules are loaded: paths split,
+# numbers parsed, patterns compiled and the operator chosen ahead of time, so an event pays only
+# for reading its fields and comparing. Each closure answers what ``_condition`` and
+# ``_evaluate_list`` answer, without the words; the words come from them when asked for.
+
+Test = Callable[[Any], bool]
+
+
+def _never(payload: Any) -> bool:
+    return False
+
+
+def _always(payload: Any) -> bool:
+    return True
+
+
+def _getter(path: str) -> Callable[[Any], Any]:
+    """``resolve(payload, path)`` with the path split once; paths of one or two keys unrolled."""
+    parts = path.split(".")
+    if len(parts) == 1:
+        (key,) = parts
+
+        def get_one(payload: Any) -> Any:
+            if type(payload) is dict:
+                return payload.get(key, _MISSING)
+            return resolve(payload, path)
+
+        return get_one
+    if len(parts) == 2:
+        first, second = parts
+
+        def get_two(payload: Any) -> Any:
+            if type(payload) is dict:
+                middle = payload.get(first, _MISSING)
+                if type(middle) is dict:
+                    return middle.get(second, _MISSING)
+                if middle is _MISSING:
+                    return _MISSING
+            return resolve(payload, path)
+
+        return get_two
+    steps = [(part, int(part) if part.isdecimal() else None) for part in parts]
+
+    def get(payload: Any) -> Any:
+        current = payload
+        for part, index in steps:
+            if isinstance(current, dict):
+                current = current.get(part, _MISSING)
+                if current is _MISSING:
+                    return _MISSING
+            elif index is not None and isinstance(current, list):
+                if index >= len(current):
+                    return _MISSING
+                current = current[index]
+            else:
+                return _MISSING
+        return current
+
+    return get
+
+
+def _plain_text(value: Any) -> bool:
+    """Text that equals only the same text under ``equal``: not a number, true/false or null."""
+    return (
+        type(value) is str
+        and as_number(value) is None
+        and _as_bool(value) is None
+        and value != "null"
+    )
+
+
+def _equal_to(expected: Any) -> Test:
+    """``lambda actual: equal(actual, expected)``, with ``expected`` read once."""
+    if _plain_text(expected):
+        # equal() then reduces to text equality: numbers, booleans and null never equal such text.
+        return lambda actual: type(actual) is str and actual == expected
+    e_number = as_number(expected)
+    if e_number is not None and not isinstance(expected, bool):
+
+        def equal_number(actual: Any) -> bool:
+            a_number = as_number(actual)
+            if a_number is not None:
+                return a_number == e_number
+            return equal(actual, expected)
+
+        return equal_number
+    return lambda actual: equal(actual, expected)
+
+
+def _compile_condition(rule: dict) -> Test:
+    path, op = str(rule.get("path", "")), str(rule.get("op", ""))
+    expected = rule.get("value")
+    if op not in OPERATORS or not path:
+        # An unknown operator is false; no path is missing, true only for "exists … false".
+        if op == "exists" and expected is not None and _as_bool(expected) is False:
+            return _always
+        return _never
+    get = _getter(path)
+
+    if op == "exists":
+        wanted = _as_bool(expected) if expected is not None else True
+        if wanted is False:
+            return lambda payload: get(payload) is _MISSING
+        return lambda payload: get(payload) is not _MISSING
+
+    if op in ("equals", "not_equals"):
+        same = _equal_to(expected)
+        if op == "equals":
+
+            def equals(payload: Any) -> bool:
+                actual = get(payload)
+                return actual is not _MISSING and same(actual)
+
+            return equals
+
+        def not_equals(payload: Any) -> bool:
+            actual = get(payload)
+            return actual is not _MISSING and not same(actual)
+
+        return not_equals
+
+    if op in ("gt", "lt"):
+        e_number = as_number(expected)
+        greater = op == "gt"
+        text = isinstance(expected, str)
+
+        def compare(payload: Any) -> bool:
+            actual = get(payload)
+            if actual is _MISSING:
+                return False
+            if e_number is not None:
+                a_number = as_number(actual)
+                if a_number is not None:
+                    return a_number > e_number if greater else a_number < e_number
+            if text and isinstance(actual, str):
+                return actual > expected if greater else actual < expected
+            return False
+
+        return compare
+
+    if op == "contains":
+        needle = expected if isinstance(expected, str) else show(expected)
+        item_equals = _equal_to(expected)
+        key = expected if isinstance(expected, str) else None
+
+        def contains(payload: Any) -> bool:
+            actual = get(payload)
+            if isinstance(actual, str):
+                return needle in actual
+            if isinstance(actual, list):
+                return any(item_equals(item) for item in actual)
+            if isinstance(actual, dict):
+                return key is not None and key in actual
+            return False
+
+        return contains
+
+    if op == "in":
+        if not isinstance(expected, list):
+            return _never
+        if all(_plain_text(option) for option in expected):
+            options = frozenset(expected)
+
+            def one_of_text(payload: Any) -> bool:
+                actual = get(payload)
+                return type(actual) is str and actual in options
+
+            return one_of_text
+        tests = [_equal_to(option) for option in expected]
+
+        def one_of(payload: Any) -> bool:
+            actual = get(payload)
+            if actual is _MISSING or isinstance(actual, (list, dict)):
+                return False
+            return any(test(actual) for test in tests)
+
+        return one_of
+
+    # matches
+    if not isinstance(expected, str):
+        return _never
+    pattern = patterns.compiled(expected)
+    if isinstance(pattern, str):
+        return _never
+
+    def matches(payload: Any) -> bool:
+        actual = get(payload)
+        if actual is _MISSING or isinstance(actual, bool) or actual is None or isinstance(actual, (list, dict)):
+            return False
+        return patterns.search(pattern, actual if isinstance(actual, str) else show(actual))
+
+    return matches
+
+
+def _compile_list(match: str, rules: list, depth: int) -> Test:
+    tests: list[Test] = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            tests.append(_never)
+        elif "rules" in rule:
+            if depth >= 2 or not isinstance(rule["rules"], list):
+                tests.append(_never)
+            else:
+                sub_match = rule.get("match") if rule.get("match") in MATCH_MODES else "all"
+                tests.append(_compile_list(sub_match, rule["rules"], depth + 1))
+        else:
+            tests.append(_compile_condition(rule))
+    if len(tests) == 1:
+        return tests[0]
+    if match == "any":
+
+        def any_of(payload: Any) -> bool:
+            for test in tests:
+                if test(payload):
+                    return True
+            return False
+
+        return any_of
+
+    def all_of(payload: Any) -> bool:
+        for test in tests:
+            if not test(payload):
+                return False
+        return True
+
+    return all_of
+
+
+class CompiledRules:
+    """A rule set ready to evaluate many events: ``compiled(payload) -> Decision``."""
+
+    __slots__ = ("rules", "match", "_test")
+
+    def __init__(self, rules: dict | None) -> None:
+        self.rules = rules
+        if not rules or not rules.get("rules"):
+            self.match, self._test = "all", None
+            return
+        self.match = rules.get("match") if rules.get("match") in MATCH_MODES else "all"
+        items = rules["rules"] if isinstance(rules["rules"], list) else []
+        self._test = _compile_list(self.match, items, depth=1)
+
+    def __call__(self, payload: Any) -> Decision:
+        if self._test is None:
+            return Decision(matched=True, match="all", summary="No rules: every event matches.")
+        return Decision(self._test(payload), self.match, source=(self.rules, payload))
+
+
+def compile_rules(rules: dict | None) -> CompiledRules:
+    """``rules`` turned into closures once (see above); never raises, like ``evaluate``."""
+    return CompiledRules(rules)
 
 
 # Validation ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from campaigns.recurrence import validate_cron, zone
 from integrations.crypto import EncryptedTextField
 from marketing.models import Workspace
 
-from .evaluation import validate_rules
+from .evaluation import CompiledRules, compile_rules, validate_rules
 
 MAX_COOLDOWN_SECONDS = 86_400
 
@@ -104,6 +104,14 @@ class Trigger(models.Model):
     @property
     def has_rules(self) -> bool:
         return self.kind == TriggerKind.CONDITIONAL
+
+    def compiled_rules(self) -> CompiledRules:
+        """The rules ready to evaluate events, compiled once per rules object this instance holds."""
+        rules = self.rules if self.has_rules else None
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached.rules is not rules:
+            cached = self.__dict__["_compiled"] = compile_rules(rules)
+        return cached
 
     @property
     def effective_timezone(self) -> str:

@@ -12,6 +12,7 @@ from integrations.crypto import decrypt, encrypt
 from marketing.models import Workspace
 
 from . import cache
+from .evaluation import CompiledRules, compile_rules
 from .models import EVENT_KINDS, Trigger, TriggerEvent, TriggerKind, TriggerRejection
 
 logger = logging.getLogger(__name__)
@@ -60,16 +61,20 @@ def trigger_by_token(*, token: str) -> Trigger | None:
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
     with _local_lock:
-        fields = _local.get(token, _UNKNOWN)
-    if fields is _UNKNOWN:
+        entry = _local.get(token, _UNKNOWN)
+    if entry is _UNKNOWN:
         fields = _shared_lookup(token)
+        # The rules are compiled once per entry, not once per event (see Trigger.compiled_rules).
+        entry = (fields, compile_rules(fields["rules"] if fields["kind"] == TriggerKind.CONDITIONAL else None)) if fields else None
         with _local_lock:
-            _local[token] = fields
-    if fields is None:
+            _local[token] = entry
+    if entry is None:
         return None
+    fields, compiled = entry
     trigger = Trigger(token=token, **fields)
     trigger._state.adding = False
     trigger._state.db = "default"
+    trigger.__dict__["_compiled"] = compiled
     return trigger
 
 
@@ -139,10 +144,11 @@ def campaign_choices(*, workspace: Workspace, trigger: Trigger | None = None) ->
     return queryset.exclude(status=CampaignStatus.ARCHIVED).order_by("name", "id")
 
 
-def conditional_rules(*, workspace: Workspace) -> list[tuple[int, dict]]:
-    """(id, rules) of the workspace's enabled conditional triggers, for evaluating one event against all."""
-    return list(
-        Trigger.objects.filter(workspace=workspace, kind=TriggerKind.CONDITIONAL, enabled=True)
+def conditional_rules(*, workspace: Workspace) -> list[tuple[int, CompiledRules]]:
+    """(id, compiled rules) of the workspace's enabled conditional triggers, for evaluating one event against all."""
+    return [
+        (pk, compile_rules(rules))
+        for pk, rules in Trigger.objects.filter(workspace=workspace, kind=TriggerKind.CONDITIONAL, enabled=True)
         .order_by("pk")
         .values_list("pk", "rules")
-    )
+    ]

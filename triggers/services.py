@@ -28,7 +28,7 @@ from marketing.models import User, Workspace
 from monitoring import hooks as monitoring_hooks
 
 from . import event_buffer
-from .evaluation import Decision, evaluate
+from .evaluation import Decision
 from .selectors import trigger_token_forget
 from .models import (
     EventSource,
@@ -270,7 +270,7 @@ def _record(trigger: Trigger, *, decision: Decision, by: User | None = None, **f
 
 def trigger_decide(*, trigger: Trigger, payload) -> Decision:
     """The decision for a payload without storing or running anything: the "test" box uses it."""
-    return evaluate(rules=trigger.rules if trigger.has_rules else None, payload=payload)
+    return trigger.compiled_rules()(payload)
 
 
 def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = None) -> TriggerEvent:

@@ -209,3 +209,89 @@ def test_it_names_the_failing_rules_inside_a_group_in_the_summary():
         'Not matched (0 of 1 matched, needed all): `customer.tier` was "gold", needed "silver"; '
         '`tags` was ["new", "vip"], needed it to contain "sale".'
     )
+
+
+# Compiled rules against their explanation ------------------------------------------------------
+
+TRICKY_VALUES = [
+    12, "12", " 12 ", 12.0, 12.5, "12.50", "1e3", 1000, 0, "-3", -3, "NaN", "", "EUR", "eur", "vip", "gold",
+    True, False, "true", " FALSE ", None, "null", [], ["vip", "new"], ["12", 3], {"vip": 1}, {}, "2024-05-01",
+    "ada@example.com", "LIN-01",
+]
+PATHS = ["a", "b", "a.b", "list.0", "list.1.c", "deep.x.y", "missing", "a.missing.z"]
+
+
+def tricky_rule(rng) -> dict:
+    op = rng.choice(["equals", "not_equals", "contains", "gt", "lt", "in", "exists", "matches", "bogus"])
+    condition = {"path": rng.choice(PATHS), "op": op}
+    if op == "in":
+        condition["value"] = rng.sample(TRICKY_VALUES, rng.randint(0, 4)) if rng.random() < 0.9 else "notalist"
+    elif op == "matches":
+        condition["value"] = rng.choice([r"^\d+$", "vip", r"@example\.com$", "(unclosed", 12, r"(a)\1"])
+    elif op == "exists":
+        condition["value"] = rng.choice([None, True, False, "false", "maybe"])
+    else:
+        condition["value"] = rng.choice(TRICKY_VALUES)
+    if rng.random() < 0.05:
+        condition["path"] = ""
+    return condition
+
+
+def tricky_rules(rng) -> dict:
+    items: list = [tricky_rule(rng) for _ in range(rng.randint(0, 3))]
+    if rng.random() < 0.4:
+        group = {"match": rng.choice(["all", "any", "neither"]), "rules": [tricky_rule(rng) for _ in range(rng.randint(0, 3))]}
+        if rng.random() < 0.1:
+            group["rules"].append({"match": "all", "rules": [tricky_rule(rng)]})  # nested too deep
+        items.append(group)
+    if rng.random() < 0.05:
+        items.append("not a rule")
+    return {"match": rng.choice(["all", "any", "other"]), "rules": items}
+
+
+def tricky_payload(rng):
+    value = lambda: rng.choice(TRICKY_VALUES)  # noqa: E731
+    payload = {
+        "a": rng.choice([value(), {"b": value()}, {"b": value(), "missing": {"z": 1}}]),
+        "b": value(),
+        "list": rng.choice([[value(), {"c": value()}], [value()], "text", {"0": value(), "1": {"c": value()}}]),
+        "deep": {"x": rng.choice([{"y": value()}, [value()], value()])},
+    }
+    return rng.choice([payload, payload, payload, [payload], "text", None])
+
+
+def test_it_gives_the_same_answer_compiled_as_when_explaining_why():
+    import random
+
+    from triggers.evaluation import compile_rules, explain
+
+    rng = random.Random(16)
+    checked = matched = 0
+    for _ in range(400):
+        rules = tricky_rules(rng)
+        compiled = compile_rules(rules)
+        for _ in range(25):
+            payload = tricky_payload(rng)
+            decision = compiled(payload)
+            expected = explain(rules=rules, payload=payload)
+            assert decision.matched == expected[0], (rules, payload)
+            # The reasons, built when read, are the explanation's.
+            assert decision.as_dict()["summary"] == expected[3]
+            checked += 1
+            matched += decision.matched
+    # Both answers occur often enough for the comparison to mean something.
+    assert 0.2 < matched / checked < 0.8
+
+
+def test_it_builds_the_reasons_only_when_the_decision_is_read(monkeypatch):
+    from triggers import evaluation
+
+    calls = []
+    real = evaluation.explain
+    monkeypatch.setattr(evaluation, "explain", lambda **kwargs: calls.append(1) or real(**kwargs))
+    decision = evaluation.compile_rules({"match": "all", "rules": [rule("order.total", "gt", 50)]})(PAYLOAD)
+    assert decision.matched is True
+    assert calls == []
+    assert decision.summary == "Matched: the rule matched."
+    assert decision.rules[0].reason == "`order.total` was 80, > 50"
+    assert len(calls) == 1
