@@ -68,8 +68,8 @@ HOST = "127.0.0.1"
 WORKERS, THREADS, CLIENTS = 2, 4, 8
 RECONNECT_EVERY = 50
 WARMUP_SECONDS, PHASE_SECONDS, ROUNDS = 1.0, 3.0, 3
-MIN_VS_BARE = 0.5
-MAX_P99_MS = 100.0
+MIN_VS_BARE = 0.7
+MAX_P99_MS = 50.0
 EVENT = {
     "order": {"id": "A-10293", "total": 12.5, "currency": "EUR", "items": [{"sku": "LIN-01", "qty": 2}]},
     "customer": {"tier": "silver", "email": "ada@example.com", "tags": ["newsletter"]},
