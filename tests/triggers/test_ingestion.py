@@ -357,6 +357,20 @@ def test_each_lookup_gets_a_trigger_of_its_own(make_trigger):
     assert second is not first and second.enabled
 
 
+def test_a_looked_up_trigger_reads_the_fields_intake_does_not_cache_from_the_database(make_trigger):
+    from triggers import selectors
+
+    trigger = make_trigger(kind="conditional", rules=BIG_ORDER_RULES, cooldown=600)
+    type(trigger).objects.filter(pk=trigger.pk).update(last_fired_at="2026-03-01T10:00:00Z")
+
+    looked_up = selectors.trigger_by_token(token=trigger.token)
+
+    assert (looked_up.pk, looked_up.workspace_id, looked_up.cooldown) == (trigger.pk, trigger.workspace_id, 600)
+    assert looked_up.last_fired_at.isoformat() == "2026-03-01T10:00:00+00:00"
+    assert looked_up.compiled_rules()({"order": {"total": 80}}).matched is True
+    assert looked_up.compiled_rules()({"order": {"total": 12}}).matched is False
+
+
 def test_another_process_change_reaches_this_process_within_the_local_cache_time(make_trigger, post_event, monkeypatch):
     from cachetools import TTLCache
 
