@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from marketing.templatetags.badges import status_badge_html
 from marketing.timefmt import WHEN_FORMAT
 
 register = template.Library()
@@ -32,9 +33,8 @@ def _row(campaign, prefix: str) -> str:
         if campaign.first_image_id
         else NO_THUMB
     )
-    status = escape(campaign.last_run_status or "")
     last_run = (
-        f'<span class="badge run-{status}">{status}</span> '
+        f'{status_badge_html(campaign.last_run_status)} '
         f'<span class="muted">{_when(campaign.last_run_at, WHEN_FORMAT)}</span>'
         if campaign.last_run_status
         else NEVER_RUN
@@ -43,7 +43,7 @@ def _row(campaign, prefix: str) -> str:
         f'<tr><td class="thumb-cell">{thumb}</td>'
         f'<td><a class="strong" href="{url}">{escape(campaign.name)}</a>'
         f'<div class="muted small truncate">{escape((campaign.caption or campaign.brief)[:120])}</div></td>'
-        f'<td><span class="badge status-{escape(campaign.status)}">{escape(campaign.get_status_display())}</span></td>'
+        f'<td>{status_badge_html(campaign.status, campaign.get_status_display())}</td>'
         f'<td class="small">{last_run}</td>'
         f'<td class="muted small">{_when(campaign.updated_at, "%-d %b %Y, %H:%M")}</td></tr>'
     )

@@ -1,0 +1,56 @@
+"""Status badges: one colour per status word, for every page and every app.
+
+``{% status_badge value label %}`` in templates; ``status_badge_html`` in Python-built markup.
+"""
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+# A status word's tone; a word not listed gets the plain grey badge.
+TONES: dict[str, str] = {
+    # Done and well.
+    "completed": "success",
+    "succeeded": "success",
+    "published": "success",
+    "connected": "success",
+    "success": "success",
+    # Waiting its turn.
+    "scheduled": "info",
+    "queued": "info",
+    "pending": "info",
+    # Under way.
+    "active": "primary",
+    "running": "primary",
+    "waiting": "primary",
+    "started": "primary",
+    # Needs a look.
+    "paused": "warning",
+    "retrying": "warning",
+    "needs_reconnect": "warning",
+    "fell_back": "warning",
+    # Went wrong.
+    "failed": "danger",
+    "error": "danger",
+    "crashed": "danger",
+    "refused": "danger",
+    "disconnected": "danger",
+    # Out of play.
+    "archived": "muted",
+    "cancelled": "muted",
+    "skipped": "muted",
+}
+
+
+def status_badge_html(value: str, label: str | None = None) -> SafeString:
+    """The badge for ``value``, reading ``label`` (the value itself when not given)."""
+    tone = TONES.get(value)
+    css = f"badge badge-{tone}" if tone else "badge"
+    return mark_safe(f'<span class="{css}">{escape(value if label is None else label)}</span>')  # noqa: S308 - escaped
+
+
+@register.simple_tag
+def status_badge(value: str, label: str | None = None) -> SafeString:
+    return status_badge_html(str(value), None if label is None else str(label))
