@@ -17,6 +17,7 @@ COPY . .
 
 # Production settings refuse to load without these; they exist for this step only.
 RUN DEBUG=0 SECRET_KEY=collectstatic-build-only ALLOWED_HOSTS=localhost \
+        PUBLIC_BASE_URL=http://localhost FIELD_ENCRYPTION_KEYS=collectstatic-build-only \
         python manage.py collectstatic --noinput \
     && mkdir -p var media /var/lib/marketing-metrics \
     && chown -R app:app var media /var/lib/marketing-metrics

@@ -1,13 +1,15 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# Development settings: DEBUG is off unless set (marketing/settings.py). Tests set it in pytest.ini.
+DEV := DEBUG=1
 
-.PHONY: run test install migrate bench e2e-n8n e2e-wordpress clean
+.PHONY: run test install migrate bench e2e-n8n e2e-wordpress clean var
 
 run: install migrate
-	$(BIN)/python manage.py ensure_demo
+	$(DEV) $(BIN)/python manage.py ensure_demo
 	rm -rf var/prometheus  # metrics files of the last run's processes (prometheus_client multiprocess mode)
-	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/honcho start -f Procfile.dev
+	$(DEV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/honcho start -f Procfile.dev
 
 test: install
 	$(BIN)/pytest
@@ -20,17 +22,21 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-migrate: install
-	$(BIN)/python manage.py migrate --noinput
+# The SQLite database and the filesystem Celery broker live under var/.
+var:
+	mkdir -p var/celery/queue var/celery/processed var/celery/control
 
-bench: install
-	$(BIN)/python -m bench.run
+migrate: install var
+	$(DEV) $(BIN)/python manage.py migrate --noinput
+
+bench: install var
+	$(DEV) $(BIN)/python -m bench.run
 
 e2e-n8n: install
-	$(BIN)/python e2e/n8n/run.py
+	$(DEV) $(BIN)/python e2e/n8n/run.py
 
 e2e-wordpress: install
-	$(BIN)/python e2e/wordpress/run.py
+	$(DEV) $(BIN)/python e2e/wordpress/run.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -12,7 +12,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing import idempotency
-from marketing.selectors import get_for_workspace_or_404
+from marketing.selectors import get_for_workspace_or_404, member_list, pending_invitations_for_user
+from marketing.services import invitation_token
 from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import destinations, recurrence, scheduling, selectors, services
@@ -27,6 +28,19 @@ def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     return get_for_workspace_or_404(
         selectors.campaign_for_detail(workspace=request.workspace), workspace=request.workspace, pk=campaign_id
     )
+
+
+@workspace_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The home page: the workspace's campaigns and runs at a glance, and invitations waiting."""
+    context = {
+        "summary": selectors.dashboard_summary(workspace=request.workspace),
+        "member_count": member_list(workspace=request.workspace).count(),
+        "pending_invitations": [
+            (invitation, invitation_token(invitation)) for invitation in pending_invitations_for_user(user=request.user)
+        ],
+    }
+    return render(request, "campaigns/dashboard.html", context)
 
 
 @workspace_required

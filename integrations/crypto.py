@@ -1,7 +1,11 @@
 """Encryption at rest for the tokens of outside services (Fernet, from the cryptography package).
 
 Keys come from ``FIELD_ENCRYPTION_KEYS``: the first encrypts, all decrypt, so a key can be
-rotated by putting the new one first. Without that setting a key is derived from SECRET_KEY.
+rotated by putting the new one first (then ``manage.py reencrypt_secrets``). Production must set
+them; development without them encrypts with a key derived from SECRET_KEY. Keys derived from
+SECRET_KEY and SECRET_KEY_FALLBACKS always decrypt too, so secrets stored before
+FIELD_ENCRYPTION_KEYS was set stay readable; ``reencrypt_secrets`` moves them to the first key,
+after which SECRET_KEY can rotate freely.
 django-fernet-encrypted-fields was considered; its clean() flips a flag on the shared field
 instance, which makes concurrent threads read ciphertext.
 """
@@ -20,21 +24,26 @@ from django.db import models
 logger = logging.getLogger(__name__)
 
 
+def _derived_key(secret_key: str) -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"marketing.field-encryption").derive(
+        secret_key.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
 @functools.cache
-def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    if not keys:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"marketing.field-encryption").derive(
-            secret_key.encode()
-        )
-        keys = (base64.urlsafe_b64encode(derived).decode(),)
+def _fernet(keys: tuple[str, ...], secret_keys: tuple[str, ...]) -> MultiFernet:
     try:
-        return MultiFernet([Fernet(key.encode()) for key in keys])
+        configured = [Fernet(key.encode()) for key in keys]
     except ValueError as error:
         raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds a key that is not a Fernet key: {error}")
+    return MultiFernet([*configured, *(_derived_key(secret) for secret in secret_keys)])
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    """Encrypts with the first configured key; decrypts with any configured or derived one."""
+    secret_keys = (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), secret_keys)
 
 
 def encrypt(value: str) -> str:

@@ -1,8 +1,11 @@
 """Settings for the marketing platform, read from the environment.
 
-Development defaults need no outside server: SQLite and a filesystem Celery broker under
-``var/``. With ``DEBUG`` off the process refuses to start without ``SECRET_KEY`` and
-``ALLOWED_HOSTS`` and turns on every transport-security setting ``check --deploy`` asks for.
+``DEBUG`` is off unless set; ``make run``, ``make test`` and the other make targets set it for
+development, where the defaults need no outside server: SQLite and a filesystem Celery broker
+under ``var/`` (``make`` creates the folders; importing settings creates nothing). With
+``DEBUG`` off the process refuses to start without ``SECRET_KEY``, ``ALLOWED_HOSTS``,
+``PUBLIC_BASE_URL`` and ``FIELD_ENCRYPTION_KEYS``, and turns on every transport-security
+setting ``check --deploy`` asks for. Every setting the code reads is declared here.
 """
 
 import os
@@ -19,20 +22,22 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+    PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
-    if not SECRET_KEY:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
-
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+    # Instagram and n8n fetch images and call back at this address: a guess would be wrong.
+    PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="").rstrip("/")
+    for _name in ("SECRET_KEY", "ALLOWED_HOSTS", "PUBLIC_BASE_URL", "FIELD_ENCRYPTION_KEYS"):
+        if not env(_name, default=""):
+            raise ImproperlyConfigured(f"{_name} must be set when DEBUG is off; for development set DEBUG=1 (docs/environment.md).")
+# Earlier secret keys, newest first: sessions and signed links made with them stay valid.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 _public = urlsplit(PUBLIC_BASE_URL)
 if _public.scheme and _public.netloc:
@@ -116,7 +121,6 @@ TEMPLATES = [
 ]
 
 # Database: SQLite under var/ unless DATABASE_URL says otherwise.
-VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write at once: WAL and immediate transactions avoid
@@ -227,8 +231,6 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -334,7 +336,9 @@ CMS_MAX_BACKOFF_MINUTES = env.int("CMS_MAX_BACKOFF_MINUTES", default=24 * 60)
 # The model that drafts captions from posts when OPENAI_API_KEY is set.
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4.1-mini")
 
-# Fernet keys for tokens stored at rest (integrations/crypto.py); derived from SECRET_KEY when empty.
+# Fernet keys for secrets stored at rest (integrations/crypto.py): the first encrypts, all decrypt.
+# Required in production, so rotating SECRET_KEY never touches them; in development a key is
+# derived from SECRET_KEY when the list is empty.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 # Events one trigger URL accepts before answering 429 ("60/minute", "1000 per hour").
@@ -358,6 +362,8 @@ META_APP_SECRET = env("META_APP_SECRET", default="")
 INSTAGRAM_GRAPH_URL = env("INSTAGRAM_GRAPH_URL", default="https://graph.facebook.com/v23.0").rstrip("/")
 N8N_BASE_URL = env("N8N_BASE_URL", default="").rstrip("/")
 N8N_API_KEY = env("N8N_API_KEY", default="")
+# Seconds between Instagram container status checks inside one run; then the run comes back later.
+INSTAGRAM_POLL_DELAYS = (2.0, 4.0, 8.0)
 # A run handed to n8n that has not called back after this long is failed with "no callback".
 N8N_CALLBACK_TIMEOUT_MINUTES = env.int("N8N_CALLBACK_TIMEOUT_MINUTES", default=60)
 SENTRY_DSN = env("SENTRY_DSN", default="")

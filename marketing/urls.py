@@ -16,7 +16,6 @@ urlpatterns = [
     # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.
     path("hooks/", include(trigger_hooks + n8n_hooks)),
     *stripe_webhooks,
-    path("", views.dashboard, name="dashboard"),
     path("members/", views.members, name="member_list"),
     path("members/invite/", views.invitation_create, name="invitation_create"),
     path("members/leave/", views.membership_leave, name="membership_leave"),

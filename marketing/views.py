@@ -27,24 +27,8 @@ from .selectors import (
     invitation_list_pending,
     member_list,
     memberships_for_user,
-    pending_invitations_for_user,
 )
 from .web import error_text, workspace_required
-
-
-@workspace_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    from campaigns.selectors import dashboard_summary
-
-    context = {
-        "summary": dashboard_summary(workspace=request.workspace),
-        "member_count": member_list(workspace=request.workspace).count(),
-        "pending_invitations": [
-            (invitation, services.invitation_token(invitation))
-            for invitation in pending_invitations_for_user(user=request.user)
-        ],
-    }
-    return render(request, "marketing/dashboard.html", context)
 
 
 def _members_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:

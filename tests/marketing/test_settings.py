@@ -7,11 +7,20 @@ import pytest
 from django.conf import settings
 
 
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 60,
+    "ALLOWED_HOSTS": "example.com",
+    "PUBLIC_BASE_URL": "https://example.com",
+    "FIELD_ENCRYPTION_KEYS": "bVFtU2VjcmV0S2V5Rm9yVGVzdHNPbmx5MDEyMzQ1Njc=",
+}
+
+
 def _load_settings(**env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}}
-    environment.update(env)
+    environment = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    environment.update({k: v for k, v in env.items() if v is not None})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],
         env=environment,
         cwd=settings.BASE_DIR,
         capture_output=True,
@@ -20,21 +29,39 @@ def _load_settings(**env) -> subprocess.CompletedProcess:
     )
 
 
-def test_it_refuses_to_start_in_production_without_a_secret_key():
-    result = _load_settings(DEBUG="0", ALLOWED_HOSTS="example.com")
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "PUBLIC_BASE_URL", "FIELD_ENCRYPTION_KEYS"])
+def test_it_refuses_to_start_in_production_without(missing):
+    result = _load_settings(**{**PRODUCTION, missing: None})
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert f"{missing} must be set when DEBUG is off" in result.stderr
 
 
-def test_it_refuses_to_start_in_production_without_allowed_hosts():
-    result = _load_settings(DEBUG="0", SECRET_KEY="x" * 60)
-    assert result.returncode != 0
-    assert "ALLOWED_HOSTS must be set" in result.stderr
-
-
-def test_it_starts_in_production_with_both_set():
-    result = _load_settings(DEBUG="0", SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
+def test_it_starts_in_production_with_everything_set():
+    result = _load_settings(**PRODUCTION)
     assert result.returncode == 0, result.stderr
+
+
+def test_debug_is_off_unless_set():
+    result = _load_settings(**{**PRODUCTION, "DEBUG": None})
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_loading_the_settings_creates_no_folder(tmp_path):
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(settings.BASE_DIR / "marketing", copy / "marketing", ignore=shutil.ignore_patterns("__pycache__"))
+    before = sorted(path.name for path in copy.iterdir())
+    result = subprocess.run(
+        [sys.executable, "-c", "import marketing.settings"],
+        env={**os.environ, "DEBUG": "1", "PYTHONPATH": str(copy)},
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in copy.iterdir()) == before
 
 
 def test_the_redis_cache_reuses_one_client(settings):
