@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import URLValidator
 
@@ -50,9 +51,12 @@ class Param:
     help: str = ""
     required: bool = True
     default: str = ""
+    default_setting: str = ""  # a Django setting (declared in settings.py) supplying the default
 
     @property
     def initial(self) -> str:
+        if self.default_setting:
+            return str(getattr(settings, self.default_setting) or self.default)
         return self.default
 
     def validate(self, value: str) -> str:
