@@ -262,7 +262,7 @@ def campaign_schedule(
     if report.refusal:
         raise ValidationError(report.refusal, code="quota")
     if report.warnings and not accept_warnings:
-        raise ValidationError(report.warnings, code="conflict")
+        raise ValidationError([ValidationError(warning, code="conflict") for warning in report.warnings])
     # One word for a campaign waiting for its planned runs, whether once or on a cron.
     target = CampaignStatus.SCHEDULED
     if campaign.status != target:
@@ -284,6 +284,19 @@ def campaign_schedule(
         },
     )
     return report
+
+
+def campaign_reschedule(
+    *, campaign: Campaign, run_at: datetime, by: User | None, via: str = "calendar", accept_warnings: bool = False
+) -> tuple[ConflictReport, datetime]:
+    """Moves a one-time schedule to ``run_at`` (aware), through ``campaign_schedule`` and so its
+    conflict and quota rules. Returns the report and the time it had, for an undo."""
+    schedule = Schedule.objects.filter(campaign=campaign).first()
+    if schedule is None or schedule.kind != ScheduleKind.ONCE or schedule.run_at is None:
+        raise ValidationError("Only a post planned once can be moved; change a recurrence on its schedule page.")
+    plan = Plan(kind=ScheduleKind.ONCE, timezone=schedule.timezone, run_at=run_at)
+    report = campaign_schedule(campaign=campaign, plan=plan, by=by, via=via, accept_warnings=accept_warnings)
+    return report, schedule.run_at
 
 
 @transaction.atomic

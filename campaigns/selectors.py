@@ -129,6 +129,8 @@ class CalendarEntry:
     campaign: Campaign
     kind: str  # "planned" or an execution status
     execution: CampaignExecution | None = None
+    # A planned one-time run can be dragged to another slot; a cron's runs move with the cron.
+    movable: bool = False
 
 
 @dataclass
@@ -140,6 +142,15 @@ class CalendarDay:
 
 
 @dataclass
+class CalendarSlot:
+    """One hour of one day in the week view: where a click creates a post and a drop moves one."""
+
+    at: datetime  # local wall-clock time, naive
+    entries: list[CalendarEntry]
+    is_past: bool
+
+
+@dataclass
 class CalendarGrid:
     view: str
     anchor: date
@@ -147,6 +158,11 @@ class CalendarGrid:
     weeks: list[list[CalendarDay]]
     previous: date
     next: date
+    hours: list[tuple[int, list[CalendarSlot]]] = field(default_factory=list)
+
+    @property
+    def days(self) -> list[CalendarDay]:
+        return [day for week in self.weeks for day in week]
 
 
 def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo) -> CalendarGrid:
@@ -183,7 +199,14 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
             schedule, after=window_start - timedelta(microseconds=1), until=end, runs_done=0
         ):
             if schedule.next_run_at and moment >= schedule.next_run_at:
-                entries.append(CalendarEntry(at=moment.astimezone(tz), campaign=schedule.campaign, kind="planned"))
+                entries.append(
+                    CalendarEntry(
+                        at=moment.astimezone(tz),
+                        campaign=schedule.campaign,
+                        kind="planned",
+                        movable=schedule.kind == "once",
+                    )
+                )
     runs = (
         CampaignExecution.objects.filter(workspace=workspace, queued_at__gte=start, queued_at__lt=end)
         .select_related("campaign")
@@ -202,7 +225,24 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
         for d in (first + timedelta(days=i) for i in range((last - first).days + 1))
     ]
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
-    return CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)
+    grid = CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)
+    if view == "week":
+        local_now = now.astimezone(tz).replace(tzinfo=None)
+        grid.hours = [
+            (
+                hour,
+                [
+                    CalendarSlot(
+                        at=(slot := datetime.combine(day.day, time(hour))),
+                        entries=[entry for entry in day.entries if entry.at.hour == hour],
+                        is_past=slot + timedelta(hours=1) <= local_now,
+                    )
+                    for day in days
+                ],
+            )
+            for hour in range(24)
+        ]
+    return grid
 
 
 @dataclass

@@ -46,5 +46,7 @@ urlpatterns = [
         name="campaign_schedule_action",
     ),
     path("calendar/", views.calendar, name="calendar"),
+    path("campaigns/<int:campaign_id>/reschedule/", views.campaign_reschedule, name="campaign_reschedule"),
+    path("campaigns/<int:campaign_id>/preview/", views.campaign_preview, name="campaign_preview"),
     path("media/p/<str:token>.jpg", views.public_image, name="public_image"),
 ]

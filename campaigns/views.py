@@ -1,5 +1,5 @@
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from marketing import idempotency
 from marketing.selectors import get_for_workspace_or_404, member_list, pending_invitations_for_user
 from marketing.services import invitation_token
+from marketing.timefmt import when
 from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import destinations, recurrence, scheduling, selectors, services
@@ -86,15 +88,43 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
     return campaign
 
 
+def _slot_time(request: HttpRequest, value: str):
+    """A calendar slot's wall-clock time ('2026-03-05T14:00') in the viewer's zone, aware; None if unreadable."""
+    try:
+        wall_clock = datetime.strptime(value.strip(), "%Y-%m-%dT%H:%M")
+    except (ValueError, TypeError):
+        return None
+    if not recurrence.EARLIEST.year <= wall_clock.year < recurrence.LATEST.year:
+        return None
+    return recurrence.localize(wall_clock, recurrence.zone(request.user.timezone))
+
+
 @workspace_required
 def campaign_create(request: HttpRequest) -> HttpResponse:
+    # From an empty calendar slot: the new campaign is scheduled once at that time.
+    slot = request.POST.get("at") or request.GET.get("at") or ""
+    planned = _slot_time(request, slot) if slot else None
     form = CampaignForm(request.POST or None, request.FILES or None, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
         campaign = _save_form(request, form, None)
         if campaign is not None:
             messages.success(request, f"Campaign “{campaign.name}” created.")
+            if planned is not None:
+                _schedule_at_slot(request, campaign, planned)
             return redirect(campaign)
-    return render(request, "campaigns/form.html", _form_context(form))
+    return render(request, "campaigns/form.html", _form_context(form, planned=planned, slot=slot if planned else ""))
+
+
+def _schedule_at_slot(request: HttpRequest, campaign: Campaign, planned) -> None:
+    plan = scheduling.Plan(kind=ScheduleKind.ONCE, timezone=request.user.timezone, run_at=planned)
+    try:
+        report = scheduling.campaign_schedule(campaign=campaign, plan=plan, by=request.user, accept_warnings=True)
+    except ValidationError as error:
+        messages.error(request, f"Not scheduled: {error_text(error)}")
+        return
+    for warning in report.warnings:
+        messages.warning(request, warning)
+    messages.success(request, f"Scheduled for {when(planned)}.")
 
 
 @workspace_required
@@ -148,6 +178,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "images": list(campaign.images.all()),
         "caption": render_caption(caption=campaign.caption, hashtags=campaign.hashtags),
         "counter": _caption_counter(caption=campaign.caption, hashtags=campaign.hashtags),
+        **_preview_of(campaign),
         "executions": executions,
         "run_in_progress": any(not e.is_finished for e in executions),
         "generation": generation,
@@ -476,7 +507,72 @@ def calendar(request: HttpRequest) -> HttpResponse:
                 anchor = asked
             else:
                 status, problem = 400, recurrence.OUT_OF_RANGE
+    return _calendar_response(request, view=view, anchor=anchor, status=status, date_error=problem)
+
+
+def _calendar_response(request: HttpRequest, *, view: str, anchor: date, status: int = 200, **extra) -> HttpResponse:
+    viewer = recurrence.zone(request.user.timezone)
     grid = selectors.calendar_grid(workspace=request.workspace, view=view, anchor=anchor, tz=viewer)
     template = "campaigns/calendar.html#calendar" if request.htmx else "campaigns/calendar.html"
-    context = {"grid": grid, "view": view, "viewer_tz": request.user.timezone, "date_error": problem}
+    context = {"grid": grid, "view": view, "viewer_tz": request.user.timezone, **extra}
     return render(request, template, context, status=status)
+
+
+@workspace_required
+@require_POST
+def campaign_reschedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """A post dragged to another calendar slot (or moved back by "Undo"): the same scheduling
+    service as the schedule page, its warnings shown with a "move anyway"."""
+    campaign = _campaign(request, campaign_id)
+    slot = request.POST.get("at", "")
+    planned = _slot_time(request, slot)
+    view = "week" if request.POST.get("view", "week") == "week" else "month"
+    notice: dict = {"campaign": campaign}
+    if planned is None:
+        notice["error"] = "That slot's time could not be read."
+    else:
+        try:
+            _report, previous = scheduling.campaign_reschedule(
+                campaign=campaign, run_at=planned, by=request.user, accept_warnings=bool(request.POST.get("accept_warnings"))
+            )
+        except ValidationError as error:
+            if any(getattr(e, "code", None) == "conflict" for e in getattr(error, "error_list", [])):
+                notice.update(warnings=error.messages, retry_at=slot)
+            else:
+                notice["error"] = error_text(error)
+        else:
+            viewer = recurrence.zone(request.user.timezone)
+            notice.update(
+                moved_to=when(planned),
+                warnings=_report.warnings,
+                undo_at=previous.astimezone(viewer).strftime("%Y-%m-%dT%H:%M") if previous > timezone.now() else "",
+            )
+    if not request.htmx:
+        if "error" in notice:
+            messages.error(request, notice["error"])
+        elif "moved_to" in notice:
+            messages.success(request, f"Moved “{campaign.name}” to {notice['moved_to']}.")
+        else:
+            messages.warning(request, " ".join(notice["warnings"]))
+        return redirect(f"{reverse('calendar')}?view={view}&date={(planned or timezone.now()).date():%Y-%m-%d}")
+    anchor = planned.astimezone(recurrence.zone(request.user.timezone)).date() if planned else timezone.now().date()
+    return _calendar_response(request, view=view, anchor=anchor, notice=notice)
+
+
+@workspace_required
+@require_GET
+def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The Instagram-like preview of a post, for the calendar's pop-over."""
+    campaign = _campaign(request, campaign_id)
+    return render(request, "campaigns/_post_preview.html", _preview_of(campaign))
+
+
+def _preview_of(campaign: Campaign) -> dict:
+    caption = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+    # Instagram shows about the first 125 characters of a caption before "more".
+    return {
+        "campaign": campaign,
+        "preview_images": list(campaign.images.all()),
+        "caption_head": caption[:125],
+        "caption_rest": caption[125:],
+    }

@@ -80,7 +80,61 @@
     });
   }
 
+  // Calendar week: drag a planned post to another hour. The drop posts to the same reschedule
+  // URL the "Undo" and "Move anyway" buttons use; keyboard users move a post from its schedule page.
+  function addCalendarDrag(root) {
+    var week = root.matches && root.matches("[data-calendar-week]") ? root : root.querySelector("[data-calendar-week]");
+    if (!week) return;
+    var morning = week.querySelector("#cal-morning");
+    if (morning && !week.dataset.scrolled) { week.scrollTop = morning.offsetTop - 40; week.dataset.scrolled = "1"; }
+    var dragged = null;
+    week.querySelectorAll("details[draggable=true]").forEach(function (entry) {
+      entry.addEventListener("dragstart", function (event) {
+        dragged = entry;
+        event.dataTransfer.effectAllowed = "move";
+        event.dataTransfer.setData("text/plain", entry.dataset.moveUrl);
+      });
+      entry.addEventListener("dragend", function () { dragged = null; });
+    });
+    week.querySelectorAll("td.cal-slot:not(.past)").forEach(function (slot) {
+      slot.addEventListener("dragover", function (event) {
+        if (!dragged) return;
+        event.preventDefault();
+        slot.classList.add("drop-target");
+      });
+      slot.addEventListener("dragleave", function () { slot.classList.remove("drop-target"); });
+      slot.addEventListener("drop", function (event) {
+        slot.classList.remove("drop-target");
+        if (!dragged) return;
+        event.preventDefault();
+        var url = dragged.dataset.moveUrl;
+        dragged = null;
+        htmx.ajax("POST", url, { source: slot, target: "#calendar", values: { at: slot.dataset.at, view: "week" } });
+      });
+    });
+  }
+
+  // Post preview carousels: the arrows scroll one image, the dots follow.
+  function addCarousels(root) {
+    root.querySelectorAll("[data-carousel]:not([data-ready])").forEach(function (carousel) {
+      carousel.dataset.ready = "1";
+      var track = carousel.querySelector(".ig-track");
+      var dots = carousel.querySelectorAll(".ig-dots span");
+      carousel.querySelectorAll(".ig-arrow").forEach(function (arrow) {
+        arrow.addEventListener("click", function () {
+          track.scrollBy({ left: track.clientWidth * parseInt(arrow.dataset.step, 10), behavior: "smooth" });
+        });
+      });
+      track.addEventListener("scroll", function () {
+        var index = Math.round(track.scrollLeft / Math.max(track.clientWidth, 1));
+        dots.forEach(function (dot, i) { dot.classList.toggle("on", i === index); });
+      });
+    });
+  }
+
   function enhance(root) {
+    addCalendarDrag(root);
+    addCarousels(root);
     addBrowserTimezone(root);
     addKindSwitch(root);
     addPasswordToggles(root);

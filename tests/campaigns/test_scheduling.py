@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -288,3 +289,33 @@ def test_it_shows_no_next_run_where_dispatch_will_not_start_one(campaign, alice,
     scheduling.campaign_pause(campaign=campaign, by=alice)
     assert alice_client.get(f"/api/v1/campaigns/{campaign.pk}/").json()["schedule"]["next_run_at"] is None
     assert "Next run" not in alice_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+
+
+def test_moving_a_post_warns_of_a_conflict_and_moves_once_accepted(campaign, alice, alice_client, account, alice_workspace):
+    target(campaign, account)
+    other = CampaignFactory(workspace=alice_workspace, name="Autumn", targets=[account])
+    scheduling.campaign_schedule(campaign=other, plan=once(NOW + timedelta(hours=5)), by=alice)
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
+    url = f"/campaigns/{campaign.pk}/reschedule/"
+    slot = (NOW + timedelta(hours=5)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
+
+    warned = alice_client.post(url, {"at": slot, "view": "week"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "also publishes to @alice.shop" in warned and "Move anyway" in warned
+    assert Schedule.objects.get(campaign=campaign).run_at == NOW + timedelta(hours=2)
+
+    moved = alice_client.post(url, {"at": slot, "view": "week", "accept_warnings": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Moved “Spring”" in moved and "Undo" in moved
+    assert Schedule.objects.get(campaign=campaign).run_at == NOW + timedelta(hours=5)
+
+
+def test_a_recurring_post_cannot_be_dragged(campaign, alice, alice_client):
+    scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
+    response = alice_client.post(f"/campaigns/{campaign.pk}/reschedule/", {"at": "2026-03-04T10:00"}, HTTP_HX_REQUEST="true")
+    assert "Only a post planned once can be moved" in response.content.decode()
+
+
+def test_another_workspaces_post_cannot_be_moved(campaign, alice, charlie, client):
+    scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
+    client.force_login(charlie)
+    assert client.post(f"/campaigns/{campaign.pk}/reschedule/", {"at": "2026-03-04T10:00"}).status_code == 404

@@ -1,0 +1,104 @@
+"""Planning in the calendar, in Chromium: click an empty hour to create, drag to move, undo."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from campaigns import scheduling
+from campaigns.models import Campaign
+from tests.factories import CampaignFactory, add_image
+
+pytestmark = pytest.mark.browser
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def berlin_alice(alice, alice_workspace):
+    alice.timezone = alice_workspace.timezone = "Europe/Berlin"
+    alice.save()
+    alice_workspace.save()
+    return alice
+
+
+def _next_week_day() -> datetime:
+    """Wednesday of next week, so every slot is in the future whatever today is."""
+    today = timezone.now().astimezone(BERLIN).date()
+    return datetime.combine(today - timedelta(days=today.weekday()) + timedelta(days=9), time())
+
+
+def test_clicking_an_empty_hour_creates_a_post_scheduled_there(page, live_server, sign_in, berlin_alice, shots):
+    sign_in(berlin_alice)
+    day = _next_week_day()
+    page.goto(f"{live_server.url}/calendar/?view=week&date={day:%Y-%m-%d}")
+    slot = page.get_by_label(f"New post on {day:%A} {day.day} {day:%B} at 14:00")
+    slot.focus()  # keyboard users reach it with Tab
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/campaigns/new/?at=*")
+    assert "It will be scheduled for" in page.content()
+    page.fill("input[name=name]", "Wednesday tips")
+    page.fill("textarea[name=caption]", "Three tips for a sunny Wednesday")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url("**/campaigns/*/")
+    page.screenshot(path=str(shots / "click-to-create.png"), full_page=True)
+
+    campaign = Campaign.objects.get(name="Wednesday tips")
+    assert campaign.status == "scheduled"
+    assert campaign.schedule.run_at == datetime.combine(day.date(), time(14), tzinfo=BERLIN)
+    assert "Scheduled for" in page.content()
+
+
+def test_dragging_a_post_reschedules_it_and_undo_puts_it_back(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+    day = _next_week_day()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring launch")
+    add_image(campaign)
+    planned = datetime.combine(day.date(), time(9, 30), tzinfo=BERLIN)
+    scheduling.campaign_schedule(
+        campaign=campaign, plan=scheduling.Plan(kind="once", timezone="Europe/Berlin", run_at=planned), by=berlin_alice
+    )
+    sign_in(berlin_alice)
+    page.goto(f"{live_server.url}/calendar/?view=week&date={day:%Y-%m-%d}")
+    page.screenshot(path=str(shots / "week-before-drag.png"))
+
+    entry = page.locator("details.cal-entry[draggable=true]", has_text="Spring launch")
+    target = page.locator(f'td.cal-slot[data-at="{day + timedelta(days=1):%Y-%m-%d}T16:00"]')
+    entry.drag_to(target)
+    page.get_by_text("Moved “Spring launch”").wait_for()
+    page.screenshot(path=str(shots / "week-after-drag.png"))
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == datetime.combine(day.date() + timedelta(days=1), time(16), tzinfo=BERLIN)
+    assert target.locator("details.cal-entry", has_text="Spring launch").count() == 1
+
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_text("Moved “Spring launch” to").wait_for()
+    page.locator(f'td.cal-slot[data-at="{day:%Y-%m-%d}T09:00"] details.cal-entry', has_text="Spring launch").wait_for()
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == planned
+
+
+def test_the_pop_over_shows_the_post_as_on_instagram_and_a_phone_gets_a_list(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+    day = _next_week_day()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Carousel", caption="A" * 200, first_comment="Shop at our site")
+    add_image(campaign)
+    add_image(campaign)
+    scheduling.campaign_schedule(
+        campaign=campaign,
+        plan=scheduling.Plan(kind="once", timezone="Europe/Berlin", run_at=datetime.combine(day.date(), time(11), tzinfo=BERLIN)),
+        by=berlin_alice,
+    )
+    sign_in(berlin_alice)
+    page.goto(f"{live_server.url}/calendar/?view=week&date={day:%Y-%m-%d}")
+    page.locator("details.cal-entry summary", has_text="Carousel").click()
+    preview = page.locator(".cal-pop .ig-post")
+    preview.wait_for()
+    assert preview.get_by_role("button", name="Next image").is_visible()
+    assert preview.locator(".ig-dots span").count() == 2
+    assert "… more" in preview.inner_text() and "Shop at our site" in preview.inner_text()
+    page.screenshot(path=str(shots / "pop-over.png"))
+
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert page.locator(".cal-agenda").is_visible()
+    assert not page.locator(".cal-hours-wrap").is_visible()
+    page.screenshot(path=str(shots / "phone.png"), full_page=True)
