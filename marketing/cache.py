@@ -1,8 +1,8 @@
 """Django's Redis cache backend, keeping one redis-py client per connection pool, and failing open.
 
 Django builds a new ``redis.Redis`` for every cache operation; with redis-py 8 that sets up some
-two hundred response callbacks each time, which measured as the largest single cost of a cached
-lookup on the hot paths (trigger events, rate limits). A client is safe to share between
+two hundred response callbacks each time, the largest single cost of a cached lookup on the
+hot paths (trigger events, rate limits). A client is safe to share between
 threads: it takes a connection from its pool for each command.
 
 While Redis cannot be reached, every operation behaves as a miss (reads find nothing, writes keep

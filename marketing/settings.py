@@ -136,7 +136,7 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # PostgreSQL's JIT compiles short OLTP queries for longer than they run (seen on the campaign list).
+        # PostgreSQL's JIT compiles short OLTP queries for longer than they run.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

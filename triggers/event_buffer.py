@@ -1,6 +1,6 @@
 """Inbound events that start nothing, buffered in a Redis stream and written to the database in batches.
 
-Most events match no rule. Writing each one's row while its sender waits cost more than all the
+Most events match no rule. Writing each one's row while its sender waits costs more than all the
 rest of the intake together, so with Redis (REDIS_URL) such an event is appended to a stream in
 the Redis that also holds the queued tasks, and the sender gets its 202 then. The rows are
 written in batches, with COPY on PostgreSQL: by the request that finds FLUSH_AT or more events

@@ -21,8 +21,8 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 # Inbound events look their trigger up in the cache first: the lookup is most of an event's cost.
 # Every write through the services forgets the entry; the expiry covers writes that bypass them.
 TOKEN_CACHE_SECONDS = 30
-# Each web process also keeps its lookups this long, sparing the round trip to Redis that was
-# the largest remaining cost of an event. A change made through the services is seen at once by
+# Each web process also keeps its lookups this long, sparing a round trip to Redis on every
+# event. A change made through the services is seen at once by
 # the process that made it and within these seconds by the others.
 LOCAL_CACHE_SECONDS = 2
 _INTAKE_FIELDS = ("pk", "workspace_id", "name", "kind", "enabled", "cooldown", "rules")

@@ -1,9 +1,8 @@
 """The campaign list's rows, built in Python.
 
-The list re-renders on every filter keystroke. On a 2-core machine the template engine spends
-about 150 µs a row (the ``date`` filter alone 30 µs a call); building the same markup here, every
-value passed through ``escape``, costs a tenth of that and keeps the page within 3x of a bare
-signed-in view (``make bench``).
+The list re-renders on every filter keystroke, and the template engine's per-row cost (filters,
+lookups, includes) is most of the page's. Building the same markup here, every value passed
+through ``escape``, keeps the page within its ``make bench`` target of a bare signed-in view.
 """
 
 from django import template
