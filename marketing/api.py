@@ -1,4 +1,4 @@
-"""The JSON API's shared parts: errors as JSON, the request's workspace, and idempotency keys."""
+"""The JSON API's shared parts: errors as problem details (RFC 9457), the request's workspace, and idempotency keys."""
 
 import functools
 from collections.abc import Callable
@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -14,24 +15,83 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import idempotency
 
 
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# The ``type`` of each problem: a page of the API's documentation that explains it.
+PROBLEM_BASE = "/api/docs/#problem-"
+TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    402: "Plan limit reached",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+def problem(status: int, detail: str, *, code: str = "", errors: dict | None = None, **extensions) -> Response:
+    """An error answer in the one shape of the API: RFC 9457 problem details.
+
+    ``type`` names the kind of problem, ``title`` says it in words, ``detail`` says what went wrong
+    this time; ``errors`` maps each refused field to its messages; other members are extensions.
+    """
+    code = code or TITLES.get(status, "error").lower().replace(" ", "_")
+    body = {"type": PROBLEM_BASE + code, "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    body.update(extensions)
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _messages(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _messages(value)]
+    return [str(detail)]
+
+
 def exception_handler(exc, context):
-    """Errors from services become 400s with the same messages the pages show; plan limits 402s."""
+    """Every API error as problem details: services' ValidationErrors as 400s with the messages
+    the pages show (by field), plan limits as 402s, a manual run in progress as 409."""
     from billing.services import LimitReached
 
     if isinstance(exc, LimitReached):
-        return Response(exc.as_json(), status=402)
+        extensions = {key: value for key, value in exc.as_json().items() if key not in ("detail", "code")}
+        return problem(402, exc.messages[0], code="plan_limit", **extensions)
     if isinstance(exc, DjangoValidationError):
         if getattr(exc, "code", None) == "run_in_progress":
             running = getattr(exc, "execution", None)
-            body = {"detail": " ".join(exc.messages), "code": exc.code}
-            if running is not None:
-                body["execution"] = str(running.uuid)
-            return Response(body, status=409)
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        return Response(detail, status=400)
+            extensions = {"execution": str(running.uuid)} if running is not None else {}
+            return problem(409, " ".join(exc.messages), code="run_in_progress", **extensions)
+        if hasattr(exc, "error_dict"):
+            errors = {"non_field_errors" if field == "__all__" else field: messages for field, messages in exc.message_dict.items()}
+            return problem(400, " ".join(_messages(errors)), code="invalid", errors=errors)
+        return problem(400, " ".join(exc.messages), code=getattr(exc, "code", None) or "invalid")
     if isinstance(exc, Http404):
-        return Response({"detail": "Not found."}, status=404)
-    return drf_exception_handler(exc, context)
+        return problem(404, "Not found.", code="not_found")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    code = getattr(exc, "default_code", "") or ""
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        return _with_headers(problem(400, " ".join(_messages(errors)), code="invalid", errors=errors), response)
+    detail = data.get("detail", "") if isinstance(data, dict) else " ".join(_messages(data))
+    return _with_headers(problem(response.status_code, str(detail), code=code), response)
+
+
+def _with_headers(answer: Response, original: Response) -> Response:
+    for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+        if header in original:
+            answer[header] = original[header]
+    return answer
 
 
 def workspace_of(request):
@@ -68,7 +128,7 @@ def idempotent(method: Callable) -> Callable:
         try:
             key = idempotency.check_key(raw)
         except idempotency.BadKey as error:
-            return Response({"detail": str(error)}, status=400)
+            return problem(400, str(error), code="bad_idempotency_key")
         fingerprint = idempotency.fingerprint(request.method, request.path, request.body)
 
         first: list[Response] = []
@@ -85,7 +145,7 @@ def idempotent(method: Callable) -> Callable:
         except _Unstored as unstored:
             return unstored.response
         except idempotency.KeyReused as error:
-            return Response({"detail": str(error)}, status=422)
+            return problem(422, str(error), code="idempotency_key_reused")
         if not answer.replayed:
             return first[0]
         response = Response(answer.body, status=answer.status)

@@ -47,7 +47,7 @@ def test_it_lists_and_creates_campaigns_in_the_tokens_workspace(api, alice_works
 
 def test_it_answers_400_with_the_caption_rule(api):
     status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Long", "caption": "x" * 2300})
-    assert status == 400 and "Instagram allows 2,200" in body["caption"][0]
+    assert status == 400 and "Instagram allows 2,200" in body["errors"]["caption"][0]
 
 
 def test_it_runs_a_campaign_with_source_api(api, alice_workspace, django_capture_on_commit_callbacks):
@@ -67,13 +67,13 @@ def test_it_schedules_through_the_same_rule_as_the_page(api, alice_workspace):
     assert status == 200 and body["campaign"]["status"] == "scheduled"
     assert body["campaign"]["schedule"]["timezone"] == "Europe/Berlin"
     status, body = _json(api, "put", f"/api/v1/campaigns/{campaign.pk}/schedule/", {"kind": "recurring", "cron": "61 * * * *"})
-    assert status == 400 and body["cron"][0].startswith("The minute “61” is not valid")
+    assert status == 400 and body["errors"]["cron"][0].startswith("The minute “61” is not valid")
 
 
 def test_it_refuses_an_illegal_transition_with_400(api, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace, status="archived")
     status, body = _json(api, "post", f"/api/v1/campaigns/{campaign.pk}/status/", {"to": "active"})
-    assert status == 400 and "cannot become active" in body["detail"][0]
+    assert status == 400 and "cannot become active" in body["detail"]
 
 
 def test_it_answers_404_for_another_workspaces_objects(api, charlie, django_capture_on_commit_callbacks):
@@ -122,4 +122,4 @@ def test_the_api_docs_load(alice_client):
 
 def test_it_answers_400_with_the_first_comment_rule(api):
     status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Loud", "first_comment": "BUY NOW"})
-    assert status == 400 and "capital letters" in body["first_comment"][0]
+    assert status == 400 and "capital letters" in body["errors"]["first_comment"][0]

@@ -174,7 +174,7 @@ def test_the_api_creates_a_source_and_never_shows_the_password(api, feed_server)
 def test_the_api_answers_400_with_the_reason(api):
     status, body = _json(api, "post", "/api/v1/sources/", {"name": "x", "url": "https://example.com/feed", "create_drafts": False})
     assert status == 400
-    assert "create_drafts" in body
+    assert "create_drafts" in body["errors"]
 
 
 def test_the_api_lists_a_sources_items(api, source):
