@@ -4,12 +4,15 @@ import functools
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import idempotency
@@ -153,3 +156,32 @@ def idempotent(method: Callable) -> Callable:
         return response
 
     return wrapper
+
+
+class ApiRootSerializer(serializers.Serializer):
+    campaigns = serializers.URLField()
+    schema = serializers.URLField()
+    docs = serializers.URLField()
+
+
+class ApiRoot(APIView):
+    """The API's entry point: where its collections and its documentation are."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: ApiRootSerializer}, auth=[])
+    def get(self, request: Request) -> Response:
+        def link(name: str) -> str:
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {"campaigns": link("api_campaigns"), "schema": link("api_schema"), "docs": link("api_docs")}
+        )
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Any /api/ address that names nothing (an id that is not a number, say): a JSON 404, never the HTML page."""
+    body = {"type": PROBLEM_BASE + "not_found", "title": TITLES[404], "status": 404, "detail": "No API endpoint has this address."}
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,7 +10,7 @@ from integrations.n8n.urls import hook_urlpatterns as n8n_hooks
 from monitoring import views as monitoring_views
 from triggers.urls import hook_urlpatterns as trigger_hooks
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.
@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("triggers.urls")),
     path("", include("integrations.cms.urls")),
     path("", include("billing.urls")),
+    path("api/v1/", login_not_required(api.ApiRoot.as_view()), name="api_root"),
     path("api/v1/", include("campaigns.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
@@ -52,4 +53,6 @@ urlpatterns = [
     # Before allauth's own: the same sign-up, with an invitation's address locked in.
     path("accounts/signup/", views.signup, name="signup_invited"),
     path("accounts/", include("allauth.urls")),
+    # Last: any other /api/ address answers a JSON 404, not the HTML page.
+    re_path(r"^api/", login_not_required(api.not_found)),
 ]
