@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Development settings: DEBUG is off unless set (marketing/settings.py). Tests set it in pytest.ini.
 DEV := DEBUG=1
 
-.PHONY: run test install migrate bench e2e-n8n e2e-wordpress clean var
+.PHONY: run test install migrate bench e2e-n8n e2e-wordpress e2e-api clean var
 
 run: install migrate
 	$(DEV) $(BIN)/python manage.py ensure_demo
@@ -34,6 +34,10 @@ bench: install var
 
 e2e-n8n: install
 	$(DEV) $(BIN)/python e2e/n8n/run.py
+
+# Schemathesis over the whole API schema against a live server (a few minutes at most).
+e2e-api: install
+	$(BIN)/python e2e/api/run.py
 
 e2e-wordpress: install
 	$(DEV) $(BIN)/python e2e/wordpress/run.py

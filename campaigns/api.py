@@ -1,7 +1,7 @@
 """/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
 and answer JSON; every object is loaded through the workspace of the token or the session."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +10,7 @@ from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
 from . import scheduling, selectors, services
-from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule, ScheduleKind
+from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule, ScheduleKind, ErrorCategory
 from .recurrence import PRESETS
 
 
@@ -29,6 +29,11 @@ class ExecutionStepSerializer(serializers.Serializer):
         return f"{step.destination}:{step.object_id}" if step.destination else None
 
 
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    def to_representation(self, value):
+        return value or None
+
+
 class ExecutionSerializer(serializers.ModelSerializer):
     """A run. ``instagram_media_id``, ``instagram_permalink`` and ``n8n_execution_id`` are kept for
     clients written before campaigns had several targets: the first publish step that reported
@@ -40,6 +45,8 @@ class ExecutionSerializer(serializers.ModelSerializer):
     instagram_media_id = serializers.SerializerMethodField()
     instagram_permalink = serializers.SerializerMethodField()
     n8n_execution_id = serializers.SerializerMethodField()
+    # Blank in the database means "none": null in the API, so the value always fits its schema.
+    error_category = BlankAsNullChoiceField(choices=ErrorCategory.choices, allow_null=True, read_only=True)
 
     class Meta:
         model = CampaignExecution
@@ -64,8 +71,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
     def get_instagram_media_id(self, execution: CampaignExecution) -> str:
         return execution.outputs.get("instagram_media_id", "")
 
-    def get_instagram_permalink(self, execution: CampaignExecution) -> str:
-        return execution.outputs.get("instagram_permalink", "")
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_instagram_permalink(self, execution: CampaignExecution) -> str | None:
+        return execution.outputs.get("instagram_permalink") or None
 
     def get_n8n_execution_id(self, execution: CampaignExecution) -> str:
         return execution.outputs.get("n8n_execution_id", "")
@@ -103,6 +111,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = ["id", "name", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images", "schedule", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "images", "schedule", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"min_length": 1}}  # the schema then says what "" gets: a 400
 
     def get_images(self, campaign: Campaign) -> list[str]:
         return [image.public_url for image in campaign.images.all()]
@@ -217,8 +226,13 @@ class CampaignStatusApi(APIView):
         return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
 
 
+class ScheduledSerializer(serializers.Serializer):
+    campaign = CampaignSerializer()
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Conflicts accepted with accept_warnings.")
+
+
 class CampaignScheduleApi(APIView):
-    @extend_schema(request=SchedulePlanSerializer, responses={200: CampaignSerializer})
+    @extend_schema(request=SchedulePlanSerializer, responses={200: ScheduledSerializer})
     def put(self, request, pk: int):
         campaign = _campaign(request, pk)
         serializer = SchedulePlanSerializer(data=request.data, context={"workspace": workspace_of(request)})

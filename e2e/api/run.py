@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""`make e2e-api`: schemathesis over the whole API schema, against our app on a live server.
+
+1. Migrates a throwaway SQLite database in a temporary folder, and creates a user, a workspace, an API token and a campaign.
+2. Serves the app with gunicorn on 127.0.0.1 and a free port (DEBUG off, tasks run inline).
+3. Runs ``schemathesis run`` on /api/schema/ with the token, every check on (no 5xx, answers
+   that match the schema, no undocumented status code), bounded in examples and time.
+4. Stops the server, also on failure. Exit code: schemathesis's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+MAX_EXAMPLES = os.environ.get("E2E_API_MAX_EXAMPLES", "25")
+TIME_LIMIT = int(os.environ.get("E2E_API_SECONDS", "300"))
+
+SETUP = """
+from marketing.services import api_token_create, workspace_create
+from marketing.models import User
+from tests.factories import CampaignFactory, add_image
+user = User.objects.create_user("schemathesis@example.com", "x" * 20)
+workspace = workspace_create(name="Schemathesis", owner=user)
+_, raw = api_token_create(workspace=workspace, user=user, name="schemathesis")
+add_image(CampaignFactory(workspace=workspace, name="Probe"))
+print(raw)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="e2e-api-") as folder:
+        env = {
+            **os.environ,
+            "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",
+            "PUBLIC_BASE_URL": "http://127.0.0.1",
+            "SECRET_KEY": "e2e-api-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CELERY_TASK_ALWAYS_EAGER": "1",
+            # Schemathesis sends thousands of requests a minute; the throttle is not under test.
+            "API_RATE_LIMIT": "1000000/minute",
+            "MEDIA_ROOT": str(Path(folder) / "media"),
+            "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        }
+        # A database of its own, gone with the folder: the run writes whatever schemathesis sends.
+        env["DATABASE_URL"] = f"sqlite:///{Path(folder) / 'db.sqlite3'}"
+        python = str(BIN / "python")
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        token = subprocess.run(
+            [python, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip().splitlines()[-1]
+        port = free_port()
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "marketing.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--log-level", "warning"],
+            cwd=ROOT, env=env, start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            command = [
+                str(BIN / "schemathesis"), "run", base + "/api/schema/",
+                "--url", base,
+                "-H", f"Authorization: Bearer {token}",
+                # No 5xx, answers (status, content type, body) as documented. Requests refused by a
+                # business rule the schema cannot express (an illegal status change) are not failures.
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--max-examples", MAX_EXAMPLES,
+                "--generation-deterministic",
+                "--request-timeout", "10",
+                "--workers", "2",
+            ]
+            print("[e2e-api]", " ".join(command).replace(token, "mkt_…"), flush=True)
+            return subprocess.run(command, cwd=ROOT, timeout=TIME_LIMIT).returncode
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
