@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MAX_EXAMPLES = os.environ.get("E2E_API_MAX_EXAMPLES", "25")
@@ -49,6 +51,7 @@ def main() -> int:
             **os.environ,
             "DEBUG": "0",
             "SECURE_SSL_REDIRECT": "0",
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "PUBLIC_BASE_URL": "http://127.0.0.1",
             "SECRET_KEY": "e2e-api-" + "x" * 50,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
