@@ -63,8 +63,11 @@ def webhook(stripe_fake, db):
 
 
 @pytest.fixture
-def deliver(client, webhook):
-    """Posts events through the real endpoint URL, signed as Stripe signs them."""
+def deliver(client, webhook, django_capture_on_commit_callbacks):
+    """Posts events through the real endpoint URL, signed as Stripe signs them.
+
+    What the handlers queue for after the commit (emails, cache drops) runs, as it would in production.
+    """
     import json
 
     from tests.billing.fake_stripe import sign
@@ -77,9 +80,12 @@ def deliver(client, webhook):
             header = signature if signature is not None else sign(payload, secret or webhook.secret)
             if header:
                 headers["HTTP_STRIPE_SIGNATURE"] = header
-            responses.append(
-                client.post(f"/stripe/webhook/{webhook.djstripe_uuid}/", data=payload, content_type="application/json", **headers)
-            )
+            with django_capture_on_commit_callbacks(execute=True):
+                responses.append(
+                    client.post(
+                        f"/stripe/webhook/{webhook.djstripe_uuid}/", data=payload, content_type="application/json", **headers
+                    )
+                )
         return responses[0] if len(responses) == 1 else responses
 
     return send

@@ -175,7 +175,9 @@ class FakeStripe:
                 case "GET", ["account"]:
                     return self.account
                 case "POST", ["customers"]:
-                    return self._new("customer", "cus", email=p.get("email"), name=p.get("name"), metadata=p.get("metadata", {}))
+                    return self._customer(email=p.get("email"), name=p.get("name"), metadata=p.get("metadata", {}))
+                case "GET", ["products", _, "features"]:
+                    return {"object": "list", "data": [], "has_more": False, "url": path}
                 case "POST", ["products"]:
                     return self._new("product", "prod", id=p.get("id"), name=p["name"], metadata=p.get("metadata", {}),
                                      default_price=None, description=p.get("description"))
@@ -310,7 +312,7 @@ class FakeStripe:
 
     def _invoice_preview(self, p: dict) -> dict:
         subscription = self.get(p["subscription"])
-        amount = sum((item["price"].get("unit_amount") or 0) for item in subscription["items"]["data"])
+        amount = sum(item["price"].get("unit_amount") or 0 for item in subscription["items"]["data"] if item.get("quantity"))
         return {"object": "invoice", "id": None, "customer": p["customer"], "amount_due": amount, "currency": "usd",
                 "next_payment_attempt": subscription["items"]["data"][0]["current_period_end"], "lines": {"data": []}}
 
@@ -322,10 +324,14 @@ class FakeStripe:
                 return obj
         raise NotFound(lookup_key)
 
+    def _customer(self, **fields) -> dict:
+        # The example customer has a discount; a new one has none, nor a shipping address.
+        return self._new("customer", "cus", discount=None, shipping=None, **fields)
+
     def add_customer(self, **fields) -> dict:
         """A customer made elsewhere (the dashboard), unknown to the product."""
         with self._lock:
-            return self._new("customer", "cus", email=fields.pop("email", "stranger@example.com"), metadata={}, **fields)
+            return self._customer(email=fields.pop("email", "stranger@example.com"), metadata={}, **fields)
 
     def complete_checkout(self, session_id: str, *, status: str | None = None) -> list[dict]:
         """The customer pays: a subscription starts, its first invoice is paid."""
@@ -368,7 +374,7 @@ class FakeStripe:
         )
 
     def _invoice(self, subscription: dict, *, paid: bool) -> dict:
-        amount = sum((item["price"].get("unit_amount") or 0) for item in subscription["items"]["data"])
+        amount = sum(item["price"].get("unit_amount") or 0 for item in subscription["items"]["data"] if item.get("quantity"))
         invoice = self._new(
             "invoice", "in", customer=subscription["customer"], status="paid" if paid else "open",
             number=f"FAKE-{len([o for o in self.objects.values() if o.get('object') == 'invoice']) + 1:04d}",
