@@ -26,7 +26,7 @@ def configure() -> None:
     stripe.api_version = settings.STRIPE_API_VERSION
     stripe.api_key = settings.STRIPE_SECRET_KEY or None
     # The SDK retries connection errors and 409/429/5xx with the same idempotency key.
-    stripe.max_network_retries = 2
+    stripe.max_network_retries = settings.STRIPE_NETWORK_RETRIES
     stripe.enable_telemetry = False
 
 

@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.plans import Limit
-from billing.services import limit_check, run_refusal
+from billing.services import ai_image_record_usage, limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
@@ -366,6 +366,8 @@ def image_generation_run(*, generation_id: int, fallback: bool = True) -> ImageG
             image, status, reason = None, GenerationStatus.FELL_BACK, " ".join(error.messages)
         generation.image = image
         _generation_finish(generation, status, reason)
+        if status == GenerationStatus.SUCCEEDED:
+            ai_image_record_usage(generation=generation)
     return generation
 
 

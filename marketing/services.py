@@ -103,6 +103,7 @@ def workspace_delete(*, workspace: Workspace, by: Membership, confirm_name: str)
         raise ValidationError({"confirm_name": "Type the workspace's name exactly as shown to confirm."})
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
     summary = workspace_summary(workspace=workspace)
+    _subscription_cancel(workspace)
     unfinished = CampaignExecution.objects.filter(
         workspace=workspace, status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
     ).select_related("campaign")
@@ -115,6 +116,19 @@ def workspace_delete(*, workspace: Workspace, by: Membership, confirm_name: str)
     transaction.on_commit(lambda: [storage.delete(path) for path in paths if path])
     logger.info("workspace deleted", extra={"workspace_id": workspace_id, "by": by.user_id, "campaigns": summary.campaigns})
     return summary
+
+
+def _subscription_cancel(workspace: Workspace) -> None:
+    # Stripe would go on charging a deleted workspace: its subscription ends first, or nothing goes.
+    from billing.services import subscription_cancel_for_workspace
+    from integrations.http import ProviderError
+
+    try:
+        subscription_cancel_for_workspace(workspace=workspace)
+    except ProviderError:
+        raise ValidationError(
+            "Stripe could not be reached to cancel the subscription, so nothing was deleted. Try again in a minute."
+        ) from None
 
 
 def workspace_switch(*, request: HttpRequest, workspace: Workspace) -> None:

@@ -383,6 +383,8 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com").rstri
 # webhook payloads the way its models expect whatever the account's default is.
 STRIPE_API_VERSION = "2026-05-27.dahlia"
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# Retries of one Stripe call by the SDK (connection errors, 409, 429, 5xx), same idempotency key.
+STRIPE_NETWORK_RETRIES = env.int("STRIPE_NETWORK_RETRIES", default=2)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=14)
 # After a subscription ends or goes unpaid, its limits hold this long before the free allowance applies.
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)

@@ -27,6 +27,7 @@ def stripe_fake(settings):
     fake = FakeStripe().start()
     settings.STRIPE_SECRET_KEY = "sk_test_FakeKeyForTests0123456789abcdef"
     settings.STRIPE_API_BASE = fake.base_url
+    settings.STRIPE_NETWORK_RETRIES = 0
     yield fake
     fake.stop()
 
