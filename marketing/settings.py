@@ -452,6 +452,9 @@ MONITORING_DISK_MIN_FREE_PERCENT = env.float("MONITORING_DISK_MIN_FREE_PERCENT",
 # The alert evaluator counts as stalled (and /readyz says so) when older than this.
 MONITORING_EVALUATOR_MAX_AGE_SECONDS = env.int("MONITORING_EVALUATOR_MAX_AGE_SECONDS", default=180)
 MONITORING_BEAT_MAX_AGE_SECONDS = env.int("MONITORING_BEAT_MAX_AGE_SECONDS", default=180)
+# When beat's evaluation is overdue, /readyz runs one in a thread of the web process, so "beat silent"
+# and "workers silent" still reach someone when beat or the workers are what is down.
+MONITORING_FALLBACK_EVALUATION = env.bool("MONITORING_FALLBACK_EVALUATION", default=True)
 # Alerts: email to active staff plus these addresses; a signed webhook when a URL is set.
 MONITORING_ALERT_EMAILS = env.list("MONITORING_ALERT_EMAILS", default=[])
 MONITORING_ALERT_WEBHOOK_URL = env("MONITORING_ALERT_WEBHOOK_URL", default="")

@@ -60,6 +60,13 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "enabled", "threshold", "window_minutes", "remind_after_minutes", "notify_email", "notify_webhook"]
     list_editable = ["enabled", "threshold", "window_minutes", "remind_after_minutes"]
     list_filter = ["enabled", "kind"]
+    readonly_fields = ["meaning"]
+
+    @admin.display(description="What the numbers mean")
+    def meaning(self, obj: AlertRule) -> str:
+        from .alerts import MEANING
+
+        return MEANING.get(obj.kind, "")
 
 
 class AlertNotificationInline(admin.TabularInline):

@@ -85,8 +85,10 @@ def gauges_sample() -> None:
 
 
 def minute_tick() -> None:
+    from .alerts import evaluate
     from .recorder import flush
 
     flush()
     gauges_sample()
     health_sample()
+    evaluate()

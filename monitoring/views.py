@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -9,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import health, prometheus, selectors, services
+from . import alerts, health, prometheus, selectors, services
 from marketing.models import Role
 from marketing.web import workspace_required
 
@@ -25,6 +26,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ``?check=database,cache`` runs only those (a probe that must not depend on the workers).
     """
     names = [name for name in request.GET.get("check", "").split(",") if name]
+    if settings.MONITORING_FALLBACK_EVALUATION:
+        alerts.evaluate_if_stale()
     results = health.run_checks(names or None)
     ready = all(result.ok for result in results)
     body = {

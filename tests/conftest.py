@@ -44,6 +44,7 @@ def _isolated(settings, tmp_path):
     settings.TRIGGER_EVENT_BUFFER = False
     # Monitoring writes when a test calls recorder.flush(), not from a thread behind its back.
     settings.MONITORING_BACKGROUND_FLUSH = False
+    settings.MONITORING_FALLBACK_EVALUATION = False
     recorder.reset()
     yield
     recorder.reset()
