@@ -451,9 +451,17 @@ def _flush_forever() -> None:
 
 
 def reset() -> None:
-    """Forgets whatever is pending (for tests)."""
+    """Forgets whatever is pending, and the sample counts kept in Redis (for tests)."""
     global _buffer
     _buffer = _Buffer()
+    if settings.REDIS_URL:
+        try:
+            client = redis_client.client(settings.REDIS_URL)
+            keys = list(client.scan_iter(match="monitoring:samples:*"))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
 
 
 def flush_at_exit() -> None:

@@ -67,7 +67,10 @@ class Situations:
         breaker = http._breaker("instagram")
         if on:
             breaker.open()
-            breaker._state_storage.opened_at = timezone.now() - timedelta(minutes=10)
+            storage = breaker._state_storage
+            if hasattr(storage, "_redis"):  # Redis storage only ever moves opened_at forward
+                storage._redis.delete(storage._namespace("opened_at"))
+            storage.opened_at = timezone.now() - timedelta(minutes=10)
         else:
             breaker.close()
 
