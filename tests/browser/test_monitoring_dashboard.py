@@ -1,0 +1,34 @@
+"""Staff open the monitoring dashboard in Chromium: charts drawn, hover values, range switch by HTMX."""
+
+import pytest
+from django.utils import timezone
+
+from monitoring.models import Rollup
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_staff_open_the_dashboard_and_switch_its_range(page, live_server, tmp_path):
+    staff = UserFactory(email="ops@example.com", is_staff=True)
+    now = timezone.now().replace(second=0, microsecond=0)
+    Rollup.objects.create(series="request", key="GET campaign_list", resolution="m", bucket=now, count=30, failures=3, h3=30, total_ms=2400)
+    Rollup.objects.create(series="request", key="GET campaign_list", resolution="h", bucket=now.replace(minute=0), count=30, failures=3, h3=30, total_ms=2400)
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/monitoring/")
+    page.fill("input[name=login]", staff.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(f"{live_server.url}/monitoring/")
+
+    assert page.get_by_role("heading", name="Monitoring").is_visible()
+    assert page.locator("svg[aria-label='Requests per minute']").is_visible()
+    assert "GET campaign_list" in page.locator("table").first.inner_text()
+    hover = page.locator("svg[aria-label='Requests per minute'] rect.mon-hover title").last.text_content()
+    assert "all: 30 req/min" in hover and "5xx: 3 req/min" in hover
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+    page.get_by_role("link", name="Last week").click()
+    page.wait_for_url("**/monitoring/?range=week")
+    assert page.locator("#mon-body a[aria-current=true]").inner_text() == "Last week"
+    assert page.locator("svg[aria-label='Requests per minute'] rect.mon-hover").count() == 7 * 24
