@@ -1,5 +1,10 @@
 """10,000 campaigns due in the same minute: time until every execution exists and its task is queued.
 
+On PostgreSQL two dispatchers run at once (two threads, each with its own connection), as when
+beat ticks twice or two workers pick the task up: each must skip the rows the other holds, and
+no planned run may get two executions. SQLite, whose throwaway database lives in memory and
+takes one writer at a time, runs one.
+
 Uses the broker the settings name (Redis when REDIS_URL is set, else the filesystem transport),
 with the run task routed to a queue of the benchmark's own that is deleted afterwards, so no
 worker picks the runs up and the developer's queue stays clean.
@@ -7,11 +12,13 @@ worker picks the runs up and the developer's queue stays clean.
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 import time
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection as db_connection, connections
 from django.db.models import Count
 from django.utils import timezone
 
@@ -23,7 +30,7 @@ from marketing.models import User, Workspace
 from marketing.services import workspace_create
 
 CAMPAIGNS = 10_000
-MAX_SECONDS = 30.0
+MAX_SECONDS = 5.0
 
 
 def _create_due(now) -> Workspace:
@@ -38,6 +45,13 @@ def _create_due(now) -> Workspace:
         Schedule(campaign=campaign, kind="once", run_at=due, timezone="UTC", next_run_at=due) for campaign in campaigns
     )
     return workspace
+
+
+def _dispatcher(now) -> int:
+    try:
+        return scheduling.dispatch_due_runs(now=now)
+    finally:
+        connections.close_all()  # This thread's own connection.
 
 
 def _queued(app, queue: str, folder: Path | None) -> int:
@@ -80,9 +94,16 @@ def run(*, requests: int) -> Result:
             workspace = _create_due(now)
             result.say(f"data: {CAMPAIGNS:,} campaigns due at once, made in {time.perf_counter() - started:.1f} s")
 
+            dispatchers = 2 if db_connection.vendor == "postgresql" else 1
             started = time.perf_counter()
-            dispatched = scheduling.dispatch_due_runs(now=now)
+            if dispatchers == 1:
+                shares = [scheduling.dispatch_due_runs(now=now)]
+            else:
+                with ThreadPoolExecutor(dispatchers) as pool:
+                    shares = list(pool.map(_dispatcher, [now] * dispatchers))
             elapsed = time.perf_counter() - started
+            dispatched = sum(shares)
+            result.say(f"dispatchers at once: {dispatchers}, each dispatched {', '.join(f'{n:,}' for n in shares)}")
             queued = _queued(app, queue, folder)
             # Other benchmarks of the same run leave executions of their own in the database.
             ours = CampaignExecution.objects.filter(workspace=workspace)
