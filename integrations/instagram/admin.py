@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import services
+from . import insights, services
 from .models import InsightValue, InstagramAccount, PublishAttempt
 
 
@@ -40,7 +40,7 @@ class InstagramAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pull account insights now")
     def pull_insights(self, request: HttpRequest, queryset: QuerySet[InstagramAccount]) -> None:
-        pulled = sum(services.account_insights_pull(account=account) for account in queryset)
+        pulled = sum(insights.account_insights_pull(account=account) for account in queryset)
         self.message_user(request, f"Pulled insights for {pulled} of {queryset.count()} accounts.", messages.INFO)
 
 

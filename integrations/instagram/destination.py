@@ -20,9 +20,9 @@ class InstagramDestination(Destination):
     checks_spacing = True
 
     def publish(self, *, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
-        from . import services
+        from . import publishing
 
-        return services.execution_publish(execution=execution, step=step, caption=caption)
+        return publishing.execution_publish(execution=execution, step=step, caption=caption)
 
     def offered(self, obj: InstagramAccount) -> bool:
         return obj.status != AccountStatus.DISCONNECTED

@@ -8,7 +8,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from . import selectors, services
+from . import insights, selectors, services
 from .models import AccountStatus, InstagramAccount
 
 logger = logging.getLogger(__name__)
@@ -25,13 +25,13 @@ def refresh_expiring_tokens() -> int:
 @shared_task
 def pull_media_insights() -> int:
     """Every six hours: the metrics of the posts published in the last 30 days."""
-    return services.insights_pull_media()
+    return insights.insights_pull_media()
 
 
 @shared_task
 def pull_account_insights() -> int:
     """Daily: each connected account's totals for yesterday and its follower count."""
-    return services.insights_pull_accounts()
+    return insights.insights_pull_accounts()
 
 
 @shared_task
@@ -40,8 +40,8 @@ def refresh_account_insights(account_id: int) -> int:
     account = InstagramAccount.objects.filter(pk=account_id, status=AccountStatus.CONNECTED).first()
     if account is None:
         return 0
-    services.account_insights_pull(account=account)
-    return services.account_media_insights_pull(account=account)
+    insights.account_insights_pull(account=account)
+    return insights.account_media_insights_pull(account=account)
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from marketing.selectors import get_for_workspace_or_404
 from marketing.web import workspace_required
 
-from . import client, selectors, services
+from . import client, insights, oauth, selectors, services
 from .forms import PickAccountsForm
 from .models import AccountStatus, InstagramAccount
 
@@ -29,7 +29,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "accounts": selectors.account_list(workspace=request.workspace),
         "configured": client.is_configured(),
         "app_id_set": bool(settings.META_APP_ID),
-        "redirect_uri": services.redirect_uri(),
+        "redirect_uri": oauth.redirect_uri(),
         "can_manage": _can_manage(request),
     }
     return render(request, "instagram/accounts.html", context)
@@ -40,7 +40,7 @@ def _start_oauth(request: HttpRequest) -> HttpResponse:
     if not client.is_configured():
         messages.error(request, "Instagram is not configured on this server yet: see below what to set.")
         return redirect("instagram_accounts")
-    return redirect(services.oauth_start(session=request.session, membership=request.membership))
+    return redirect(oauth.oauth_start(session=request.session, membership=request.membership))
 
 
 @workspace_required
@@ -65,12 +65,12 @@ def reconnect(request: HttpRequest, account_id: int) -> HttpResponse:
 def callback(request: HttpRequest) -> HttpResponse:
     """Facebook sends the browser back here with ?code=…&state=… (or ?error=… when the user cancelled)."""
     try:
-        services.oauth_check_state(session=request.session, state=request.GET.get("state", ""), workspace=request.workspace)
+        oauth.oauth_check_state(session=request.session, state=request.GET.get("state", ""), workspace=request.workspace)
         services.require_manager(request.membership)
         if request.GET.get("error"):
-            raise services.OAuthError("The Instagram connection was cancelled on Facebook; nothing was changed.")
-        services.oauth_complete(session=request.session, code=request.GET.get("code", ""), workspace=request.workspace)
-    except services.OAuthError as error:
+            raise oauth.OAuthError("The Instagram connection was cancelled on Facebook; nothing was changed.")
+        oauth.oauth_complete(session=request.session, code=request.GET.get("code", ""), workspace=request.workspace)
+    except oauth.OAuthError as error:
         messages.error(request, error.message)
         return redirect("instagram_accounts")
     return redirect("instagram_pick")
@@ -80,7 +80,7 @@ def callback(request: HttpRequest) -> HttpResponse:
 @never_cache
 def pick(request: HttpRequest) -> HttpResponse:
     services.require_manager(request.membership)
-    candidates = services.oauth_candidates(session=request.session, workspace=request.workspace)
+    candidates = oauth.oauth_candidates(session=request.session, workspace=request.workspace)
     if not candidates:
         messages.error(request, "The connection expired or was already used. Please connect again.")
         return redirect("instagram_accounts")
@@ -95,7 +95,7 @@ def pick(request: HttpRequest) -> HttpResponse:
     form = PickAccountsForm(data, candidates=candidates, initial={"accounts": preselected})
     if request.method == "POST" and form.is_valid():
         try:
-            accounts = services.accounts_connect(
+            accounts = oauth.accounts_connect(
                 session=request.session, membership=request.membership, ig_user_ids=form.cleaned_data["accounts"]
             )
         except ValidationError as error:
@@ -138,8 +138,8 @@ def analytics(request: HttpRequest, account_id: int) -> HttpResponse:
 def insights_refresh(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account(request, account_id)
     try:
-        services.insights_refresh_request(account=account, membership=request.membership)
-    except services.RefreshRefused as refused:
+        insights.insights_refresh_request(account=account, membership=request.membership)
+    except insights.RefreshRefused as refused:
         messages.warning(request, refused.message)
     else:
         messages.success(request, f"Pulling the insights of @{account.username} now; reload in a minute to see them.")

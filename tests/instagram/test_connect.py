@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.instagram.models import InstagramAccount
-from integrations.instagram.services import SESSION_CANDIDATES_KEY
+from integrations.instagram.oauth import SESSION_CANDIDATES_KEY
 
 from .conftest import IG_USER_ID, LONG_TOKEN, SHORT_TOKEN
 

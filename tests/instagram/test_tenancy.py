@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign, CampaignTarget
+from campaigns.models import CampaignTarget
 from integrations.instagram.models import InstagramAccount
 from tests.factories import CampaignFactory, add_image
 

@@ -1,0 +1,348 @@
+"""Publishing a run's step to an Instagram account: containers, status polls, the publish, the first comment.
+
+The campaign engine calls ``execution_publish`` through ``destination.py``; every step of the way is
+saved on the step, so a rerun resumes and never publishes twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns.destinations import RetryLater, StepFailed, StepOutcome
+from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
+from campaigns.selectors import publishable_images
+from campaigns.services import step_record_result, step_save_state
+from integrations.http import ProviderError, plain_message
+
+from . import client, selectors
+from .models import AccountStatus, AttemptStatus, InstagramAccount, PublishAttempt
+from .services import account_mark_needs_reconnect, account_quota_read, next_publish_slot
+
+logger = logging.getLogger(__name__)
+
+# Waits between container status checks inside one run; then the run comes back later.
+DEFAULT_POLL_DELAYS = (2.0, 4.0, 8.0)
+# A container still processing after this long fails the run.
+CONTAINER_PROCESSING_LIMIT = timedelta(minutes=10)
+STILL_PROCESSING_COUNTDOWN = 60.0
+MAX_COUNTDOWN = 3600.0
+
+
+def _poll_delays() -> tuple[float, ...]:
+    return tuple(getattr(settings, "INSTAGRAM_POLL_DELAYS", DEFAULT_POLL_DELAYS))
+
+
+def _sleep(seconds: float) -> None:
+    """Waits between status checks; a seam for tests (INSTAGRAM_POLL_DELAYS = () keeps them instant)."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def _countdown(execution: CampaignExecution, error: ProviderError | None, base: float) -> float:
+    """Exponential backoff over the run's attempts, or what Meta (or the open circuit) asked for."""
+    backoff = min(base * 2 ** max(0, execution.attempts - 1), MAX_COUNTDOWN)
+    asked = getattr(error, "retry_after", None) or 0.0
+    return max(backoff, min(asked, MAX_COUNTDOWN))
+
+
+class _Publisher:
+    """Publishes one run to Instagram, resuming from what ``step.state`` says was already done.
+
+    state keys: ``children`` (carousel item container ids), ``container_id``, ``container_created_at``,
+    ``publish_requested_at``, ``comment_id``, ``comment_error``.
+    """
+
+    def __init__(self, *, execution: CampaignExecution, step: ExecutionStep, caption: str, account: InstagramAccount):
+        self.execution = execution
+        self.step = step
+        self.caption = caption
+        self.account = account
+        self.campaign = execution.campaign
+        self.attempt = PublishAttempt.objects.create(
+            workspace_id=execution.workspace_id,
+            execution=execution,
+            account=account,
+            container_id=step.state.get("container_id", ""),
+            children_ids=step.state.get("children", []),
+        )
+
+    # The flow ---------------------------------------------------------------------------------
+
+    def run(self) -> StepOutcome:
+        try:
+            outcome = self._run()
+        except StepFailed as failure:
+            self._attempt(status=AttemptStatus.FAILED, error_message=failure.message)
+            raise
+        except RetryLater as retry:
+            self._attempt(status=AttemptStatus.RETRYING, error_message=retry.message)
+            raise
+        if self.attempt.status == AttemptStatus.STARTED:
+            # A rerun that only finished the comment: the post was published by an earlier attempt.
+            self._attempt(status=AttemptStatus.PUBLISHED, media_id=self.step.external_id)
+        return outcome
+
+    def _run(self) -> StepOutcome:
+        if self.step.external_id:
+            return self._after_publish(self.step.external_id)
+        self._require_connected()
+        container_id = self.step.state.get("container_id")
+        if not container_id:
+            self._check_quota()
+            container_id = self._create_containers()
+        status = self._await_finished([container_id])
+        if status == client.PUBLISHED:
+            # A publish whose answer was lost (timeout, dead worker): find the post, never publish again.
+            media_id = self._find_published_media()
+            if media_id is None:
+                self._attempt(status=AttemptStatus.PUBLISHED, published_at=timezone.now())
+                return StepOutcome(
+                    detail=f"Instagram reports container {container_id} as published, but the post was not found "
+                    f"among @{self.account.username}'s recent posts; it was not published again."
+                )
+        else:
+            step_save_state(self.step, publish_requested_at=timezone.now().isoformat())
+            media_id = self._graph(
+                lambda: client.publish(
+                    ig_user_id=self.account.ig_user_id, token=self.account.access_token, creation_id=container_id
+                ),
+                retry_base=30.0,
+            )
+        self._save_media(media_id)
+        return self._after_publish(media_id)
+
+    def _require_connected(self) -> None:
+        if self.account.status != AccountStatus.CONNECTED or not self.account.access_token:
+            reason = f" ({self.account.last_error})" if self.account.last_error else ""
+            state = "was disconnected" if self.account.status == AccountStatus.DISCONNECTED else "needs reconnecting"
+            raise StepFailed(
+                f"The Instagram account @{self.account.username} {state}{reason}. "
+                "Reconnect it on the Instagram accounts page, then run the campaign again.",
+                category=ErrorCategory.AUTH,
+            )
+
+    def _check_quota(self) -> None:
+        quota = self._graph(lambda: account_quota_read(account=self.account), retry_base=60.0)
+        if quota.total and quota.usage >= quota.total:
+            raise StepFailed(self._quota_message(quota.usage, quota.total), category=ErrorCategory.QUOTA)
+
+    def _quota_message(self, usage: int | None = None, total: int | None = None) -> str:
+        slot = next_publish_slot(account=self.account)
+        if slot is None:
+            when = "within 24 hours"
+        else:
+            zone = ZoneInfo(self.execution.workspace.timezone)
+            when = f"at {timezone.localtime(slot, zone):%Y-%m-%d %H:%M %Z}"
+        used = f" ({usage} of {total} posts in the last 24 hours)" if total else ""
+        return f"Instagram publishing quota reached for @{self.account.username}{used}, next slot {when}."
+
+    def _image_urls(self) -> list[str]:
+        urls = [image.public_url for image in publishable_images(campaign=self.campaign)]
+        if not urls:
+            raise StepFailed("The campaign has no image to publish.", category=ErrorCategory.VALIDATION)
+        return urls
+
+    def _create_containers(self) -> str:
+        urls = self._image_urls()
+        ig_user_id, token = self.account.ig_user_id, self.account.access_token
+        if len(urls) == 1:
+            container_id = self._graph(
+                lambda: client.create_image_container(
+                    ig_user_id=ig_user_id, token=token, image_url=urls[0], caption=self.caption
+                ),
+                retry_base=30.0,
+            )
+        else:
+            children = list(self.step.state.get("children", []))
+            for url in urls[len(children) :]:
+                child = self._graph(
+                    lambda url=url: client.create_carousel_item(ig_user_id=ig_user_id, token=token, image_url=url),
+                    retry_base=30.0,
+                )
+                children.append(child)
+                step_save_state(self.step, children=children)
+                self._attempt(children_ids=children)
+            self._await_finished(children)
+            container_id = self._graph(
+                lambda: client.create_carousel(ig_user_id=ig_user_id, token=token, children=children, caption=self.caption),
+                retry_base=30.0,
+            )
+        step_save_state(self.step, container_id=container_id, container_created_at=timezone.now().isoformat())
+        self._attempt(container_id=container_id)
+        return container_id
+
+    def _await_finished(self, container_ids: list[str]) -> str:
+        """Polls until every container is FINISHED (or PUBLISHED); a few short waits, then RetryLater."""
+        pending = list(container_ids)
+        delays = _poll_delays()
+        published = False
+        for round_ in range(len(delays) + 1):
+            still = []
+            for container_id in pending:
+                status = self._graph(
+                    lambda container_id=container_id: client.container_status(
+                        container_id=container_id, token=self.account.access_token
+                    ),
+                    retry_base=30.0,
+                )
+                if status.code == client.ERROR:
+                    raise StepFailed(status.error_message, category=ErrorCategory.PROVIDER)
+                if status.code == client.EXPIRED:
+                    raise StepFailed(
+                        "The Instagram container expired before it was published (containers last 24 hours). "
+                        "Run the campaign again.",
+                        category=ErrorCategory.PROVIDER,
+                    )
+                if status.code == client.PUBLISHED:
+                    published = True
+                elif status.code != client.FINISHED:
+                    still.append(container_id)
+            pending = still
+            if not pending:
+                return client.PUBLISHED if published else client.FINISHED
+            if round_ < len(delays):
+                _sleep(delays[round_])
+        started = _parse_iso(self.step.state.get("container_created_at")) or timezone.now()
+        if timezone.now() - started > CONTAINER_PROCESSING_LIMIT:
+            minutes = int(CONTAINER_PROCESSING_LIMIT.total_seconds() // 60)
+            raise StepFailed(
+                f"Instagram was still processing the media after {minutes} minutes; giving up.",
+                category=ErrorCategory.TIMEOUT,
+            )
+        raise RetryLater("Instagram is still processing the media.", countdown=STILL_PROCESSING_COUNTDOWN)
+
+    def _find_published_media(self) -> str | None:
+        """The post a lost publish made: our caption, published after we asked, not claimed by another run."""
+        asked = _parse_iso(self.step.state.get("publish_requested_at") or self.step.state.get("container_created_at"))
+        not_before = (asked or timezone.now() - timedelta(days=1)) - timedelta(minutes=5)
+        media = self._graph(
+            lambda: client.recent_media(ig_user_id=self.account.ig_user_id, token=self.account.access_token),
+            retry_base=30.0,
+        )
+        claimed = set(
+            selectors.publish_steps(workspace_id=self.execution.workspace_id)
+            .exclude(pk=self.step.pk)
+            .exclude(external_id="")
+            .values_list("external_id", flat=True)
+        )
+        matches = [
+            item
+            for item in media
+            if item.id not in claimed
+            and _same_text(item.caption, self.caption)
+            and (item.timestamp is None or item.timestamp >= not_before)
+        ]
+        if not matches:
+            return None
+        # Oldest first: with the same caption twice, the earlier post is the one this run made.
+        matches.sort(key=lambda item: item.timestamp or timezone.now())
+        return matches[0].id
+
+    def _save_media(self, media_id: str) -> None:
+        """Records the post on the step at once, before anything else can fail."""
+        step_record_result(self.step, external_id=media_id, outputs={"instagram_media_id": media_id})
+        self._attempt(status=AttemptStatus.PUBLISHED, media_id=media_id, published_at=timezone.now())
+
+    def _after_publish(self, media_id: str) -> StepOutcome:
+        """The permalink and the first comment: the post is live, so failures here only add a note."""
+        notes = []
+        if not self.step.external_url and self.account.access_token:
+            try:
+                link = client.permalink(media_id=media_id, token=self.account.access_token)
+            except client.TokenInvalid as error:
+                account_mark_needs_reconnect(account=self.account, reason=error.message)
+                link = ""
+            except ProviderError as error:
+                logger.warning("instagram permalink lookup failed", extra={"media_id": media_id, "error": error.message})
+                link = ""
+            if link:
+                step_record_result(self.step, external_url=link, outputs={"instagram_permalink": link})
+        comment = self.campaign.first_comment.strip()
+        if comment and not self.step.state.get("comment_id"):
+            notes.append(self._post_comment(media_id, comment))
+        elif comment:
+            notes.append("First comment posted.")
+        where = self.step.external_url or f"media {media_id}"
+        return StepOutcome(detail=" ".join([f"Published to @{self.account.username}: {where}.", *notes]).strip())
+
+    def _post_comment(self, media_id: str, comment: str) -> str:
+        if not self.account.can_publish or not self.account.access_token:
+            return "The first comment was not posted: the account needs reconnecting."
+        try:
+            comment_id = client.post_comment(media_id=media_id, token=self.account.access_token, message=comment)
+        except client.TokenInvalid as error:
+            account_mark_needs_reconnect(account=self.account, reason=error.message)
+            return f"The first comment was not posted: {error.message}"
+        except ProviderError as error:
+            if error.retryable:
+                raise RetryLater(f"The first comment failed for now: {error.message}", countdown=_countdown(self.execution, error, 30.0))
+            step_save_state(self.step, comment_error=error.message)
+            return f"The first comment was not posted: {error.message}"
+        step_save_state(self.step, comment_id=comment_id)
+        return "First comment posted."
+
+    # Errors and bookkeeping -------------------------------------------------------------------
+
+    def _graph(self, call, *, retry_base: float):
+        """Runs one Graph call, turning its errors into the engine's StepFailed and RetryLater."""
+        try:
+            return call()
+        except client.TokenInvalid as error:
+            self._attempt(error=error)
+            account_mark_needs_reconnect(account=self.account, reason=error.message)
+            raise StepFailed(
+                f"@{self.account.username} needs reconnecting: {error.message}", category=ErrorCategory.AUTH
+            ) from None
+        except client.QuotaReached as error:
+            self._attempt(error=error)
+            raise StepFailed(self._quota_message(), category=ErrorCategory.QUOTA) from None
+        except ProviderError as error:
+            self._attempt(error=error)
+            message = plain_message(error, "Instagram")
+            if error.retryable:
+                base = 120.0 if isinstance(error, client.RateLimited) else retry_base
+                raise RetryLater(message, countdown=_countdown(self.execution, error, base)) from None
+            raise StepFailed(message, category=ErrorCategory.PROVIDER) from None
+
+    def _attempt(self, *, error: ProviderError | None = None, **fields) -> None:
+        if error is not None:
+            fields.update(
+                error_code=getattr(error, "code", None),
+                error_subcode=getattr(error, "subcode", None),
+                error_message=error.message[:2000],
+            )
+        if "error_message" in fields:
+            fields["error_message"] = fields["error_message"][:2000]
+        for name, value in fields.items():
+            setattr(self.attempt, name, value)
+        PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **fields)
+
+
+def execution_publish(*, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
+    """The publish step of a run to one of its Instagram targets (see destination.py)."""
+    account = InstagramAccount.objects.filter(pk=step.object_id, workspace_id=execution.workspace_id).first()
+    if account is None:
+        raise StepFailed(
+            "The campaign's Instagram account is not one of this workspace's accounts.", category=ErrorCategory.VALIDATION
+        )
+    return _Publisher(execution=execution, step=step, caption=caption, account=account).run()
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Captions compared as Instagram may return them: whitespace runs and line endings normalised."""
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _parse_iso(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
