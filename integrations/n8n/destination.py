@@ -19,9 +19,9 @@ class N8nDestination(Destination):
     max_per_campaign = 1
 
     def publish(self, *, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
-        from . import services
+        from . import runs
 
-        return services.run_handoff(execution=execution, step=step, caption=caption)
+        return runs.run_handoff(execution=execution, step=step, caption=caption)
 
     def describe(self, obj: N8nWorkflow) -> Choice:
         return Choice(key=f"{KEY}:{obj.pk}", label=obj.name)

@@ -12,7 +12,7 @@ from marketing.selectors import get_for_workspace_or_404
 from marketing.web import add_service_errors, error_text, workspace_required
 from marketing.webhooks import signature
 
-from . import selectors, services
+from . import runs, selectors, services
 from .client import N8nError
 from .forms import ConnectionForm, TemplateParamsForm
 from .models import N8nWorkflow
@@ -52,7 +52,7 @@ def connection(request: HttpRequest) -> HttpResponse:
         "can_manage": request.membership.can_manage_members,
         "signature_header": signature.HEADER,
         "trigger_header": services.TRIGGER_HEADER,
-        "callback_example": services.callback_url_example(),
+        "callback_example": runs.callback_url_example(),
     }
     return render(request, "n8n/connection.html", context, status=400 if form.errors else 200)
 
@@ -190,11 +190,11 @@ def callback(request: HttpRequest, execution_uuid: UUID) -> JsonResponse:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return JsonResponse({"error": "Bad Content-Length."}, status=400)
-    if length > services.MAX_CALLBACK_BYTES:
-        return JsonResponse({"error": f"The body is larger than {services.MAX_CALLBACK_BYTES // 1024} KB."}, status=400)
+    if length > runs.MAX_CALLBACK_BYTES:
+        return JsonResponse({"error": f"The body is larger than {runs.MAX_CALLBACK_BYTES // 1024} KB."}, status=400)
     # Read at most one byte past the limit, never more, whatever the headers claimed.
-    body = request.read(services.MAX_CALLBACK_BYTES + 1)
-    result = services.callback_receive(
+    body = request.read(runs.MAX_CALLBACK_BYTES + 1)
+    result = runs.callback_receive(
         execution_uuid=execution_uuid, body=body, signature_header=request.META.get(signature.META_KEY)
     )
     return JsonResponse(result.body, status=result.status)
