@@ -33,6 +33,8 @@ from campaigns.models import (
     ExecutionSource,
     ExecutionStatus,
     ImageSource,
+    IN_FLIGHT,
+    MANUAL_SOURCES,
 )
 from campaigns.views import PAGE_SIZE
 from marketing.models import User, Workspace
@@ -115,14 +117,21 @@ def create_data(rng: random.Random) -> tuple[User, Workspace]:
     executions, images = [], []
     for campaign in campaigns:
         if rng.random() < 0.35:
+            manual_in_flight = False
             for _ in range(rng.randint(1, 4)):
                 queued = campaign.created_at + (now - campaign.created_at) * rng.random()
+                source, status = rng.choice(ExecutionSource.values), _pick(rng, RUN_STATUS_WEIGHTS)
+                if source in MANUAL_SOURCES and status in IN_FLIGHT:
+                    # The database allows one queued or running manual run per campaign.
+                    if manual_in_flight:
+                        status = ExecutionStatus.SUCCEEDED
+                    manual_in_flight = True
                 executions.append(
                     CampaignExecution(
                         workspace=workspace,
                         campaign=campaign,
-                        source=rng.choice(ExecutionSource.values),
-                        status=_pick(rng, RUN_STATUS_WEIGHTS),
+                        source=source,
+                        status=status,
                         requested_by=user,
                         queued_at=queued,
                     )
