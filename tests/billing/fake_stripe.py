@@ -1,6 +1,6 @@
 """A local, stateful stand-in for the Stripe API, reached over real HTTP by the real SDK.
 
-Its objects are copies of Stripe's own published examples (``shared/stripe/fixtures3.json``)
+Its objects are copies of Stripe's own published examples (``tests/billing/stripe_fixtures/fixtures3.json``)
 with ids, customers, statuses and times changed. It also plays Stripe's hosted pages: the
 Checkout URL it hands out shows a "Pay" button that completes the session and delivers the
 webhooks, signed as Stripe signs them, to the endpoint it was told about.
@@ -28,9 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
-if not FIXTURES.exists():  # a worktree sits one level deeper than a plain clone
-    FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures" / "fixtures3.json"
 API_VERSION = "2026-05-27.dahlia"
 DAY = 86400
 
