@@ -308,6 +308,9 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
         "ExecutionStatusEnum": "campaigns.models.ExecutionStatus",
         "StepStatusEnum": "campaigns.models.StepStatus",
+        "ScheduleKindEnum": "campaigns.models.ScheduleKind",
+        "SourceKindEnum": "integrations.cms.models.SourceKind",
+        "TriggerKindEnum": "triggers.models.TriggerKind",
     },
 }
 

@@ -1,8 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
-from django.templatetags.static import static
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls import webhook_urlpatterns as stripe_webhooks
@@ -31,8 +29,7 @@ urlpatterns = [
     path("account/", views.account_settings, name="account_settings"),
     path("dev/mailbox/", views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:mail_id>/", views.dev_mailbox, name="dev_mail"),
-    # Browsers ask for /favicon.ico on pages that name no icon (JSON, the API docs).
-    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
+    path("favicon.ico", views.favicon),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", monitoring_views.readyz, name="readyz"),
     path("metrics", monitoring_views.metrics, name="metrics"),

@@ -318,9 +318,9 @@ def maybe_flush(*, force: bool = False) -> None:
         flush()
 
 
-def flush() -> None:
+def flush(buf: _Buffer | None = None) -> None:
     """Writes what this process has recorded: group counts, samples and rollups. Never raises."""
-    buf = _buf()
+    buf = buf or _buf()
     with buf.lock:
         groups, samples, rollups = buf.groups, buf.samples, buf.rollups
         buf.groups, buf.samples, buf.rollups = {}, [], {}
@@ -437,15 +437,19 @@ def _ensure_thread(buf: _Buffer) -> None:
         return
     with buf.lock:
         if buf.thread is None:
-            buf.thread = threading.Thread(target=_flush_forever, name="monitoring-flush", daemon=True)
+            buf.thread = threading.Thread(target=_flush_forever, args=(buf,), name="monitoring-flush", daemon=True)
             buf.thread.start()
 
 
-def _flush_forever() -> None:
+def _flush_forever(buf: _Buffer) -> None:
+    # A thread serves the buffer it was started for: after reset() (or a fork) it stops, instead
+    # of taking the new buffer's records and writing them on a connection of its own.
     while True:
         time.sleep(settings.MONITORING_FLUSH_SECONDS)
+        if _buffer is not buf:
+            return
         try:
-            flush()
+            flush(buf)
         finally:
             connections.close_all()  # this thread's own connections
 
