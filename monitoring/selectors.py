@@ -340,8 +340,8 @@ def workspace_dashboard(*, workspace, range_name: str) -> dict:
         title="Finished runs", unit="runs", buckets=buckets, series={"succeeded": ok, "failed": failed},
         label_format=LABEL_FORMATS[range_name],
     )
-    from campaigns.destinations import destination_label
-    from campaigns.models import ExecutionStep, StepStatus
+    from campaigns.destinations import destination_label, targets_describe
+    from campaigns.models import CampaignTarget, ExecutionStep, StepStatus
 
     destinations = (
         ExecutionStep.objects.filter(execution__workspace=workspace, name="publish", finished_at__gte=since)
@@ -354,12 +354,18 @@ def workspace_dashboard(*, workspace, range_name: str) -> dict:
         )
         .order_by("-runs")[:20]
     )
+    destinations = list(destinations)
+    # Named as the campaign page names them ("@shop"), through the destinations registry.
+    labels = targets_describe(
+        [CampaignTarget(destination=row["destination"], object_id=row["object_id"]) for row in destinations],
+        workspace_id=workspace.pk,
+    )
     destination_rows = []
-    for row in destinations:
+    for row, label in zip(destinations, labels, strict=True):
         settled = row["failed"] + row["succeeded"]
         destination_rows.append(
-            {"destination": f"{destination_label(row['destination'])} #{row['object_id']}", "runs": row["runs"],
-             "failed": row["failed"], "success_rate": 100 * row["succeeded"] / settled if settled else None}
+            {"destination": f"{destination_label(row['destination'])} {label.label}", "runs": row["runs"], "failed": row["failed"],
+             "success_rate": 100 * row["succeeded"] / settled if settled else None}
         )
     events = TriggerEvent.objects.filter(workspace=workspace, received_at__gte=since).aggregate(
         matched_count=Count("id", filter=Q(matched=True)), not_matched_count=Count("id", filter=Q(matched=False))

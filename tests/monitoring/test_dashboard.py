@@ -92,3 +92,51 @@ def test_an_owner_sees_the_workspace_dashboard(alice_client):
 def test_a_member_is_refused_the_workspace_dashboard(client, bob):
     client.force_login(bob)
     assert client.get("/monitoring/workspace/").status_code == 403
+
+
+def test_it_shows_an_owner_their_own_runs_destinations_events_and_errors(alice_client, alice_workspace):
+    from campaigns.models import CampaignExecution, ExecutionSource, ExecutionStatus, ExecutionStep, StepStatus
+    from integrations.instagram.models import InstagramAccount
+    from monitoring.models import ErrorGroup
+    from tests.factories import CampaignFactory, WorkspaceFactory
+    from triggers.models import Trigger, TriggerEvent
+
+    now = timezone.now()
+    other = WorkspaceFactory(name="Other Co")
+    ours = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
+    theirs = InstagramAccount.objects.create(workspace=other, ig_user_id="3", username="rival", page_id="4")
+
+    def run(workspace, account, status):
+        execution = CampaignExecution.objects.create(
+            workspace=workspace, campaign=CampaignFactory(workspace=workspace), source=ExecutionSource.MANUAL,
+            status=status, finished_at=now - timedelta(minutes=30),
+        )
+        step_status = StepStatus.SUCCEEDED if status == ExecutionStatus.SUCCEEDED else StepStatus.FAILED
+        ExecutionStep.objects.create(execution=execution, position=1, name="publish", status=step_status,
+                                     destination="instagram", object_id=account.pk, finished_at=execution.finished_at)
+
+    for status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.SUCCEEDED, ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+        run(alice_workspace, ours, status)
+    run(other, theirs, ExecutionStatus.FAILED)
+    trigger = Trigger.objects.create(workspace=alice_workspace, name="Orders")
+    TriggerEvent.objects.create(workspace=alice_workspace, trigger=trigger, source="webhook", matched=True)
+    TriggerEvent.objects.create(workspace=alice_workspace, trigger=trigger, source="webhook", matched=False)
+    touched = ErrorGroup.objects.create(fingerprint="a", title="KeyError in our publish", category="task", last_seen=now)
+    touched.workspaces.add(alice_workspace)
+    ErrorGroup.objects.create(fingerprint="b", title="Someone else's failure", category="task", last_seen=now).workspaces.add(other)
+
+    response = alice_client.get("/monitoring/workspace/?range=day")
+
+    assert response.status_code == 200
+    assert response.context["destinations"] == [
+        {"destination": "Instagram @shop", "runs": 4, "failed": 1, "success_rate": 75.0},
+    ]
+    chart = response.context["runs_chart"]
+    assert chart.has_data
+    tooltips = [tooltip for _, _, tooltip in chart.columns]
+    assert sum("succeeded: 3 runs\nfailed: 1 runs" in t for t in tooltips) == 1  # the other workspace's run is not counted
+    assert response.context["events"] == {"matched_count": 1, "not_matched_count": 1}
+    content = response.content.decode()
+    assert "KeyError in our publish" in content
+    assert "Someone else" not in content
+    assert "@rival" not in content
