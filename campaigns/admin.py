@@ -9,7 +9,7 @@ from marketing.forms import TimezoneField
 from marketing.service_admin import ServiceAdmin, ServiceInline
 from marketing.web import add_service_errors
 
-from . import scheduling, services
+from . import executions, scheduling, services
 from .forms import WallClockField
 from .models import (
     Campaign,
@@ -116,7 +116,7 @@ class CampaignAdmin(ServiceAdmin):
 
     @admin.action(description="Run now")
     def run_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._each(request, queryset, lambda c: services.execution_create(campaign=c, source=ExecutionSource.MANUAL, by=request.user), "queued a run for")
+        self._each(request, queryset, lambda c: executions.execution_create(campaign=c, source=ExecutionSource.MANUAL, by=request.user), "queued a run for")
 
     @admin.action(description="Archive")
     def archive(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -165,7 +165,7 @@ class CampaignExecutionAdmin(admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[CampaignExecution]) -> None:
         for execution in queryset.select_related("campaign"):
             try:
-                services.execution_cancel(execution=execution, by=request.user)
+                executions.execution_cancel(execution=execution, by=request.user)
             except ValidationError as error:
                 self.message_user(request, f"{execution}: {' '.join(error.messages)}", messages.ERROR)
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
-from . import scheduling, selectors, services
+from . import executions, scheduling, selectors, services
 from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule, ScheduleKind, ErrorCategory
 from .recurrence import PRESETS
 
@@ -211,7 +211,7 @@ class CampaignRunApi(APIView):
     )
     @idempotent
     def post(self, request, pk: int):
-        execution = services.execution_create(campaign=_campaign(request, pk), source=ExecutionSource.API, by=request.user)
+        execution = executions.execution_create(campaign=_campaign(request, pk), source=ExecutionSource.API, by=request.user)
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
 

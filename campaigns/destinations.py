@@ -21,7 +21,7 @@ The campaign form, the API, the admin, the scheduler's checks and the run engine
 up; deleting one of its objects removes the targets that point at it (past runs keep their steps).
 
 ``publish`` returns a StepOutcome: done (with a detail), or waiting for the outside system to call
-back (finish the step with ``services.step_resume_from_callback``). It raises StepFailed for a
+back (finish the step with ``executions.step_resume_from_callback``). It raises StepFailed for a
 final failure and RetryLater for a transient one; either way only that target's step is
 affected, and a rerun never repeats a step that is already done, failed or waiting.
 """

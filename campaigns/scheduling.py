@@ -25,7 +25,8 @@ from .models import (
     Schedule,
     ScheduleKind,
 )
-from .services import campaign_transition, can_transition, executions_create
+from .executions import executions_create
+from .services import campaign_transition, can_transition
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from . import scheduling, services
+from . import executions, scheduling, services
 from .destinations import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 def run_execution(self, execution_id: int) -> None:
     """Runs one execution; transient failures come back later, the service bounds the attempts."""
     try:
-        services.execution_run(execution_id=execution_id)
+        executions.execution_run(execution_id=execution_id)
     except RetryLater as retry:
         raise self.retry(countdown=retry.countdown)
 
@@ -25,7 +25,7 @@ def generate_image(generation_id: int) -> None:
 @shared_task
 def recover_stale_executions() -> int:
     """Beat: requeues runs and image generations whose task or worker was lost."""
-    return services.execution_recover_stale() + services.image_generation_recover_stale()
+    return executions.execution_recover_stale() + services.image_generation_recover_stale()
 
 
 @shared_task

@@ -18,7 +18,7 @@ from marketing.services import invitation_token
 from marketing.timefmt import when
 from marketing.web import add_service_errors, error_text, workspace_required
 
-from . import destinations, recurrence, scheduling, selectors, services
+from . import destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
@@ -217,7 +217,7 @@ def campaign_run(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
 
     def run() -> idempotency.Answer:
-        execution = services.execution_create(campaign=campaign, by=request.user)
+        execution = executions.execution_create(campaign=campaign, by=request.user)
         return idempotency.Answer(status=202, body={"execution": execution.pk})
 
     try:
@@ -381,7 +381,7 @@ def execution_cancel(request: HttpRequest, campaign_id: int, execution_id: int) 
     campaign = _campaign(request, campaign_id)
     execution = get_for_workspace_or_404(CampaignExecution.objects.filter(campaign=campaign), workspace=request.workspace, pk=execution_id)
     try:
-        services.execution_cancel(execution=execution, by=request.user)
+        executions.execution_cancel(execution=execution, by=request.user)
     except ValidationError as error:
         messages.error(request, error_text(error))
     else:

@@ -95,7 +95,7 @@ def workspace_delete(*, workspace: Workspace, by: Membership, confirm_name: str)
     image files are removed from storage once the deletion is committed.
     """
     from campaigns.models import CampaignExecution, CampaignImage, ExecutionStatus
-    from campaigns.services import execution_cancel
+    from campaigns.executions import execution_cancel
 
     if by.workspace_id != workspace.pk or by.role != Role.OWNER:
         raise PermissionDenied("Only an owner can delete a workspace.")

@@ -20,7 +20,7 @@ from campaigns.models import Campaign, CampaignExecution, CampaignStatus, Execut
 from campaigns.recurrence import next_runs
 from billing.plans import Limit
 from billing.services import limit_check
-from campaigns.services import execution_create
+from campaigns.executions import execution_create
 from marketing import ratelimit
 from marketing.webhooks import payload as webhook_payload
 from marketing.webhooks import signature

@@ -11,9 +11,9 @@ import html
 
 from campaigns.captions import normalize_hashtags
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
+from campaigns.executions import step_record_result, step_save_state
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
-from campaigns.services import step_record_result, step_save_state
 
 from . import wordpress
 from .models import ContentSource, PostStatus, SourceKind

@@ -19,8 +19,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import images
+from campaigns.executions import execution_create
 from campaigns.models import Campaign, CampaignStatus, ExecutionSource, ImageSource
-from campaigns.services import campaign_create, campaign_image_add, execution_create, image_generation_request
+from campaigns.services import campaign_create, campaign_image_add, image_generation_request
 from marketing.models import User, Workspace
 from triggers.models import Trigger
 from triggers.services import Rejected, trigger_event_receive

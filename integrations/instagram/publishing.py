@@ -15,9 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
+from campaigns.executions import step_record_result, step_save_state
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
-from campaigns.services import step_record_result, step_save_state
 from integrations.http import ProviderError, plain_message
 
 from . import client, selectors

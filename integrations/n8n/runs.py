@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
+from campaigns.executions import step_record_result, step_resume_from_callback, step_save_state
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStatus, ExecutionStep, StepStatus
 from campaigns.selectors import publishable_images
-from campaigns.services import step_record_result, step_resume_from_callback, step_save_state
 from marketing.webhooks import payload as webhook_payload
 from marketing.webhooks import signature
 

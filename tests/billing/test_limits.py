@@ -8,7 +8,7 @@ from django.utils import timezone
 from billing.plans import FREE, PRO, Limit
 from billing.selectors import workspace_allowance, workspace_usage
 from billing.services import LimitReached, limit_check
-from campaigns import services as campaign_services
+from campaigns import executions, services as campaign_services
 from campaigns.models import Campaign, CampaignExecution, ExecutionSource, ExecutionStatus
 from marketing.services import api_token_create, invitation_create
 from tests.billing.conftest import put_on_plan
@@ -108,7 +108,7 @@ def test_a_scheduled_run_over_the_allowance_is_skipped_with_its_reason(billing_o
         for _ in range(FREE.limit(Limit.RUNS_PER_MONTH))
     )
     planned = CampaignExecution.objects.create(workspace=alice_workspace, campaign=campaign, source=ExecutionSource.SCHEDULE)
-    campaign_services.execution_run(execution_id=planned.pk)
+    executions.execution_run(execution_id=planned.pk)
     planned.refresh_from_db()
     assert planned.status == ExecutionStatus.CANCELLED
     assert planned.error_message.startswith("Skipped: The Free plan allows 10 campaign runs a month")

@@ -78,7 +78,7 @@ def test_it_refuses_an_illegal_transition_with_400(api, alice_workspace):
 
 def test_it_answers_404_for_another_workspaces_objects(api, charlie, django_capture_on_commit_callbacks):
     theirs = CampaignFactory(workspace=charlie.memberships.get().workspace)
-    from campaigns.services import execution_create
+    from campaigns.executions import execution_create
 
     execution = execution_create(campaign=theirs)
     for method, path in [

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from campaigns import scheduling, services
+from campaigns import executions, scheduling
 from campaigns.models import CampaignExecution, Schedule
 from tests.factories import CampaignFactory, WorkspaceFactory
 
@@ -41,7 +41,7 @@ def test_concurrent_dispatchers_create_exactly_one_execution_per_planned_time(se
 
     from unittest import mock
 
-    with mock.patch.object(services, "_queue_many"):
+    with mock.patch.object(executions, "_queue_many"):
         threads = [threading.Thread(target=dispatcher) for _ in range(6)]
         for thread in threads:
             thread.start()

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from campaigns import destinations, services
+from campaigns import destinations, executions
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, CampaignTarget, ExecutionStep
 from marketing.models import Workspace
@@ -131,15 +131,15 @@ def test_it_fails_the_run_with_the_destinations_reason(run_now, campaign, destin
 def test_it_requeues_a_transient_failure_and_then_succeeds(campaign, destination):
     add_image(campaign)
     fake = destination(RetryLater("rate limited", countdown=30), StepOutcome(detail="ok"))
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
 
     with pytest.raises(RetryLater):
-        services.execution_run(execution_id=execution.pk)
+        executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == "queued"
     assert execution.steps.get(name="publish").detail == "Will try again: rate limited"
 
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert (execution.status, execution.attempts, fake.calls) == ("succeeded", 2, 2)
 
@@ -147,12 +147,12 @@ def test_it_requeues_a_transient_failure_and_then_succeeds(campaign, destination
 def test_it_gives_up_after_the_attempt_limit(campaign, destination):
     add_image(campaign)
     destination(*[RetryLater("still rate limited", countdown=1)] * 10)
-    execution = services.execution_create(campaign=campaign)
-    for _ in range(services.MAX_EXECUTION_ATTEMPTS):
+    execution = executions.execution_create(campaign=campaign)
+    for _ in range(executions.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):
-            services.execution_run(execution_id=execution.pk)
+            executions.execution_run(execution_id=execution.pk)
 
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.status == "failed"
@@ -165,7 +165,7 @@ def test_the_task_schedules_the_retry_with_the_countdown(campaign, destination, 
 
     add_image(campaign)
     destination(RetryLater("rate limited", countdown=42))
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     scheduled = {}
 
     def fake_retry(*, countdown):
@@ -203,9 +203,9 @@ def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, desti
     execution = CampaignExecution.objects.get()
 
     step = execution.steps.get(name="publish")
-    services.step_record_result(step, external_id="1789", outputs={"instagram_media_id": "1789"})
-    assert services.step_resume_from_callback(step=step, succeeded=True, message="Posted")
-    assert not services.step_resume_from_callback(step=step, succeeded=False, message="late")
+    executions.step_record_result(step, external_id="1789", outputs={"instagram_media_id": "1789"})
+    assert executions.step_resume_from_callback(step=step, succeeded=True, message="Posted")
+    assert not executions.step_resume_from_callback(step=step, succeeded=False, message="late")
 
     execution.refresh_from_db()
     assert (execution.status, execution.outputs["instagram_media_id"]) == ("succeeded", "1789")
@@ -213,11 +213,11 @@ def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, desti
 
 def test_a_second_worker_finds_nothing_to_claim(campaign):
     add_image(campaign)
-    execution = services.execution_create(campaign=campaign)  # the on_commit task never fires here
-    services.execution_run(execution_id=execution.pk)
+    execution = executions.execution_create(campaign=campaign)  # the on_commit task never fires here
+    executions.execution_run(execution_id=execution.pk)
     finished_at = CampaignExecution.objects.get().finished_at
 
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.attempts == 1
@@ -227,19 +227,19 @@ def test_a_second_worker_finds_nothing_to_claim(campaign):
 def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campaign, destination):
     add_image(campaign)
     fake = destination(StepOutcome(detail="published"))
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     # A worker claimed it, finished the first two steps, then died mid-publish.
     CampaignExecution.objects.filter(pk=execution.pk).update(
-        status="running", attempts=1, lease_expires_at=timezone.now() + services.EXECUTION_LEASE
+        status="running", attempts=1, lease_expires_at=timezone.now() + executions.EXECUTION_LEASE
     )
     ExecutionStep.objects.filter(execution=execution, name__in=["prepare_image", "render_caption"]).update(status="succeeded")
     ExecutionStep.objects.filter(execution=execution, name="publish").update(status="running")
 
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
     assert CampaignExecution.objects.get().status == "running"  # the lease still holds
 
-    with time_machine.travel(timezone.now() + services.EXECUTION_LEASE + timedelta(seconds=1)):
-        services.execution_run(execution_id=execution.pk)
+    with time_machine.travel(timezone.now() + executions.EXECUTION_LEASE + timedelta(seconds=1)):
+        executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert (execution.status, execution.attempts) == ("succeeded", 2)
@@ -249,21 +249,21 @@ def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campa
 
 def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     CampaignExecution.objects.filter(pk=execution.pk).update(status="running", attempts=1, lease_expires_at=timezone.now() - timedelta(minutes=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.execution_recover_stale() == 1
+        assert executions.execution_recover_stale() == 1
 
     assert CampaignExecution.objects.get().status == "succeeded"
 
 
 def test_it_requeues_a_queued_run_whose_task_was_lost(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
-    services.execution_create(campaign=campaign)
+    executions.execution_create(campaign=campaign)
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.execution_recover_stale() == 1
+            assert executions.execution_recover_stale() == 1
     assert CampaignExecution.objects.get().status == "succeeded"
 
 
@@ -289,13 +289,13 @@ def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_
 def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campaign, destination):
     add_image(campaign)
     destination(*[RetryLater("comment rate limited", countdown=1)] * 10)
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     execution.steps.filter(name="publish").update(external_id="1790")
-    for _ in range(services.MAX_EXECUTION_ATTEMPTS):
+    for _ in range(executions.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):
-            services.execution_run(execution_id=execution.pk)
+            executions.execution_run(execution_id=execution.pk)
 
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.status == "succeeded"

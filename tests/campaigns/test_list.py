@@ -2,7 +2,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns import services
+from campaigns import executions
 from campaigns.models import Campaign
 from tests.factories import CampaignFactory, add_image
 
@@ -12,7 +12,7 @@ def _make(workspace, count):
     for campaign in campaigns[::3]:
         add_image(campaign, size=(100, 100))
     for campaign in campaigns[::4]:
-        services.execution_create(campaign=campaign)
+        executions.execution_create(campaign=campaign)
     return campaigns
 
 
@@ -126,7 +126,7 @@ def test_a_deep_page_holds_the_right_rows_in_order_with_their_runs_and_images(al
     # Made in reverse, so that the ids' order is not the names'.
     campaigns = {i: CampaignFactory(workspace=alice_workspace, name=f"c{i:02}") for i in reversed(range(12))}
     add_image(campaigns[6], size=(100, 100))
-    execution = services.execution_create(campaign=campaigns[7])
+    execution = executions.execution_create(campaign=campaigns[7])
 
     page = campaign_page(workspace=alice_workspace, page=2, size=5, sort="name")
 

@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from campaigns import destinations, scheduling, services
+from campaigns import destinations, executions, scheduling, services
 from campaigns.models import CampaignExecution, Schedule
 from campaigns.scheduling import Plan
 from integrations.instagram.models import InstagramAccount
@@ -83,7 +83,7 @@ def test_it_dispatches_a_due_run_once_even_when_beat_ticks_twice(campaign, alice
 def test_it_refuses_a_second_execution_for_the_same_planned_time(campaign):
     planned = NOW + timedelta(hours=1)
     CampaignExecution.objects.create(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=planned)
-    created = services.executions_create(
+    created = executions.executions_create(
         executions=[CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=planned)]
     )
     assert created == []

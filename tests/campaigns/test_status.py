@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from campaigns import services
+from campaigns import executions, services
 from campaigns.models import CampaignStatusChange
 from tests.factories import CampaignFactory, add_image
 
@@ -56,6 +56,6 @@ def test_it_records_a_task_transition_after_a_run(alice, alice_workspace, django
     campaign = CampaignFactory(workspace=alice_workspace)
     add_image(campaign)
     with django_capture_on_commit_callbacks(execute=True):
-        services.execution_create(campaign=campaign, by=alice)
+        executions.execution_create(campaign=campaign, by=alice)
     change = CampaignStatusChange.objects.get(campaign=campaign)
     assert (change.to_status, change.via) == ("completed", "task")

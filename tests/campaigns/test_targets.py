@@ -8,7 +8,7 @@ import re
 import pytest
 import responses
 
-from campaigns import destinations, services
+from campaigns import destinations, executions, services
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution, CampaignTarget
 from tests.campaigns.test_api import _json, api  # noqa: F401 - a fixture
@@ -37,7 +37,7 @@ def campaign(alice_workspace, account, alice_workflow):  # noqa: F811
 
 
 def run(execution: CampaignExecution) -> CampaignExecution:
-    services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     return execution
 
@@ -47,12 +47,12 @@ def publish_steps(execution: CampaignExecution) -> list[tuple[str, str]]:
 
 
 def test_it_gives_a_run_one_publish_step_per_target(campaign):
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     assert publish_steps(execution) == [("instagram", "pending"), ("n8n", "pending")]
 
 
 def test_it_publishes_to_instagram_and_n8n_exactly_once_each(graph, fake_n8n, campaign, post_callback):  # noqa: F811
-    execution = run(services.execution_create(campaign=campaign))
+    execution = run(executions.execution_create(campaign=campaign))
 
     assert publish_steps(execution) == [("instagram", "succeeded"), ("n8n", "waiting")]
     assert execution.status == "running"  # until n8n calls back
@@ -70,7 +70,7 @@ def test_it_publishes_to_instagram_and_n8n_exactly_once_each(graph, fake_n8n, ca
 
 def test_a_transient_instagram_failure_does_not_hand_the_run_to_n8n_again(graph, fake_n8n, campaign, post_callback):  # noqa: F811
     graph.fail("create_container", code=2, message="Service temporarily unavailable", transient=True)
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
 
     with pytest.raises(RetryLater):
         run(execution)
@@ -90,7 +90,7 @@ def test_a_transient_instagram_failure_does_not_hand_the_run_to_n8n_again(graph,
 
 def test_a_final_failure_on_one_target_fails_the_run_and_keeps_the_other(graph, fake_n8n, campaign, post_callback):  # noqa: F811
     graph.fail("create_container", code=100, subcode=2207004, message="The image is too large to download")
-    execution = run(services.execution_create(campaign=campaign))
+    execution = run(executions.execution_create(campaign=campaign))
     assert publish_steps(execution) == [("instagram", "failed"), ("n8n", "waiting")]
 
     post_callback(execution, callback_body("success", "Forwarded."))
@@ -104,7 +104,7 @@ def test_a_final_failure_on_one_target_fails_the_run_and_keeps_the_other(graph, 
 
 
 def test_an_n8n_failure_does_not_undo_or_repeat_the_instagram_post(graph, fake_n8n, campaign, post_callback):  # noqa: F811
-    execution = run(services.execution_create(campaign=campaign))
+    execution = run(executions.execution_create(campaign=campaign))
     post_callback(execution, callback_body("failure", "The Slack node failed."))
     run(execution)
 
@@ -116,7 +116,7 @@ def test_an_n8n_failure_does_not_undo_or_repeat_the_instagram_post(graph, fake_n
 
 
 def test_it_removes_a_target_when_its_account_is_deleted_and_keeps_the_history(graph, campaign, account):  # noqa: F811
-    execution = run(services.execution_create(campaign=campaign))
+    execution = run(executions.execution_create(campaign=campaign))
     account.delete()
 
     assert list(CampaignTarget.objects.values_list("destination", flat=True)) == ["n8n"]

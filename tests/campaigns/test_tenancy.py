@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import services
+from campaigns import executions
 from campaigns.models import Campaign, CampaignExecution, ImageGeneration
 from tests.factories import CampaignFactory, add_image
 
@@ -11,7 +11,7 @@ from tests.factories import CampaignFactory, add_image
 def alices(alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace)
     image = add_image(campaign)
-    execution = services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
     generation = ImageGeneration.objects.create(campaign=campaign, prompt="p", model="m")
     return campaign, image, execution, generation
 

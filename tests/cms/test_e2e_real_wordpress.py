@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.test import TestCase
 
-from campaigns.services import execution_create, execution_run
+from campaigns.executions import execution_create, execution_run
 from integrations.cms import publishing, services
 from integrations.cms.models import ItemStatus, SourceKind, SourceState
 from tests.factories import CampaignFactory, add_image, jpeg_bytes

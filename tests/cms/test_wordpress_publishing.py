@@ -1,7 +1,7 @@
 import pytest
 
 from campaigns.destinations import RetryLater, StepFailed
-from campaigns.services import execution_create, execution_run
+from campaigns.executions import execution_create, execution_run
 from integrations.cms import publishing, services
 from integrations.cms.models import SourceKind
 from tests.cms.fake_wordpress import PASSWORD, USER

@@ -6,7 +6,7 @@ import time_machine
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.models import CampaignExecution
 from integrations.instagram import selectors, tasks
 from integrations.instagram.models import InsightValue
@@ -15,8 +15,8 @@ from .conftest import IG_USER_ID
 
 
 def published(campaign) -> CampaignExecution:
-    execution = campaign_services.execution_create(campaign=campaign)
-    campaign_services.execution_run(execution_id=execution.pk)
+    execution = executions.execution_create(campaign=campaign)
+    executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == "succeeded"
     return execution

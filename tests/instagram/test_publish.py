@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution
 from integrations.instagram.models import AttemptStatus, PublishAttempt
@@ -17,18 +17,18 @@ from .conftest import IG_USER_ID
 
 
 def start(campaign) -> CampaignExecution:
-    return campaign_services.execution_create(campaign=campaign)
+    return executions.execution_create(campaign=campaign)
 
 
 def run(execution: CampaignExecution) -> CampaignExecution:
-    campaign_services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     return execution
 
 
 def run_expecting_retry(execution: CampaignExecution) -> RetryLater:
     with pytest.raises(RetryLater) as retry:
-        campaign_services.execution_run(execution_id=execution.pk)
+        executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     return retry.value
 
@@ -105,7 +105,7 @@ def test_it_gives_up_on_a_container_still_processing_after_ten_minutes(graph, ca
     execution = start(campaign)
     run_expecting_retry(execution)
     step = publish_step(execution)
-    campaign_services.step_save_state(step, container_created_at=(timezone.now() - timedelta(minutes=11)).isoformat())
+    executions.step_save_state(step, container_created_at=(timezone.now() - timedelta(minutes=11)).isoformat())
     graph.statuses.extend(["IN_PROGRESS"] * 3)
 
     execution = run(execution)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import services as campaign_services
+from campaigns import executions, services as campaign_services
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution, ImageGeneration
 from tests.factories import CampaignFactory
@@ -14,14 +14,14 @@ def imageless(alice_workspace, account):
 
 
 def _start(campaign) -> CampaignExecution:
-    return campaign_services.execution_create(campaign=campaign)
+    return executions.execution_create(campaign=campaign)
 
 
 def test_it_retries_a_run_with_backoff_while_openai_answers_500_and_publishes_nothing(graph, imageless, fake_openai):
     fake_openai.fail(500, times=10)
     execution = _start(imageless)
     with pytest.raises(RetryLater) as retry:
-        campaign_services.execution_run(execution_id=execution.pk)
+        executions.execution_run(execution_id=execution.pk)
 
     assert retry.value.countdown >= 30
     assert not graph.called("create_container") and not graph.called("media_publish")
@@ -36,9 +36,9 @@ def test_it_publishes_the_generated_image_once_openai_is_back(graph, imageless, 
     fake_openai.fail(500, times=10)
     execution = _start(imageless)
     with pytest.raises(RetryLater):
-        campaign_services.execution_run(execution_id=execution.pk)
+        executions.execution_run(execution_id=execution.pk)
     fake_openai._replies.clear()  # OpenAI is back
-    campaign_services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.status == "succeeded"
@@ -49,10 +49,10 @@ def test_it_publishes_the_generated_image_once_openai_is_back(graph, imageless, 
 def test_it_fails_with_the_reason_when_openai_stays_down(graph, imageless, fake_openai):
     fake_openai.fail(500, times=100)
     execution = _start(imageless)
-    for _ in range(campaign_services.MAX_EXECUTION_ATTEMPTS):
+    for _ in range(executions.MAX_EXECUTION_ATTEMPTS):
         with pytest.raises(RetryLater):
-            campaign_services.execution_run(execution_id=execution.pk)
-    campaign_services.execution_run(execution_id=execution.pk)
+            executions.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.status == "failed"
@@ -68,7 +68,7 @@ def test_it_never_publishes_the_editors_placeholder(graph, imageless, settings):
     assert imageless.images.get().source == "placeholder"
 
     execution = _start(imageless)
-    campaign_services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert execution.status == "failed"

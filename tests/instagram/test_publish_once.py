@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.models import CampaignExecution
 from marketing.models import IdempotencyKey
 from marketing.services import api_token_create
@@ -20,7 +20,7 @@ def token(alice, alice_workspace) -> str:
 
 def _run_queued() -> None:
     for execution_id in CampaignExecution.objects.filter(status="queued").values_list("pk", flat=True):
-        campaign_services.execution_run(execution_id=execution_id)
+        executions.execution_run(execution_id=execution_id)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)")
@@ -39,7 +39,7 @@ def test_it_publishes_once_for_ten_concurrent_run_requests(graph, campaign, toke
 
     # The runs are executed below, after every request has answered: a run that finished fast
     # would otherwise let a later request start a second, legitimate run.
-    with mock.patch.object(campaign_services, "_queue_many"):
+    with mock.patch.object(executions, "_queue_many"):
         threads = [threading.Thread(target=request) for _ in range(10)]
         for thread in threads:
             thread.start()
@@ -55,7 +55,7 @@ def test_it_publishes_once_for_ten_concurrent_run_requests(graph, campaign, toke
 def test_it_answers_409_with_the_run_in_progress(campaign, token, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-    with mock.patch.object(campaign_services, "_queue_many"):
+    with mock.patch.object(executions, "_queue_many"):
         first = client.post(f"/api/v1/campaigns/{campaign.pk}/run/")
         second = client.post(f"/api/v1/campaigns/{campaign.pk}/run/")
     assert first.status_code == 202
@@ -65,19 +65,19 @@ def test_it_answers_409_with_the_run_in_progress(campaign, token, settings):
 
 def test_it_starts_a_new_manual_run_once_the_last_one_finished(graph, campaign, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = campaign_services.execution_create(campaign=campaign)
+        first = executions.execution_create(campaign=campaign)
     first.refresh_from_db()
     assert first.status == "succeeded"
-    second = campaign_services.execution_create(campaign=campaign)
+    second = executions.execution_create(campaign=campaign)
     assert second.pk != first.pk
 
 
 def test_it_lets_a_trigger_run_alongside_a_manual_one(campaign):
-    with mock.patch.object(campaign_services, "_queue_many"):
-        campaign_services.execution_create(campaign=campaign)
-        campaign_services.execution_create(campaign=campaign, source="trigger")
-        with pytest.raises(campaign_services.RunInProgress):
-            campaign_services.execution_create(campaign=campaign, source="api")
+    with mock.patch.object(executions, "_queue_many"):
+        executions.execution_create(campaign=campaign)
+        executions.execution_create(campaign=campaign, source="trigger")
+        with pytest.raises(executions.RunInProgress):
+            executions.execution_create(campaign=campaign, source="api")
     assert CampaignExecution.objects.count() == 2
 
 
@@ -99,7 +99,7 @@ def test_it_refuses_a_key_reused_for_another_request(campaign, token, alice_work
 
     other = CampaignFactory(workspace=alice_workspace)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY="same-key")
-    with mock.patch.object(campaign_services, "_queue_many"):
+    with mock.patch.object(executions, "_queue_many"):
         assert client.post(f"/api/v1/campaigns/{campaign.pk}/run/").status_code == 202
         answer = client.post(f"/api/v1/campaigns/{other.pk}/run/")
     assert answer.status_code == 422
@@ -108,8 +108,8 @@ def test_it_refuses_a_key_reused_for_another_request(campaign, token, alice_work
 
 def test_it_forgets_the_key_when_the_request_failed(campaign, token):
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY="k1")
-    with mock.patch.object(campaign_services, "_queue_many"):
-        campaign_services.execution_create(campaign=campaign)
+    with mock.patch.object(executions, "_queue_many"):
+        executions.execution_create(campaign=campaign)
         assert client.post(f"/api/v1/campaigns/{campaign.pk}/run/").status_code == 409
     assert not IdempotencyKey.objects.exists()
 

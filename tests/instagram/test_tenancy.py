@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.models import CampaignTarget
 from integrations.instagram.models import InstagramAccount
 from tests.factories import CampaignFactory, add_image
@@ -47,9 +47,9 @@ def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie,
     campaign = CampaignFactory(workspace=workspace)
     add_image(campaign)
     CampaignTarget.objects.create(campaign=campaign, destination="instagram", object_id=account.pk)
-    execution = campaign_services.execution_create(campaign=campaign)
+    execution = executions.execution_create(campaign=campaign)
 
-    campaign_services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
 
     execution.refresh_from_db()
     assert (execution.status, execution.error_category) == ("failed", "validation")

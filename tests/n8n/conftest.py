@@ -5,7 +5,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.models import Campaign, CampaignExecution
 from integrations import http
 from integrations.n8n import services
@@ -64,8 +64,8 @@ def start_run() -> Callable[[Campaign], CampaignExecution]:
     """Starts a run and runs it as the worker would; returns it refreshed."""
 
     def start(campaign: Campaign) -> CampaignExecution:
-        execution = campaign_services.execution_create(campaign=campaign)
-        campaign_services.execution_run(execution_id=execution.pk)
+        execution = executions.execution_create(campaign=campaign)
+        executions.execution_run(execution_id=execution.pk)
         execution.refresh_from_db()
         return execution
 

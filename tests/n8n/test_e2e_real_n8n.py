@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.models import CampaignExecution
 from integrations.n8n import selectors, services
 from integrations.n8n.client import N8nClient
@@ -116,7 +116,7 @@ def answer(url: str) -> None:
 def run(campaign) -> CampaignExecution:
     # Autocommit (transactional test): on_commit fires at once and Celery runs eagerly, so the
     # run is handed to n8n before this returns; n8n then calls back the live server.
-    return campaign_services.execution_create(campaign=campaign)
+    return executions.execution_create(campaign=campaign)
 
 
 def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receiver, alice_workspace):

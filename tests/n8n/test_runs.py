@@ -5,7 +5,7 @@ import json
 import pytest
 import time_machine
 
-from campaigns import services as campaign_services
+from campaigns import executions
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution
 from integrations.n8n.signing import canonical_json, sign
@@ -56,7 +56,7 @@ def test_a_redelivered_run_is_not_handed_to_n8n_twice(waiting_run, alice_workflo
     publish.status = "running"
     publish.save()
     CampaignExecution.objects.filter(pk=waiting_run.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
-    campaign_services.execution_run(execution_id=waiting_run.pk)
+    executions.execution_run(execution_id=waiting_run.pk)
     assert len(fake_n8n.webhook_calls(alice_workflow.webhook_path)) == 1
 
 
@@ -70,12 +70,12 @@ def test_an_inactive_workflow_fails_the_run_saying_to_reinstall(n8n_campaign, al
 
 def test_an_unreachable_n8n_retries_the_run_later(n8n_campaign, fake_n8n):
     fake_n8n.fail("POST", "/webhook/", 502)
-    execution = campaign_services.execution_create(campaign=n8n_campaign)
+    execution = executions.execution_create(campaign=n8n_campaign)
     with pytest.raises(RetryLater):
-        campaign_services.execution_run(execution_id=execution.pk)
+        executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == "queued"
-    campaign_services.execution_run(execution_id=execution.pk)
+    executions.execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == "running"
     assert execution.steps.get(name="publish").status == "waiting"

@@ -1,0 +1,504 @@
+"""Runs of campaigns: creating an execution with its steps, claiming and running it, its publish
+steps, retries, callbacks that finish a waiting step, cancelling, and recovering runs whose worker
+or task was lost.
+
+"Run now", the API, triggers and the schedule dispatcher all create runs through
+``execution_create`` / ``executions_create``; the Celery task ``run_execution`` runs them here.
+Campaign writes (create, edit, images, status) are in ``services``.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from billing.plans import Limit
+from billing.services import limit_check, run_refusal
+from integrations.http import ProviderError
+from integrations.openai import client as openai_client
+from marketing import outbox
+from marketing.models import User
+
+from . import destinations
+from .captions import caption_problems, render_caption
+from .destinations import RetryLater, StepFailed, StepOutcome
+from .models import (
+    IN_FLIGHT,
+    MANUAL_SOURCES,
+    Campaign,
+    CampaignExecution,
+    CampaignStatus,
+    ErrorCategory,
+    ExecutionSource,
+    ExecutionStatus,
+    ExecutionStep,
+    GenerationStatus,
+    ImageGeneration,
+    Schedule,
+    StepStatus,
+)
+from .selectors import publishable_images
+from .services import _failure_reason, campaign_transition, image_generation_run, image_prompt
+
+logger = logging.getLogger(__name__)
+
+# A worker holds an execution this long per step; past it the run counts as abandoned.
+EXECUTION_LEASE = timedelta(minutes=10)
+# Claims of one execution (first run, retries, redeliveries) before it is failed for good.
+MAX_EXECUTION_ATTEMPTS = 5
+
+PREPARE_STEPS = ("prepare_image", "render_caption")
+
+
+def execution_steps(*, campaign: Campaign, execution: CampaignExecution) -> list[ExecutionStep]:
+    """A run's steps, unsaved: prepare the image and the caption, then one publish step per target.
+
+    Uses ``campaign.targets.all()``, so a caller handling many campaigns can prefetch them. A
+    campaign without targets gets one publish step, which says there is nowhere to publish.
+    """
+    steps = [ExecutionStep(execution=execution, position=i, name=name) for i, name in enumerate(PREPARE_STEPS)]
+    targets = sorted(campaign.targets.all(), key=lambda t: t.pk) or [None]
+    for target in targets:
+        steps.append(
+            ExecutionStep(
+                execution=execution,
+                position=len(steps),
+                name="publish",
+                destination=target.destination if target else "",
+                object_id=target.object_id if target else None,
+            )
+        )
+    return steps
+
+
+class RunInProgress(ValidationError):
+    """A manual run of the campaign is already queued or running; ``execution`` is that run."""
+
+    def __init__(self, execution: CampaignExecution | None) -> None:
+        super().__init__(
+            "A run of this campaign is already queued or running. Wait for it to finish, or cancel it.",
+            code="run_in_progress",
+        )
+        self.execution = execution
+
+
+@transaction.atomic
+def execution_create(
+    *, campaign: Campaign, source: str = ExecutionSource.MANUAL, by: User | None = None
+) -> CampaignExecution:
+    """Queues one run of the campaign; a Celery task runs its steps once the transaction commits.
+
+    Raises RunInProgress for a second manual run while one is queued or running: the database's
+    ``execution_one_manual_in_flight`` constraint decides, so two requests at once cannot both pass.
+    """
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot run. Restore it to a draft first.")
+    if source != ExecutionSource.SCHEDULE:
+        limit_check(workspace=campaign.workspace_id, limit=Limit.RUNS_PER_MONTH)
+    execution = CampaignExecution(workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by)
+    created = executions_create(executions=[execution])
+    if not created:
+        running = campaign.executions.filter(source__in=MANUAL_SOURCES, status__in=IN_FLIGHT).first()
+        raise RunInProgress(running)
+    return created[0]
+
+
+@transaction.atomic
+def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignExecution]:
+    """Inserts unsaved runs with their steps and queues them once the transaction commits.
+
+    Each run's ``campaign`` must be set; prefetch the campaigns' ``targets`` for many runs.
+
+    Runs the database refuses (a planned time that already has its run, a second manual run in
+    flight) are left out of the list returned; the others are kept.
+    """
+    try:
+        with transaction.atomic():
+            CampaignExecution.objects.bulk_create(executions)
+    except IntegrityError:
+        executions = _create_one_by_one(executions)
+    ExecutionStep.objects.bulk_create(
+        step for execution in executions for step in execution_steps(campaign=execution.campaign, execution=execution)
+    )
+    ids = [execution.pk for execution in executions]
+    if ids:
+        transaction.on_commit(lambda: _queue_many(ids))
+    return executions
+
+
+def _create_one_by_one(executions: list[CampaignExecution]) -> list[CampaignExecution]:
+    created = []
+    for execution in executions:
+        try:
+            with transaction.atomic():
+                execution.save(force_insert=True)
+            created.append(execution)
+        except IntegrityError:
+            execution.pk = None
+            logger.warning(
+                "run refused by a uniqueness rule",
+                extra={"campaign_id": execution.campaign_id, "source": execution.source},
+            )
+    return created
+
+
+def _queue_many(execution_ids: list[int]) -> None:
+    from .tasks import run_execution
+
+    outbox.send_many(run_execution, [(execution_id,) for execution_id in execution_ids])
+
+
+def _claim(execution_id: int) -> bool:
+    """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution."""
+    now = timezone.now()
+    return bool(
+        CampaignExecution.objects.filter(pk=execution_id)
+        .filter(Q(status=ExecutionStatus.QUEUED) | Q(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now))
+        .update(
+            status=ExecutionStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            lease_expires_at=now + EXECUTION_LEASE,
+            attempts=F("attempts") + 1,
+        )
+    )
+
+
+def execution_run(*, execution_id: int) -> CampaignExecution | None:
+    """Runs (or resumes) an execution's steps. Safe to call twice: a second caller finds nothing to claim.
+
+    Steps already settled (done, skipped, failed) or waiting for a callback are left alone, so a
+    redelivered task or a retry resumes where the last one stopped and never publishes to a target
+    twice. Publish steps are independent: one target failing or retrying does not stop the others.
+    Raises RetryLater when a step failed transiently; the task schedules the retry.
+    """
+    if not _claim(execution_id):
+        return CampaignExecution.objects.filter(pk=execution_id).first()
+    execution = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution_id)
+    steps = list(execution.steps.all())
+    if execution.attempts > MAX_EXECUTION_ATTEMPTS:
+        return _execution_give_up(execution, steps)
+    refusal = run_refusal(workspace_id=execution.workspace_id) if execution.attempts <= 1 else None
+    if refusal:
+        _execution_finish(execution, ExecutionStatus.CANCELLED, category=ErrorCategory.QUOTA, message=refusal)
+        return execution
+    context: dict[str, str] = {}
+    retry: RetryLater | None = None
+    for step in steps:
+        if step.is_settled or step.status == StepStatus.WAITING:
+            context.update(step.state.get("context", {}))
+            if step.name in PREPARE_STEPS and step.status == StepStatus.FAILED:
+                break
+            continue
+        if step.name in PREPARE_STEPS and retry is not None:
+            break
+        try:
+            outcome = _run_step(execution, step, context)
+        except StepFailed as failure:
+            _step_finish(step, StepStatus.FAILED, failure.message, category=failure.category)
+            if step.name in PREPARE_STEPS:
+                _skip_rest(steps, step)
+                break
+            continue
+        except RetryLater as later:
+            _step_set(step, status=StepStatus.PENDING, detail=f"Will try again: {later.message}")
+            if retry is None or later.countdown < retry.countdown:
+                retry = later
+            if step.name in PREPARE_STEPS:
+                break
+            continue
+        except Exception as error:  # noqa: BLE001 - a bug must fail the step, never leave it running
+            logger.exception("execution step crashed", extra={"execution_id": execution.pk, "step": step.name})
+            message = f"Internal error in step '{step.label}': {error.__class__.__name__}."
+            _step_finish(step, StepStatus.FAILED, message, category=ErrorCategory.INTERNAL)
+            if step.name in PREPARE_STEPS:
+                _skip_rest(steps, step)
+                break
+            continue
+        if outcome.waiting:
+            # Only a step still running becomes waiting: a fast callback may have finished it already.
+            ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+                status=StepStatus.WAITING, detail=outcome.detail
+            )
+            step.status = StepStatus.WAITING
+        else:
+            _step_finish(step, StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED, outcome.detail, context)
+        CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() + EXECUTION_LEASE)
+    if retry is not None:
+        # The lease now marks when the retry is overdue, so a lost retry gets recovered.
+        CampaignExecution.objects.filter(pk=execution.pk).update(
+            status=ExecutionStatus.QUEUED,
+            lease_expires_at=timezone.now() + timedelta(seconds=retry.countdown) + EXECUTION_LEASE,
+            error_message=retry.message[:2000],
+        )
+        raise retry
+    _execution_settle(execution)
+    return execution
+
+
+def _skip_rest(steps: list[ExecutionStep], failed: ExecutionStep) -> None:
+    for step in steps:
+        if step.position > failed.position and not step.is_settled and step.status != StepStatus.WAITING:
+            _step_finish(step, StepStatus.SKIPPED, f"Not run: “{failed.label}” failed.")
+
+
+def _execution_give_up(execution: CampaignExecution, steps: list[ExecutionStep]) -> CampaignExecution:
+    """Fails the steps that kept failing; a target whose post is already live counts as published."""
+    reason = f"Gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}".strip()
+    note = ""
+    for step in steps:
+        if step.is_settled or step.status == StepStatus.WAITING:
+            continue
+        if step.external_id:
+            # The post is live; only a follow-up (the first comment) kept failing.
+            note = f"Published; a follow-up gave up after {MAX_EXECUTION_ATTEMPTS} attempts. {execution.error_message}"
+            _step_finish(step, StepStatus.SUCCEEDED, note.strip())
+        else:
+            _step_finish(step, StepStatus.FAILED, reason, category=execution.error_category or ErrorCategory.WORKER)
+    _execution_settle(execution, note=note.strip())
+    return execution
+
+
+def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
+    # The first attempt's start is kept, so a step's duration spans its retries; the note of the
+    # last retry goes, since the step is trying again now.
+    _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
+    campaign = execution.campaign
+    if step.name == "prepare_image":
+        return _prepare_image(execution)
+    if step.name == "render_caption":
+        problems = caption_problems(caption=campaign.caption, hashtags=campaign.hashtags)
+        if problems:
+            raise StepFailed(" ".join(problems.values()), category=ErrorCategory.VALIDATION)
+        context["caption"] = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+        return StepOutcome(detail=context["caption"] or "(no caption)")
+    if step.name == "publish":
+        if not step.destination:
+            return StepOutcome(
+                detail="Nowhere to publish: connect an Instagram account or an n8n workflow to this campaign.",
+                skipped=True,
+            )
+        caption = context.get("caption", render_caption(caption=campaign.caption, hashtags=campaign.hashtags))
+        return destinations.publish(execution=execution, step=step, caption=caption)
+    raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
+
+
+# Waits between a run's attempts to generate its image (OpenAI down or its circuit open).
+IMAGE_RETRY_BACKOFF = (30, 60, 120, 240, 480)
+
+
+def _prepare_image(execution: CampaignExecution) -> StepOutcome:
+    """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
+    OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
+    campaign = execution.campaign
+    count = publishable_images(campaign=campaign).count()
+    if count:
+        return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
+    generation = ImageGeneration.objects.create(campaign=campaign, prompt=image_prompt(campaign), model=_image_model())
+    try:
+        generation = image_generation_run(generation_id=generation.pk, fallback=False)
+    except openai_client.NotConfigured:
+        raise StepFailed(
+            "The campaign has no image to publish and OpenAI is not configured (OPENAI_API_KEY): "
+            "upload an image or set the key.",
+            category=ErrorCategory.VALIDATION,
+        ) from None
+    except ProviderError as error:
+        reason = f"No image could be generated: {error.message.rstrip('.')}."
+        if error.retryable:
+            wait = IMAGE_RETRY_BACKOFF[min(execution.attempts, len(IMAGE_RETRY_BACKOFF)) - 1]
+            raise RetryLater(reason, countdown=max(wait, error.retry_after or 0)) from None
+        raise StepFailed(reason, category=ErrorCategory.PROVIDER) from None
+    except ValidationError as error:
+        raise StepFailed(_failure_reason(error), category=ErrorCategory.PROVIDER) from None
+    if generation.status == GenerationStatus.REFUSED:
+        raise StepFailed(generation.fallback_reason, category=ErrorCategory.VALIDATION)
+    if generation.image_id is None:
+        raise StepFailed(generation.fallback_reason or "No image could be made.", category=ErrorCategory.INTERNAL)
+    return StepOutcome(detail=f"Generated an image with {generation.model}.")
+
+
+def _image_model() -> str:
+    from django.conf import settings
+
+    return settings.OPENAI_IMAGE_MODEL
+
+
+def _step_set(step: ExecutionStep, **fields) -> None:
+    for name, value in fields.items():
+        setattr(step, name, value)
+    ExecutionStep.objects.filter(pk=step.pk).update(**fields)
+
+
+def _step_finish(
+    step: ExecutionStep, status: str, detail: str, context: dict[str, str] | None = None, *, category: str = ""
+) -> None:
+    state = {**step.state, "context": dict(context)} if context else step.state
+    _step_set(
+        step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state, error_category=category
+    )
+    if step.name == "publish" and step.destination and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+        _record_publish(step, ok=status == StepStatus.SUCCEEDED)
+
+
+def _record_publish(step: ExecutionStep, *, ok: bool) -> None:
+    """Counts a finished publish for its destination (monitoring's publish success rate)."""
+    from monitoring.hooks import publish_finished
+
+    from .destinations import destination_label
+
+    publish_finished(destination=f"{destination_label(step.destination)} #{step.object_id}", kind=step.destination, ok=ok)
+
+
+def step_save_state(step: ExecutionStep, **values) -> None:
+    """Records what a step did with an outside service at once, so a rerun can resume from it."""
+    _step_set(step, state={**step.state, **values})
+
+
+def step_record_result(
+    step: ExecutionStep, *, external_id: str = "", external_url: str = "", outputs: dict[str, str] | None = None
+) -> None:
+    """Records, at once, what the destination called the result (a media id, a post URL...).
+
+    ``outputs`` are extra ids a destination reports (an n8n workflow that posted to Instagram says
+    which post); ``CampaignExecution.outputs`` gathers them for the API and the run page.
+    """
+    fields: dict = {}
+    if external_id:
+        fields["external_id"] = str(external_id)[:64]
+    if external_url:
+        fields["external_url"] = str(external_url)[:500]
+    if outputs:
+        kept = {str(k)[:64]: str(v)[:500] for k, v in outputs.items() if isinstance(v, (str, int)) and v != ""}
+        fields["state"] = {**step.state, "outputs": {**step.state.get("outputs", {}), **kept}}
+    if fields:
+        _step_set(step, **fields)
+
+
+# How a finished run moves a campaign that is not on a recurring schedule or trigger.
+_SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, ExecutionStatus.FAILED: CampaignStatus.FAILED}
+
+
+@transaction.atomic
+def _execution_settle(execution: CampaignExecution, *, note: str = "") -> bool:
+    """Finishes the run once no step is left to run or waiting; True if it finished now.
+
+    Failed if any step failed (with the first failure's category), else succeeded. A step still
+    waiting for a callback leaves the run running, with no worker holding it.
+    """
+    locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
+    if locked.is_finished:
+        return False
+    steps = list(locked.steps.all())
+    if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING) for step in steps):
+        return False
+    if any(step.status == StepStatus.WAITING for step in steps):
+        CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
+        return False
+    failed = [step for step in steps if step.status == StepStatus.FAILED]
+    if not failed:
+        _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note)
+        return True
+    if len(failed) == 1:
+        message = failed[0].detail
+    else:
+        message = " ".join(f"{step.label}: {step.detail}" for step in failed)
+    published = [step.label for step in steps if step.name == "publish" and step.status == StepStatus.SUCCEEDED]
+    if published:
+        message += f" (Done: {', '.join(published)}.)"
+    _execution_finish(
+        execution, ExecutionStatus.FAILED, category=failed[0].error_category or ErrorCategory.INTERNAL, message=message
+    )
+    return True
+
+
+@transaction.atomic
+def _execution_finish(
+    execution: CampaignExecution, status: str, *, category: str = "", message: str = ""
+) -> None:
+    now = timezone.now()
+    updated = CampaignExecution.objects.filter(
+        pk=execution.pk, status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]
+    ).update(status=status, finished_at=now, lease_expires_at=None, error_category=category, error_message=message[:2000])
+    execution.status, execution.finished_at = status, now
+    execution.error_category, execution.error_message = category, message
+    if not updated:
+        return
+    campaign = execution.campaign
+    campaign.refresh_from_db(fields=["status"])
+    target = _SETTLED_STATUS.get(status)
+    if campaign.status == CampaignStatus.SCHEDULED and Schedule.objects.filter(
+        campaign_id=campaign.pk, next_run_at__isnull=False
+    ).exists():
+        # A run outside the plan ("Run now", a trigger) leaves the planned run to happen.
+        return
+    # Active (recurring) and paused campaigns keep their status; one run does not end them.
+    if target and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
+        if campaign.status != target:
+            campaign_transition(campaign=campaign, to=target, via="task", note=f"Run {execution.uuid.hex[:8]} {status}")
+
+
+def step_resume_from_callback(
+    *,
+    step: ExecutionStep,
+    succeeded: bool,
+    message: str,
+    category: str = ErrorCategory.PROVIDER,
+) -> bool:
+    """Finishes a publish step that waited for an outside system, then the run if nothing else is left.
+
+    False if the run had already finished or the step was no longer waiting (a late or repeated call).
+    """
+    with transaction.atomic():
+        execution = CampaignExecution.objects.select_for_update().select_related("campaign").get(pk=step.execution_id)
+        if execution.is_finished:
+            return False
+        finished = ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.WAITING).update(
+            status=StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED,
+            detail=(message or "")[:5000],
+            finished_at=timezone.now(),
+            error_category="" if succeeded else category,
+        )
+        if not finished:
+            return False
+        _execution_settle(execution)
+    step.refresh_from_db()
+    if step.destination:
+        _record_publish(step, ok=succeeded)
+    return True
+
+
+@transaction.atomic
+def execution_cancel(*, execution: CampaignExecution, by: User | None) -> CampaignExecution:
+    if execution.is_finished:
+        raise ValidationError("This run has already finished.")
+    execution.steps.filter(status__in=[StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING]).update(
+        status=StepStatus.SKIPPED, detail="Cancelled.", finished_at=timezone.now()
+    )
+    who = by.email if by else "the system"
+    _execution_finish(execution, ExecutionStatus.CANCELLED, message=f"Cancelled by {who}.")
+    return execution
+
+
+# A queued run that no worker took within this time lost its task message.
+LOST_TASK_AFTER = timedelta(minutes=15)
+
+
+def execution_recover_stale() -> int:
+    """Requeues runs whose worker died or whose task was lost; the claim limit fails them eventually."""
+    now = timezone.now()
+    stale = list(
+        CampaignExecution.objects.filter(
+            Q(status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED], lease_expires_at__lt=now)
+            | Q(status=ExecutionStatus.QUEUED, lease_expires_at__isnull=True, queued_at__lt=now - LOST_TASK_AFTER)
+        ).values_list("pk", flat=True)[:500]
+    )
+    _queue_many(stale)
+    if stale:
+        logger.warning("requeued stale executions", extra={"count": len(stale)})
+    return len(stale)
+
+
