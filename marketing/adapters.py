@@ -1,13 +1,73 @@
+import hashlib
+import logging
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.utils import filter_users_by_email
+from allauth.core.internal import ratelimit
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from . import outbox
+
 from .services import invitation_accept, invitation_from_token, workspace_create, workspace_switch
+
+logger = logging.getLogger(__name__)
+
+# Failed logins of one account from every address together (ACCOUNT_RATE_LIMITS); the per-address
+# limits stay on allauth's own "login_failed" action.
+LOGIN_CEILING_ACTION = "login_failed_account"
 
 # Set by the invitation page for a visitor without an account; sign-up then joins that workspace.
 SESSION_INVITATION_KEY = "invitation_token"
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    # Failed logins are limited three ways (ACCOUNT_RATE_LIMITS): per client address, per address and
+    # account ("login_failed"), and per account from all addresses ("login_failed_account"), whose
+    # ceiling is high so that a stranger cannot lock the owner out from one address. The counters
+    # live in the cache, which fails open (marketing/cache.py): without Redis nothing is limited.
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth's "key" is the account alone, so 5 wrong passwords from anywhere lock it for
+        # everyone; keyed by address and account they lock only that address out.
+        return f"{super()._get_login_attempts_cache_key(request, **credentials)}:{ratelimit.get_ip(request)}"
+
+    def _account_key(self, request, **credentials) -> str:
+        return super()._get_login_attempts_cache_key(request, **credentials)
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        super().pre_authenticate(request, **credentials)
+        key = self._account_key(request, **credentials)
+        self._login_ceiling_usage = ratelimit.consume(request, app="allauth.account", action=LOGIN_CEILING_ACTION, key=key)
+        if not self._login_ceiling_usage:
+            self._rollback_login_failed_rl_usage()
+            self._login_ceiling_tripped(request, key=key, email=credentials.get("email", ""))
+            raise self.validation_error("too_many_login_attempts")
+
+    def _rollback_login_failed_rl_usage(self) -> None:
+        super()._rollback_login_failed_rl_usage()
+        usage = getattr(self, "_login_ceiling_usage", None)
+        if usage:
+            usage.rollback()
+
+    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
+        # A successful password reset proves the owner: lift the account's ceiling too.
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        ratelimit.clear(request, app="allauth.account", action=LOGIN_CEILING_ACTION, key=self._account_key(request, **credentials))
+
+    def _login_ceiling_tripped(self, request, *, key: str, email: str) -> None:
+        """Tells the account's owner, once per lockout window, that sign-ins are paused."""
+        rates = ratelimit.get_rates(app="allauth.account", action=LOGIN_CEILING_ACTION)
+        window = int(max(rate.duration for rate in rates))
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        users = list(filter_users_by_email(email, is_active=True, prefer_verified=True)) if email else []
+        logger.warning("login ceiling reached", extra={"account": digest[:12], "known": bool(users)})
+        if not users or not cache.add(f"login-ceiling-notified:{digest}", True, timeout=window):
+            return
+        from .tasks import send_login_lockout_email
+
+        outbox.send(send_login_lockout_email, users[0].pk, window // 60)
+
     def save_user(self, request, user, form, commit=True):
         invitation = self._invitation(request, email=form.cleaned_data.get("email", ""))
         # The browser's zone (sent by the sign-up form), else the inviting workspace's.

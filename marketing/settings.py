@@ -187,8 +187,12 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_ADAPTER = "marketing.adapters.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "marketing.forms.SignupForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Marketing] "
+# Failed logins: 10 a minute per address, 5 in 5 minutes per address and account (the adapter keys
+# "login_failed" by both), and a ceiling of 100 in 15 minutes per account from every address,
+# which emails the owner when reached (marketing/adapters.py).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
+    "login_failed_account": "100/15m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
