@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from billing.urls import webhook_urlpatterns as stripe_webhooks
 from integrations.n8n.urls import hook_urlpatterns as n8n_hooks
@@ -43,7 +43,7 @@ urlpatterns = [
     path("api/v1/", login_not_required(api.ApiRoot.as_view()), name="api_root"),
     path("api/v1/", include("campaigns.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
-    path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
+    path("api/docs/", login_not_required(SpectacularSwaggerSplitView.as_view(url_name="api_schema")), name="api_docs"),
     path("workspace/api-tokens/", views.api_tokens, name="api_tokens"),
     path("workspace/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("admin/", admin.site.urls),

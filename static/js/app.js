@@ -27,6 +27,17 @@
     });
   }
 
+  // Forms that destroy something ask first (data-confirm; inline handlers are refused by the
+  // Content-Security-Policy). Forms with hx-confirm are asked by HTMX instead.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.dataset || !form.dataset.confirm || form.hasAttribute("hx-confirm")) return;
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
   // Close an open <details> menu when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
