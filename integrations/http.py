@@ -16,18 +16,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import pybreaker
 import redis
 import requests
 from django.conf import settings
 from prometheus_client import Counter, Histogram
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from marketing import redis_client
 
@@ -55,7 +59,7 @@ REQUEST_DURATION = Histogram(
 REQUESTS = Counter(
     "outbound_requests",
     "Calls to outside services by outcome: success, client_error, rate_limited, server_error, "
-    "timeout, connection_error, transient_error, error, circuit_open.",
+    "timeout, connection_error, transient_error, error, private_address, circuit_open.",
     ["provider", "outcome"],
 )
 
@@ -97,6 +101,11 @@ def plain_message(error: ProviderError, name: str) -> str:
     """The error in words for the page: the outcome for transport failures, else the provider's message."""
     template = PLAIN_OUTCOMES.get(error.outcome)
     return template.format(name=name) + "." if template else error.message
+
+
+class PrivateAddressError(ValueError):
+    """A workspace's URL led into a private network: by a redirect, or by what its name resolved to
+    when connecting. Not an OSError, which urllib3 would take for a network failure and retry."""
 
 
 class CircuitOpenError(ProviderError):
@@ -159,6 +168,7 @@ def request(
     idempotent: bool | None = None,
     accept: frozenset[int] = frozenset(),
     breaker: str | None = None,
+    workspace_url: bool = False,
     **kwargs: Any,
 ) -> requests.Response:
     """Send an HTTP request to ``provider``; return the 2xx response or raise ProviderError.
@@ -172,6 +182,9 @@ def request(
     conditional GET, 3xx when the caller follows redirects itself). ``breaker``: the circuit
     to use, by default the provider's; callers that reach many unrelated hosts under one
     provider (feeds) pass one per host, so one dead site does not stop calls to the others.
+    ``workspace_url``: the URL comes from a workspace (its n8n, feeds, WordPress): every address
+    actually connected to and every redirect's target must be public (``private_host_problem``),
+    else ProviderError without retries; a name checked when saved may resolve elsewhere later.
     Other keyword arguments go to ``requests.Session.request`` (params, json, headers...).
     Raises CircuitOpenError, without sending anything, while the provider's circuit is open.
     """
@@ -190,13 +203,21 @@ def request(
     session = _session(provider)
     fields: dict[str, Any] = {"method": method, "url": safe_url, "status": None, "attempts": 0}
 
+    if workspace_url:
+        kwargs["hooks"] = {"response": [_refuse_private_redirect]}
+
     def attempt() -> requests.Response:
         fields["attempts"] += 1
         fields["status"] = None
+        guarded = _public_only.set(workspace_url)
         try:
             response = session.request(method, url, timeout=(connect, read), **kwargs)
         except requests.RequestException as exc:
             raise _transport_error(provider, f"{method} {safe_url}", exc) from None
+        except PrivateAddressError as exc:
+            raise ProviderError(f"{provider}: {exc}", provider=provider, outcome="private_address") from None
+        finally:
+            _public_only.reset(guarded)
         fields["status"] = response.status_code
         if 200 <= response.status_code < 300 or response.status_code in accept:
             return response
@@ -423,6 +444,8 @@ def _session(provider: str) -> requests.Session:
         session = _sessions.get(provider)
         if session is None:
             session = _sessions[provider] = requests.Session()
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _CheckedAdapter())
             # One session serves every workspace's calls to the provider: a cookie set in
             # answer to one must not ride along on another's.
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -458,9 +481,11 @@ def _storage(provider: str, namespace: str) -> pybreaker.CircuitBreakerStorage:
 def private_host_problem(url: str) -> str | None:
     """Why ``url`` must not be called on a workspace's behalf, or None.
 
-    A URL a workspace types in (its n8n) must not reach the platform's own network: loopback,
-    private, link-local (cloud metadata) or reserved addresses are refused unless
-    OUTBOUND_ALLOW_PRIVATE_HOSTS is on (the default with DEBUG, for local n8n and tests).
+    A URL a workspace types in (its n8n, feeds) must not reach the platform's own network:
+    loopback, private, link-local (cloud metadata) or reserved addresses are refused unless
+    OUTBOUND_ALLOW_PRIVATE_HOSTS is on (the default with DEBUG, for local n8n and tests) or the
+    address is in OUTBOUND_ALLOWED_NETWORKS. Checked when a URL is saved, for every redirect, and
+    on the address each connection actually reaches (``request(workspace_url=True)``).
     """
     if settings.OUTBOUND_ALLOW_PRIVATE_HOSTS:
         return None
@@ -472,7 +497,76 @@ def private_host_problem(url: str) -> str | None:
     except (socket.gaierror, UnicodeError):
         return f"{host} does not resolve."
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
-            return f"{host} points into a private network ({ip}); use the server's public address."
+        if problem := _address_problem(host, address):
+            return problem
     return None
+
+
+def _address_problem(host: str, address: str) -> str | None:
+    if settings.OUTBOUND_ALLOW_PRIVATE_HOSTS:
+        return None
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if any(ip in ipaddress.ip_network(network) for network in settings.OUTBOUND_ALLOWED_NETWORKS):
+        return None
+    if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        return f"{host} points into a private network ({ip}); use the server's public address."
+    return None
+
+
+# On while request(workspace_url=True) runs in this thread: its connections check their peer.
+_public_only: ContextVar[bool] = ContextVar("outbound_public_only", default=False)
+
+
+def _refuse_private_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A response hook, run before requests follows a redirect: its target must be public too."""
+    if not response.is_redirect:
+        return
+    target = urljoin(response.url, response.headers["Location"])
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise PrivateAddressError(f"It redirects to a {urlsplit(target).scheme or 'relative'} address, which is refused.")
+    if problem := private_host_problem(target):
+        response.close()
+        raise PrivateAddressError(f"It redirects to {_safe_url(target)}: {problem}")
+
+
+def _checked(sock: socket.socket, host: str) -> socket.socket:
+    """The socket, if the address it reached may be called; else closed, and PrivateAddressError.
+
+    The name was resolved by urllib3 just now, not when the URL was saved: checking the peer
+    catches a name that has since been pointed at a private address (DNS rebinding)."""
+    if _public_only.get():
+        try:
+            peer = sock.getpeername()[0]
+        except OSError:
+            peer = None
+        if peer is not None and (problem := _address_problem(host, peer)):
+            sock.close()
+            raise PrivateAddressError(problem)
+    return sock
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked(super()._new_conn(), self.host)
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked(super()._new_conn(), self.host)
+
+
+class _CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    """requests' adapter whose connections check the address they reached (``_checked``)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPConnectionPool, "https": _CheckedHTTPSConnectionPool}
+

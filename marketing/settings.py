@@ -335,6 +335,8 @@ OUTBOUND_HTTP = {
 
 # URLs a workspace enters (its n8n) may point at private addresses only when this is on.
 OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# Networks allowed all the same (CIDRs, comma-separated), such as a company n8n on 10.1.2.0/24.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 
 # Content sources (integrations/cms): feeds and WordPress sites a workspace polls.
 CMS_MAX_FEED_BYTES = env.int("CMS_MAX_FEED_BYTES", default=5 * 1024 * 1024)

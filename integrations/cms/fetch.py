@@ -135,6 +135,7 @@ def _request(url: str, headers: dict[str, str], *, auth: tuple[str, str] | None,
             timeout=(settings.CMS_CONNECT_TIMEOUT, settings.CMS_READ_TIMEOUT),
             accept=REDIRECTS | {304},
             breaker=f"{PROVIDER}:{host}",
+            workspace_url=True,
         )
     except http.CircuitOpenError as error:
         raise FetchError(
@@ -150,6 +151,8 @@ def _describe(error: http.ProviderError) -> str:
             error.status, "failed"
         )
         return f"The server answered HTTP {error.status}: it {reason}."
+    if error.outcome == "private_address":
+        return error.message.split(": ", 1)[-1]
     if error.outcome == "timeout":
         return f"The server did not answer within {settings.CMS_READ_TIMEOUT:.0f} s."
     if error.outcome == "connection_error":

@@ -162,6 +162,7 @@ def _write(
             retries=0,
             timeout=(settings.CMS_CONNECT_TIMEOUT, settings.CMS_UPLOAD_TIMEOUT),
             breaker=f"{fetch.PROVIDER}:{host}",
+            workspace_url=True,
             **kwargs,
         )
     except http.CircuitOpenError as error:

@@ -123,6 +123,7 @@ class N8nClient:
                 data=body,
                 headers={"Content-Type": "application/json", **(headers or {})},
                 idempotent=False,
+                workspace_url=True,
             )
         except http.ProviderError as error:
             raise _translate(error, base_url=self.base_url, what="the workflow's webhook", collection=False) from None
@@ -148,7 +149,13 @@ class N8nClient:
         headers = {"X-N8N-API-KEY": self.api_key, "Accept": "application/json"}
         try:
             response = http.request(
-                PROVIDER, method, f"{self.base_url}{API_PREFIX}{path}", headers=headers, idempotent=idempotent, **kwargs
+                PROVIDER,
+                method,
+                f"{self.base_url}{API_PREFIX}{path}",
+                headers=headers,
+                idempotent=idempotent,
+                workspace_url=True,
+                **kwargs,
             )
         except http.ProviderError as error:
             raise _translate(error, base_url=self.base_url, what=f"{method} {API_PREFIX}{path}", collection=collection) from None
@@ -199,6 +206,8 @@ def _translate(error: http.ProviderError, *, base_url: str, what: str, collectio
             kind=CIRCUIT_OPEN,
             retryable=True,
         )
+    if error.outcome == "private_address":
+        return N8nError(f"n8n at {base_url} was not called: {error.message.split(': ', 1)[-1]}", kind=UNREACHABLE)
     status = error.status
     said = _n8n_message(error.response)
     says = f" n8n says: {said}" if said else ""
