@@ -43,12 +43,17 @@ def problem(status: int, detail: str, *, code: str = "", errors: dict | None = N
     ``type`` names the kind of problem, ``title`` says it in words, ``detail`` says what went wrong
     this time; ``errors`` maps each refused field to its messages; other members are extensions.
     """
+    return Response(problem_body(status, detail, code=code, errors=errors, **extensions), status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_body(status: int, detail: str, *, code: str = "", errors: dict | None = None, **extensions) -> dict:
+    """The members of a problem details answer, for views outside DRF (the webhook intake)."""
     code = code or TITLES.get(status, "error").lower().replace(" ", "_")
     body = {"type": PROBLEM_BASE + code, "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
     body.update(extensions)
-    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return body
 
 
 def _messages(detail) -> list[str]:

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
+from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, problem, workspace_of
 from marketing.selectors import get_for_workspace_or_404
 
 from . import selectors, services
@@ -29,10 +29,16 @@ class TriggerEventSerializer(serializers.ModelSerializer):
 
 
 class TriggerFireApi(APIView):
-    """Fires a manual trigger: 202 with the runs it queued, 409 when it did not fire and why."""
+    """Fires a manual trigger: 202 with the runs it queued, 409 when it did not fire and why.
+
+    The body is optional; when given it is a JSON object, kept as the event's payload. Any other
+    JSON (an array, a string, a number, null) is refused with a 400, as the webhook intake does.
+    """
 
     @extend_schema(
-        request=None,
+        request={
+            "application/json": {"type": "object", "additionalProperties": True, "description": "Optional: kept as the event's payload."}
+        },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={202: TriggerEventSerializer, 409: TriggerEventSerializer},
     )
@@ -40,8 +46,15 @@ class TriggerFireApi(APIView):
     def post(self, request, pk: int):
         workspace = workspace_of(request)
         trigger = get_for_workspace_or_404(selectors.trigger_for_detail(workspace=workspace), workspace=workspace, pk=pk)
+        payload: dict = {}
+        # Only a JSON body is an event; a form post without one (the docs' "Try it out") fires as before.
+        if request.content_type.split(";")[0].strip().endswith(("/json", "+json")) and request.body.strip():
+            try:
+                payload = services.parse_payload(request.body)
+            except services.Rejected as rejection:
+                return problem(400, rejection.message, code=rejection.reason)
         try:
-            event = services.trigger_fire_manual(trigger=trigger, by=request.user)
+            event = services.trigger_fire_manual(trigger=trigger, by=request.user, payload=payload)
         except ValidationError as error:
             return Response({"detail": " ".join(error.messages), "code": error.code}, status=status.HTTP_409_CONFLICT)
         return Response(

@@ -325,15 +325,17 @@ def hook_rate_check(*, sender: str) -> None:
 
 
 @transaction.atomic
-def trigger_fire_manual(*, trigger: Trigger, by: User | None) -> TriggerEvent:
-    """Fires a manual trigger now (the button and the API). The cooldown still applies."""
+def trigger_fire_manual(*, trigger: Trigger, by: User | None, payload: dict | None = None) -> TriggerEvent:
+    """Fires a manual trigger now (the button and the API). The cooldown still applies.
+
+    ``payload``: a JSON object the API's caller sent (``parse_payload``), kept on the event."""
     if trigger.kind != TriggerKind.MANUAL:
         raise ValidationError("Only manual triggers are fired by hand.", code="not_manual")
     if not trigger.enabled:
         raise ValidationError("This trigger is disabled. Enable it first.", code="disabled")
     who = by.email if by else "the system"
     decision = Decision(matched=True, match="all", summary=f"Fired by hand by {who}.")
-    return _record(trigger, source=EventSource.MANUAL, payload={}, decision=decision, by=by)
+    return _record(trigger, source=EventSource.MANUAL, payload=payload or {}, decision=decision, by=by)
 
 
 def time_triggers_fire_due(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.recurrence import DST_RULE_HELP, next_runs
+from marketing import api
 from marketing.logging import workspace_id_var
 from marketing.webhooks import signature
 from marketing.selectors import get_for_workspace_or_404
@@ -226,7 +227,9 @@ def trigger_secret_remove(request: HttpRequest, trigger_id: int) -> HttpResponse
 
 
 def _json_error(status: int, error: str, message: str, **headers) -> JsonResponse:
-    response = JsonResponse({"error": error, "message": message}, status=status)
+    # Problem details (RFC 9457) as the API answers; "error" and "message" stay for senders that read them.
+    body = api.problem_body(status, message, code=error, error=error, message=message)
+    response = JsonResponse(body, status=status, content_type=api.PROBLEM_CONTENT_TYPE)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response

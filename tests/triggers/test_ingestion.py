@@ -233,7 +233,7 @@ def test_it_answers_409_for_a_disabled_trigger(make_trigger, post_event):
     trigger = make_trigger(enabled=False)
     response = post_event(trigger)
     assert response.status_code == 409
-    assert response.json() == {"error": "disabled", "message": "This trigger is disabled."}
+    assert response.json() | {"error": "disabled", "message": "This trigger is disabled.", "status": 409} == response.json()
     assert_nothing_stored()
     assert rejections(trigger) == {"disabled": 1}
 
@@ -307,7 +307,7 @@ def test_it_never_answers_500_to_garbage(make_trigger, post_event):
     for body in [b"", b"null", b"[]", b'"text"', b"12", b'{"order": []}', b'{"order": {"total": {"x": 1}}}', "é".encode("latin-1")]:
         response = post_event(trigger, body)
         assert response.status_code in (202, 400, 415), (body, response.status_code)
-        assert response["Content-Type"] == "application/json"
+        assert response["Content-Type"] == ("application/json" if response.status_code == 202 else "application/problem+json")
 
 
 # The lookup cache ---------------------------------------------------------------------------------
