@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import BillingAccount, MeterEvent
+from .models import BillingAccount, MeterEvent, ReceivedEvent
 
 
 @admin.register(BillingAccount)
@@ -18,3 +18,11 @@ class MeterEventAdmin(admin.ModelAdmin):
     list_filter = ("status", "event_name")
     search_fields = ("identifier", "stripe_customer_id")
     readonly_fields = [field.name for field in MeterEvent._meta.fields]
+
+
+@admin.register(ReceivedEvent)
+class ReceivedEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "type", "received_at", "processed_at", "attempts", "last_error")
+    list_filter = ("type", ("processed_at", admin.EmptyFieldListFilter))
+    search_fields = ("event_id",)
+    readonly_fields = [field.name for field in ReceivedEvent._meta.fields]

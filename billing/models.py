@@ -91,3 +91,37 @@ class MeterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_name} {self.identifier} ({self.status})"
+
+
+class ReceivedEvent(models.Model):
+    """A Stripe event the webhook endpoint accepted (signature verified), once per Stripe event id.
+
+    The endpoint only stores it and answers; a task hands it to dj-stripe and our handlers, so a
+    slow Stripe re-read never holds Stripe's delivery. A row waits here until it is processed:
+    the broker down, a lost task or a failed attempt only delays it (beat queues it again).
+    """
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=255)
+    livemode = models.BooleanField(default=False)
+    # The body exactly as Stripe signed it.
+    body = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # When beat queues it again if it is still waiting: set past the time a queued task should
+    # take, and pushed further back after each failed attempt.
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="billing_event_waiting", condition=models.Q(processed_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

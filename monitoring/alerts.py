@@ -198,13 +198,16 @@ def _n8n_callback_timeouts(rule: AlertRule, now: datetime) -> list[Finding]:
 
 
 def _stripe_webhooks_failing(rule: AlertRule, now: datetime) -> list[Finding]:
-    """dj-stripe's own log of deliveries: not valid, or an exception while processing."""
+    """Accepted events whose processing failed and still waits (billing/webhooks.py), and dj-stripe's
+    own log of deliveries (not valid, or an exception while processing)."""
     from djstripe.models import WebhookEventTrigger
 
+    from billing.models import ReceivedEvent
+
+    since = now - timedelta(minutes=rule.window_minutes)
     count = (
-        WebhookEventTrigger.objects.filter(created__gte=now - timedelta(minutes=rule.window_minutes))
-        .filter(Q(valid=False) | ~Q(exception=""))
-        .count()
+        WebhookEventTrigger.objects.filter(created__gte=since).filter(Q(valid=False) | ~Q(exception="")).count()
+        + ReceivedEvent.objects.filter(processed_at__isnull=True, last_attempt_at__gte=since).exclude(last_error="").count()
     )
     if count < rule.threshold:
         return []

@@ -116,11 +116,19 @@ class Situations:
     def stripe_webhooks_failing(self, on: bool):
         from djstripe.models import WebhookEventTrigger
 
+        from billing.models import ReceivedEvent
+
         if on:
-            for _ in range(3):
+            for _ in range(2):
                 WebhookEventTrigger.objects.create(remote_ip="127.0.0.1", headers={}, body="{}", valid=True, exception="KeyError")
+            # Processing is a task now: an event whose attempt failed counts too.
+            now = timezone.now()
+            ReceivedEvent.objects.create(
+                event_id="evt_failing", type="invoice.paid", body="{}", next_attempt_at=now, attempts=1, last_attempt_at=now, last_error="APIConnectionError"
+            )
         else:
             WebhookEventTrigger.objects.all().delete()
+            ReceivedEvent.objects.update(processed_at=timezone.now())
 
 
 def _only(kind: str) -> AlertRule:
