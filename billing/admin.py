@@ -1,4 +1,5 @@
 from django.contrib import admin
+from djstripe.models import APIKey
 
 from .models import BillingAccount, MeterEvent, ReceivedEvent
 
@@ -26,3 +27,7 @@ class ReceivedEventAdmin(admin.ModelAdmin):
     list_filter = ("type", ("processed_at", admin.EmptyFieldListFilter))
     search_fields = ("event_id",)
     readonly_fields = [field.name for field in ReceivedEvent._meta.fields]
+
+
+# Secret keys come from settings and are never stored (billing/stripe_api.py): no form to paste one into.
+admin.site.unregister(APIKey)

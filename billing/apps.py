@@ -9,3 +9,4 @@ class BillingConfig(AppConfig):
         from . import signals, stripe_api  # noqa: F401  (connects receivers)
 
         stripe_api.configure()
+        stripe_api.keep_keys_out_of_the_database()

@@ -1,7 +1,8 @@
 """The one way the product calls Stripe: the SDK under integrations/http's breaker, metrics and logs.
 
 dj-stripe makes its own SDK calls (webhook processing re-reads objects); those use the same
-``stripe.api_base`` and version, set here from settings.
+``stripe.api_base`` and version, set here from settings, and the secret key from settings only
+(``keep_keys_out_of_the_database``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import hashlib
+
 import stripe
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.db import transaction
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
+from djstripe.enums import APIKeyType
+from djstripe.models import Account, APIKey
+from djstripe.settings import djstripe_settings
 
 from integrations import http
 from integrations.http import ProviderError  # noqa: F401  (callers catch it from here)
@@ -65,3 +74,52 @@ def call(operation: str, fn: Callable[[], T]) -> T:
             status=status,
             outcome="server_error" if transient else "client_error",
         ) from None
+
+
+# dj-stripe keeps every secret key it is handed in its APIKey table, in plain text, to find the
+# Stripe account a key belongs to, and reads keys back from there. The project's rule is that
+# secrets of outside services are encrypted at rest, and ours lives in settings anyway
+# (STRIPE_SECRET_KEY), so dj-stripe is pointed at settings and remembers only the account id.
+_account_ids: dict[str, str] = {}
+
+
+def _key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def _account_for_api_key(cls, api_key: str):
+    """``Account.get_or_retrieve_for_api_key`` without storing the key: the account it belongs to,
+    read from Stripe once per process (as dj-stripe's ``APIKey.refresh_account`` does)."""
+    account_id = _account_ids.get(_key_digest(api_key))
+    if account_id:
+        account = cls.objects.filter(id=account_id).first()
+        if account is not None:
+            return account
+    data = cls.stripe_class.retrieve(api_key=api_key, stripe_version=djstripe_settings.STRIPE_API_VERSION)
+    with transaction.atomic():
+        account, created = cls.objects.get_or_create(id=data["id"])
+        # Known before the sync, which asks for the account of this same key again.
+        _account_ids[_key_digest(api_key)] = account.id
+        if created:
+            cls.sync_from_stripe_data(data, api_key=api_key)
+    return account
+
+
+def _default_api_key(self, livemode: bool | None = None) -> str:
+    """``Account.get_default_api_key``: the key from settings, never one read from the database."""
+    return djstripe_settings.get_default_api_key(self.livemode if livemode is None else livemode)
+
+
+def _refuse_stored_secret(sender, instance, **kwargs) -> None:
+    # Publishable keys (pk_) are public; anything else is a secret.
+    if instance.type in (APIKeyType.secret, APIKeyType.restricted) or not instance.secret.startswith("pk_"):
+        raise ImproperlyConfigured(
+            "Stripe secret keys are not stored in the database: set STRIPE_SECRET_KEY in the environment."
+        )
+
+
+def keep_keys_out_of_the_database() -> None:
+    """Called once at start-up (billing's AppConfig.ready)."""
+    Account.get_or_retrieve_for_api_key = classmethod(_account_for_api_key)
+    Account.get_default_api_key = _default_api_key
+    pre_save.connect(_refuse_stored_secret, sender=APIKey, dispatch_uid="billing.refuse_stored_stripe_secret")
