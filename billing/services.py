@@ -16,6 +16,7 @@ from django.utils import timezone
 from djstripe.models import Customer, Subscription
 
 from integrations.http import ProviderError
+from marketing import outbox
 from marketing.models import Membership, Role, Workspace
 
 from . import stripe_api
@@ -290,7 +291,7 @@ def billing_account_sync(*, customer_id: str, workspace_id: int | None = None) -
         if notify_past_due:
             from .tasks import send_past_due_email
 
-            transaction.on_commit(lambda: send_past_due_email.delay(workspace_pk))
+            outbox.send_on_commit(send_past_due_email, workspace_pk)
         transaction.on_commit(lambda: billing_account_forget(workspace_pk))
     billing_account_forget(workspace_pk)
     if before != (account.status, account.plan):

@@ -36,6 +36,8 @@ def send_on_commit(task: Task, *args) -> None:
 def send_many(task: Task, calls: Iterable[Sequence]) -> None:
     """Queues ``task`` once per argument tuple over one broker connection; what could not be sent waits in the outbox."""
     calls = [tuple(args) for args in calls]
+    if not calls:
+        return
     if task.app.conf.task_always_eager:
         # Tests and `CELERY_TASK_ALWAYS_EAGER`: the task runs here and no broker is involved.
         for args in calls:

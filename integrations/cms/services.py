@@ -22,6 +22,7 @@ from campaigns import images
 from campaigns.executions import execution_create
 from campaigns.models import Campaign, CampaignStatus, ExecutionSource, ImageSource
 from campaigns.services import campaign_create, campaign_image_add, image_generation_request
+from marketing import outbox
 from marketing.models import User, Workspace
 from triggers.models import Trigger
 from triggers.services import Rejected, trigger_event_receive
@@ -185,7 +186,7 @@ def source_test(
 def _queue_poll(source_id: int) -> None:
     from .tasks import poll_source
 
-    transaction.on_commit(lambda: poll_source.delay(source_id))
+    outbox.send_on_commit(poll_source, source_id)
 
 
 def sources_claim_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH) -> list[int]:
@@ -248,8 +249,8 @@ def source_poll(*, source_id: int, now: datetime | None = None) -> PollResult | 
     if created:
         from .tasks import process_item
 
-        for item in created:
-            transaction.on_commit(lambda item_id=item.pk: process_item.delay(item_id))
+        item_ids = [(item.pk,) for item in created]
+        transaction.on_commit(lambda: outbox.send_many(process_item, item_ids))
     return PollResult(ok=True, new_items=len(created), not_modified=fetched.not_modified)
 
 
@@ -413,6 +414,5 @@ def items_retry(*, source: ContentSource) -> int:
     ContentItem.objects.filter(pk__in=ids).update(status=ItemStatus.NEW)
     from .tasks import process_item
 
-    for item_id in ids:
-        transaction.on_commit(lambda item_id=item_id: process_item.delay(item_id))
+    transaction.on_commit(lambda: outbox.send_many(process_item, [(item_id,) for item_id in ids]))
     return len(ids)
