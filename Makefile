@@ -8,7 +8,8 @@ DEV := DEBUG=1
 
 run: install migrate
 	$(DEV) $(BIN)/python manage.py ensure_demo
-	rm -rf var/prometheus  # metrics files of the last run's processes (prometheus_client multiprocess mode)
+	# Each process writes its metrics files here (prometheus_client multiprocess mode); the last run's go.
+	rm -rf var/prometheus && mkdir -p var/prometheus
 	$(DEV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/honcho start -f Procfile.dev
 
 test: install

@@ -499,11 +499,12 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "
 # With several processes (gunicorn workers, Celery), each writes its metrics here and /metrics sums them.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 if PROMETHEUS_MULTIPROC_DIR:
+    # Whoever starts the processes creates and empties it (`make run`, the Docker image and
+    # compose): every process writes its first metric file into it while starting.
+    if not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR} is not a directory; create it before starting.")
     # prometheus_client picks its storage from the environment when first imported (after this).
-    import os
-
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
-    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")

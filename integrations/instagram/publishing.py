@@ -26,16 +26,10 @@ from .services import account_mark_needs_reconnect, account_quota_read, next_pub
 
 logger = logging.getLogger(__name__)
 
-# Waits between container status checks inside one run; then the run comes back later.
-DEFAULT_POLL_DELAYS = (2.0, 4.0, 8.0)
 # A container still processing after this long fails the run.
 CONTAINER_PROCESSING_LIMIT = timedelta(minutes=10)
 STILL_PROCESSING_COUNTDOWN = 60.0
 MAX_COUNTDOWN = 3600.0
-
-
-def _poll_delays() -> tuple[float, ...]:
-    return tuple(getattr(settings, "INSTAGRAM_POLL_DELAYS", DEFAULT_POLL_DELAYS))
 
 
 def _sleep(seconds: float) -> None:
@@ -180,7 +174,7 @@ class _Publisher:
     def _await_finished(self, container_ids: list[str]) -> str:
         """Polls until every container is FINISHED (or PUBLISHED); a few short waits, then RetryLater."""
         pending = list(container_ids)
-        delays = _poll_delays()
+        delays = tuple(settings.INSTAGRAM_POLL_DELAYS)
         published = False
         for round_ in range(len(delays) + 1):
             still = []

@@ -64,6 +64,73 @@ def test_loading_the_settings_creates_no_folder(tmp_path):
     assert sorted(path.name for path in copy.iterdir()) == before
 
 
+def test_it_creates_no_metrics_folder_and_names_the_missing_one(tmp_path):
+    missing = tmp_path / "var" / "prometheus"
+    result = _load_settings(DEBUG="1", PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert result.returncode != 0
+    assert f"PROMETHEUS_MULTIPROC_DIR={missing} is not a directory" in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def _project_sources():
+    base = settings.BASE_DIR
+    for path in sorted(base.rglob("*.py")):
+        parts = path.relative_to(base).parts
+        if parts[0] not in {".venv", "node_modules", "staticfiles", "var"}:
+            yield path
+
+
+def test_it_declares_every_setting_the_code_reads():
+    import re
+
+    import marketing.settings as declared
+    from django.conf import global_settings
+
+    read = set()
+    for path in _project_sources():
+        if path.parts[-2] == "migrations" or path.name == "settings.py":
+            continue
+        text = path.read_text()
+        read |= set(re.findall(r"\bsettings\.([A-Z][A-Z0-9_]+)", text))
+        read |= set(re.findall(r"getattr\(\w*settings, \"([A-Z][A-Z0-9_]+)\"", text))
+    assert read, "the scan found no setting at all"
+    undeclared = {name for name in read if not hasattr(declared, name) and not hasattr(global_settings, name)}
+    assert not undeclared, f"read but not declared in marketing/settings.py: {sorted(undeclared)}"
+
+
+def test_it_pins_every_imported_package_in_requirements():
+    import ast
+    import importlib.metadata
+    import re
+
+    local = {path.name for path in settings.BASE_DIR.iterdir()} | {path.stem for path in settings.BASE_DIR.glob("*.py")}
+    imported = set()
+    for path in _project_sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name not in local}
+    assert {"django", "celery", "pytest"} <= third_party
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = set()
+    for line in (settings.BASE_DIR / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==\S+", line.strip())
+        if match:
+            pinned.add(normal(match.group(1)))
+    distributions = importlib.metadata.packages_distributions()
+    unpinned = {
+        name: distributions.get(name)
+        for name in third_party
+        if not distributions.get(name) or not any(normal(d) in pinned for d in distributions[name])
+    }
+    assert not unpinned, f"imported but not pinned in requirements.txt: {unpinned}"
+
+
 def test_the_redis_cache_reuses_one_client(settings):
     from django.core.cache import caches
 
