@@ -12,7 +12,7 @@ from campaigns import executions, services as campaign_services
 from campaigns.models import Campaign, CampaignExecution, ExecutionSource, ExecutionStatus
 from marketing.services import api_token_create, invitation_create
 from tests.billing.conftest import put_on_plan
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, UserFactory
 from triggers.services import trigger_create
 
 
@@ -156,3 +156,24 @@ def test_members_see_the_plan_read_only(billing_on, client, bob, alice_workspace
     response = client.get("/billing/")
     assert b"Basic plan" in response.content and b"Only the workspace" in response.content
     assert b"billing/portal" not in response.content
+
+
+def test_it_refuses_a_campaign_added_in_the_admin_over_the_plan(billing_on, client, alice_workspace):
+    client.force_login(UserFactory(email="staff@example.com", is_staff=True, is_superuser=True))
+    _fill_campaigns(alice_workspace, FREE.limit(Limit.CAMPAIGNS))
+    data = {
+        "workspace": alice_workspace.pk,
+        "name": "One too many",
+        "brief": "",
+        "caption": "Hi",
+        "hashtags": "",
+        "first_comment": "",
+        **{f"{prefix}-{count}_FORMS": "0" for prefix in ("targets", "images", "executions", "status_changes") for count in ("TOTAL", "INITIAL")},
+    }
+
+    response = client.post("/admin/campaigns/campaign/add/", data)
+
+    assert response.status_code == 200
+    assert "The Free plan allows 3 campaigns" in response.content.decode()
+    assert not Campaign.objects.filter(name="One too many").exists()
+    assert Campaign.objects.filter(workspace=alice_workspace).count() == FREE.limit(Limit.CAMPAIGNS)
