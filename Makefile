@@ -12,8 +12,10 @@ run: install migrate
 	rm -rf var/prometheus && mkdir -p var/prometheus
 	$(DEV) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(BIN)/honcho start -f Procfile.dev
 
+# PostgreSQL and Redis when they answer on 127.0.0.1, else SQLite (tests/run.py says which);
+# pytest arguments in ARGS, e.g. make test ARGS="-x tests/campaigns".
 test: install
-	$(BIN)/pytest
+	$(BIN)/python tests/run.py $(ARGS)
 
 install: $(VENV)/.installed
 
