@@ -19,13 +19,11 @@ database on PostgreSQL; on SQLite, whose throwaway database lives in memory, a c
 temporary file. Load comes from 8 client threads with keep-alive connections (closed loop),
 taking turns between the two URLs in timed phases. gunicorn is stopped at the end, also on failure.
 
-Where the time goes (PostgreSQL and Redis, 2 cores shared by gunicorn, PostgreSQL, Redis and the
-load client): the bare view costs about 0.8 ms of machine CPU per request. An event adds one Redis
-round trip (a script that counts it under the rate limit and appends it to the stream), the
-HMAC, parsing and evaluation, and two model instances; the trigger comes from the process's own
-2-second cache. Each blocking round trip also costs the thread switches around it: the rate
-limit in a round trip of its own cost about 0.05 of the ratio, and writing each event's row
-before answering cost as much as all the rest together.
+Where the time goes: besides what the bare view does, an event costs one Redis round trip (a
+script that counts it under the rate limit and appends it to the stream), the HMAC, parsing and
+evaluation, and two model instances; the trigger comes from the process's own 2-second cache.
+Each blocking round trip also costs the thread switches around it, which is why counting and
+appending share one script and rows are written in batches rather than one per answer.
 
 Run it alone: ``python -m bench.run triggers_ingest``.
 """
