@@ -139,6 +139,18 @@ class CalendarDay:
     in_range: bool
     is_today: bool
     entries: list[CalendarEntry] = field(default_factory=list)
+    # Where a click on the day creates a post (wall clock in the viewer's zone); None when past.
+    new_at: datetime | None = None
+
+
+def _new_post_time(day: date, local_now: datetime) -> datetime | None:
+    """A new post made from a day of the month: 09:00, or the next full hour of a day already
+    past 09:00; none for a day that is over."""
+    morning = datetime.combine(day, time(9))
+    if morning > local_now:
+        return morning
+    next_hour = (local_now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return next_hour if next_hour.date() == day else None
 
 
 @dataclass
@@ -220,14 +232,20 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
     for entry in sorted(entries, key=lambda e: e.at):
         by_day.setdefault(entry.at.date(), []).append(entry)
     today = now.astimezone(tz).date()
+    local_now = now.astimezone(tz).replace(tzinfo=None)
     days = [
-        CalendarDay(day=d, in_range=in_range_first <= d <= in_range_last, is_today=d == today, entries=by_day.get(d, []))
+        CalendarDay(
+            day=d,
+            in_range=in_range_first <= d <= in_range_last,
+            is_today=d == today,
+            entries=by_day.get(d, []),
+            new_at=_new_post_time(d, local_now),
+        )
         for d in (first + timedelta(days=i) for i in range((last - first).days + 1))
     ]
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     grid = CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)
     if view == "week":
-        local_now = now.astimezone(tz).replace(tzinfo=None)
         grid.hours = [
             (
                 hour,

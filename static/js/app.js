@@ -91,8 +91,21 @@
     });
   }
 
+  // Calendar month: a click on a day's empty space creates a post that day, as its "+" link does
+  // (the link is what keyboards and screen readers use).
+  function addCalendarDayClick(root) {
+    var month = root.matches && root.matches("[data-calendar-month]") ? root : root.querySelector("[data-calendar-month]");
+    if (!month || month.dataset.ready) return;
+    month.dataset.ready = "1";
+    month.addEventListener("click", function (event) {
+      if (event.target.closest("a, button, details, input, label, form")) return;
+      var day = event.target.closest(".cal-day[data-new-url]");
+      if (day) window.location.href = day.dataset.newUrl;
+    });
+  }
+
   // Calendar week: drag a planned post to another hour. The drop posts to the same reschedule
-  // URL the "Undo" and "Move anyway" buttons use; keyboard users move a post from its schedule page.
+  // URL the "Undo", "Move anyway" and the pop-over's "Move" (the keyboard's way) use.
   function addCalendarDrag(root) {
     var week = root.matches && root.matches("[data-calendar-week]") ? root : root.querySelector("[data-calendar-week]");
     if (!week) return;
@@ -145,6 +158,7 @@
 
   function enhance(root) {
     addCalendarDrag(root);
+    addCalendarDayClick(root);
     addCarousels(root);
     addBrowserTimezone(root);
     addKindSwitch(root);

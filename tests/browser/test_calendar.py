@@ -102,3 +102,102 @@ def test_the_pop_over_shows_the_post_as_on_instagram_and_a_phone_gets_a_list(pag
     assert page.locator(".cal-agenda").is_visible()
     assert not page.locator(".cal-hours-wrap").is_visible()
     page.screenshot(path=str(shots / "phone.png"), full_page=True)
+
+
+def _next_month_day() -> datetime:
+    """The 15th of next month: every day of that month view is in the future."""
+    today = timezone.now().astimezone(BERLIN).date()
+    first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return datetime.combine(first_next.replace(day=15), time())
+
+
+def test_it_creates_a_post_from_a_day_of_the_month(page, live_server, sign_in, berlin_alice, shots):
+    sign_in(berlin_alice)
+    day = _next_month_day()
+    page.goto(f"{live_server.url}/calendar/?view=month&date={day:%Y-%m-%d}")
+    page.screenshot(path=str(shots / "month.png"))
+    # A click on the day's empty space (the mouse's way)…
+    cell = page.locator(".cal-day[data-new-url]", has=page.get_by_label(f"New post on {day:%A} {day.day} {day:%B}"))
+    box = cell.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 10)
+    page.wait_for_url(f"**/campaigns/new/?at={day:%Y-%m-%d}T09:00")
+    page.go_back()
+    # …and the "+" link a keyboard reaches, to the same place.
+    link = page.get_by_label(f"New post on {day:%A} {day.day} {day:%B}")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/campaigns/new/?at={day:%Y-%m-%d}T09:00")
+    assert "It will be scheduled for" in page.content()
+    page.get_by_label("Change the time").fill(f"{day:%Y-%m-%d}T10:30")
+    page.fill("input[name=name]", "Mid-month sale")
+    page.fill("textarea[name=caption]", "Half the month, half the price")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url("**/campaigns/*/")
+
+    campaign = Campaign.objects.get(name="Mid-month sale")
+    assert campaign.status == "scheduled"
+    assert campaign.schedule.run_at == datetime.combine(day.date(), time(10, 30), tzinfo=BERLIN)
+
+
+def test_it_moves_a_post_with_the_keyboard_from_its_pop_over(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+    day = _next_week_day()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Autumn drop")
+    add_image(campaign)
+    planned = datetime.combine(day.date(), time(9, 30), tzinfo=BERLIN)
+    scheduling.campaign_schedule(
+        campaign=campaign, plan=scheduling.Plan(kind="once", timezone="Europe/Berlin", run_at=planned), by=berlin_alice
+    )
+    sign_in(berlin_alice)
+    page.goto(f"{live_server.url}/calendar/?view=week&date={day:%Y-%m-%d}")
+    summary = page.locator("details.cal-entry summary", has_text="Autumn drop")
+    summary.focus()
+    page.keyboard.press("Enter")  # opens the pop-over
+    when = page.get_by_label("Move to")
+    assert when.is_visible() and when.input_value() == f"{day:%Y-%m-%d}T09:30"
+    when.focus()
+    when.fill(f"{day + timedelta(days=2):%Y-%m-%d}T18:15")
+    for _ in range(8):  # Tab walks the date's fields, then reaches the button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "BUTTON":
+            break
+    assert page.evaluate("document.activeElement.textContent").startswith("Move")
+    page.keyboard.press("Enter")
+    page.get_by_text("Moved “Autumn drop”").wait_for()
+    page.screenshot(path=str(shots / "keyboard-move.png"))
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == datetime.combine(day.date() + timedelta(days=2), time(18, 15), tzinfo=BERLIN)
+    page.locator(f'td.cal-slot[data-at="{day + timedelta(days=2):%Y-%m-%d}T18:00"] details.cal-entry', has_text="Autumn drop").wait_for()
+
+    # The keyboard's focus is on "Undo" after the move, not lost at the top of the page.
+    page.wait_for_function("document.activeElement && document.activeElement.textContent === 'Undo'")
+    page.keyboard.press("Enter")
+    page.locator(f'td.cal-slot[data-at="{day:%Y-%m-%d}T09:00"] details.cal-entry', has_text="Autumn drop").wait_for()
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == planned
+
+
+def test_it_shows_the_month_as_a_list_of_days_on_a_phone(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+    day = _next_month_day()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Phone post")
+    add_image(campaign)
+    scheduling.campaign_schedule(
+        campaign=campaign,
+        plan=scheduling.Plan(kind="once", timezone="Europe/Berlin", run_at=datetime.combine(day.date(), time(12), tzinfo=BERLIN)),
+        by=berlin_alice,
+    )
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(berlin_alice)
+    page.goto(f"{live_server.url}/calendar/?view=month&date={day:%Y-%m-%d}")
+    assert not page.locator(".calendar-month").is_visible()
+    agenda = page.locator(".cal-agenda")
+    assert agenda.is_visible()
+    days = agenda.locator("section")
+    last_day = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    assert days.count() == last_day.day
+    section = page.get_by_role("region", name=f"{day:%A} {day.day} {day:%B}")
+    assert "12:00 Phone post" in section.inner_text()
+    # The page fits the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(shots / "month-phone.png"), full_page=True)
+    section.get_by_role("link", name="+ New post").click()
+    page.wait_for_url(f"**/campaigns/new/?at={day:%Y-%m-%d}T09:00")

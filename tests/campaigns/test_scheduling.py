@@ -221,6 +221,38 @@ def test_the_calendar_shows_planned_and_past_runs(alice_client, alice, campaign,
     assert f'href="/campaigns/{campaign.pk}/"'.encode() in response.content
 
 
+def test_it_offers_a_new_post_on_each_coming_day_of_the_month(alice_client, alice, frozen):
+    # 08:00 UTC on Monday 2 March, the viewer in UTC: today's post goes at 09:00, tomorrow's too.
+    response = alice_client.get("/calendar/?view=month&date=2026-03-01")
+    days = {day.day.isoformat(): day for week in response.context["grid"].weeks for day in week}
+    assert days["2026-03-01"].new_at is None  # over
+    assert days["2026-03-02"].new_at == datetime(2026, 3, 2, 9, 0)
+    assert b'href="/campaigns/new/?at=2026-03-03T09:00" aria-label="New post on Tuesday 3 March"' in response.content
+    assert b'aria-label="New post on Sunday 1 March"' not in response.content
+    frozen.move_to(datetime(2026, 3, 2, 15, 20, tzinfo=UTC))
+    response = alice_client.get("/calendar/?view=month&date=2026-03-01")
+    days = {day.day.isoformat(): day for week in response.context["grid"].weeks for day in week}
+    assert days["2026-03-02"].new_at == datetime(2026, 3, 2, 16, 0)  # the next full hour
+    frozen.move_to(datetime(2026, 3, 2, 23, 30, tzinfo=UTC))
+    response = alice_client.get("/calendar/?view=month&date=2026-03-01")
+    days = {day.day.isoformat(): day for week in response.context["grid"].weeks for day in week}
+    assert days["2026-03-02"].new_at is None  # no hour left today
+
+
+def test_it_gives_a_movable_post_a_move_form_in_its_pop_over(alice_client, alice, campaign):
+    scheduling.campaign_schedule(campaign=campaign, plan=Plan(kind="once", timezone="UTC", run_at=NOW + timedelta(days=2)), by=alice)
+    for view in ("week", "month"):
+        response = alice_client.get(f"/calendar/?view={view}&date=2026-03-04")
+        assert b'<form class="cal-move"' in response.content
+        assert b'name="at" value="2026-03-04T08:00"' in response.content
+    response = alice_client.post(
+        f"/campaigns/{campaign.pk}/reschedule/", {"at": "2026-03-05T10:45", "view": "month"}, HTTP_HX_REQUEST="true"
+    )
+    assert "Moved" in response.content.decode()
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == datetime(2026, 3, 5, 10, 45, tzinfo=UTC)
+
+
 def test_the_week_view_navigates_with_htmx_and_plain_links(alice_client):
     response = alice_client.get("/calendar/?view=week&date=2026-03-04", HTTP_HX_REQUEST="true")
     assert b"<html" not in response.content
