@@ -121,6 +121,12 @@ TEMPLATES = [
             "builtins": ["marketing.templatetags.timefmt"],
         },
     },
+    {
+        # The fragments where Django's engine cost too much (marketing/jinja.py says which).
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "OPTIONS": {"environment": "marketing.jinja.environment"},
+    },
 ]
 
 # Database: SQLite under var/ unless DATABASE_URL says otherwise.
