@@ -42,10 +42,14 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        # The list's orders (selectors.SORTS, each ending with -id), alone and within one status:
+        # a page is read from its cursor along one of these, however many campaigns there are.
         indexes = [
-            models.Index(fields=["workspace", "status", "-updated_at"], name="campaign_ws_status_updated"),
-            models.Index(fields=["workspace", "-updated_at"], name="campaign_ws_updated"),
-            models.Index(fields=["workspace", "name"], name="campaign_ws_name"),
+            models.Index(fields=["workspace", "-updated_at", "-id"], name="campaign_ws_updated"),
+            models.Index(fields=["workspace", "status", "-updated_at", "-id"], name="campaign_ws_status_updated"),
+            models.Index(fields=["workspace", "-created_at", "-id"], name="campaign_ws_created"),
+            models.Index(fields=["workspace", "name", "-id"], name="campaign_ws_name"),
+            models.Index(fields=["workspace", "status", "-id"], name="campaign_ws_status"),
         ]
 
     def __str__(self) -> str:

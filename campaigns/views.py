@@ -54,9 +54,18 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         number = int(request.GET.get("page", 1))
     except ValueError:
         number = 1
-    page = selectors.campaign_page(workspace=request.workspace, page=number, size=PAGE_SIZE, **values)
+    page = selectors.campaign_page(
+        workspace=request.workspace,
+        page=number,
+        size=PAGE_SIZE,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+        **values,
+    )
+    # The filters, for the page links to keep; each link adds its own page and cursor.
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "after", "before"):
+        query.pop(name, None)
     is_filtered = bool(values["search"] or values["status"])
     context = {
         "filters": values,

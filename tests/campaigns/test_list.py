@@ -1,9 +1,15 @@
+import html
+import re
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from campaigns import executions
+from campaigns import executions, selectors
 from campaigns.models import Campaign
+from campaigns.views import PAGE_SIZE
 from tests.factories import CampaignFactory, add_image
 
 
@@ -153,3 +159,135 @@ def test_on_postgresql_the_search_can_use_the_trigram_indexes(alice_workspace):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = searched.explain()
     assert "campaign_name_search_trgm" in plan and "campaign_caption_search_trgm" in plan
+
+
+# Keyset pagination: the list's links carry a cursor, so that a page is read from where the last
+# one ended, along an index, at any depth.
+
+
+def _link(content: bytes, label: str) -> str | None:
+    """The page link's address, as the browser reads it from the attribute."""
+    found = re.search(rf'<a class="btn btn-sm" href="(\?[^"]*)"[^>]*>[^<]*{label}', content.decode())
+    return found and html.unescape(found.group(1))
+
+
+def _walk(client, path: str, label: str) -> list[list[str]]:
+    """The names on each page, following the ``label`` link from ``path`` until there is none."""
+    pages = []
+    while path is not None:
+        response = client.get(f"/campaigns/{path}")
+        assert response.status_code == 200
+        pages.append([c.name for c in response.context["page"].campaigns])
+        path = _link(response.content, label)
+    return pages
+
+
+def test_it_lists_a_page_in_at_most_4_queries(alice_client, alice_workspace, django_assert_max_num_queries):
+    alice_client.get("/")  # the first request stores the current workspace in the session
+    _make(alice_workspace, 60)
+    next_link = _link(alice_client.get("/campaigns/").content, "Next")
+    for path in ["", next_link, "?q=campaign", "?status=draft", "?sort=name", "?page=2"]:
+        with django_assert_max_num_queries(4):
+            assert alice_client.get(f"/campaigns/{path}").status_code == 200
+
+
+def test_it_walks_to_the_last_page_with_next_links_and_back_with_previous_links(alice_client, alice_workspace):
+    for i in range(60):
+        CampaignFactory(workspace=alice_workspace, name=f"c{i:02}")
+    forward = _walk(alice_client, "?sort=name", "Next")
+    assert forward == [[f"c{i:02}" for i in range(start, min(start + PAGE_SIZE, 60))] for start in (0, 25, 50)]
+
+    last = alice_client.get(f"/campaigns/{_link(alice_client.get('/campaigns/?sort=name').content, 'Next')}")
+    last = alice_client.get(f"/campaigns/{_link(last.content, 'Next')}")
+    assert b"Page 3" in last.content and _link(last.content, "Next") is None
+    assert "after=" in last.wsgi_request.get_full_path()
+    backward = _walk(alice_client, _link(last.content, "Previous"), "Previous")
+    assert backward == forward[1::-1]
+
+
+def test_the_previous_link_of_page_2_is_the_first_page_itself(alice_client, alice_workspace):
+    CampaignFactory.create_batch(30, workspace=alice_workspace)
+    second = alice_client.get(f"/campaigns/{_link(alice_client.get('/campaigns/?q=campaign').content, 'Next')}")
+    assert _link(second.content, "Previous") == "?q=campaign&page=1"
+
+
+@pytest.mark.parametrize("sort", ["updated", "created", "name", "status"])
+def test_every_sort_pages_through_ties_without_losing_or_repeating_a_campaign(alice_client, alice_workspace, sort):
+    campaigns = CampaignFactory.create_batch(70, workspace=alice_workspace)
+    # Ties on every sorted column: the id decides among them, in both directions.
+    Campaign.objects.filter(pk__in=[c.pk for c in campaigns[::2]]).update(name="Same", status="active")
+    Campaign.objects.filter(pk__in=[c.pk for c in campaigns[:40]]).update(
+        updated_at=timezone.now(), created_at=timezone.now() - timedelta(days=1)
+    )
+    expected = [c.name + str(c.pk) for c in selectors.campaign_list(workspace=alice_workspace, sort=sort)]
+
+    def walk(path, label):
+        names = []
+        while path is not None:
+            response = alice_client.get(f"/campaigns/{path}")
+            names.append([c.name + str(c.pk) for c in response.context["page"].campaigns])
+            path = _link(response.content, label)
+        return names
+
+    forward = walk(f"?sort={sort}", "Next")
+    assert [name for page in forward for name in page] == expected
+    last_path = f"?sort={sort}"
+    for _ in range(2):
+        last_path = _link(alice_client.get(f"/campaigns/{last_path}").content, "Next")
+    backward = walk(_link(alice_client.get(f"/campaigns/{last_path}").content, "Previous"), "Previous")
+    assert backward == forward[1::-1]
+
+
+def test_search_and_status_filter_keep_working_across_cursor_pages(alice_client, alice_workspace):
+    CampaignFactory.create_batch(30, workspace=alice_workspace, name="Boots", status="active")
+    CampaignFactory.create_batch(30, workspace=alice_workspace, name="Boots", status="paused")
+    CampaignFactory.create_batch(30, workspace=alice_workspace, name="Hats", status="active")
+    pages = _walk(alice_client, "?q=boot&status=active", "Next")
+    assert [len(page) for page in pages] == [25, 5]
+    second = alice_client.get(f"/campaigns/{_link(alice_client.get('/campaigns/?q=boot&status=active').content, 'Next')}")
+    assert {(c.name, c.status) for c in second.context["page"].campaigns} == {("Boots", "active")}
+    assert _link(second.content, "Previous") == "?q=boot&status=active&page=1"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "%00",
+        "W10",  # []
+        "WyJ1cGRhdGVkIiwgIm5vdCBhIGRhdGUiLCAxXQ",  # ["updated", "not a date", 1]
+        "WyJ1cGRhdGVkIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDAiLCAxXQ",  # a time without a zone
+        "WyJuYW1lIiwgImEiLCAxXQ",  # ["name", "a", 1]: made for another sort
+        "WyJ1cGRhdGVkIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAiMSJd",  # an id that is a string
+        "x" * 5000,
+    ],
+)
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_a_bad_cursor_shows_the_page_by_its_number(alice_client, alice_workspace, cursor, direction):
+    CampaignFactory.create_batch(30, workspace=alice_workspace)
+    response = alice_client.get(f"/campaigns/?page=2&{direction}={cursor}")
+    assert response.status_code == 200
+    assert len(response.context["page"].campaigns) == 5
+
+
+def test_a_cursor_pages_only_the_current_workspace(alice_client, alice_workspace):
+    CampaignFactory.create_batch(30, workspace=alice_workspace, name="Alice's")
+    CampaignFactory.create_batch(30, name="Someone else's")
+    pages = _walk(alice_client, "", "Next")
+    assert {name for page in pages for name in page} == {"Alice's"} and len(pages) == 2
+
+
+def test_on_postgresql_a_cursor_page_is_read_along_the_index(alice_workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    CampaignFactory.create_batch(30, workspace=alice_workspace)
+    first = selectors.campaign_page(workspace=alice_workspace, page=1, size=10)
+    with CaptureQueriesContext(connection) as captured:
+        selectors.campaign_page(workspace=alice_workspace, page=2, size=10, after=first.next_cursor)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {captured.captured_queries[0]['sql']}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # Started at the cursor in the index and stopped after a page: no sort, no offset.
+    assert "campaign_ws_updated" in plan and "Index Cond" in plan and "updated_at <=" in plan
+    assert "Sort" not in plan.split("SubPlan")[0]
