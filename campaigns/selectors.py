@@ -149,7 +149,8 @@ def read_cursor(token: str, *, sort: str) -> tuple[str | datetime, int] | None:
         made_for, value, pk = json.loads(urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, TypeError):
         return None
-    if made_for != sort or not isinstance(value, str) or "\x00" in value or type(pk) is not int:
+    # Values the database would refuse: a NUL in a string, an id beyond its integers.
+    if made_for != sort or not isinstance(value, str) or "\x00" in value or type(pk) is not int or not 0 < pk < 2**63:
         return None
     if isinstance(Campaign._meta.get_field(_sort_field(sort)), DateTimeField):
         try:

@@ -270,6 +270,21 @@ def test_a_bad_cursor_shows_the_page_by_its_number(alice_client, alice_workspace
     assert len(response.context["page"].campaigns) == 5
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=name&after=WyJuYW1lIiwgImFcdTAwMDBiIiwgMV0",  # ["name", "a\x00b", 1]
+        "after=WyJ1cGRhdGVkIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAxMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwXQ",  # id 10**30
+        "before=WyJ1cGRhdGVkIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAtNV0",  # id -5
+    ],
+)
+def test_a_cursor_the_database_would_refuse_is_ignored(alice_client, alice_workspace, query):
+    CampaignFactory.create_batch(30, workspace=alice_workspace)
+    response = alice_client.get(f"/campaigns/?page=2&{query}")
+    assert response.status_code == 200
+    assert len(response.context["page"].campaigns) == 5
+
+
 def test_a_cursor_pages_only_the_current_workspace(alice_client, alice_workspace):
     CampaignFactory.create_batch(30, workspace=alice_workspace, name="Alice's")
     CampaignFactory.create_batch(30, name="Someone else's")
