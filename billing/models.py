@@ -1,6 +1,7 @@
 from django.db import models
 from djstripe.fields import StripeForeignKey
 
+from integrations.crypto import EncryptedTextField
 from marketing.models import Workspace
 
 from .plans import FREE
@@ -125,3 +126,18 @@ class ReceivedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class WebhookSecret(models.Model):
+    """The signing secret of a dj-stripe webhook endpoint, encrypted at rest.
+
+    dj-stripe keeps it in plain text on ``WebhookEndpoint.secret``; a receiver in
+    ``billing/signals.py`` moves whatever is saved there into this row and leaves that column empty.
+    """
+
+    endpoint = models.OneToOneField("djstripe.WebhookEndpoint", on_delete=models.CASCADE, related_name="billing_secret")
+    secret = EncryptedTextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Signing secret of {self.endpoint_id}"

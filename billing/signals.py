@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
 from djstripe.event_handlers import djstripe_receiver
-from djstripe.models import Event, Subscription
+from djstripe.models import Event, Subscription, WebhookEndpoint
 
 from . import services
+from .models import WebhookSecret
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +64,31 @@ def on_billing_event(sender, event: Event, **kwargs) -> None:
     account = services.billing_account_sync(customer_id=customer_id, workspace_id=workspace_id)
     if account is None:
         logger.info("stripe event for a customer of no workspace", extra={"event": event.id, "type": event.type})
+
+
+@receiver(pre_save, sender=WebhookEndpoint)
+def keep_signing_secret_out_of_djstripe(sender, instance: WebhookEndpoint, **kwargs) -> None:
+    """dj-stripe would hold the signing secret in plain text (its column, and Stripe's answer to the
+    create call kept whole in ``stripe_data``): both stay empty, and the secret goes to billing's
+    encrypted ``WebhookSecret`` once the endpoint is saved."""
+    from_data = None
+    if isinstance(instance.stripe_data, dict) and "secret" in instance.stripe_data:
+        # A copy: the dict may be the caller's own (sync_from_stripe_data keeps what it was given).
+        from_data = instance.stripe_data["secret"]
+        instance.stripe_data = {key: value for key, value in instance.stripe_data.items() if key != "secret"}
+    secret = instance.secret or from_data
+    if secret:
+        instance._plain_signing_secret = secret
+        instance.secret = ""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and from_data and "stripe_data" not in update_fields:
+            # A save of some fields only would leave the copy in stripe_data behind.
+            WebhookEndpoint.objects.filter(pk=instance.pk).update(stripe_data=instance.stripe_data)
+
+
+@receiver(post_save, sender=WebhookEndpoint)
+def store_signing_secret_encrypted(sender, instance: WebhookEndpoint, **kwargs) -> None:
+    secret = instance.__dict__.pop("_plain_signing_secret", None)
+    if secret:
+        WebhookSecret.objects.update_or_create(endpoint=instance, defaults={"secret": secret})
+        instance.secret = secret  # the object in hand still knows it, as callers expect

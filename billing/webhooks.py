@@ -45,12 +45,20 @@ def event_accept(*, endpoint_uuid: UUID, body: bytes, signature: str) -> Receive
     Raises ``WebhookEndpoint.DoesNotExist`` for an unknown endpoint and ``Refused`` for a bad or
     missing signature or a body that is no event, before anything is written.
     """
-    endpoint = WebhookEndpoint.objects.only("secret", "djstripe_tolerance").get(djstripe_uuid=endpoint_uuid)
+    # The signing secret is kept encrypted beside dj-stripe's endpoint (billing.WebhookSecret).
+    endpoint = (
+        WebhookEndpoint.objects.filter(djstripe_uuid=endpoint_uuid)
+        .values_list("djstripe_tolerance", "billing_secret__secret")
+        .first()
+    )
+    if endpoint is None:
+        raise WebhookEndpoint.DoesNotExist
+    tolerance, secret = endpoint
     try:
         payload = body.decode("utf-8")
-        if not signature or not endpoint.secret:
+        if not signature or not secret:
             raise Refused("missing signature")
-        stripe.WebhookSignature.verify_header(payload, signature, endpoint.secret, endpoint.djstripe_tolerance)
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
         data = json.loads(payload)
     except (UnicodeDecodeError, ValueError, stripe.SignatureVerificationError) as error:
         raise Refused(type(error).__name__) from None

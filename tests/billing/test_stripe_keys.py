@@ -16,8 +16,11 @@ SECRET = "sk_test_FakeKeyForTests0123456789abcdef"  # tests/billing/conftest.py'
 
 
 def _rows_holding(text: str) -> list[str]:
+    """Models with a row holding ``text`` (billing.WebhookSecret, which decrypts it, aside)."""
     found = []
     for model in [*apps.get_app_config("djstripe").get_models(), *apps.get_app_config("billing").get_models()]:
+        if model._meta.label == "billing.WebhookSecret":
+            continue
         for row in serializers.serialize("json", model._default_manager.all()).split('{"model"'):
             if text in row:
                 found.append(model._meta.label)
@@ -64,3 +67,47 @@ def test_the_migration_deletes_stored_secret_keys(db):
 
 def test_the_admin_offers_no_form_for_api_keys(admin_client):
     assert admin_client.get("/admin/djstripe/apikey/add/").status_code == 404
+
+
+def test_it_keeps_the_webhook_signing_secret_encrypted_and_out_of_djstripe(webhook, deliver, catalogue):
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+    from djstripe.models import WebhookEndpoint
+
+    from billing.models import WebhookSecret
+
+    assert WebhookEndpoint.objects.filter(pk=webhook.pk).values_list("secret", flat=True).get() == ""
+    stored = WebhookSecret.objects.annotate(raw=Cast("secret", TextField())).values_list("raw", flat=True).get()
+    assert "whsec_test_secret" not in stored
+    assert WebhookSecret.objects.get().secret == "whsec_test_secret"
+    assert _rows_holding("whsec_test_secret") == []
+    # Deliveries are still verified with it.
+    event = catalogue.event("customer.updated", catalogue.add_customer())
+    assert deliver(event).status_code == 200
+    assert deliver(event, secret="whsec_wrong").status_code == 400
+
+
+def test_the_migration_moves_stored_signing_secrets_into_the_encrypted_table(webhook):
+    from djstripe.models import WebhookEndpoint
+
+    from billing.models import WebhookSecret
+
+    WebhookSecret.objects.all().delete()
+    # As dj-stripe stored it: in its column and in Stripe's answer kept whole.
+    data = {**webhook.stripe_data, "secret": "whsec_from_before"}
+    WebhookEndpoint.objects.filter(pk=webhook.pk).update(secret="whsec_from_before", stripe_data=data)
+    migration = importlib.import_module("billing.migrations.0004_webhooksecret")
+    migration.move_secrets(apps, SimpleNamespace(connection=connection))
+    assert WebhookEndpoint.objects.filter(pk=webhook.pk).values_list("secret", flat=True).get() == ""
+    assert "secret" not in WebhookEndpoint.objects.get(pk=webhook.pk).stripe_data
+    assert WebhookSecret.objects.get(endpoint=webhook).secret == "whsec_from_before"
+
+
+def test_reencrypt_secrets_covers_the_signing_secret(webhook):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("reencrypt_secrets", stdout=out)
+    assert "billing.WebhookSecret.secret: 1 re-encrypted" in out.getvalue()
