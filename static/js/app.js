@@ -104,15 +104,25 @@
     });
   }
 
-  // Calendar week: drag a planned post to another hour. The drop posts to the same reschedule
-  // URL the "Undo", "Move anyway" and the pop-over's "Move" (the keyboard's way) use.
+  // Calendar: drag a planned post to another hour (week) or day (month, keeping its time). The drop
+  // posts to the same reschedule URL the "Undo", "Move anyway" and the pop-over's "Move" (the
+  // keyboard's way) use.
   function addCalendarDrag(root) {
     var week = root.matches && root.matches("[data-calendar-week]") ? root : root.querySelector("[data-calendar-week]");
-    if (!week) return;
-    var morning = week.querySelector("#cal-morning");
-    if (morning && !week.dataset.scrolled) { week.scrollTop = morning.offsetTop - 40; week.dataset.scrolled = "1"; }
+    var month = root.matches && root.matches("[data-calendar-month]") ? root : root.querySelector("[data-calendar-month]");
+    if (week) {
+      var morning = week.querySelector("#cal-morning");
+      if (morning && !week.dataset.scrolled) { week.scrollTop = morning.offsetTop - 40; week.dataset.scrolled = "1"; }
+      wireDrag(week, "td.cal-slot:not(.past)", "week", function (slot) { return slot.dataset.at; });
+    }
+    if (month) {
+      wireDrag(month, ".cal-day[data-day]", "month", function (day, entry) { return day.dataset.day + "T" + entry.dataset.time; });
+    }
+  }
+
+  function wireDrag(container, targets, view, timeFor) {
     var dragged = null;
-    week.querySelectorAll("details[draggable=true]").forEach(function (entry) {
+    container.querySelectorAll("details[draggable=true]").forEach(function (entry) {
       entry.addEventListener("dragstart", function (event) {
         dragged = entry;
         event.dataTransfer.effectAllowed = "move";
@@ -120,20 +130,20 @@
       });
       entry.addEventListener("dragend", function () { dragged = null; });
     });
-    week.querySelectorAll("td.cal-slot:not(.past)").forEach(function (slot) {
-      slot.addEventListener("dragover", function (event) {
+    container.querySelectorAll(targets).forEach(function (target) {
+      target.addEventListener("dragover", function (event) {
         if (!dragged) return;
         event.preventDefault();
-        slot.classList.add("drop-target");
+        target.classList.add("drop-target");
       });
-      slot.addEventListener("dragleave", function () { slot.classList.remove("drop-target"); });
-      slot.addEventListener("drop", function (event) {
-        slot.classList.remove("drop-target");
+      target.addEventListener("dragleave", function () { target.classList.remove("drop-target"); });
+      target.addEventListener("drop", function (event) {
+        target.classList.remove("drop-target");
         if (!dragged) return;
         event.preventDefault();
-        var url = dragged.dataset.moveUrl;
+        var entry = dragged;
         dragged = null;
-        htmx.ajax("POST", url, { source: slot, target: "#calendar", values: { at: slot.dataset.at, view: "week" } });
+        htmx.ajax("POST", entry.dataset.moveUrl, { source: target, target: "#calendar", values: { at: timeFor(target, entry), view: view } });
       });
     });
   }

@@ -201,3 +201,23 @@ def test_it_shows_the_month_as_a_list_of_days_on_a_phone(page, live_server, sign
     page.screenshot(path=str(shots / "month-phone.png"), full_page=True)
     section.get_by_role("link", name="+ New post").click()
     page.wait_for_url(f"**/campaigns/new/?at={day:%Y-%m-%d}T09:00")
+
+
+def test_it_drags_a_post_to_another_day_of_the_month_keeping_its_time(page, live_server, sign_in, berlin_alice, alice_workspace):
+    day = _next_month_day()
+    campaign = CampaignFactory(workspace=alice_workspace, name="Month mover")
+    add_image(campaign)
+    planned = datetime.combine(day.date(), time(11, 45), tzinfo=BERLIN)
+    scheduling.campaign_schedule(
+        campaign=campaign, plan=scheduling.Plan(kind="once", timezone="Europe/Berlin", run_at=planned), by=berlin_alice
+    )
+    sign_in(berlin_alice)
+    page.goto(f"{live_server.url}/calendar/?view=month&date={day:%Y-%m-%d}")
+    target_day = day + timedelta(days=3)
+    page.locator("details.cal-entry[draggable=true]", has_text="Month mover").drag_to(
+        page.locator(f'.cal-day[data-day="{target_day:%Y-%m-%d}"]')
+    )
+    page.get_by_text("Moved “Month mover”").wait_for()
+    campaign.schedule.refresh_from_db()
+    assert campaign.schedule.run_at == datetime.combine(target_day.date(), time(11, 45), tzinfo=BERLIN)
+    page.locator(f'.cal-day[data-day="{target_day:%Y-%m-%d}"] details.cal-entry', has_text="Month mover").wait_for()
