@@ -28,3 +28,11 @@ def requeue_stripe_events() -> int:
     from . import webhooks
 
     return webhooks.events_requeue()
+
+
+@shared_task
+def prune_stripe_events() -> int:
+    """Deletes processed Stripe events past their keeping time."""
+    from . import webhooks
+
+    return webhooks.events_prune()

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 REQUEUE_AFTER = timedelta(minutes=2)
 # After a failed attempt the next waits 1, 2, 4 … minutes, at most an hour.
 MAX_BACKOFF = timedelta(hours=1)
+# Processed events are kept this long (Stripe retries a delivery for three days), then deleted.
+KEEP_PROCESSED = timedelta(days=30)
 
 
 class Refused(Exception):
@@ -135,6 +137,12 @@ def events_requeue(*, limit: int = 200) -> int:
         outbox.send_many(process_stripe_event, [(pk,) for pk in ids])
     logger.info("stripe events queued again", extra={"count": len(ids)})
     return len(ids)
+
+
+def events_prune() -> int:
+    """Deletes processed events older than KEEP_PROCESSED; waiting ones are never deleted."""
+    deleted, _ = ReceivedEvent.objects.filter(processed_at__lt=timezone.now() - KEEP_PROCESSED).delete()
+    return deleted
 
 
 def _customer_id(obj: dict) -> str | None:

@@ -284,6 +284,7 @@ CELERY_BEAT_SCHEDULE = {
     "triggers-fire-due": {"task": "triggers.tasks.fire_due_time_triggers", "schedule": crontab(), "options": {"expires": 55}},
     "billing-send-meter-events": {"task": "billing.tasks.send_meter_events", "schedule": 60.0, "options": {"expires": 55}},
     "billing-requeue-stripe-events": {"task": "billing.tasks.requeue_stripe_events", "schedule": 60.0, "options": {"expires": 55}},
+    "billing-prune-stripe-events": {"task": "billing.tasks.prune_stripe_events", "schedule": crontab(hour=3, minute=40)},
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
     "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},

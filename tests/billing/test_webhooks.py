@@ -193,3 +193,15 @@ def test_it_lists_received_events_in_the_admin(subscribed, admin_client):
     response = admin_client.get("/admin/billing/receivedevent/?processed_at__isnull=True")
     assert response.status_code == 200
     assert admin_client.get("/admin/billing/receivedevent/").content.count(b"customer.subscription") >= 1
+
+
+def test_it_prunes_processed_events_after_the_keeping_time_and_never_waiting_ones(subscribed, catalogue, post, django_capture_on_commit_callbacks):
+    waiting_event = catalogue.change_plan(subscribed, "pro_monthly")
+    with django_capture_on_commit_callbacks(execute=False):
+        post(waiting_event)
+    processed = ReceivedEvent.objects.filter(processed_at__isnull=False).count()
+    assert processed >= 1
+    assert webhooks.events_prune() == 0
+    with time_machine.travel(timezone.now() + webhooks.KEEP_PROCESSED + timedelta(minutes=1)):
+        assert webhooks.events_prune() == processed
+    assert list(ReceivedEvent.objects.values_list("event_id", flat=True)) == [waiting_event["id"]]
