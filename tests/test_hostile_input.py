@@ -30,14 +30,14 @@ def campaign(alice_workspace):
 
 @pytest.mark.parametrize("value", CONTROL_CHARACTERS)
 @pytest.mark.parametrize("param", ["q", "status", "sort"])
-def test_the_campaign_list_api_refuses_a_bad_filter_by_name(api, param, value):
+def test_it_refuses_a_bad_filter_by_name_in_the_campaign_list_api(api, param, value):
     response = api.get("/api/v1/campaigns/", {param: value})
     assert response.status_code == 400
     assert param in response.json()["errors"]
 
 
 @pytest.mark.parametrize("cron", NEVER_FIRING_CRONS)
-def test_a_cron_that_never_fires_is_refused_beside_its_field(cron, api, alice_client, campaign, alice_workspace):
+def test_it_refuses_a_cron_that_never_fires_beside_its_field(cron, api, alice_client, campaign, alice_workspace):
     assert "never runs" in " ".join(pytest.raises(Exception, recurrence.validate_cron, cron).value.messages)
 
     response = api.put(
@@ -59,7 +59,7 @@ def test_a_cron_that_never_fires_is_refused_beside_its_field(cron, api, alice_cl
 @pytest.mark.parametrize("zone", ZONES)
 @pytest.mark.parametrize("moment", OUT_OF_RANGE)
 @pytest.mark.parametrize("field", ["starts_at", "ends_at"])
-def test_a_date_out_of_range_is_refused_by_field_in_the_api(api, campaign, zone, moment, field):
+def test_it_refuses_a_date_out_of_range_by_field_in_the_api(api, campaign, zone, moment, field):
     body = {"kind": "recurring", "cron": "0 9 * * *", "timezone": zone, field: moment}
     response = api.put(f"/api/v1/campaigns/{campaign.pk}/schedule/", json.dumps(body), content_type="application/json")
     assert response.status_code == 400
@@ -68,7 +68,7 @@ def test_a_date_out_of_range_is_refused_by_field_in_the_api(api, campaign, zone,
 
 @pytest.mark.parametrize("zone", ZONES)
 @pytest.mark.parametrize("moment", ["9999-12-31T23:59", "0001-01-01T00:00"])
-def test_a_date_out_of_range_is_refused_by_field_on_the_page(alice_client, campaign, zone, moment):
+def test_it_refuses_a_date_out_of_range_by_field_on_the_page(alice_client, campaign, zone, moment):
     form = {"kind": "recurring", "preset": "daily_0900", "timezone": zone, "starts_at": moment}
     for path in (f"/campaigns/{campaign.pk}/schedule/", f"/campaigns/{campaign.pk}/schedule/preview/"):
         response = alice_client.post(path, form)
@@ -78,12 +78,12 @@ def test_a_date_out_of_range_is_refused_by_field_on_the_page(alice_client, campa
 
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1999-12-31", "2100-01-01", "2026-02-30", "not-a-date"])
 @pytest.mark.parametrize("view", ["month", "week"])
-def test_a_calendar_date_out_of_range_answers_400_with_the_reason(alice_client, alice_workspace, day, view):
+def test_it_answers_400_with_the_reason_to_a_calendar_date_out_of_range(alice_client, alice_workspace, day, view):
     response = alice_client.get("/calendar/", {"date": day, "view": view})
     assert response.status_code == 400
     assert "Date:" in response.content.decode()
 
 
-def test_a_calendar_date_in_range_still_shows_its_month(alice_client, alice_workspace):
+def test_it_still_shows_the_month_of_a_calendar_date_in_range(alice_client, alice_workspace):
     response = alice_client.get("/calendar/", {"date": "2026-03-15"})
     assert response.status_code == 200 and "March 2026" in response.content.decode()

@@ -15,7 +15,7 @@ def campaign(alice_workspace):
 
 
 @pytest.mark.parametrize("value", GARBAGE)
-def test_forms_survive_garbage(alice_client, campaign, value):
+def test_it_survives_garbage_in_forms(alice_client, campaign, value):
     alice_client.raise_request_exception = False
     posts = {
         "/campaigns/new/": ["name", "caption", "hashtags", "fit", "targets"],
@@ -37,7 +37,7 @@ def test_forms_survive_garbage(alice_client, campaign, value):
 
 
 @pytest.mark.parametrize("value", GARBAGE)
-def test_query_strings_survive_garbage(alice_client, campaign, value):
+def test_it_survives_garbage_in_query_strings(alice_client, campaign, value):
     alice_client.raise_request_exception = False
     for path in ["/campaigns/", "/calendar/", "/triggers/", "/instagram/", "/n8n/executions/"]:
         for key in ["page", "q", "status", "sort", "view", "date"]:

@@ -32,7 +32,7 @@ def _trigger(workspace, campaign, kind: str):
     return trigger_services.trigger_create(workspace=workspace, by=None, name=f"T {kind}", kind=kind, campaigns=[campaign])
 
 
-def test_run_now_answers_as_usual_and_the_run_starts_when_the_broker_is_back(
+def test_it_answers_run_now_as_usual_and_starts_the_run_when_the_broker_is_back(
     redis_down, alice_client, campaign, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
@@ -43,14 +43,14 @@ def test_run_now_answers_as_usual_and_the_run_starts_when_the_broker_is_back(
     assert list(OutboxTask.objects.values_list("task", "args")) == [("campaigns.tasks.run_execution", [execution.pk])]
 
 
-def test_the_outbox_sends_what_waited_once_the_broker_is_back(redis_down, alice_client, campaign, django_capture_on_commit_callbacks):
+def test_it_sends_what_waited_in_the_outbox_once_the_broker_is_back(redis_down, alice_client, campaign, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         alice_client.post(f"/campaigns/{campaign.pk}/run/")
     assert drain() == 0  # still down: kept
     assert OutboxTask.objects.count() == 1
 
 
-def test_the_outbox_drains_when_the_broker_answers(alice_client, campaign):
+def test_it_drains_the_outbox_when_the_broker_answers(alice_client, campaign):
     execution = CampaignExecution.objects.create(workspace=campaign.workspace, campaign=campaign, source="manual")
     OutboxTask.objects.create(task="campaigns.tasks.run_execution", args=[execution.pk])
     assert drain() == 1  # runs inline here (eager), as a worker would
@@ -59,7 +59,7 @@ def test_the_outbox_drains_when_the_broker_answers(alice_client, campaign):
 
 
 @pytest.mark.parametrize("kind", ["api_run", "api_fire", "page_fire", "webhook"])
-def test_starting_work_answers_without_a_500(redis_down, kind, api, alice_client, alice_workspace, campaign, client, django_capture_on_commit_callbacks):
+def test_it_answers_starting_work_without_a_500(redis_down, kind, api, alice_client, alice_workspace, campaign, client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         if kind == "api_run":
             response = api.post(f"/api/v1/campaigns/{campaign.pk}/run/")
@@ -76,23 +76,23 @@ def test_starting_work_answers_without_a_500(redis_down, kind, api, alice_client
 
 
 @pytest.mark.parametrize("path", ["/api/v1/campaigns/", "/api/docs/", "/api/schema/"])
-def test_the_api_answers_with_its_throttle_failing_open(redis_down, api, path):
+def test_it_answers_the_api_with_its_throttle_failing_open(redis_down, api, path):
     assert api.get(path).status_code == 200
 
 
-def test_a_wrong_password_login_shows_the_form_error(redis_down, client, alice):
+def test_it_shows_the_form_error_for_a_wrong_password_login(redis_down, client, alice):
     response = client.post(reverse("account_login"), {"login": alice.email, "password": "wrong"})
     assert response.status_code == 200
     assert response.context["form"].errors
 
 
-def test_password_reset_sends_its_email(redis_down, client, alice):
+def test_it_sends_the_password_reset_email(redis_down, client, alice):
     response = client.post(reverse("account_reset_password"), {"email": alice.email})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
 
 
-def test_an_invitation_is_saved_and_its_email_waits_in_the_outbox(redis_down, alice_client, django_capture_on_commit_callbacks):
+def test_it_saves_an_invitation_and_keeps_its_email_waiting_in_the_outbox(redis_down, alice_client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(reverse("invitation_create"), {"email": "frank@example.com", "role": "member"})
     assert response.status_code == 302
@@ -100,7 +100,7 @@ def test_an_invitation_is_saved_and_its_email_waits_in_the_outbox(redis_down, al
     assert OutboxTask.objects.get().task == "marketing.tasks.send_invitation_email"
 
 
-def test_an_image_generation_waits_in_the_outbox(redis_down, alice_client, campaign, django_capture_on_commit_callbacks):
+def test_it_keeps_an_image_generation_waiting_in_the_outbox(redis_down, alice_client, campaign, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(f"/campaigns/{campaign.pk}/generate/")
     assert response.status_code in (200, 302)
@@ -109,7 +109,7 @@ def test_an_image_generation_waits_in_the_outbox(redis_down, alice_client, campa
     assert OutboxTask.objects.get().args == [generation.pk]
 
 
-def test_readyz_reports_the_cache_down_instead_of_failing(redis_down, client, db):
+def test_it_reports_the_cache_down_in_readyz_instead_of_failing(redis_down, client, db):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "cache" in response.json()["checks"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make e2e-n8n`: a real n8n on 127.0.0.1, driven by our product in tests/n8n/test_e2e_real_n8n.py.
+"""`make e2e-n8n`: a real n8n on 127.0.0.1, driven by our product in tests/integrations/n8n/test_e2e_real_n8n.py.
 
 1. Installs n8n (the repository's package.json, with its xlsx override) into a cache folder
    outside the checkout, ${XDG_CACHE_HOME:-~/.cache}/marketing-n8n/<version>, once.
@@ -224,7 +224,7 @@ def main(argv: list[str]) -> int:
                 time.sleep(1)
             return 1
         env = {**os.environ, "N8N_E2E_BASE_URL": base, "N8N_E2E_API_KEY": api_key}
-        command = [str(ROOT / ".venv" / "bin" / "pytest"), "tests/n8n/test_e2e_real_n8n.py", *pytest_args]
+        command = [str(ROOT / ".venv" / "bin" / "pytest"), "tests/integrations/n8n/test_e2e_real_n8n.py", *pytest_args]
         log("running " + " ".join(command[1:]))
         result = subprocess.run(command, cwd=ROOT, env=env)
         succeeded = result.returncode == 0

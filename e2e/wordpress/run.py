@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make e2e-wordpress`: a real WordPress on 127.0.0.1, driven by our product in
-tests/cms/test_e2e_real_wordpress.py.
+tests/integrations/cms/test_e2e_real_wordpress.py.
 
 1. Installs what it needs when missing: Debian's ``wordpress`` package with PHP (php-cli,
    php-mysql, php-gd, php-xml, php-curl, php-mbstring). apt-get runs under ``flock`` on
@@ -239,7 +239,7 @@ def main(argv: list[str]) -> int:
                 time.sleep(1)
             return 1
         env = {**os.environ, "WP_E2E_BASE_URL": base, "WP_E2E_USER": ADMIN["user"], "WP_E2E_APP_PASSWORD": password}
-        command = [str(ROOT / ".venv" / "bin" / "pytest"), "tests/cms/test_e2e_real_wordpress.py", "-p", "no:xdist", *pytest_args]
+        command = [str(ROOT / ".venv" / "bin" / "pytest"), "tests/integrations/cms/test_e2e_real_wordpress.py", "-p", "no:xdist", *pytest_args]
         log("running " + " ".join(command[1:]))
         result = subprocess.run(command, cwd=ROOT, env=env)
         succeeded = result.returncode == 0

@@ -15,7 +15,7 @@ from tests.billing.fake_stripe import sign
 from tests.factories import CampaignFactory
 
 
-def test_billing_setup_creates_the_catalogue_once(catalogue):
+def test_it_creates_the_catalogue_once_with_billing_setup(catalogue):
     from django.core.management import call_command
 
     prices = {o["lookup_key"] for o in catalogue.objects.values() if o.get("object") == "price"}
@@ -32,7 +32,7 @@ def _checkout(client, plan="pro", interval="month"):
     return response["Location"].rsplit("/", 1)[-1]
 
 
-def test_the_full_checkout_raises_the_limits(catalogue, deliver, alice_client, alice_workspace, settings):
+def test_it_raises_the_limits_through_the_full_checkout(catalogue, deliver, alice_client, alice_workspace, settings):
     settings.BILLING_TRIAL_DAYS = 0
     for _ in range(3):
         CampaignFactory(workspace=alice_workspace)
@@ -57,13 +57,13 @@ def test_the_full_checkout_raises_the_limits(catalogue, deliver, alice_client, a
     assert b"Pro plan is active" in response.content and b"hx-trigger" not in response.content
 
 
-def test_checkout_offers_the_trial_from_settings(catalogue, webhook, alice_client, settings):
+def test_it_offers_the_trial_from_settings_at_checkout(catalogue, webhook, alice_client, settings):
     settings.BILLING_TRIAL_DAYS = 14
     session = catalogue.get(_checkout(alice_client, "basic", "year"))
     assert session["_subscription_data"]["trial_period_days"] == "14"
 
 
-def test_only_owners_start_checkout(catalogue, client, bob):
+def test_it_lets_only_owners_start_checkout(catalogue, client, bob):
     client.force_login(bob)
     response = client.post("/billing/checkout/", {"plan": "pro", "interval": "month"}, follow=True)
     assert b"Only the workspace" in response.content
@@ -76,13 +76,13 @@ def _subscribed(catalogue, deliver, client, plan="basic"):
     return catalogue.get(session_id)["subscription"]
 
 
-def test_an_upgrade_in_the_portal_raises_the_plan(catalogue, deliver, alice_client, alice_workspace):
+def test_it_raises_the_plan_on_an_upgrade_in_the_portal(catalogue, deliver, alice_client, alice_workspace):
     sub_id = _subscribed(catalogue, deliver, alice_client, "basic")
     assert deliver(catalogue.change_plan(sub_id, "pro_monthly")).status_code == 200
     assert workspace_allowance(workspace=alice_workspace).plan.key == "pro"
 
 
-def test_a_downgrade_lowers_the_plan_and_keeps_everything(catalogue, deliver, alice_client, alice_workspace):
+def test_it_lowers_the_plan_on_a_downgrade_and_keeps_everything(catalogue, deliver, alice_client, alice_workspace):
     sub_id = _subscribed(catalogue, deliver, alice_client, "pro")
     for _ in range(30):
         CampaignFactory(workspace=alice_workspace)
@@ -93,7 +93,7 @@ def test_a_downgrade_lowers_the_plan_and_keeps_everything(catalogue, deliver, al
         limit_check(workspace=alice_workspace, limit=Limit.CAMPAIGNS)
 
 
-def test_a_cancellation_falls_back_to_free_after_the_grace_period(catalogue, deliver, alice_client, alice_workspace, settings):
+def test_it_falls_back_to_free_after_a_cancellations_grace_period(catalogue, deliver, alice_client, alice_workspace, settings):
     settings.BILLING_GRACE_DAYS = 3
     sub_id = _subscribed(catalogue, deliver, alice_client, "pro")
     deliver(catalogue.cancel_subscription(sub_id))
@@ -105,7 +105,7 @@ def test_a_cancellation_falls_back_to_free_after_the_grace_period(catalogue, del
         assert b"free allowance applies" in response.content
 
 
-def test_a_failed_payment_shows_a_banner_and_emails_the_owners_once(catalogue, deliver, alice_client, alice_workspace, bob, mailoutbox):
+def test_it_shows_a_banner_and_emails_the_owners_once_on_a_failed_payment(catalogue, deliver, alice_client, alice_workspace, bob, mailoutbox):
     sub_id = _subscribed(catalogue, deliver, alice_client, "basic")
     events = catalogue.fail_payment(sub_id)
     deliver(*events)
@@ -118,7 +118,7 @@ def test_a_failed_payment_shows_a_banner_and_emails_the_owners_once(catalogue, d
     assert b"A payment failed" not in alice_client.get("/campaigns/").content
 
 
-def test_a_duplicate_delivery_changes_nothing(catalogue, deliver, alice_client, alice_workspace):
+def test_it_changes_nothing_on_a_duplicate_delivery(catalogue, deliver, alice_client, alice_workspace):
     sub_id = _subscribed(catalogue, deliver, alice_client, "basic")
     upgrade = catalogue.change_plan(sub_id, "pro_monthly")
     deliver(upgrade)
@@ -128,7 +128,7 @@ def test_a_duplicate_delivery_changes_nothing(catalogue, deliver, alice_client, 
     assert Event.objects.filter(id=upgrade["id"]).count() == 1
 
 
-def test_an_older_event_arriving_late_never_rolls_back(catalogue, deliver, alice_client, alice_workspace):
+def test_it_never_rolls_back_on_an_older_event_arriving_late(catalogue, deliver, alice_client, alice_workspace):
     sub_id = _subscribed(catalogue, deliver, alice_client, "basic")
     older = catalogue.change_plan(sub_id, "pro_monthly")
     newer = catalogue.change_plan(sub_id, "enterprise_monthly")
@@ -137,7 +137,7 @@ def test_an_older_event_arriving_late_never_rolls_back(catalogue, deliver, alice
     assert workspace_allowance(workspace=alice_workspace).plan.key == "enterprise"
 
 
-def test_an_event_for_an_unknown_customer_is_recorded_and_answered_200(catalogue, deliver, alice_workspace):
+def test_it_records_an_event_for_an_unknown_customer_and_answers_200(catalogue, deliver, alice_workspace):
     stranger = catalogue.add_customer()
     event = catalogue.event("customer.updated", stranger)
     assert deliver(event).status_code == 200
@@ -145,7 +145,7 @@ def test_an_event_for_an_unknown_customer_is_recorded_and_answered_200(catalogue
     assert not BillingAccount.objects.exists()
 
 
-def test_a_bad_signature_is_refused_and_stored_nowhere(catalogue, deliver, alice_workspace):
+def test_it_refuses_a_bad_signature_and_stores_it_nowhere(catalogue, deliver, alice_workspace):
     event = catalogue.event("customer.updated", catalogue.add_customer())
     assert deliver(event, secret="whsec_wrong").status_code == 400
     assert deliver(event, signature="").status_code == 400
@@ -153,14 +153,14 @@ def test_a_bad_signature_is_refused_and_stored_nowhere(catalogue, deliver, alice
     assert not WebhookEventTrigger.objects.exists() and not Event.objects.exists()
 
 
-def test_a_replayed_signature_older_than_the_tolerance_is_refused(catalogue, deliver, alice_workspace):
+def test_it_refuses_a_replayed_signature_older_than_the_tolerance(catalogue, deliver, alice_workspace):
     event = catalogue.event("customer.updated", catalogue.add_customer())
     payload = json.dumps(event).encode()
     stale = sign(payload, "whsec_test_secret", timestamp=int(time.time()) - 301)
     assert deliver(event, signature=stale).status_code == 400
 
 
-def test_the_portal_button_opens_stripes_portal_with_a_return_url(catalogue, deliver, alice_client):
+def test_it_opens_stripes_portal_with_a_return_url_from_the_portal_button(catalogue, deliver, alice_client):
     _subscribed(catalogue, deliver, alice_client)
     response = alice_client.post("/billing/portal/")
     assert response.status_code == 302 and "/portal/bps_" in response["Location"]
@@ -168,7 +168,7 @@ def test_the_portal_button_opens_stripes_portal_with_a_return_url(catalogue, del
     assert portal["return_url"].endswith("/billing/")
 
 
-def test_the_invoices_page_lists_invoices_and_the_next_one(catalogue, deliver, alice_client, charlie):
+def test_it_lists_invoices_and_the_next_one_on_the_invoices_page(catalogue, deliver, alice_client, charlie):
     _subscribed(catalogue, deliver, alice_client, "pro")
     response = alice_client.get("/billing/invoices/")
     assert b"FAKE-0001" in response.content and b"79.00" in response.content

@@ -40,7 +40,7 @@ def test_it_does_not_count_archived_campaigns(billing_on, alice_workspace, alice
     campaign_services.campaign_create(workspace=alice_workspace, by=alice, name="Fits")
 
 
-def test_a_paid_plan_raises_the_limit(billing_on, alice_workspace, alice):
+def test_it_raises_the_limit_on_a_paid_plan(billing_on, alice_workspace, alice):
     _fill_campaigns(alice_workspace, FREE.limit(Limit.CAMPAIGNS))
     put_on_plan(alice_workspace, "pro")
     campaign_services.campaign_create(workspace=alice_workspace, by=alice, name="Fits on Pro")
@@ -54,7 +54,7 @@ def test_it_refuses_on_the_page_with_an_upgrade_link(billing_on, alice_client, a
     assert Campaign.objects.filter(workspace=alice_workspace).count() == FREE.limit(Limit.CAMPAIGNS)
 
 
-def test_the_api_answers_402_naming_the_limit(billing_on, alice, alice_workspace):
+def test_it_answers_402_in_the_api_naming_the_limit(billing_on, alice, alice_workspace):
     _fill_campaigns(alice_workspace, FREE.limit(Limit.CAMPAIGNS))
     _, raw = api_token_create(workspace=alice_workspace, user=alice, name="tests")
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -65,7 +65,7 @@ def test_the_api_answers_402_naming_the_limit(billing_on, alice, alice_workspace
     assert body["upgrade_url"] == "/pricing/"
 
 
-def test_the_admin_run_action_is_refused_over_the_monthly_runs(billing_on, client, alice, alice_workspace):
+def test_it_refuses_the_admin_run_action_over_the_monthly_runs(billing_on, client, alice, alice_workspace):
     alice.is_staff = alice.is_superuser = True
     alice.save()
     client.force_login(alice)
@@ -79,7 +79,7 @@ def test_the_admin_run_action_is_refused_over_the_monthly_runs(billing_on, clien
     assert CampaignExecution.objects.filter(campaign=campaign).count() == FREE.limit(Limit.RUNS_PER_MONTH)
 
 
-def test_a_downgrade_keeps_what_is_over_the_limit_and_refuses_new_ones(billing_on, alice_workspace, alice):
+def test_it_keeps_what_is_over_the_limit_after_a_downgrade_and_refuses_new_ones(billing_on, alice_workspace, alice):
     put_on_plan(alice_workspace, "pro")
     _fill_campaigns(alice_workspace, 5)
     put_on_plan(alice_workspace, "free", status="")
@@ -101,7 +101,7 @@ def test_it_refuses_an_active_trigger_over_the_limit(billing_on, alice_workspace
     trigger_create(workspace=alice_workspace, by=alice, name="Off", kind="manual", enabled=False)
 
 
-def test_a_scheduled_run_over_the_allowance_is_skipped_with_its_reason(billing_on, alice_workspace):
+def test_it_skips_a_scheduled_run_over_the_allowance_with_its_reason(billing_on, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace)
     CampaignExecution.objects.bulk_create(
         CampaignExecution(workspace=alice_workspace, campaign=campaign, source="manual", status="succeeded")
@@ -114,7 +114,7 @@ def test_a_scheduled_run_over_the_allowance_is_skipped_with_its_reason(billing_o
     assert planned.error_message.startswith("Skipped: The Free plan allows 10 campaign runs a month")
 
 
-def test_a_lapsed_plan_holds_for_the_grace_period_then_falls_back(billing_on, settings, alice_workspace):
+def test_it_holds_a_lapsed_plan_for_the_grace_period_then_falls_back(billing_on, settings, alice_workspace):
     settings.BILLING_GRACE_DAYS = 7
     put_on_plan(alice_workspace, "pro", status="canceled", lapsed_at=timezone.now() - timedelta(days=3))
     assert workspace_allowance(workspace=alice_workspace).plan == PRO
@@ -123,7 +123,7 @@ def test_a_lapsed_plan_holds_for_the_grace_period_then_falls_back(billing_on, se
     assert allowance.plan == FREE and allowance.fell_back
 
 
-def test_the_plan_costs_no_query_on_a_warm_cache(billing_on, alice_workspace, django_assert_num_queries):
+def test_it_reads_the_plan_without_a_query_on_a_warm_cache(billing_on, alice_workspace, django_assert_num_queries):
     put_on_plan(alice_workspace, "basic")
     workspace_allowance(workspace=alice_workspace)
     with django_assert_num_queries(0):
@@ -133,24 +133,24 @@ def test_the_plan_costs_no_query_on_a_warm_cache(billing_on, alice_workspace, dj
     assert set(usage) == set(Limit.__dict__[k] for k in vars(Limit) if k.isupper())
 
 
-def test_the_limit_check_adds_one_query_on_a_warm_cache(billing_on, alice_workspace, django_assert_num_queries):
+def test_it_adds_one_query_for_the_limit_check_on_a_warm_cache(billing_on, alice_workspace, django_assert_num_queries):
     workspace_allowance(workspace=alice_workspace)
     with django_assert_num_queries(1):
         limit_check(workspace=alice_workspace, limit=Limit.CAMPAIGNS)
 
 
-def test_the_billing_page_says_billing_is_not_configured(alice_client):
+def test_it_says_billing_is_not_configured_on_the_billing_page(alice_client):
     response = alice_client.get("/billing/")
     assert response.status_code == 200 and b"Billing is not configured" in response.content
 
 
-def test_the_pricing_page_renders_the_catalogue_without_keys(client, db):
+def test_it_renders_the_catalogue_on_the_pricing_page_without_keys(client, db):
     response = client.get("/pricing/?interval=year")
     assert response.status_code == 200
     assert b"Basic" in response.content and b"790.00" in response.content and b"Billing is not configured" in response.content
 
 
-def test_members_see_the_plan_read_only(billing_on, client, bob, alice_workspace):
+def test_it_shows_members_the_plan_read_only(billing_on, client, bob, alice_workspace):
     put_on_plan(alice_workspace, "basic")
     client.force_login(bob)
     response = client.get("/billing/")

@@ -6,7 +6,7 @@ from marketing.models import OutboxTask
 from tests.billing.test_checkout import _subscribed
 
 
-def test_the_past_due_email_waits_in_the_outbox_once(
+def test_it_keeps_the_past_due_email_waiting_in_the_outbox_once(
     catalogue, deliver, alice_client, alice_workspace, mailoutbox, request, django_capture_on_commit_callbacks
 ):
     sub_id = _subscribed(catalogue, deliver, alice_client, "basic")

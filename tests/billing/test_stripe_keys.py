@@ -54,7 +54,7 @@ def test_it_reads_the_key_from_settings_not_from_a_stored_one(stripe_fake, db, s
     assert account.get_default_api_key(livemode=False) == settings.STRIPE_SECRET_KEY
 
 
-def test_the_migration_deletes_stored_secret_keys(db):
+def test_it_deletes_stored_secret_keys_in_the_migration(db):
     APIKey.objects.bulk_create([
         APIKey(secret="sk_test_" + "d" * 30, type="secret", livemode=False),
         APIKey(secret="rk_test_" + "e" * 30, type="restricted", livemode=False),
@@ -65,7 +65,7 @@ def test_the_migration_deletes_stored_secret_keys(db):
     assert list(APIKey.objects.values_list("type", flat=True)) == ["publishable"]
 
 
-def test_the_admin_offers_no_form_for_api_keys(admin_client):
+def test_it_offers_no_admin_form_for_api_keys(admin_client):
     assert admin_client.get("/admin/djstripe/apikey/add/").status_code == 404
 
 
@@ -87,7 +87,7 @@ def test_it_keeps_the_webhook_signing_secret_encrypted_and_out_of_djstripe(webho
     assert deliver(event, secret="whsec_wrong").status_code == 400
 
 
-def test_the_migration_moves_stored_signing_secrets_into_the_encrypted_table(webhook):
+def test_it_moves_stored_signing_secrets_into_the_encrypted_table_in_the_migration(webhook):
     from djstripe.models import WebhookEndpoint
 
     from billing.models import WebhookSecret
@@ -103,7 +103,7 @@ def test_the_migration_moves_stored_signing_secrets_into_the_encrypted_table(web
     assert WebhookSecret.objects.get(endpoint=webhook).secret == "whsec_from_before"
 
 
-def test_reencrypt_secrets_covers_the_signing_secret(webhook):
+def test_it_reencrypts_the_signing_secret_with_reencrypt_secrets(webhook):
     from io import StringIO
 
     from django.core.management import call_command

@@ -23,14 +23,14 @@ def _generate(campaign, alice, capture):
         return image_generation_request(campaign=campaign, by=alice)
 
 
-def test_images_within_the_allowance_are_not_metered(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
+def test_it_does_not_meter_images_within_the_allowance(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
     _subscribed(catalogue, deliver, alice_client, "basic")
     campaign = _use_allowance(alice_workspace, BASIC.limit(Limit.AI_IMAGES_PER_MONTH) - 1)
     _generate(campaign, alice, django_capture_on_commit_callbacks)
     assert not MeterEvent.objects.exists() and catalogue.meter_event_posts == 0
 
 
-def test_an_image_beyond_the_allowance_is_metered_with_its_id(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
+def test_it_meters_an_image_beyond_the_allowance_with_its_id(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
     _subscribed(catalogue, deliver, alice_client, "basic")
     campaign = _use_allowance(alice_workspace, BASIC.limit(Limit.AI_IMAGES_PER_MONTH))
     generation = _generate(campaign, alice, django_capture_on_commit_callbacks)
@@ -44,7 +44,7 @@ def test_an_image_beyond_the_allowance_is_metered_with_its_id(catalogue, deliver
     assert b"1 AI image beyond the allowance" in response.content and b"$0.04" in response.content
 
 
-def test_meter_events_are_sent_exactly_once_across_an_outage(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
+def test_it_sends_meter_events_exactly_once_across_an_outage(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
     _subscribed(catalogue, deliver, alice_client, "basic")
     campaign = _use_allowance(alice_workspace, BASIC.limit(Limit.AI_IMAGES_PER_MONTH))
     catalogue.down = True
@@ -66,7 +66,7 @@ def test_meter_events_are_sent_exactly_once_across_an_outage(catalogue, deliver,
     assert len(catalogue.meter_events) == 2
 
 
-def test_a_resend_after_a_lost_acknowledgement_counts_once_at_stripe(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
+def test_it_counts_a_resend_after_a_lost_acknowledgement_once_at_stripe(catalogue, deliver, alice_client, alice, alice_workspace, fake_openai, django_capture_on_commit_callbacks):
     _subscribed(catalogue, deliver, alice_client, "basic")
     campaign = _use_allowance(alice_workspace, BASIC.limit(Limit.AI_IMAGES_PER_MONTH))
     _generate(campaign, alice, django_capture_on_commit_callbacks)
@@ -76,14 +76,14 @@ def test_a_resend_after_a_lost_acknowledgement_counts_once_at_stripe(catalogue, 
     assert catalogue.meter_event_posts == 2 and len(catalogue.meter_events) == 1
 
 
-def test_deleting_a_workspace_cancels_its_subscription(catalogue, deliver, alice_client, alice, alice_workspace):
+def test_it_cancels_the_subscription_of_a_deleted_workspace(catalogue, deliver, alice_client, alice, alice_workspace):
     sub_id = _subscribed(catalogue, deliver, alice_client, "pro")
     workspace_delete(workspace=alice_workspace, by=alice.memberships.get(), confirm_name=alice_workspace.name)
     assert catalogue.get(sub_id)["status"] == "canceled"
     assert not Workspace.objects.filter(pk=alice_workspace.pk).exists()
 
 
-def test_a_workspace_is_not_deleted_while_stripe_cannot_cancel_its_subscription(catalogue, deliver, alice_client, alice, alice_workspace):
+def test_it_does_not_delete_a_workspace_while_stripe_cannot_cancel_its_subscription(catalogue, deliver, alice_client, alice, alice_workspace):
     import pytest
     from django.core.exceptions import ValidationError
 

@@ -9,7 +9,7 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def test_an_owner_buys_pro_from_the_pricing_page(page, live_server, catalogue, alice, alice_workspace, settings):  # noqa: F811
+def test_it_lets_an_owner_buy_pro_from_the_pricing_page(page, live_server, catalogue, alice, alice_workspace, settings):  # noqa: F811
     from djstripe.models import WebhookEndpoint
 
     settings.PUBLIC_BASE_URL = live_server.url

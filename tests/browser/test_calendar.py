@@ -29,7 +29,7 @@ def _next_week_day() -> datetime:
     return datetime.combine(today - timedelta(days=today.weekday()) + timedelta(days=9), time())
 
 
-def test_clicking_an_empty_hour_creates_a_post_scheduled_there(page, live_server, sign_in, berlin_alice, shots):
+def test_it_creates_a_post_scheduled_at_the_empty_hour_clicked(page, live_server, sign_in, berlin_alice, shots):
     sign_in(berlin_alice)
     day = _next_week_day()
     page.goto(f"{live_server.url}/calendar/?view=week&date={day:%Y-%m-%d}")
@@ -50,7 +50,7 @@ def test_clicking_an_empty_hour_creates_a_post_scheduled_there(page, live_server
     assert "Scheduled for" in page.content()
 
 
-def test_dragging_a_post_reschedules_it_and_undo_puts_it_back(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+def test_it_reschedules_a_dragged_post_and_undo_puts_it_back(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
     day = _next_week_day()
     campaign = CampaignFactory(workspace=alice_workspace, name="Spring launch")
     add_image(campaign)
@@ -78,7 +78,7 @@ def test_dragging_a_post_reschedules_it_and_undo_puts_it_back(page, live_server,
     assert campaign.schedule.run_at == planned
 
 
-def test_the_pop_over_shows_the_post_as_on_instagram_and_a_phone_gets_a_list(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
+def test_it_shows_the_post_as_on_instagram_in_the_pop_over_and_a_phone_gets_a_list(page, live_server, sign_in, berlin_alice, alice_workspace, shots):
     day = _next_week_day()
     campaign = CampaignFactory(workspace=alice_workspace, name="Carousel", caption="A" * 200, first_comment="Shop at our site")
     add_image(campaign)

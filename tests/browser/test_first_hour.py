@@ -13,7 +13,7 @@ from tests.factories import CampaignFactory, InvitationFactory, add_image
 pytestmark = pytest.mark.browser
 
 
-def test_run_now_leaves_a_one_time_schedule_in_place(page, live_server, sign_in, alice, alice_workspace, shots):
+def test_it_leaves_a_one_time_schedule_in_place_on_run_now(page, live_server, sign_in, alice, alice_workspace, shots):
     alice_workspace.timezone = alice.timezone = "Europe/Berlin"
     alice_workspace.save()
     alice.save()
@@ -41,7 +41,7 @@ def test_run_now_leaves_a_one_time_schedule_in_place(page, live_server, sign_in,
     assert CampaignExecution.objects.filter(campaign=campaign, status="succeeded").count() == 1
 
 
-def test_signing_up_from_an_invitation(page, live_server, alice, alice_workspace, shots):
+def test_it_signs_up_from_an_invitation(page, live_server, alice, alice_workspace, shots):
     invitation = InvitationFactory(workspace=alice_workspace, email="frank@example.com", invited_by=alice)
     page.goto(f"{live_server.url}/invite/{invitation_token(invitation)}/")
     page.get_by_role("link", name="Create an account").click()
@@ -63,7 +63,7 @@ def test_signing_up_from_an_invitation(page, live_server, alice, alice_workspace
     assert frank.timezone == page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
 
 
-def test_a_new_user_verifies_through_the_development_mailbox(page, live_server, settings, tmp_path, shots):
+def test_it_lets_a_new_user_verify_through_the_development_mailbox(page, live_server, settings, tmp_path, shots):
     settings.DEBUG = True
     settings.EMAIL_BACKEND = "marketing.mailbox.MailboxBackend"
     settings.MAILBOX_DIR = str(tmp_path / "mailbox")

@@ -9,7 +9,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_staff_open_the_dashboard_and_switch_its_range(page, live_server, tmp_path):
+def test_it_lets_staff_open_the_dashboard_and_switch_its_range(page, live_server, tmp_path):
     staff = UserFactory(email="ops@example.com", is_staff=True)
     now = timezone.now().replace(second=0, microsecond=0)
     Rollup.objects.create(series="request", key="GET campaign_list", resolution="m", bucket=now, count=30, failures=3, h3=30, total_ms=2400)

@@ -94,28 +94,28 @@ def test_it_answers_404_for_another_workspaces_objects(api, charlie, django_capt
     assert Campaign.objects.filter(pk=theirs.pk).exists()
 
 
-def test_a_revoked_token_is_refused(alice, alice_workspace, alice_client):
+def test_it_refuses_a_revoked_token(alice, alice_workspace, alice_client):
     token, raw = api_token_create(workspace=alice_workspace, user=alice, name="old")
     alice_client.post(f"/workspace/api-tokens/{token.pk}/revoke/")
     status, _ = _json(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), "get", "/api/v1/campaigns/")
     assert status == 401
 
 
-def test_a_token_stops_working_when_its_user_leaves_the_workspace(alice_workspace, bob, client):
+def test_it_stops_a_token_when_its_user_leaves_the_workspace(alice_workspace, bob, client):
     _, raw = api_token_create(workspace=alice_workspace, user=bob, name="bob's")
     bob.memberships.all().delete()
     status, _ = _json(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), "get", "/api/v1/campaigns/")
     assert status == 401
 
 
-def test_the_tokens_page_shows_a_new_token_once(alice_client):
+def test_it_shows_a_new_token_once_on_the_tokens_page(alice_client):
     response = alice_client.post("/workspace/api-tokens/", {"name": "Shop"})
     raw = response.context["created"]["raw"]
     assert raw.encode() in response.content
     assert raw.encode() not in alice_client.get("/workspace/api-tokens/").content
 
 
-def test_the_api_docs_load(alice_client):
+def test_it_loads_the_api_docs(alice_client):
     assert alice_client.get("/api/docs/").status_code == 200
     assert alice_client.get("/api/schema/").status_code == 200
 

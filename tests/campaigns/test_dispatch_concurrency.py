@@ -23,7 +23,7 @@ def _due_schedules(count: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_dispatchers_create_exactly_one_execution_per_planned_time(settings):
+def test_it_creates_exactly_one_execution_per_planned_time_with_concurrent_dispatchers(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # queueing is not under test here
     _due_schedules(300)
     barrier = threading.Barrier(6)

@@ -160,7 +160,7 @@ def test_it_gives_up_after_the_attempt_limit(campaign, destination):
     assert "still rate limited" in execution.error_message
 
 
-def test_the_task_schedules_the_retry_with_the_countdown(campaign, destination, monkeypatch):
+def test_it_schedules_the_retry_with_the_countdown(campaign, destination, monkeypatch):
     from campaigns import tasks
 
     add_image(campaign)
@@ -211,7 +211,7 @@ def test_it_finishes_a_waiting_run_from_a_callback_once(run_now, campaign, desti
     assert (execution.status, execution.outputs["instagram_media_id"]) == ("succeeded", "1789")
 
 
-def test_a_second_worker_finds_nothing_to_claim(campaign):
+def test_it_leaves_a_second_worker_nothing_to_claim(campaign):
     add_image(campaign)
     execution = executions.execution_create(campaign=campaign)  # the on_commit task never fires here
     executions.execution_run(execution_id=execution.pk)
@@ -302,7 +302,7 @@ def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campa
     assert execution.error_message.startswith("Published; a follow-up gave up")
 
 
-def test_the_run_page_shows_a_steps_duration_in_seconds(alice_client, alice_workspace):
+def test_it_shows_a_steps_duration_in_seconds_on_the_run_page(alice_client, alice_workspace):
     from datetime import timedelta
 
     from django.utils import timezone

@@ -28,7 +28,7 @@ def _queries(client, path="/campaigns/") -> int:
     return len(captured)
 
 
-def test_the_list_query_count_stays_the_same_from_5_to_200_campaigns(alice_client, alice_workspace):
+def test_it_keeps_the_list_query_count_the_same_from_5_to_200_campaigns(alice_client, alice_workspace):
     alice_client.get("/")  # the first request stores the current workspace in the session
     _make(alice_workspace, 5)
     few = _queries(alice_client)
@@ -126,7 +126,7 @@ def test_it_escapes_names_and_captions_in_the_rows(alice_client, alice_workspace
     assert b'"><img src=x' not in content
 
 
-def test_a_deep_page_holds_the_right_rows_in_order_with_their_runs_and_images(alice_workspace):
+def test_it_shows_the_right_rows_on_a_deep_page_in_order_with_their_runs_and_images(alice_workspace):
     from campaigns.selectors import campaign_page
 
     # Made in reverse, so that the ids' order is not the names'.
@@ -146,7 +146,7 @@ def test_a_deep_page_holds_the_right_rows_in_order_with_their_runs_and_images(al
     assert [c.name for c in last.campaigns] == ["c10", "c11"] and not last.has_next
 
 
-def test_on_postgresql_the_search_can_use_the_trigram_indexes(alice_workspace):
+def test_it_lets_the_search_use_the_trigram_indexes_on_postgresql(alice_workspace):
     from django.db.models import Q
 
     if connection.vendor != "postgresql":
@@ -205,14 +205,14 @@ def test_it_walks_to_the_last_page_with_next_links_and_back_with_previous_links(
     assert backward == forward[1::-1]
 
 
-def test_the_previous_link_of_page_2_is_the_first_page_itself(alice_client, alice_workspace):
+def test_it_links_page_2_back_to_the_first_page_itself(alice_client, alice_workspace):
     CampaignFactory.create_batch(30, workspace=alice_workspace)
     second = alice_client.get(f"/campaigns/{_link(alice_client.get('/campaigns/?q=campaign').content, 'Next')}")
     assert _link(second.content, "Previous") == "?q=campaign&page=1"
 
 
 @pytest.mark.parametrize("sort", ["updated", "created", "name", "status"])
-def test_every_sort_pages_through_ties_without_losing_or_repeating_a_campaign(alice_client, alice_workspace, sort):
+def test_it_pages_every_sort_through_ties_without_losing_or_repeating_a_campaign(alice_client, alice_workspace, sort):
     campaigns = CampaignFactory.create_batch(70, workspace=alice_workspace)
     # Ties on every sorted column: the id decides among them, in both directions.
     Campaign.objects.filter(pk__in=[c.pk for c in campaigns[::2]]).update(name="Same", status="active")
@@ -238,7 +238,7 @@ def test_every_sort_pages_through_ties_without_losing_or_repeating_a_campaign(al
     assert backward == forward[1::-1]
 
 
-def test_search_and_status_filter_keep_working_across_cursor_pages(alice_client, alice_workspace):
+def test_it_keeps_search_and_status_filter_across_cursor_pages(alice_client, alice_workspace):
     CampaignFactory.create_batch(30, workspace=alice_workspace, name="Boots", status="active")
     CampaignFactory.create_batch(30, workspace=alice_workspace, name="Boots", status="paused")
     CampaignFactory.create_batch(30, workspace=alice_workspace, name="Hats", status="active")
@@ -263,7 +263,7 @@ def test_search_and_status_filter_keep_working_across_cursor_pages(alice_client,
     ],
 )
 @pytest.mark.parametrize("direction", ["after", "before"])
-def test_a_bad_cursor_shows_the_page_by_its_number(alice_client, alice_workspace, cursor, direction):
+def test_it_shows_the_page_by_its_number_for_a_bad_cursor(alice_client, alice_workspace, cursor, direction):
     CampaignFactory.create_batch(30, workspace=alice_workspace)
     response = alice_client.get(f"/campaigns/?page=2&{direction}={cursor}")
     assert response.status_code == 200
@@ -278,21 +278,21 @@ def test_a_bad_cursor_shows_the_page_by_its_number(alice_client, alice_workspace
         "before=WyJ1cGRhdGVkIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAtNV0",  # id -5
     ],
 )
-def test_a_cursor_the_database_would_refuse_is_ignored(alice_client, alice_workspace, query):
+def test_it_ignores_a_cursor_the_database_would_refuse(alice_client, alice_workspace, query):
     CampaignFactory.create_batch(30, workspace=alice_workspace)
     response = alice_client.get(f"/campaigns/?page=2&{query}")
     assert response.status_code == 200
     assert len(response.context["page"].campaigns) == 5
 
 
-def test_a_cursor_pages_only_the_current_workspace(alice_client, alice_workspace):
+def test_it_pages_a_cursor_through_the_current_workspace_only(alice_client, alice_workspace):
     CampaignFactory.create_batch(30, workspace=alice_workspace, name="Alice's")
     CampaignFactory.create_batch(30, name="Someone else's")
     pages = _walk(alice_client, "", "Next")
     assert {name for page in pages for name in page} == {"Alice's"} and len(pages) == 2
 
 
-def test_on_postgresql_a_cursor_page_is_read_along_the_index(alice_workspace):
+def test_it_reads_a_cursor_page_along_the_index_on_postgresql(alice_workspace):
     if connection.vendor != "postgresql":
         pytest.skip("the plan is PostgreSQL's")
     CampaignFactory.create_batch(30, workspace=alice_workspace)

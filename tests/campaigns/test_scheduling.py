@@ -158,7 +158,7 @@ def test_it_ignores_other_workspaces_when_looking_for_conflicts(campaign, alice,
     assert scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice).warnings == []
 
 
-def test_the_preview_shows_the_next_five_runs_in_both_zones(alice_client, alice, campaign):
+def test_it_previews_the_next_five_runs_in_both_zones(alice_client, alice, campaign):
     alice.timezone = "America/New_York"
     alice.save()
     response = alice_client.post(
@@ -175,7 +175,7 @@ def test_the_preview_shows_the_next_five_runs_in_both_zones(alice_client, alice,
     assert "Sat 7 Mar" not in html
 
 
-def test_the_preview_explains_a_bad_cron(alice_client, campaign):
+def test_it_explains_a_bad_cron_in_the_preview(alice_client, campaign):
     response = alice_client.post(
         f"/campaigns/{campaign.pk}/schedule/preview/",
         {"kind": "recurring", "preset": "custom", "cron": "61 * * * *", "timezone": "UTC"},
@@ -183,7 +183,7 @@ def test_the_preview_explains_a_bad_cron(alice_client, campaign):
     assert "The minute “61” is not valid: use 0–59" in response.content.decode()
 
 
-def test_the_form_shows_a_bad_cron_beside_the_field_in_words(alice_client, campaign):
+def test_it_shows_a_bad_cron_beside_the_field_in_words(alice_client, campaign):
     response = alice_client.post(
         f"/campaigns/{campaign.pk}/schedule/",
         {"kind": "recurring", "preset": "custom", "cron": "0 9 * * 8", "timezone": "UTC"},
@@ -193,7 +193,7 @@ def test_the_form_shows_a_bad_cron_beside_the_field_in_words(alice_client, campa
     assert "out of range" not in page
 
 
-def test_the_form_reads_the_time_on_the_chosen_zones_wall_clock(alice_client, campaign):
+def test_it_reads_the_forms_time_on_the_chosen_zones_wall_clock(alice_client, campaign):
     response = alice_client.post(
         f"/campaigns/{campaign.pk}/schedule/",
         {"kind": "once", "run_at": "2026-03-29T02:30", "timezone": "Europe/Berlin"},
@@ -203,12 +203,12 @@ def test_the_form_reads_the_time_on_the_chosen_zones_wall_clock(alice_client, ca
     assert Schedule.objects.get().run_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 
 
-def test_the_form_shows_the_dst_rule(alice_client, campaign):
+def test_it_shows_the_dst_rule_on_the_form(alice_client, campaign):
     response = alice_client.get(f"/campaigns/{campaign.pk}/schedule/")
     assert b"02:30 runs at 03:30" in response.content
 
 
-def test_the_calendar_shows_planned_and_past_runs(alice_client, alice, campaign, alice_workspace, frozen):
+def test_it_shows_planned_and_past_runs_in_the_calendar(alice_client, alice, campaign, alice_workspace, frozen):
     scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
     frozen.move_to(NOW + timedelta(days=1, hours=1))
     scheduling.dispatch_due_runs()
@@ -253,27 +253,27 @@ def test_it_gives_a_movable_post_a_move_form_in_its_pop_over(alice_client, alice
     assert campaign.schedule.run_at == datetime(2026, 3, 5, 10, 45, tzinfo=UTC)
 
 
-def test_the_week_view_navigates_with_htmx_and_plain_links(alice_client):
+def test_it_navigates_the_week_view_with_htmx_and_plain_links(alice_client):
     response = alice_client.get("/calendar/?view=week&date=2026-03-04", HTTP_HX_REQUEST="true")
     assert b"<html" not in response.content
     assert b"Week of 2 Mar 2026" in response.content
     assert b'href="?view=week&date=2026-03-09"' in response.content
 
 
-def test_the_calendar_hides_other_workspaces(client, charlie, alice, campaign):
+def test_it_hides_other_workspaces_in_the_calendar(client, charlie, alice, campaign):
     scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
     client.force_login(charlie)
     response = client.get("/calendar/?date=2026-03-01")
     assert b"Spring" not in response.content
 
 
-def test_charlie_cannot_schedule_alices_campaign(client, charlie, campaign):
+def test_it_does_not_let_charlie_schedule_alices_campaign(client, charlie, campaign):
     client.force_login(charlie)
     assert client.get(f"/campaigns/{campaign.pk}/schedule/").status_code == 404
     assert client.post(f"/campaigns/{campaign.pk}/schedule/pause/").status_code == 404
 
 
-def test_the_admin_refuses_an_over_quota_schedule_with_the_same_rule(client, alice, campaign, account):
+def test_it_refuses_an_over_quota_schedule_in_the_admin_with_the_same_rule(client, alice, campaign, account):
     alice.is_staff = alice.is_superuser = True
     alice.save()
     account.quota_total = 25
@@ -288,7 +288,7 @@ def test_the_admin_refuses_an_over_quota_schedule_with_the_same_rule(client, ali
     assert not Schedule.objects.exists()
 
 
-def test_the_admin_saves_a_schedule_through_the_service(client, alice, campaign):
+def test_it_saves_a_schedule_in_the_admin_through_the_service(client, alice, campaign):
     alice.is_staff = alice.is_superuser = True
     alice.save()
     client.force_login(alice)
@@ -324,7 +324,7 @@ def test_it_shows_no_next_run_where_dispatch_will_not_start_one(campaign, alice,
 
 
 
-def test_moving_a_post_warns_of_a_conflict_and_moves_once_accepted(campaign, alice, alice_client, account, alice_workspace):
+def test_it_warns_of_a_conflict_when_moving_a_post_and_moves_it_once_accepted(campaign, alice, alice_client, account, alice_workspace):
     target(campaign, account)
     other = CampaignFactory(workspace=alice_workspace, name="Autumn", targets=[account])
     scheduling.campaign_schedule(campaign=other, plan=once(NOW + timedelta(hours=5)), by=alice)
@@ -341,13 +341,13 @@ def test_moving_a_post_warns_of_a_conflict_and_moves_once_accepted(campaign, ali
     assert Schedule.objects.get(campaign=campaign).run_at == NOW + timedelta(hours=5)
 
 
-def test_a_recurring_post_cannot_be_dragged(campaign, alice, alice_client):
+def test_it_does_not_let_a_recurring_post_be_dragged(campaign, alice, alice_client):
     scheduling.campaign_schedule(campaign=campaign, plan=daily(), by=alice)
     response = alice_client.post(f"/campaigns/{campaign.pk}/reschedule/", {"at": "2026-03-04T10:00"}, HTTP_HX_REQUEST="true")
     assert "Only a post planned once can be moved" in response.content.decode()
 
 
-def test_another_workspaces_post_cannot_be_moved(campaign, alice, charlie, client):
+def test_it_does_not_move_another_workspaces_post(campaign, alice, charlie, client):
     scheduling.campaign_schedule(campaign=campaign, plan=once(NOW + timedelta(hours=2)), by=alice)
     client.force_login(charlie)
     assert client.post(f"/campaigns/{campaign.pk}/reschedule/", {"at": "2026-03-04T10:00"}).status_code == 404

@@ -13,9 +13,9 @@ from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution, CampaignTarget
 from tests.campaigns.test_api import _json, api  # noqa: F401 - a fixture
 from tests.factories import CampaignFactory, add_image
-from tests.instagram.conftest import GRAPH_URL, FakeGraph, account, instagram_settings  # noqa: F401 - fixtures
-from tests.n8n.conftest import alice_workflow, callback_body, n8n_settings, post_callback  # noqa: F401 - fixtures
-from tests.n8n.fake_n8n import fake_n8n  # noqa: F401 - a fixture
+from tests.integrations.instagram.conftest import GRAPH_URL, FakeGraph, account, instagram_settings  # noqa: F401 - fixtures
+from tests.integrations.n8n.conftest import alice_workflow, callback_body, n8n_settings, post_callback  # noqa: F401 - fixtures
+from tests.integrations.n8n.fake_n8n import fake_n8n  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_it_publishes_to_instagram_and_n8n_exactly_once_each(graph, fake_n8n, ca
     assert execution.outputs["n8n_execution_id"] == "77"
 
 
-def test_a_transient_instagram_failure_does_not_hand_the_run_to_n8n_again(graph, fake_n8n, campaign, post_callback):  # noqa: F811
+def test_it_does_not_hand_the_run_to_n8n_again_after_a_transient_instagram_failure(graph, fake_n8n, campaign, post_callback):  # noqa: F811
     graph.fail("create_container", code=2, message="Service temporarily unavailable", transient=True)
     execution = executions.execution_create(campaign=campaign)
 
@@ -88,7 +88,7 @@ def test_a_transient_instagram_failure_does_not_hand_the_run_to_n8n_again(graph,
     assert execution.status == "succeeded"
 
 
-def test_a_final_failure_on_one_target_fails_the_run_and_keeps_the_other(graph, fake_n8n, campaign, post_callback):  # noqa: F811
+def test_it_fails_the_run_on_a_final_failure_on_one_target_and_keeps_the_other(graph, fake_n8n, campaign, post_callback):  # noqa: F811
     graph.fail("create_container", code=100, subcode=2207004, message="The image is too large to download")
     execution = run(executions.execution_create(campaign=campaign))
     assert publish_steps(execution) == [("instagram", "failed"), ("n8n", "waiting")]
@@ -103,7 +103,7 @@ def test_a_final_failure_on_one_target_fails_the_run_and_keeps_the_other(graph, 
     assert len(fake_n8n.webhook_calls()) == 1
 
 
-def test_an_n8n_failure_does_not_undo_or_repeat_the_instagram_post(graph, fake_n8n, campaign, post_callback):  # noqa: F811
+def test_it_neither_undoes_nor_repeats_the_instagram_post_on_an_n8n_failure(graph, fake_n8n, campaign, post_callback):  # noqa: F811
     execution = run(executions.execution_create(campaign=campaign))
     post_callback(execution, callback_body("failure", "The Slack node failed."))
     run(execution)
@@ -124,7 +124,7 @@ def test_it_removes_a_target_when_its_account_is_deleted_and_keeps_the_history(g
     assert (step.status, step.external_id) == ("succeeded", graph.media[0]["id"])
 
 
-def test_the_form_saves_several_targets(alice_client, alice_workspace, account, alice_workflow):  # noqa: F811
+def test_it_saves_several_targets_from_the_form(alice_client, alice_workspace, account, alice_workflow):  # noqa: F811
     form = alice_client.get("/campaigns/new/")
     assert b"@aliceco" in form.content and alice_workflow.name.encode() in form.content
 
@@ -140,7 +140,7 @@ def test_the_form_saves_several_targets(alice_client, alice_workspace, account, 
     assert b"Publishes to" in page.content and b"@aliceco" in page.content
 
 
-def test_the_form_keeps_existing_targets_unless_unticked(alice_client, alice_workspace, account, alice_workflow):  # noqa: F811
+def test_it_keeps_existing_targets_on_the_form_unless_unticked(alice_client, alice_workspace, account, alice_workflow):  # noqa: F811
     campaign = CampaignFactory(workspace=alice_workspace, targets=[account, alice_workflow])
     response = alice_client.post(
         f"/campaigns/{campaign.pk}/edit/", {"name": "Only n8n", "caption": "Hi", "fit": "none", "targets": [f"n8n:{alice_workflow.pk}"]}
@@ -155,7 +155,7 @@ def test_it_refuses_a_second_n8n_workflow(alice_workspace, alice_workflow):  # n
         services.campaign_update(campaign=campaign, by=None, targets=[f"n8n:{alice_workflow.pk}", "n8n:999999"])
 
 
-def test_the_api_reads_and_replaces_targets(api, account, alice_workflow):  # noqa: F811
+def test_it_reads_and_replaces_targets_through_the_api(api, account, alice_workflow):  # noqa: F811
     status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "API", "targets": [f"instagram:{account.pk}"]})
     assert (status, body["targets"]) == (201, [f"instagram:{account.pk}"])
 
@@ -164,7 +164,7 @@ def test_the_api_reads_and_replaces_targets(api, account, alice_workflow):  # no
     assert _json(api, "patch", path, {"caption": "New"})[1]["targets"] == [f"n8n:{alice_workflow.pk}"]
 
 
-def test_the_api_answers_400_for_an_unknown_or_foreign_target(api, charlie):
+def test_it_answers_400_in_the_api_for_an_unknown_or_foreign_target(api, charlie):
     charlies = CampaignFactory(workspace=charlie.memberships.get().workspace)
     for key in ("wordpress:1", "instagram:abc", "instagram:999999", "nonsense", f"n8n:{charlies.pk}"):
         status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Bad", "targets": [key]})
@@ -172,5 +172,5 @@ def test_the_api_answers_400_for_an_unknown_or_foreign_target(api, charlie):
     assert not CampaignTarget.objects.exists()
 
 
-def test_the_registry_names_both_integrations():
+def test_it_names_both_integrations_in_the_registry():
     assert {d.key for d in destinations.registered()} >= {"instagram", "n8n"}

@@ -12,9 +12,12 @@ import pytest
 from integrations import http
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def outbound(settings) -> Iterator[dict]:
-    """Fast timeouts and backoff, and breakers in a namespace of their own, reset around each test."""
+    """Fast timeouts and backoff, and breakers in a namespace of their own, reset around each test.
+
+    The tests of the shared HTTP layer (its address checks included) and of the OpenAI client ask
+    for it in every test; instagram/, n8n/ and cms/ set up their own."""
     if settings.REDIS_URL:
         # tests/conftest.py's cache.clear() flushes the cache's Redis database, which would
         # wipe the breaker state of tests running in parallel: breakers get a database of their own.

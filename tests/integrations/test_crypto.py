@@ -31,7 +31,7 @@ def test_it_stores_ciphertext_not_the_secret(alice_workspace):
     assert _read(account) == "EAAB-secret"
 
 
-def test_a_secret_from_before_the_keys_were_set_stays_readable(settings, alice_workspace):
+def test_it_keeps_a_secret_from_before_the_keys_were_set_readable(settings, alice_workspace):
     settings.FIELD_ENCRYPTION_KEYS = []
     account = _account(alice_workspace)  # encrypted with the key derived from SECRET_KEY
 
@@ -40,7 +40,7 @@ def test_a_secret_from_before_the_keys_were_set_stays_readable(settings, alice_w
     assert _read(account) == "EAAB-secret"
 
 
-def test_rotating_secret_key_keeps_secrets_readable_with_encryption_keys_set(settings, alice_workspace):
+def test_it_keeps_secrets_readable_across_a_secret_key_rotation_with_encryption_keys_set(settings, alice_workspace):
     settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
     account = _account(alice_workspace)
 
@@ -50,7 +50,7 @@ def test_rotating_secret_key_keeps_secrets_readable_with_encryption_keys_set(set
     assert _read(account) == "EAAB-secret"
 
 
-def test_reencrypting_moves_old_secrets_to_the_new_key(settings, alice_workspace):
+def test_it_moves_old_secrets_to_the_new_key_when_reencrypting(settings, alice_workspace):
     settings.FIELD_ENCRYPTION_KEYS = []
     account = _account(alice_workspace)
     settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
@@ -62,7 +62,7 @@ def test_reencrypting_moves_old_secrets_to_the_new_key(settings, alice_workspace
     assert _read(account) == "EAAB-secret"
 
 
-def test_reencrypting_leaves_a_value_no_key_opens_alone(settings, alice_workspace):
+def test_it_leaves_a_value_no_key_opens_alone_when_reencrypting(settings, alice_workspace):
     settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
     account = _account(alice_workspace)
     before = _stored(account)

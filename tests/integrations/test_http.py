@@ -12,6 +12,9 @@ from integrations.http import CircuitOpenError, ProviderError
 from marketing.logging import JsonFormatter
 from tests.integrations.conftest import Answer
 
+# Every test here runs with the fast outbound settings of conftest.py.
+pytestmark = pytest.mark.usefixtures("outbound")
+
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -8,6 +8,9 @@ from integrations.http import CircuitOpenError, ProviderError
 from integrations.openai.client import ModerationRefused, NotConfigured, generate_image
 from tests.fake_openai import Reply
 
+# Every test here runs with the fast outbound settings of conftest.py.
+pytestmark = pytest.mark.usefixtures("outbound")
+
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0

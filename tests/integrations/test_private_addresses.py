@@ -9,6 +9,9 @@ import pytest
 from integrations import http
 from tests.integrations.conftest import Answer
 
+# Every test here runs with the fast outbound settings of conftest.py.
+pytestmark = pytest.mark.usefixtures("outbound")
+
 REAL_GETADDRINFO = socket.getaddrinfo
 
 
@@ -81,7 +84,7 @@ def test_it_allows_private_addresses_when_the_setting_says_so(server, rebinding,
     assert http.request("n8n", "GET", f"http://n8n.example.com:{_port(server)}/", workspace_url=True).status_code == 200
 
 
-def test_n8n_says_why_it_was_not_called(server, rebinding):
+def test_it_says_why_n8n_was_not_called(server, rebinding):
     from integrations.n8n.client import N8nClient, N8nError
 
     client = N8nClient(base_url=f"http://n8n.example.com:{_port(server)}", api_key="k")

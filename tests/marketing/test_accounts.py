@@ -123,7 +123,7 @@ def test_it_shows_an_error_beside_a_bad_time_zone(alice_client):
 
 
 @pytest.mark.django_db
-def test_a_new_account_and_its_workspace_take_the_browsers_time_zone(client):
+def test_it_gives_a_new_account_and_its_workspace_the_browsers_time_zone(client):
     client.post(
         reverse("account_signup"),
         {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD, "timezone": "Europe/Berlin"},
@@ -134,7 +134,7 @@ def test_a_new_account_and_its_workspace_take_the_browsers_time_zone(client):
 
 
 @pytest.mark.django_db
-def test_an_unknown_browser_zone_is_ignored(client):
+def test_it_ignores_an_unknown_browser_zone(client):
     client.post(
         reverse("account_signup"),
         {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD, "timezone": "Mars/Olympus"},

@@ -11,14 +11,14 @@ def api(alice, alice_workspace) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(workspace=alice_workspace, user=alice, name='t')[1]}")
 
 
-def test_the_root_answers_json_links(client, db):
+def test_it_answers_json_links_at_the_root(client, db):
     response = client.get("/api/v1/")
     assert response.status_code == 200
     assert set(response.json()) == {"campaigns", "schema", "docs"}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/campaigns/abc/", "/api/v1/executions/not-a-uuid/", "/api/v1/nothing/", "/api/v2/"])
-def test_an_address_that_names_nothing_is_a_json_404(api, path):
+def test_it_answers_a_json_404_to_an_address_that_names_nothing(api, path):
     response = api.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
@@ -34,7 +34,7 @@ def test_an_address_that_names_nothing_is_a_json_404(api, path):
         ("delete", "/api/v1/campaigns/", None, 405),
     ],
 )
-def test_every_error_is_a_problem_document(api, method, path, body, status):
+def test_it_answers_every_error_with_a_problem_document(api, method, path, body, status):
     import json
 
     response = getattr(api, method)(path, data=json.dumps(body) if body is not None else None, content_type="application/json")
@@ -44,12 +44,12 @@ def test_every_error_is_a_problem_document(api, method, path, body, status):
     assert {"type", "title", "status", "detail"} <= set(problem) and problem["status"] == status
 
 
-def test_an_unauthenticated_call_is_a_problem_document(client, db):
+def test_it_answers_an_unauthenticated_call_with_a_problem_document(client, db):
     response = client.get("/api/v1/campaigns/")
     assert response.status_code in (401, 403)
     assert response.json()["status"] == response.status_code
 
 
-def test_field_errors_sit_under_errors(api):
+def test_it_puts_field_errors_under_errors(api):
     response = api.post("/api/v1/campaigns/", data='{"name": ""}', content_type="application/json")
     assert "name" in response.json()["errors"]

@@ -22,7 +22,7 @@ def test_it_escapes_the_label():
     assert "&lt;b&gt;" in _render("{% status_badge 'error' label %}", label="<b>")
 
 
-def test_the_campaign_list_and_detail_draw_the_same_badge(alice_client, alice_workspace):
+def test_it_draws_the_same_badge_on_the_campaign_list_and_detail(alice_client, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace, status="paused")
     badge = status_badge_html("paused", "Paused")
 

@@ -40,7 +40,7 @@ def test_it_makes_a_request_id_when_none_or_a_bad_one_comes(client, db, json_log
     assert json_log()[0]["request_id"] == generated
 
 
-def test_the_routine_task_filter_drops_only_celerys_info_lines_about_those_tasks():
+def test_it_drops_only_celerys_info_lines_about_routine_tasks():
     from django.conf import settings
 
     from marketing.logging import RoutineTaskFilter

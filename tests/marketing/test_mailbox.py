@@ -15,7 +15,7 @@ def mailbox(settings, tmp_path):
     return tmp_path / "mailbox"
 
 
-def test_a_new_user_finds_the_verification_link_in_the_mailbox(client, mailbox, db):
+def test_it_puts_a_new_users_verification_link_in_the_mailbox(client, mailbox, db):
     response = client.post(
         reverse("account_signup"), {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD}, follow=True
     )
@@ -27,7 +27,7 @@ def test_a_new_user_finds_the_verification_link_in_the_mailbox(client, mailbox, 
     assert '<a href="http://' in page and "/accounts/confirm-email/" in page
 
 
-def test_each_email_has_its_own_page(client, mailbox, db):
+def test_it_gives_each_email_its_own_page(client, mailbox, db):
     mail.send_mail("First", "one", None, ["a@example.com"])
     mail.send_mail("Second", "two http://example.com/x", None, ["b@example.com"])
     ids = sorted(path.stem for path in mailbox.glob("*.eml"))
@@ -36,7 +36,7 @@ def test_each_email_has_its_own_page(client, mailbox, db):
     assert client.get("/dev/mailbox/..%2F..%2Fetc/").status_code == 404
 
 
-def test_there_is_no_mailbox_outside_development(client, settings, db):
+def test_it_has_no_mailbox_outside_development(client, settings, db):
     settings.DEBUG = False
     assert client.get("/dev/mailbox/").status_code == 404
 

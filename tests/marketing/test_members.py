@@ -220,7 +220,7 @@ def test_it_does_not_let_a_member_change_workspace_settings(client, bob, alice_w
     assert alice_workspace.name == "Alice Co"
 
 
-def test_signing_up_from_an_invitation_locks_the_email_and_joins_the_workspace(client, alice_workspace, alice):
+def test_it_locks_the_email_and_joins_the_workspace_when_signing_up_from_an_invitation(client, alice_workspace, alice):
     alice_workspace.timezone = "Europe/Berlin"
     alice_workspace.save()
     invitation = InvitationFactory(workspace=alice_workspace, email="frank@example.com", invited_by=alice)

@@ -41,12 +41,12 @@ def test_it_starts_in_production_with_everything_set():
     assert result.returncode == 0, result.stderr
 
 
-def test_debug_is_off_unless_set():
+def test_it_keeps_debug_off_unless_set():
     result = _load_settings(**{**PRODUCTION, "DEBUG": None})
     assert result.stdout.strip() == "False", result.stderr
 
 
-def test_loading_the_settings_creates_no_folder(tmp_path):
+def test_it_creates_no_folder_when_loading_the_settings(tmp_path):
     import shutil
 
     copy = tmp_path / "project"
@@ -131,7 +131,7 @@ def test_it_pins_every_imported_package_in_requirements():
     assert not unpinned, f"imported but not pinned in requirements.txt: {unpinned}"
 
 
-def test_the_redis_cache_reuses_one_client(settings):
+def test_it_reuses_one_client_for_the_redis_cache(settings):
     from django.core.cache import caches
 
     if not settings.REDIS_URL:
@@ -142,14 +142,14 @@ def test_the_redis_cache_reuses_one_client(settings):
     assert cache.get("reuse-check") == 1
 
 
-def test_api_tokens_are_a_tab_of_the_settings_page(alice_client):
+def test_it_shows_api_tokens_as_a_tab_of_the_settings_page(alice_client):
     page = alice_client.get("/workspace/settings/").content.decode()
     assert '<a class="btn btn-sm" href="/workspace/api-tokens/"' in page
     tokens = alice_client.get("/workspace/api-tokens/").content.decode()
     assert 'href="/workspace/settings/" aria-current="page">Settings</a>' in tokens
 
 
-def test_the_time_zone_picker_is_searchable_and_refuses_a_made_up_zone(alice_client):
+def test_it_offers_a_searchable_time_zone_picker_that_refuses_a_made_up_zone(alice_client):
     page = alice_client.get("/account/").content.decode()
     assert 'list="id_timezone_zones"' in page
     assert '<option value="Europe/Berlin">' in page

@@ -45,13 +45,13 @@ def test_it_reads_a_cron_as_people_say_it(cron, words):
     assert describe_cron(cron) == words
 
 
-def test_a_schedule_names_its_zone():
+def test_it_names_a_schedules_zone():
     assert zone_label("America/New_York") == "New York time"
     plan = Plan(kind="recurring", cron="30 9 * * 1-5", timezone="Europe/Berlin")
     assert schedule_words(plan) == "Weekdays at 09:30, Berlin time"
 
 
-def test_the_admin_and_the_date_filter_use_the_same_format():
+def test_it_uses_the_same_format_in_the_admin_and_the_date_filter():
     from django.template import Context, Template
 
     with timezone.override("UTC"):

@@ -64,7 +64,7 @@ def test_it_cancels_a_run_in_progress_before_deleting(alice, alice_workspace, ca
     assert not CampaignExecution.objects.filter(pk=execution.pk).exists()
 
 
-def test_a_member_cannot_delete_the_workspace(bob, alice_workspace, client):
+def test_it_does_not_let_a_member_delete_the_workspace(bob, alice_workspace, client):
     client.force_login(bob)
     client.post("/workspace/delete/", {"confirm_name": "Alice Co"})
     assert Workspace.objects.filter(pk=alice_workspace.pk).exists()
@@ -72,7 +72,7 @@ def test_a_member_cannot_delete_the_workspace(bob, alice_workspace, client):
         services.workspace_delete(workspace=alice_workspace, by=Membership.objects.get(user=bob), confirm_name="Alice Co")
 
 
-def test_the_only_owner_is_offered_delete_instead_of_leave(alice_client, bob):
+def test_it_offers_the_only_owner_delete_instead_of_leave(alice_client, bob):
     page = alice_client.get("/members/").content.decode()
     assert "Delete workspace…" in page
     assert "Leave workspace" not in page

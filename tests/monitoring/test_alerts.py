@@ -136,12 +136,12 @@ def _only(kind: str) -> AlertRule:
     return AlertRule.objects.get(kind=kind)
 
 
-def test_every_kind_has_a_default_rule(db):
+def test_it_has_a_default_rule_for_every_kind(db):
     assert set(AlertRule.objects.values_list("kind", flat=True)) == set(AlertKind.values)
 
 
 @pytest.mark.parametrize("kind", AlertKind.values)
-def test_each_default_alert_fires_notifies_once_reminds_and_resolves(kind, channels, alice_workspace, monkeypatch):
+def test_it_fires_notifies_once_reminds_and_resolves_each_default_alert(kind, channels, alice_workspace, monkeypatch):
     situations = Situations(alice_workspace, monkeypatch)
     rule = _only(kind)
     alerts.evaluate()
@@ -175,13 +175,13 @@ def test_each_default_alert_fires_notifies_once_reminds_and_resolves(kind, chann
     ]
 
 
-def test_a_disabled_rule_stays_quiet(channels, alice_workspace, monkeypatch):
+def test_it_keeps_a_disabled_rule_quiet(channels, alice_workspace, monkeypatch):
     AlertRule.objects.update(enabled=False)
     alerts.evaluate()
     assert not Alert.objects.exists()
 
 
-def test_the_webhook_signature_verifies(channels, alice_workspace, monkeypatch):
+def test_it_verifies_the_webhook_signature(channels, alice_workspace, monkeypatch):
     Situations(alice_workspace, monkeypatch).workers_silent(True)
     _only(AlertKind.WORKERS_SILENT)
     alerts.evaluate()
@@ -203,7 +203,7 @@ def test_the_webhook_signature_verifies(channels, alice_workspace, monkeypatch):
     assert json.loads(body)["event"] == "firing"
 
 
-def test_an_old_signed_delivery_is_refused(channels):
+def test_it_refuses_an_old_signed_delivery(channels):
     body = b'{"event":"firing"}'
     stamp = 1_000_000
     signature = notify.sign(secret=SECRET, timestamp=stamp, body=body)
@@ -211,7 +211,7 @@ def test_an_old_signed_delivery_is_refused(channels):
     assert notify.verify_signature(secret=SECRET, timestamp=str(stamp), body=body, signature=signature, now=stamp + 10)
 
 
-def test_the_slack_format_is_a_slack_payload(channels, alice_workspace, monkeypatch, settings):
+def test_it_sends_a_slack_payload_in_the_slack_format(channels, alice_workspace, monkeypatch, settings):
     settings.MONITORING_ALERT_WEBHOOK_FORMAT = "slack"
     Situations(alice_workspace, monkeypatch).workers_silent(True)
     _only(AlertKind.WORKERS_SILENT)
@@ -221,14 +221,14 @@ def test_the_slack_format_is_a_slack_payload(channels, alice_workspace, monkeypa
     assert payload["text"].startswith("[FIRING] Workers silent")
 
 
-def test_evaluation_writes_the_evaluator_heartbeat_that_readyz_watches(channels, client, monkeypatch):
+def test_it_writes_the_evaluator_heartbeat_that_readyz_watches(channels, client, monkeypatch):
     from monitoring.models import Heartbeat
 
     alerts.evaluate()
     assert Heartbeat.objects.get(name="evaluator").at > timezone.now() - timedelta(seconds=5)
 
 
-def test_the_alert_history_page_lists_alerts_for_staff(channels, client, alice_workspace, monkeypatch):
+def test_it_lists_alerts_for_staff_on_the_alert_history_page(channels, client, alice_workspace, monkeypatch):
     Situations(alice_workspace, monkeypatch).workers_silent(True)
     _only(AlertKind.WORKERS_SILENT)
     alerts.evaluate()

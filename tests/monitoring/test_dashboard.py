@@ -59,7 +59,7 @@ def test_it_renders_a_week_of_data_with_axes_units_and_hover_values(staff_client
     assert response.context["routes"][0].p95 is not None
 
 
-def test_the_last_hour_reads_minute_rollups(staff_client):
+def test_it_reads_minute_rollups_for_the_last_hour(staff_client):
     _a_week_of_rollups()
     response = staff_client.get("/monitoring/?range=hour")
     route = response.context["routes"][0]
@@ -67,29 +67,29 @@ def test_the_last_hour_reads_minute_rollups(staff_client):
     assert 100 < route.p50 <= 250  # every request fell in the 100-250 ms bucket
 
 
-def test_requests_are_counted_into_rollups_by_the_middleware(staff_client):
+def test_it_counts_requests_into_rollups_in_the_middleware(staff_client):
     staff_client.get("/monitoring/?range=hour")
     recorder.flush()
     assert Rollup.objects.filter(series="request", key="GET monitoring:dashboard", resolution="m").get().count == 1
 
 
-def test_htmx_gets_only_the_body(staff_client):
+def test_it_gives_htmx_only_the_body(staff_client):
     response = staff_client.get("/monitoring/?range=day", HTTP_HX_REQUEST="true")
     assert b"<html" not in response.content
     assert b"Requests per minute" in response.content
 
 
-def test_the_dashboard_is_for_staff_only(alice_client):
+def test_it_keeps_the_dashboard_for_staff_only(alice_client):
     assert alice_client.get("/monitoring/").status_code == 302
 
 
-def test_an_owner_sees_the_workspace_dashboard(alice_client):
+def test_it_shows_an_owner_the_workspace_dashboard(alice_client):
     response = alice_client.get("/monitoring/workspace/")
     assert response.status_code == 200
     assert b"Finished runs" in response.content
 
 
-def test_a_member_is_refused_the_workspace_dashboard(client, bob):
+def test_it_refuses_a_member_the_workspace_dashboard(client, bob):
     client.force_login(bob)
     assert client.get("/monitoring/workspace/").status_code == 403
 

@@ -44,11 +44,11 @@ def _fingerprint(caller_padding: int, raiser_padding: int) -> str:
     raise AssertionError("did not raise")
 
 
-def test_grouping_is_stable_across_line_number_changes_in_other_files():
+def test_it_keeps_grouping_stable_across_line_number_changes_in_other_files():
     assert _fingerprint(0, 0) == _fingerprint(40, 0) == _fingerprint(0, 12)
 
 
-def test_errors_from_different_places_are_different_groups():
+def test_it_puts_errors_from_different_places_in_different_groups():
     caller = _load(CALLER, "campaigns/fake_caller.py")
     try:
         caller["call"](lambda: int("x"))
@@ -98,7 +98,7 @@ def test_it_scrubs_secrets_from_samples(quiet_client, db):
     assert group.category == "request"
 
 
-def test_an_error_in_an_inbound_webhook_is_categorised_webhook(quiet_client, db):
+def test_it_categorises_an_error_in_an_inbound_webhook_as_webhook(quiet_client, db):
     quiet_client.post("/hooks/__test/boom/")
     assert ErrorGroup.objects.get().category == "webhook"
 
@@ -111,7 +111,7 @@ def test_it_lists_the_workspaces_affected(db):
     assert set(ErrorGroup.objects.get().workspaces.all()) == {first, second}
 
 
-def test_a_resolved_group_that_happens_again_reopens_as_a_regression(db, time_machine):
+def test_it_reopens_a_resolved_group_that_happens_again_as_a_regression(db, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     recorder.record_exception(_raise(), category="task")
     recorder.flush()
@@ -128,7 +128,7 @@ def test_a_resolved_group_that_happens_again_reopens_as_a_regression(db, time_ma
     assert group.times_seen == 2
 
 
-def test_an_ignored_group_stays_ignored(db):
+def test_it_keeps_an_ignored_group_ignored(db):
     recorder.record_exception(_raise(), category="task")
     recorder.flush()
     services.error_group_set_status(group=ErrorGroup.objects.get(), status=GroupStatus.IGNORED)
@@ -137,7 +137,7 @@ def test_an_ignored_group_stays_ignored(db):
     assert ErrorGroup.objects.get().status == GroupStatus.IGNORED
 
 
-def test_an_error_storm_of_10000_exceptions_records_bounded_rows(db):
+def test_it_records_bounded_rows_for_an_error_storm_of_10000_exceptions(db):
     for index in range(10_000):
         recorder.record_exception(_raise(f"storm {index}"), category="request")
     recorder.flush()
@@ -149,14 +149,14 @@ def test_an_error_storm_of_10000_exceptions_records_bounded_rows(db):
     assert sum(minute_rows.values_list("count", flat=True)) == 10_000
 
 
-def test_recording_never_raises_when_redis_is_down(db):
+def test_it_never_raises_recording_when_redis_is_down(db):
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
         recorder.record_exception(_raise(), category="task")
         recorder.flush()
     assert ErrorGroup.objects.get().times_seen == 1
 
 
-def test_recording_never_raises_when_the_database_is_down(db, monkeypatch):
+def test_it_never_raises_recording_when_the_database_is_down(db, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database down")
 
@@ -170,7 +170,7 @@ def _failing_task(password: str) -> None:
     raise KeyError("missing")
 
 
-def test_a_failing_task_is_recorded_with_its_scrubbed_arguments(db):
+def test_it_records_a_failing_task_with_its_scrubbed_arguments(db):
     # As a worker runs it: the failure is handled (and signalled) rather than raised at the caller.
     assert _failing_task.apply(kwargs={"password": "planted-password"}, throw=False).failed()
     group = ErrorGroup.objects.get()
@@ -180,7 +180,7 @@ def test_a_failing_task_is_recorded_with_its_scrubbed_arguments(db):
 
 
 @responses.activate
-def test_a_failed_provider_call_is_grouped_by_provider_and_error_code(db):
+def test_it_groups_a_failed_provider_call_by_provider_and_error_code(db):
     body = {"error": {"message": "Invalid OAuth access token", "code": 190}}
     responses.get("https://graph.example/me", json=body, status=400)
     for _ in range(2):
@@ -197,7 +197,7 @@ def test_a_failed_provider_call_is_grouped_by_provider_and_error_code(db):
     assert "planted-token" not in str(groups["instagram: client_error code 190"].sample)
 
 
-def test_old_occurrences_and_rollups_are_pruned(db, time_machine):
+def test_it_prunes_old_occurrences_and_rollups(db, time_machine):
     time_machine.move_to(timezone.now() - timedelta(days=settings.MONITORING_OCCURRENCE_RETENTION_DAYS + 1))
     recorder.record_exception(_raise(), category="task")
     recorder.flush()

@@ -20,12 +20,12 @@ def healthy(db, monkeypatch):
     services.heartbeat_touch(name="evaluator")
 
 
-def test_healthz_is_cheap_and_needs_nothing(client):
+def test_it_answers_healthz_cheaply_needing_nothing(client):
     response = client.get("/healthz")  # without the db fixture: a query would raise
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_answers_200_with_each_check_and_its_latency(client, healthy):
+def test_it_answers_readyz_200_with_each_check_and_its_latency(client, healthy):
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -86,7 +86,7 @@ def _break_disk(monkeypatch, settings):
         ("disk", _break_disk),
     ],
 )
-def test_each_failing_check_makes_readyz_503_and_is_named(client, healthy, monkeypatch, settings, check, breaks):
+def test_it_makes_readyz_503_naming_each_failing_check(client, healthy, monkeypatch, settings, check, breaks):
     breaks(monkeypatch, settings)
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -96,19 +96,19 @@ def test_each_failing_check_makes_readyz_503_and_is_named(client, healthy, monke
     assert body["checks"][check]["error"]
 
 
-def test_readyz_checks_redis_when_there_is_redis(client, healthy):
+def test_it_checks_redis_in_readyz_when_there_is_redis(client, healthy):
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
         response = client.get("/readyz?check=redis")
     assert response.status_code == 503
     assert response.json()["failing"] == ["redis"]
 
 
-def test_readyz_can_run_only_some_checks(client, healthy, monkeypatch):
+def test_it_runs_only_some_readyz_checks_when_asked(client, healthy, monkeypatch):
     monkeypatch.setattr(app.control, "ping", lambda **kwargs: [])
     assert client.get("/readyz?check=database,cache").status_code == 200
 
 
-def test_the_status_page_shows_the_checks_and_their_history_to_staff(client, healthy):
+def test_it_shows_staff_the_checks_and_their_history_on_the_status_page(client, healthy):
     services.health_sample()
     client.force_login(UserFactory(is_staff=True))
     response = client.get("/monitoring/status/")
@@ -118,5 +118,5 @@ def test_the_status_page_shows_the_checks_and_their_history_to_staff(client, hea
     assert len(response.context["history"]) >= 8
 
 
-def test_the_status_page_is_for_staff_only(alice_client):
+def test_it_keeps_the_status_page_for_staff_only(alice_client):
     assert alice_client.get("/monitoring/status/").status_code == 302

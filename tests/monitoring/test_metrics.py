@@ -36,7 +36,7 @@ def test_it_answers_an_allowed_address_without_a_token(client, metrics_settings)
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
-def test_without_a_token_an_address_not_allowed_gets_403(client, metrics_settings):
+def test_it_answers_403_without_a_token_to_an_address_not_allowed(client, metrics_settings):
     metrics_settings.METRICS_TOKEN = ""
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
 

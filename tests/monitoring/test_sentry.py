@@ -6,7 +6,7 @@ from monitoring.scrub import FILTERED
 from monitoring.sentry import sentry_options
 
 
-def test_sentry_gets_django_celery_redis_the_release_and_the_environment():
+def test_it_gives_sentry_django_celery_redis_the_release_and_the_environment():
     options = sentry_options(dsn="http://key@127.0.0.1:9/1", release="abc123", environment="staging", traces_sample_rate=0)
     assert {type(i) for i in options["integrations"]} == {DjangoIntegration, CeleryIntegration, RedisIntegration}
     assert options["release"] == "abc123"
@@ -14,7 +14,7 @@ def test_sentry_gets_django_celery_redis_the_release_and_the_environment():
     assert options["send_default_pii"] is False
 
 
-def test_sentry_events_are_scrubbed_like_our_samples():
+def test_it_scrubs_sentry_events_like_our_samples():
     before_send = sentry_options(dsn="http://key@127.0.0.1:9/1", release="", environment="x", traces_sample_rate=0)["before_send"]
     event = {
         "request": {

@@ -31,7 +31,7 @@ def test_it_lists_and_shows_triggers_and_events(staff_client, make_trigger, post
     assert "`order.total` was 3, needed &gt; 50" in page
 
 
-def test_staff_find_an_event_by_the_id_its_sender_was_answered_with(staff_client, make_trigger, post_event):
+def test_it_finds_an_event_for_staff_by_the_id_its_sender_was_answered_with(staff_client, make_trigger, post_event):
     trigger = make_trigger(kind="conditional", rules=BIG_ORDER_RULES)
     answered = post_event(trigger, {"order": {"total": 3}}).json()["event"]
     post_event(trigger, {"order": {"total": 4}})
@@ -177,7 +177,7 @@ def test_it_creates_a_trigger_in_the_admin_through_the_service(staff_client, ali
     assert list(Trigger.objects.get().campaigns.all()) == [campaign]
 
 
-def test_a_bulk_deleted_triggers_url_stops_answering_at_once(staff_client, make_trigger, post_event):
+def test_it_stops_answering_a_bulk_deleted_triggers_url_at_once(staff_client, make_trigger, post_event):
     trigger = make_trigger()
     assert post_event(trigger).status_code == 202  # the lookup is cached now
 

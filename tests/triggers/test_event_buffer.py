@@ -37,7 +37,7 @@ def conditional(make_trigger):
 
 
 @needs_redis
-def test_an_event_that_starts_nothing_is_answered_at_once_and_written_by_the_flush(buffered, conditional, post_event):
+def test_it_answers_an_event_that_starts_nothing_at_once_and_writes_it_in_the_flush(buffered, conditional, post_event):
     with time_machine.travel(datetime(2026, 11, 25, 9, 30, tzinfo=UTC), tick=False):
         response = post_event(conditional, SMALL_ORDER)
     assert response.status_code == 202
@@ -59,7 +59,7 @@ def test_an_event_that_starts_nothing_is_answered_at_once_and_written_by_the_flu
 
 
 @needs_redis
-def test_a_matching_event_is_written_at_once_with_its_runs(buffered, conditional, post_event):
+def test_it_writes_a_matching_event_at_once_with_its_runs(buffered, conditional, post_event):
     response = post_event(conditional, {"order": {"total": 80}})
     assert response.status_code == 202
     event = TriggerEvent.objects.get()
@@ -69,7 +69,7 @@ def test_a_matching_event_is_written_at_once_with_its_runs(buffered, conditional
 
 
 @needs_redis
-def test_the_request_that_finds_enough_waiting_writes_the_batch(buffered, conditional, post_event, monkeypatch):
+def test_it_writes_the_batch_from_the_request_that_finds_enough_waiting(buffered, conditional, post_event, monkeypatch):
     monkeypatch.setattr(event_buffer, "FLUSH_AT", 3)
     post_event(conditional, SMALL_ORDER)
     post_event(conditional, SMALL_ORDER)
@@ -82,7 +82,7 @@ def test_the_request_that_finds_enough_waiting_writes_the_batch(buffered, condit
 
 
 @needs_redis
-def test_a_batch_written_again_after_a_crash_is_stored_once(buffered, conditional, post_event, monkeypatch):
+def test_it_stores_a_batch_written_again_after_a_crash_once(buffered, conditional, post_event, monkeypatch):
     answers = [post_event(conditional, SMALL_ORDER).json()["event"] for _ in range(3)]
     client = redis_client.client(os.environ["REDIS_URL"])
 
@@ -103,7 +103,7 @@ def test_a_batch_written_again_after_a_crash_is_stored_once(buffered, conditiona
 
 
 @needs_redis
-def test_events_of_a_trigger_deleted_meanwhile_go_with_it(buffered, conditional, post_event, make_trigger, campaign):
+def test_it_drops_the_events_of_a_trigger_deleted_meanwhile(buffered, conditional, post_event, make_trigger, campaign):
     kept = make_trigger(name="Kept", kind="conditional", rules=BIG_ORDER_RULES)
     post_event(conditional, SMALL_ORDER)
     post_event(kept, SMALL_ORDER)
@@ -116,7 +116,7 @@ def test_events_of_a_trigger_deleted_meanwhile_go_with_it(buffered, conditional,
 
 
 @needs_redis
-def test_one_flush_at_a_time(buffered, conditional, post_event, settings):
+def test_it_flushes_one_batch_at_a_time(buffered, conditional, post_event, settings):
     post_event(conditional, SMALL_ORDER)
     lock = redis_client.client(settings.REDIS_URL).lock(f"{buffered}:flush", timeout=5)
     assert lock.acquire(blocking=False)
@@ -129,14 +129,14 @@ def test_one_flush_at_a_time(buffered, conditional, post_event, settings):
 
 
 @needs_redis
-def test_beat_writes_what_waits(buffered, conditional, post_event):
+def test_it_writes_what_waits_when_beat_runs(buffered, conditional, post_event):
     for _ in range(5):
         post_event(conditional, SMALL_ORDER)
     assert flush_buffered_events.delay().get() == 5
     assert TriggerEvent.objects.count() == 5
 
 
-def test_without_redis_answering_the_event_is_written_at_once(conditional, post_event, monkeypatch):
+def test_it_writes_the_event_at_once_without_redis_answering(conditional, post_event, monkeypatch):
     monkeypatch.setattr(event_buffer, "enabled", lambda: True)
     monkeypatch.setattr(event_buffer, "_redis", lambda: redis_client.client("redis://127.0.0.1:9/0"))
     response = post_event(conditional, SMALL_ORDER)
@@ -144,7 +144,7 @@ def test_without_redis_answering_the_event_is_written_at_once(conditional, post_
     assert str(TriggerEvent.objects.get().uuid) == response.json()["event"]
 
 
-def test_with_the_buffer_off_every_event_is_written_at_once(settings, conditional, post_event):
+def test_it_writes_every_event_at_once_with_the_buffer_off(settings, conditional, post_event):
     settings.TRIGGER_EVENT_BUFFER = False
     post_event(conditional, SMALL_ORDER)
     assert TriggerEvent.objects.count() == 1
@@ -156,7 +156,7 @@ def _append_raw(stream: str, **fields) -> None:
 
 
 @needs_redis
-def test_an_unreadable_entry_is_dropped_without_blocking_the_rest(buffered, conditional, post_event):
+def test_it_drops_an_unreadable_entry_without_blocking_the_rest(buffered, conditional, post_event):
     _append_raw(buffered, junk="left by something else")
     post_event(conditional, SMALL_ORDER)
 
@@ -167,7 +167,7 @@ def test_an_unreadable_entry_is_dropped_without_blocking_the_rest(buffered, cond
 
 
 @needs_redis
-def test_a_row_the_database_refuses_is_dropped_and_the_others_are_written(buffered, conditional, post_event):
+def test_it_drops_a_row_the_database_refuses_and_writes_the_others(buffered, conditional, post_event):
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -185,7 +185,7 @@ def test_a_row_the_database_refuses_is_dropped_and_the_others_are_written(buffer
 
 
 @needs_redis
-def test_a_json_null_event_is_refused_and_nothing_is_buffered(buffered, make_trigger, post_event):
+def test_it_refuses_a_json_null_event_and_buffers_nothing(buffered, make_trigger, post_event):
     trigger = make_trigger(kind="conditional", rules={"match": "all", "rules": [{"path": "a", "op": "exists"}]})
     assert post_event(trigger, "null").status_code == 400
 
@@ -198,7 +198,7 @@ def test_a_json_null_event_is_refused_and_nothing_is_buffered(buffered, make_tri
 
 
 @needs_redis
-def test_buffered_events_count_under_the_rate_limit_and_none_past_it_is_kept(buffered, conditional, post_event, settings):
+def test_it_counts_buffered_events_under_the_rate_limit_and_keeps_none_past_it(buffered, conditional, post_event, settings):
     from triggers.models import TriggerRejection
 
     settings.TRIGGER_EVENT_RATE = "3/minute"
@@ -213,7 +213,7 @@ def test_buffered_events_count_under_the_rate_limit_and_none_past_it_is_kept(buf
 
 
 @needs_redis
-def test_refused_matching_and_buffered_requests_share_one_counter(buffered, conditional, post_event, settings):
+def test_it_counts_refused_matching_and_buffered_requests_on_one_counter(buffered, conditional, post_event, settings):
     settings.TRIGGER_EVENT_RATE = "3/minute"
     assert post_event(conditional, b"not json").status_code == 400
     assert post_event(conditional, {"order": {"total": 80}}).status_code == 202  # matches: written at once
@@ -226,7 +226,7 @@ def test_refused_matching_and_buffered_requests_share_one_counter(buffered, cond
 
 
 @needs_redis
-def test_events_that_start_nothing_are_taken_while_the_database_is_down(buffered, conditional, post_event, monkeypatch):
+def test_it_takes_events_that_start_nothing_while_the_database_is_down(buffered, conditional, post_event, monkeypatch):
     from django.db import OperationalError
 
     post_event(conditional, SMALL_ORDER)  # The trigger's lookup is cached, as it is under traffic.
@@ -242,7 +242,7 @@ def test_events_that_start_nothing_are_taken_while_the_database_is_down(buffered
 
 
 @needs_redis
-def test_a_full_buffer_has_events_written_at_once_and_counted_once(buffered, conditional, post_event, settings, monkeypatch):
+def test_it_writes_events_at_once_when_the_buffer_is_full_and_counts_them_once(buffered, conditional, post_event, settings, monkeypatch):
     monkeypatch.setattr(event_buffer, "MAX_WAITING", 2)
     settings.TRIGGER_EVENT_RATE = "4/minute"
     post_event(conditional, SMALL_ORDER)

@@ -31,7 +31,7 @@ def test_it_refuses_a_webhook_event_that_is_not_an_object(make_trigger, post_eve
     assert not TriggerEvent.objects.exists()
 
 
-def test_every_webhook_refusal_is_a_problem(post_event):
+def test_it_answers_every_webhook_refusal_with_a_problem(post_event):
     response = post_event("no-such-token", b"{}")
     assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
     assert response.json()["error"] == "unknown_token" and response.json()["status"] == 404
@@ -60,7 +60,7 @@ def test_it_fires_through_the_api_without_a_body(api, make_trigger):
 
 
 @pytest.mark.parametrize("body", NOT_OBJECTS)
-def test_the_test_box_refuses_a_payload_that_is_not_an_object(alice_client, make_trigger, body):
+def test_it_refuses_a_payload_that_is_not_an_object_in_the_test_box(alice_client, make_trigger, body):
     trigger = make_trigger()
     response = alice_client.post(f"/triggers/{trigger.pk}/test/", {"payload": body.decode()}, headers={"HX-Request": "true"})
     assert response.status_code == 200

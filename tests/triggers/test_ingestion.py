@@ -348,7 +348,7 @@ def test_it_keeps_the_signing_secret_and_the_token_out_of_the_cache(make_trigger
     assert trigger.token not in selectors._token_key(trigger.token)
 
 
-def test_each_lookup_gets_a_trigger_of_its_own(make_trigger):
+def test_it_gives_each_lookup_a_trigger_of_its_own(make_trigger):
     from triggers import selectors
 
     trigger = make_trigger()
@@ -358,7 +358,7 @@ def test_each_lookup_gets_a_trigger_of_its_own(make_trigger):
     assert second is not first and second.enabled
 
 
-def test_a_looked_up_trigger_reads_the_fields_intake_does_not_cache_from_the_database(make_trigger):
+def test_it_reads_the_fields_intake_does_not_cache_from_the_database(make_trigger):
     from triggers import selectors
 
     trigger = make_trigger(kind="conditional", rules=BIG_ORDER_RULES, cooldown=600)
@@ -372,7 +372,7 @@ def test_a_looked_up_trigger_reads_the_fields_intake_does_not_cache_from_the_dat
     assert looked_up.compiled_rules()({"order": {"total": 12}}).matched is False
 
 
-def test_another_process_change_reaches_this_process_within_the_local_cache_time(make_trigger, post_event, monkeypatch):
+def test_it_sees_another_processs_change_within_the_local_cache_time(make_trigger, post_event, monkeypatch):
     from cachetools import TTLCache
 
     from triggers import cache, selectors
@@ -427,7 +427,7 @@ def test_it_answers_503_and_keeps_nothing_when_the_database_is_down(make_trigger
     assert_nothing_stored()
 
 
-def test_a_refusal_stands_when_its_count_cannot_be_written(make_trigger, post_event, monkeypatch):
+def test_it_refuses_even_when_the_refusal_cannot_be_counted(make_trigger, post_event, monkeypatch):
     trigger = make_trigger()
     monkeypatch.setattr(services, "_count_rejection", database_down)
 

@@ -209,7 +209,7 @@ def test_it_prunes_events_older_than_the_retention_but_keeps_their_runs(alice_wo
     assert CampaignExecution.objects.filter(campaign=campaign).count() == 1
 
 
-def test_a_triggered_run_links_back_to_its_trigger(alice_client, alice_workspace, alice):
+def test_it_links_a_triggered_run_back_to_its_trigger(alice_client, alice_workspace, alice):
     from campaigns.models import CampaignExecution
     from tests.factories import CampaignFactory
     from triggers.services import trigger_create, trigger_fire_manual

@@ -40,7 +40,7 @@ def test_it_leaves_tokens_that_expire_later_and_accounts_that_are_not_connected(
     assert graph.calls == []
 
 
-def test_a_refused_refresh_marks_the_account_needs_reconnect_and_emails_the_owners(
+def test_it_marks_the_account_needs_reconnect_and_emails_the_owners_on_a_refused_refresh(
     graph, account, alice, django_capture_on_commit_callbacks
 ):
     InstagramAccount.objects.filter(pk=account.pk).update(token_expires_at=timezone.now() + timedelta(days=2))

@@ -4,7 +4,7 @@ from campaigns.destinations import RetryLater, StepFailed
 from campaigns.executions import execution_create, execution_run
 from integrations.cms import publishing, services
 from integrations.cms.models import SourceKind
-from tests.cms.fake_wordpress import PASSWORD, USER
+from tests.integrations.cms.fake_wordpress import PASSWORD, USER
 from tests.factories import CampaignFactory, add_image
 
 
@@ -44,7 +44,7 @@ def test_it_uploads_the_images_and_creates_the_post(site, run, fake_wordpress):
     assert post["link"] in outcome.detail
 
 
-def test_a_retry_after_a_lost_answer_does_not_create_the_post_twice(site, run, fake_wordpress):
+def test_it_does_not_create_the_post_twice_on_a_retry_after_a_lost_answer(site, run, fake_wordpress):
     execution, step = run
     fake_wordpress.lose_next("POST", "/wp/v2/posts")
     with pytest.raises(RetryLater):
@@ -55,7 +55,7 @@ def test_a_retry_after_a_lost_answer_does_not_create_the_post_twice(site, run, f
     assert len(fake_wordpress.media) == 2
 
 
-def test_a_retry_after_a_lost_upload_does_not_upload_twice(site, run, fake_wordpress):
+def test_it_does_not_upload_twice_on_a_retry_after_a_lost_upload(site, run, fake_wordpress):
     execution, step = run
     fake_wordpress.lose_next("POST", "/wp/v2/media")
     with pytest.raises(RetryLater):
@@ -66,7 +66,7 @@ def test_a_retry_after_a_lost_upload_does_not_upload_twice(site, run, fake_wordp
     assert len(fake_wordpress.posts) == 1
 
 
-def test_a_finished_step_is_not_published_again(site, run, fake_wordpress):
+def test_it_does_not_publish_a_finished_step_again(site, run, fake_wordpress):
     execution, step = run
     publishing.publish(execution=execution, step=step, site=site)
     step.refresh_from_db()
@@ -74,7 +74,7 @@ def test_a_finished_step_is_not_published_again(site, run, fake_wordpress):
     assert len(fake_wordpress.posts) == 1
 
 
-def test_a_refused_password_fails_the_step_as_an_auth_problem(site, run, fake_wordpress):
+def test_it_fails_the_step_as_an_auth_problem_on_a_refused_password(site, run, fake_wordpress):
     site.wp_app_password = "wrong password"
     execution, step = run
     with pytest.raises(StepFailed) as failed:
@@ -93,7 +93,7 @@ def campaign(alice_workspace, site):
     return campaign
 
 
-def test_a_run_publishes_to_the_wordpress_target_and_records_the_post_on_its_step(campaign, fake_wordpress):
+def test_it_publishes_to_the_wordpress_target_and_records_the_post_on_its_step(campaign, fake_wordpress):
     execution = execution_create(campaign=campaign)
     execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
@@ -105,7 +105,7 @@ def test_a_run_publishes_to_the_wordpress_target_and_records_the_post_on_its_ste
     assert step.external_url == post["link"]
 
 
-def test_a_retried_run_creates_the_post_once(campaign, fake_wordpress):
+def test_it_creates_the_post_once_for_a_retried_run(campaign, fake_wordpress):
     fake_wordpress.lose_next("POST", "/wp/v2/posts")
     execution = execution_create(campaign=campaign)
     with pytest.raises(RetryLater):
@@ -116,7 +116,7 @@ def test_a_retried_run_creates_the_post_once(campaign, fake_wordpress):
     assert len(fake_wordpress.posts) == 1
 
 
-def test_the_campaign_form_offers_wordpress_sites_with_a_password(alice_client, site, alice_workspace, feed_server):
+def test_it_offers_wordpress_sites_with_a_password_on_the_campaign_form(alice_client, site, alice_workspace, feed_server):
     services.source_create(
         workspace=alice_workspace, by=None, name="Read-only blog", kind=SourceKind.WORDPRESS, url=feed_server.url("/")
     )
@@ -125,6 +125,6 @@ def test_the_campaign_form_offers_wordpress_sites_with_a_password(alice_client, 
     assert "Read-only blog" not in page
 
 
-def test_deleting_the_site_removes_it_from_campaigns(campaign, site):
+def test_it_removes_a_deleted_site_from_campaigns(campaign, site):
     services.source_delete(source=site)
     assert not campaign.targets.exists()

@@ -188,7 +188,7 @@ def test_it_disconnects_an_account_and_forgets_its_token(alice_client, account):
     assert (account.status, account.access_token, account.token_expires_at) == ("disconnected", "", None)
 
 
-def test_members_see_the_accounts_but_cannot_connect_or_disconnect(client, bob, account):
+def test_it_shows_members_the_accounts_but_lets_them_neither_connect_nor_disconnect(client, bob, account):
     client.force_login(bob)
 
     page = client.get("/instagram/")
@@ -218,14 +218,14 @@ def test_it_explains_what_to_configure_without_meta_app_id(alice_client, setting
     assert b"not configured on this server" in response.content
 
 
-def test_the_pick_page_without_a_pending_connection_sends_back_to_the_list(alice_client):
+def test_it_sends_the_pick_page_back_to_the_list_without_a_pending_connection(alice_client):
     response = alice_client.get("/instagram/connect/pick/", follow=True)
 
     assert response.status_code == 200
     assert b"expired or was already used" in response.content
 
 
-def test_the_pick_page_refuses_an_account_that_was_not_offered(alice_client, graph):
+def test_it_refuses_an_account_that_was_not_offered_on_the_pick_page(alice_client, graph):
     state = start_connect(alice_client)["state"]
     alice_client.get("/instagram/callback/", {"code": "the-code", "state": state})
 
@@ -236,7 +236,7 @@ def test_the_pick_page_refuses_an_account_that_was_not_offered(alice_client, gra
     assert not InstagramAccount.objects.exists()
 
 
-def test_the_pick_page_asks_for_at_least_one_account(alice_client, graph):
+def test_it_asks_for_at_least_one_account_on_the_pick_page(alice_client, graph):
     state = start_connect(alice_client)["state"]
     alice_client.get("/instagram/callback/", {"code": "the-code", "state": state})
 
@@ -247,7 +247,7 @@ def test_the_pick_page_asks_for_at_least_one_account(alice_client, graph):
     assert not InstagramAccount.objects.exists()
 
 
-def test_the_token_column_holds_ciphertext(account):
+def test_it_holds_ciphertext_in_the_token_column(account):
     with connection.cursor() as cursor:
         cursor.execute("SELECT access_token FROM instagram_instagramaccount WHERE id = %s", [account.pk])
         (stored,) = cursor.fetchone()
@@ -258,7 +258,7 @@ def test_the_token_column_holds_ciphertext(account):
     assert InstagramAccount.objects.get(pk=account.pk).access_token == LONG_TOKEN
 
 
-def test_a_get_of_the_connect_url_goes_to_the_instagram_page_with_a_message(alice_client):
+def test_it_sends_a_get_of_the_connect_url_to_the_instagram_page_with_a_message(alice_client):
     response = alice_client.get("/instagram/connect/", follow=True)
     assert response.redirect_chain == [("/instagram/", 302)]
     assert "“Connect Instagram” button" in response.content.decode()

@@ -4,7 +4,7 @@ import pytest
 
 from integrations.n8n import client as n8n
 from integrations.n8n.client import N8nClient, N8nError
-from tests.n8n.conftest import UNREACHABLE_URL
+from tests.integrations.n8n.conftest import UNREACHABLE_URL
 
 WORKFLOW = {"name": "Hello", "nodes": [], "connections": {}, "settings": {"executionOrder": "v1"}}
 

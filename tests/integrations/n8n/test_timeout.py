@@ -8,7 +8,7 @@ from django.utils import timezone
 from campaigns.models import CampaignExecution
 from integrations.n8n import services, tasks
 from tests.factories import CampaignFactory, add_image
-from tests.n8n.conftest import UNREACHABLE_URL, callback_body
+from tests.integrations.n8n.conftest import UNREACHABLE_URL, callback_body
 
 
 def later(minutes: int):
@@ -31,7 +31,7 @@ def test_it_leaves_a_run_alone_before_the_timeout(waiting_run):
     assert waiting_run.status == "running"
 
 
-def test_the_timeout_is_a_setting(waiting_run, settings):
+def test_it_reads_the_timeout_from_a_setting(waiting_run, settings):
     settings.N8N_CALLBACK_TIMEOUT_MINUTES = 10
     with later(11):
         tasks.expire_waiting_runs()
@@ -85,7 +85,7 @@ def test_it_still_fails_the_run_when_n8n_cannot_be_asked(waiting_run, settings):
     assert "n8n could not be asked what happened" in waiting_run.error_message
 
 
-def test_an_approval_run_gets_the_templates_longer_timeout(alice_workspace, fake_n8n, start_run):
+def test_it_gives_an_approval_run_the_templates_longer_timeout(alice_workspace, fake_n8n, start_run):
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": "https://chat.example.com/hook"}
     )
@@ -100,7 +100,7 @@ def test_an_approval_run_gets_the_templates_longer_timeout(alice_workspace, fake
     assert execution.error_message.startswith("No callback from n8n within 1470 minutes.")
 
 
-def test_a_late_callback_after_the_timeout_changes_nothing(waiting_run, post_callback):
+def test_it_changes_nothing_on_a_late_callback_after_the_timeout(waiting_run, post_callback):
     with later(61):
         tasks.expire_waiting_runs()
     response = post_callback(waiting_run, callback_body("success"))

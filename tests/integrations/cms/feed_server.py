@@ -2,7 +2,7 @@
 
 ``serve(path, body, ...)`` publishes a body with its ETag and Last-Modified and answers a
 conditional GET with 304 the way web servers do; ``redirect``, ``drip`` and ``endless`` script
-hostile answers. Feed files of real published shapes live in ``tests/cms/feeds/``.
+hostile answers. Feed files of real published shapes live in ``tests/integrations/cms/feeds/``.
 """
 
 from __future__ import annotations

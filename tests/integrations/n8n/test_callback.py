@@ -8,7 +8,7 @@ from campaigns.models import Campaign, CampaignExecution
 from integrations.n8n import services
 from marketing.webhooks.signature import sign
 from tests.factories import CampaignFactory
-from tests.n8n.conftest import FORWARD_URL, callback_body, secret_of
+from tests.integrations.n8n.conftest import FORWARD_URL, callback_body, secret_of
 
 
 def snapshot(execution: CampaignExecution) -> tuple:
@@ -17,7 +17,7 @@ def snapshot(execution: CampaignExecution) -> tuple:
     return execution.status, execution.error_message, execution.outputs.get("instagram_media_id"), publish.status, publish.detail
 
 
-def test_a_signed_success_finishes_the_run(post_callback, waiting_run):
+def test_it_finishes_the_run_on_a_signed_success(post_callback, waiting_run):
     response = post_callback(waiting_run, callback_body("success", "Published.", instagram_media_id="IG1", n8n_execution_id="42"))
     assert (response.status_code, response.json()) == (200, {"status": "ok", "execution": "succeeded"})
     waiting_run.refresh_from_db()
@@ -26,7 +26,7 @@ def test_a_signed_success_finishes_the_run(post_callback, waiting_run):
     assert Campaign.objects.get(pk=waiting_run.campaign_id).status == "completed"
 
 
-def test_a_signed_failure_fails_the_run_with_n8ns_message(post_callback, waiting_run):
+def test_it_fails_the_run_with_n8ns_message_on_a_signed_failure(post_callback, waiting_run):
     response = post_callback(waiting_run, callback_body("failure", "The webhook did not accept the campaign: 500"))
     assert response.status_code == 200
     waiting_run.refresh_from_db()
@@ -44,14 +44,14 @@ def test_it_refuses_the_old_body_only_signature(post_callback, waiting_run):
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_a_callback_signed_for_another_run_gets_401(post_callback, waiting_run, start_run, n8n_campaign):
+def test_it_answers_401_to_a_callback_signed_for_another_run(post_callback, waiting_run, start_run, n8n_campaign):
     body = callback_body()
     other = sign(secret=secret_of(waiting_run.workspace), target=str(uuid.uuid4()), body=body)
     assert post_callback(waiting_run, body, signature=other).status_code == 401
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_a_callback_signed_more_than_five_minutes_ago_gets_401(post_callback, waiting_run):
+def test_it_answers_401_to_a_callback_signed_more_than_five_minutes_ago(post_callback, waiting_run):
     import time
 
     body = callback_body()
@@ -61,7 +61,7 @@ def test_a_callback_signed_more_than_five_minutes_ago_gets_401(post_callback, wa
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_an_exact_replay_changes_nothing(post_callback, waiting_run, client):
+def test_it_changes_nothing_on_an_exact_replay(post_callback, waiting_run, client):
     body = callback_body("success", "Published.", instagram_media_id="IG1")
     header = sign(secret=secret_of(waiting_run.workspace), target=str(waiting_run.uuid), body=body)
     first = post_callback(waiting_run, body, signature=header)
@@ -72,7 +72,7 @@ def test_an_exact_replay_changes_nothing(post_callback, waiting_run, client):
     assert snapshot(waiting_run) == before
 
 
-def test_a_bad_signature_gets_401_and_changes_nothing(post_callback, waiting_run):
+def test_it_answers_401_to_a_bad_signature_and_changes_nothing(post_callback, waiting_run):
     before = snapshot(waiting_run)
     response = post_callback(waiting_run, callback_body(), signature="sha256=" + "0" * 64)
     assert response.status_code == 401
@@ -80,39 +80,39 @@ def test_a_bad_signature_gets_401_and_changes_nothing(post_callback, waiting_run
     assert snapshot(waiting_run) == before
 
 
-def test_a_missing_signature_gets_401_and_changes_nothing(post_callback, waiting_run):
+def test_it_answers_401_to_a_missing_signature_and_changes_nothing(post_callback, waiting_run):
     before = snapshot(waiting_run)
     assert post_callback(waiting_run, callback_body(), signature=None).status_code == 401
     assert snapshot(waiting_run) == before
 
 
-def test_a_signature_over_another_body_gets_401(post_callback, waiting_run):
+def test_it_answers_401_to_a_signature_over_another_body(post_callback, waiting_run):
     signed = sign(secret=secret_of(waiting_run.workspace), target=str(waiting_run.uuid), body=callback_body("failure"))
     assert post_callback(waiting_run, callback_body("success"), signature=signed).status_code == 401
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_a_signature_that_is_not_ascii_gets_401(post_callback, waiting_run):
+def test_it_answers_401_to_a_signature_that_is_not_ascii(post_callback, waiting_run):
     assert post_callback(waiting_run, callback_body(), signature="sha256=é").status_code == 401
 
 
-def test_a_callback_url_without_a_uuid_gets_a_json_404(client, db):
+def test_it_answers_a_json_404_to_a_callback_url_without_a_uuid(client, db):
     response = client.post("/hooks/n8n/not-a-uuid/", data=callback_body(), content_type="application/json")
     assert (response.status_code, response.json()) == (404, {"error": "No run of an n8n campaign has this id."})
 
 
-def test_an_unknown_execution_gets_404(client, db):
+def test_it_answers_404_for_an_unknown_execution(client, db):
     response = client.post(f"/hooks/n8n/{uuid.uuid4()}/", data=callback_body(), content_type="application/json")
     assert (response.status_code, response.json()) == (404, {"error": "No run of an n8n campaign has this id."})
 
 
-def test_a_run_that_does_not_publish_through_n8n_gets_404(post_callback, alice_workspace, fake_n8n, start_run):
+def test_it_answers_404_for_a_run_that_does_not_publish_through_n8n(post_callback, alice_workspace, fake_n8n, start_run):
     services.connection_ensure(workspace=alice_workspace)
     execution = start_run(CampaignFactory(workspace=alice_workspace))
     assert post_callback(execution, callback_body()).status_code == 404
 
 
-def test_a_body_that_is_not_json_gets_400(post_callback, waiting_run):
+def test_it_answers_400_to_a_body_that_is_not_json(post_callback, waiting_run):
     response = post_callback(waiting_run, b"status=success")
     assert response.status_code == 400 and response.json()["error"].startswith("The body is not valid JSON")
     assert snapshot(waiting_run)[0] == "running"
@@ -139,12 +139,12 @@ def test_a_body_that_is_not_json_gets_400(post_callback, waiting_run):
         "lone-surrogate", "nul", "surrogate-key", "infinite-number", "depth-70",
     ],
 )
-def test_a_body_of_the_wrong_shape_gets_400(post_callback, waiting_run, body):
+def test_it_answers_400_to_a_body_of_the_wrong_shape(post_callback, waiting_run, body):
     assert post_callback(waiting_run, body).status_code == 400
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_a_body_over_64_kb_gets_400_unread(post_callback, waiting_run):
+def test_it_answers_400_to_a_body_over_64_kb_unread(post_callback, waiting_run):
     body = callback_body(message="x" * (64 * 1024))
     response = post_callback(waiting_run, body)
     assert response.status_code == 400
@@ -152,7 +152,7 @@ def test_a_body_over_64_kb_gets_400_unread(post_callback, waiting_run):
     assert snapshot(waiting_run)[0] == "running"
 
 
-def test_a_second_callback_is_acknowledged_and_changes_nothing(post_callback, waiting_run):
+def test_it_acknowledges_a_second_callback_and_changes_nothing(post_callback, waiting_run):
     post_callback(waiting_run, callback_body("success", "Published.", instagram_media_id="IG1"))
     before = snapshot(waiting_run)
     response = post_callback(waiting_run, callback_body("failure", "Late failure", instagram_media_id="IG2"))
@@ -160,7 +160,7 @@ def test_a_second_callback_is_acknowledged_and_changes_nothing(post_callback, wa
     assert snapshot(waiting_run) == before
 
 
-def test_a_callback_during_the_hand_off_asks_n8n_to_retry(post_callback, waiting_run):
+def test_it_asks_n8n_to_retry_a_callback_during_the_hand_off(post_callback, waiting_run):
     waiting_run.steps.filter(name="publish").update(status="running")
     response = post_callback(waiting_run, callback_body())
     assert response.status_code == 409
@@ -178,7 +178,7 @@ def test_it_needs_no_login_and_no_csrf_token(waiting_run, post_callback, client)
     assert post_callback(waiting_run, callback_body()).status_code == 200
 
 
-def test_charlies_secret_cannot_call_back_into_alices_run(post_callback, waiting_run, charlie, fake_n8n):
+def test_it_does_not_let_charlies_secret_call_back_into_alices_run(post_callback, waiting_run, charlie, fake_n8n):
     charlies_workspace = charlie.workspaces.get()
     services.workflow_install(workspace=charlies_workspace, template_key="forward-webhook", params={"forward_url": FORWARD_URL})
     before = snapshot(waiting_run)

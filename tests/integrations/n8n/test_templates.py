@@ -21,14 +21,14 @@ def node_named(workflow: dict, name: str) -> dict:
     return next(node for node in workflow["nodes"] if node["name"] == name)
 
 
-def test_there_are_at_least_three_templates_with_descriptions():
+def test_it_ships_at_least_three_templates_with_descriptions():
     assert len(ALL) >= 3
     assert {"forward-webhook", "approval-chat", "instagram-publish"} <= {t.key for t in ALL}
     assert all(len(t.description) > 40 for t in ALL)
 
 
 @pytest.mark.parametrize("template", ALL, ids=lambda t: t.key)
-def test_each_starts_with_a_webhook_answering_on_receipt_to_our_token_only(template):
+def test_it_starts_each_template_with_a_webhook_answering_on_receipt_to_our_token_only(template):
     workflow = rendered(template)
     webhook = node_named(workflow, "Webhook")
     assert webhook["type"] == "n8n-nodes-base.webhook"
@@ -41,7 +41,7 @@ def test_each_starts_with_a_webhook_answering_on_receipt_to_our_token_only(templ
 
 
 @pytest.mark.parametrize("template", ALL, ids=lambda t: t.key)
-def test_each_ends_with_a_signed_callback(template):
+def test_it_ends_each_template_with_a_signed_callback(template):
     workflow = rendered(template)
     call_back, signer = node_named(workflow, "Call back"), node_named(workflow, "Sign callback")
     assert "Call back" not in workflow["connections"]  # nothing after it
@@ -69,20 +69,20 @@ def test_each_ends_with_a_signed_callback(template):
 
 
 @pytest.mark.parametrize("template", ALL, ids=lambda t: t.key)
-def test_each_renders_without_a_placeholder_left(template):
+def test_it_renders_each_template_without_a_placeholder_left(template):
     text = json.dumps(rendered(template))
     assert "@@" not in text
     assert set(rendered(template)) == {"name", "nodes", "connections", "settings"}
 
 
 @pytest.mark.parametrize("template", ALL, ids=lambda t: t.key)
-def test_each_keeps_its_webhook_ids_across_reinstalls(template):
+def test_it_keeps_each_templates_webhook_ids_across_reinstalls(template):
     first, second = rendered(template), rendered(template)
     assert [n.get("webhookId") for n in first["nodes"]] == [n.get("webhookId") for n in second["nodes"]]
     assert node_named(first, "Webhook")["webhookId"]
 
 
-def test_the_instagram_template_takes_its_token_through_an_n8n_credential():
+def test_it_passes_the_instagram_templates_token_through_an_n8n_credential():
     template = templates.template_get("instagram-publish")
     workflow = rendered(template)
     assert "SECRET-TOKEN-VALUE" not in json.dumps(workflow)
@@ -100,7 +100,7 @@ def test_it_refuses_a_template_putting_a_param_inside_an_expression(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["={{ $env.SECRET }}", "ftp://example.com/x", "javascript:alert(1)", "not a url"])
-def test_a_url_param_refuses_anything_but_an_http_url(value):
+def test_it_refuses_anything_but_an_http_url_in_a_url_param(value):
     param = templates.Param(name="forward_url", label="URL", kind="url")
     with pytest.raises(ValidationError):
         param.validate(value)

@@ -8,7 +8,7 @@ from integrations.n8n import services
 from integrations.n8n.client import N8nError
 from integrations.n8n.models import N8nConnection, N8nWorkflow
 from tests.factories import WorkspaceFactory
-from tests.n8n.conftest import FORWARD_URL
+from tests.integrations.n8n.conftest import FORWARD_URL
 
 
 def install(workspace, key="forward-webhook", **params):
@@ -46,12 +46,12 @@ def test_it_puts_the_run_token_into_the_webhooks_header_auth_credential(alice_wo
     assert connection.trigger_token != connection.callback_secret
 
 
-def test_the_webhook_path_differs_per_workspace(alice_workspace, fake_n8n):
+def test_it_gives_each_workspace_its_own_webhook_path(alice_workspace, fake_n8n):
     other = WorkspaceFactory()
     assert install(alice_workspace).webhook_path != install(other).webhook_path
 
 
-def test_reinstall_updates_the_same_workflow_and_keeps_its_path(alice_workflow, fake_n8n):
+def test_it_updates_the_same_workflow_on_reinstall_and_keeps_its_path(alice_workflow, fake_n8n):
     fake_n8n.workflows[alice_workflow.n8n_id]["active"] = False
     again = services.workflow_reinstall(workflow=alice_workflow, params={"forward_url": "https://other.example.com/in"})
     assert (again.pk, again.n8n_id, again.webhook_path) == (alice_workflow.pk, alice_workflow.n8n_id, alice_workflow.webhook_path)
@@ -62,19 +62,19 @@ def test_reinstall_updates_the_same_workflow_and_keeps_its_path(alice_workflow, 
     assert forward["parameters"]["url"] == "https://other.example.com/in"
 
 
-def test_reinstall_reuses_the_stored_settings_when_none_are_given(alice_workflow, fake_n8n):
+def test_it_reuses_the_stored_settings_on_reinstall_when_none_are_given(alice_workflow, fake_n8n):
     services.workflow_reinstall(workflow=alice_workflow)
     forward = next(n for n in fake_n8n.workflows[alice_workflow.n8n_id]["nodes"] if n["name"] == "Forward")
     assert forward["parameters"]["url"] == FORWARD_URL
 
 
-def test_reinstall_updates_the_credential_rather_than_adding_one(alice_workflow, fake_n8n):
+def test_it_updates_the_credential_on_reinstall_rather_than_adding_one(alice_workflow, fake_n8n):
     services.workflow_reinstall(workflow=alice_workflow)
     assert len(fake_n8n.credentials) == 2  # the callback secret and the run token
     assert len(fake_n8n.api_calls("PATCH")) == 2
 
 
-def test_reinstall_creates_the_workflow_again_when_it_was_deleted_in_n8n(alice_workflow, fake_n8n):
+def test_it_creates_the_workflow_again_on_reinstall_when_it_was_deleted_in_n8n(alice_workflow, fake_n8n):
     fake_n8n.workflows.clear()
     again = services.workflow_reinstall(workflow=alice_workflow)
     assert again.n8n_id != alice_workflow.n8n_id
@@ -107,7 +107,7 @@ def test_it_sends_the_instagram_token_to_n8n_and_keeps_it_nowhere_here(alice_wor
         assert "IG-TOKEN-123" not in str(cursor.fetchall())
 
 
-def test_reinstalling_instagram_without_a_token_keeps_the_credential(alice_workspace, fake_n8n):
+def test_it_keeps_the_credential_when_reinstalling_instagram_without_a_token(alice_workspace, fake_n8n):
     workflow = install(alice_workspace, "instagram-publish", instagram_user_id="1784", access_token="IG-TOKEN-123")
     services.workflow_reinstall(workflow=workflow, params={"instagram_user_id": "1784"})
     tokens = [c for c in fake_n8n.credentials.values() if c["type"] == "facebookGraphApi"]

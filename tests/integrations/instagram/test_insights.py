@@ -84,7 +84,7 @@ def test_it_only_pulls_posts_of_the_last_30_days(graph, campaign):
     assert not graph.called("media_insights")
 
 
-def test_190_on_insights_marks_the_account_needs_reconnect(graph, campaign, account):
+def test_it_marks_the_account_needs_reconnect_on_a_190_from_insights(graph, campaign, account):
     published(campaign)
     graph.fail("media_insights", code=190, message="Error validating access token")
 
@@ -115,7 +115,7 @@ def test_it_pulls_account_insights_for_yesterday_and_todays_followers(graph, acc
     assert int(call.params["until"]) - int(call.params["since"]) == 86400
 
 
-def test_the_campaign_fragment_shows_the_posts_numbers_and_no_data(graph, campaign):
+def test_it_shows_the_posts_numbers_and_no_data_in_the_campaign_fragment(graph, campaign):
     execution = published(campaign)
     graph.media_insights[execution.outputs['instagram_media_id']] = {"views": 4321, "reach": 77}
     tasks.pull_media_insights.delay()
@@ -130,7 +130,7 @@ def test_the_campaign_fragment_shows_the_posts_numbers_and_no_data(graph, campai
     assert execution.outputs['instagram_permalink'] in html
 
 
-def test_the_campaign_fragment_is_empty_without_posts(campaign):
+def test_it_leaves_the_campaign_fragment_empty_without_posts(campaign):
     html = render_to_string(
         "instagram/_campaign_insights.html", {"data": selectors.campaign_insights(campaign=campaign)}
     )
@@ -138,7 +138,7 @@ def test_the_campaign_fragment_is_empty_without_posts(campaign):
     assert html.strip() == ""
 
 
-def test_the_analytics_page_charts_the_accounts_metrics(alice_client, graph, account, campaign):
+def test_it_charts_the_accounts_metrics_on_the_analytics_page(alice_client, graph, account, campaign):
     published(campaign)
     del graph.account_insights["accounts_engaged"]
     tasks.pull_account_insights.delay()
@@ -155,7 +155,7 @@ def test_the_analytics_page_charts_the_accounts_metrics(alice_client, graph, acc
     assert "No data yet." in html  # accounts engaged: Instagram gave nothing
 
 
-def test_an_owner_refreshes_insights_now_at_most_once_per_ten_minutes(
+def test_it_lets_an_owner_refresh_insights_at_most_once_per_ten_minutes(
     graph, campaign, account, alice_client, django_capture_on_commit_callbacks
 ):
     execution = published(campaign)
@@ -173,7 +173,7 @@ def test_an_owner_refreshes_insights_now_at_most_once_per_ten_minutes(
     assert len(graph.called("media_insights")) == 1
 
 
-def test_a_member_cannot_refresh_insights(graph, account, bob, client):
+def test_it_does_not_let_a_member_refresh_insights(graph, account, bob, client):
     client.force_login(bob)
     response = client.post(f"/instagram/{account.pk}/insights/refresh/")
     assert response.status_code == 403

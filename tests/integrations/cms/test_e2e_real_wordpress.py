@@ -128,7 +128,7 @@ def campaign_run(alice_workspace):
     return campaign, execution, execution.steps.get(name="publish")
 
 
-def test_a_run_publishes_the_campaign_as_a_post_with_its_image(source, alice_workspace):
+def test_it_publishes_the_campaign_as_a_post_with_its_image(source, alice_workspace):
     services.source_update(source=source, by=None, wp_post_status="publish", wp_category="Social")
     campaign = CampaignFactory(
         workspace=alice_workspace,
@@ -158,7 +158,7 @@ def test_a_run_publishes_the_campaign_as_a_post_with_its_image(source, alice_wor
     assert [c["name"] for c in categories] == ["Social"]
 
 
-def test_a_retry_finds_the_draft_it_created_instead_of_making_another(source, campaign_run):
+def test_it_finds_on_a_retry_the_draft_it_created_instead_of_making_another(source, campaign_run):
     campaign, execution, step = campaign_run
     publishing.publish(execution=execution, step=step, site=source)
     step.refresh_from_db()

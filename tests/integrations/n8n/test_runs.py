@@ -9,7 +9,7 @@ from campaigns import executions
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution
 from integrations.n8n.signing import canonical_json, sign
-from tests.n8n.conftest import secret_of
+from tests.integrations.n8n.conftest import secret_of
 
 
 def handed_payload(fake_n8n, workflow) -> tuple[bytes, dict]:
@@ -35,7 +35,7 @@ def test_it_posts_the_campaign_to_the_workflows_production_webhook(n8n_campaign,
     assert payload["workspace"] == {"slug": n8n_campaign.workspace.slug, "name": "Alice Co"}
 
 
-def test_the_signature_is_the_hmac_of_the_canonical_json_of_the_rest(waiting_run, alice_workflow, fake_n8n):
+def test_it_signs_with_the_hmac_of_the_canonical_json_of_the_rest(waiting_run, alice_workflow, fake_n8n):
     body, payload = handed_payload(fake_n8n, alice_workflow)
     unsigned = {key: value for key, value in payload.items() if key != "signature"}
     expected = sign(secret_of(waiting_run.workspace), json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
@@ -43,7 +43,7 @@ def test_the_signature_is_the_hmac_of_the_canonical_json_of_the_rest(waiting_run
     assert body == canonical_json(payload)  # what we send is itself canonical
 
 
-def test_the_run_waits_for_the_callback_without_a_worker(waiting_run, alice_workflow):
+def test_it_waits_for_the_callback_without_a_worker(waiting_run, alice_workflow):
     publish = waiting_run.steps.get(name="publish")
     assert (waiting_run.status, waiting_run.lease_expires_at) == ("running", None)
     assert publish.status == "waiting"
@@ -51,7 +51,7 @@ def test_the_run_waits_for_the_callback_without_a_worker(waiting_run, alice_work
     assert publish.state["n8n"]["n8n_workflow_id"] == alice_workflow.n8n_id
 
 
-def test_a_redelivered_run_is_not_handed_to_n8n_twice(waiting_run, alice_workflow, fake_n8n):
+def test_it_does_not_hand_a_redelivered_run_to_n8n_twice(waiting_run, alice_workflow, fake_n8n):
     publish = waiting_run.steps.get(name="publish")
     publish.status = "running"
     publish.save()
@@ -60,7 +60,7 @@ def test_a_redelivered_run_is_not_handed_to_n8n_twice(waiting_run, alice_workflo
     assert len(fake_n8n.webhook_calls(alice_workflow.webhook_path)) == 1
 
 
-def test_an_inactive_workflow_fails_the_run_saying_to_reinstall(n8n_campaign, alice_workflow, fake_n8n, start_run):
+def test_it_fails_the_run_saying_to_reinstall_on_an_inactive_workflow(n8n_campaign, alice_workflow, fake_n8n, start_run):
     fake_n8n.workflows[alice_workflow.n8n_id]["active"] = False
     execution = start_run(n8n_campaign)
     assert execution.status == "failed"
@@ -68,7 +68,7 @@ def test_an_inactive_workflow_fails_the_run_saying_to_reinstall(n8n_campaign, al
     assert "HTTP 404" in execution.error_message
 
 
-def test_an_unreachable_n8n_retries_the_run_later(n8n_campaign, fake_n8n):
+def test_it_retries_the_run_later_when_n8n_is_unreachable(n8n_campaign, fake_n8n):
     fake_n8n.fail("POST", "/webhook/", 502)
     execution = executions.execution_create(campaign=n8n_campaign)
     with pytest.raises(RetryLater):
@@ -81,19 +81,19 @@ def test_an_unreachable_n8n_retries_the_run_later(n8n_campaign, fake_n8n):
     assert execution.steps.get(name="publish").status == "waiting"
 
 
-def test_without_any_n8n_the_run_fails_saying_what_to_configure(n8n_campaign, settings, start_run):
+def test_it_fails_the_run_saying_what_to_configure_without_any_n8n(n8n_campaign, settings, start_run):
     settings.N8N_BASE_URL = ""
     execution = start_run(n8n_campaign)
     assert execution.status == "failed"
     assert "No n8n is configured" in execution.error_message
 
 
-def test_the_run_carries_the_workspaces_token_for_the_webhooks_header_auth(waiting_run, alice_workflow, fake_n8n):
+def test_it_carries_the_workspaces_token_in_the_run_for_the_webhooks_header_auth(waiting_run, alice_workflow, fake_n8n):
     [call] = fake_n8n.webhook_calls(alice_workflow.webhook_path)
     assert call.headers["x-marketing-token"] == waiting_run.workspace.n8n_connection.trigger_token
 
 
-def test_a_refused_token_fails_the_run_saying_to_reinstall(n8n_campaign, alice_workspace, fake_n8n, start_run):
+def test_it_fails_the_run_saying_to_reinstall_on_a_refused_token(n8n_campaign, alice_workspace, fake_n8n, start_run):
     connection = alice_workspace.n8n_connection
     connection.trigger_token = "stale"
     connection.save()

@@ -14,14 +14,14 @@ def charlie_client(client, charlie):
     return client
 
 
-def test_charlie_does_not_see_alices_accounts(charlie_client, account):
+def test_it_does_not_show_charlie_alices_accounts(charlie_client, account):
     page = charlie_client.get("/instagram/")
 
     assert page.status_code == 200
     assert b"@aliceco" not in page.content
 
 
-def test_charlie_gets_404_on_alices_account_pages(charlie_client, account):
+def test_it_answers_charlie_404_on_alices_account_pages(charlie_client, account):
     assert charlie_client.get(f"/instagram/{account.pk}/").status_code == 404
     for action in ("reconnect", "disconnect"):
         assert charlie_client.post(f"/instagram/{account.pk}/{action}/").status_code == 404, action
@@ -29,7 +29,7 @@ def test_charlie_gets_404_on_alices_account_pages(charlie_client, account):
     assert (account.status, account.access_token != "") == ("connected", True)
 
 
-def test_charlies_campaign_form_neither_offers_nor_accepts_alices_account(charlie_client, account):
+def test_it_neither_offers_nor_accepts_alices_account_on_charlies_campaign_form(charlie_client, account):
     form = charlie_client.get("/campaigns/new/")
     assert f"instagram:{account.pk}".encode() not in form.content
 
@@ -41,7 +41,7 @@ def test_charlies_campaign_form_neither_offers_nor_accepts_alices_account(charli
     assert not CampaignTarget.objects.filter(destination="instagram", object_id=account.pk).exists()
 
 
-def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie, account):
+def test_it_does_not_let_a_campaign_of_charlies_publish_to_alices_account(graph, charlie, account):
     # Even a campaign row pointing across workspaces (only possible behind the services' back) publishes nothing.
     workspace = charlie.memberships.get().workspace
     campaign = CampaignFactory(workspace=workspace)
@@ -57,7 +57,7 @@ def test_a_campaign_of_charlies_cannot_publish_to_alices_account(graph, charlie,
     assert graph.calls == []
 
 
-def test_the_reconnect_banner_only_lists_the_workspaces_own_accounts(rf, charlie, account):
+def test_it_lists_only_the_workspaces_own_accounts_in_the_reconnect_banner(rf, charlie, account):
     from django.template.loader import render_to_string
 
     from integrations.instagram.context_processors import instagram_banner

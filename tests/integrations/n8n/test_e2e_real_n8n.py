@@ -119,7 +119,7 @@ def run(campaign) -> CampaignExecution:
     return executions.execution_create(campaign=campaign)
 
 
-def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receiver, alice_workspace):
+def test_it_runs_a_campaign_through_a_real_n8n_and_is_called_back(real_n8n, receiver, alice_workspace):
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="forward-webhook", params={"forward_url": receiver.url("/first")}
     )
@@ -149,7 +149,7 @@ def test_a_campaign_runs_through_a_real_n8n_and_is_called_back(real_n8n, receive
     assert [row.execution for row in rows if row.n8n_id == execution.outputs["n8n_execution_id"]] == [execution]
 
 
-def test_an_approval_in_chat_continues_on_the_answer(real_n8n, receiver, alice_workspace):
+def test_it_continues_an_approval_in_chat_on_the_answer(real_n8n, receiver, alice_workspace):
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": receiver.url("/chat")}
     )
@@ -170,7 +170,7 @@ def test_an_approval_in_chat_continues_on_the_answer(real_n8n, receiver, alice_w
     assert execution.steps.get(name="publish").detail == "Approved by the reviewer."
 
 
-def test_an_approval_link_without_the_runs_token_does_not_approve(real_n8n, receiver, alice_workspace):
+def test_it_does_not_approve_through_a_link_without_the_runs_token(real_n8n, receiver, alice_workspace):
     workflow = services.workflow_install(
         workspace=alice_workspace, template_key="approval-chat", params={"chat_webhook_url": receiver.url("/chat")}
     )
@@ -186,7 +186,7 @@ def test_an_approval_link_without_the_runs_token_does_not_approve(real_n8n, rece
     assert execution.error_message == "Rejected: the answer link was not valid."
 
 
-def test_instagram_publishing_through_n8n_reports_the_media_id(real_n8n, alice_workspace):
+def test_it_reports_the_media_id_of_instagram_publishing_through_n8n(real_n8n, alice_workspace):
     def graph(method: str, path: str) -> dict:
         if "/media_publish" in path:
             return {"id": "17900000000000001"}

@@ -13,7 +13,7 @@ def staff_client(client, db):
     return client
 
 
-def test_the_account_page_never_shows_the_token(staff_client, account):
+def test_it_never_shows_the_token_on_the_account_page(staff_client, account):
     page = staff_client.get(f"/admin/instagram/instagramaccount/{account.pk}/change/")
 
     assert page.status_code == 200
@@ -23,5 +23,5 @@ def test_the_account_page_never_shows_the_token(staff_client, account):
 
 
 @pytest.mark.parametrize("model", ["instagramaccount", "publishattempt", "insightvalue"])
-def test_the_lists_load(staff_client, account, model):
+def test_it_loads_the_lists(staff_client, account, model):
     assert staff_client.get(f"/admin/instagram/{model}/?q=alice").status_code == 200

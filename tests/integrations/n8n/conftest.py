@@ -12,7 +12,7 @@ from integrations.n8n import services
 from integrations.n8n.models import N8nConnection, N8nWorkflow
 from marketing.webhooks.signature import sign as signature_sign
 from tests.factories import CampaignFactory, add_image
-from tests.n8n.fake_n8n import FakeN8n, fake_n8n  # noqa: F401 - a fixture
+from tests.integrations.n8n.fake_n8n import FakeN8n, fake_n8n  # noqa: F401 - a fixture
 
 # Nothing listens on the discard port: connections are refused at once.
 UNREACHABLE_URL = "http://127.0.0.1:9"

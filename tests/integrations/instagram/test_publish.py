@@ -249,7 +249,7 @@ def test_it_keeps_the_media_id_when_the_first_comment_fails_for_now_and_only_com
     assert len(graph.called("comment")) == 2
 
 
-def test_190_on_publish_marks_the_account_needs_reconnect_and_emails_the_owners(
+def test_it_marks_the_account_needs_reconnect_and_emails_the_owners_on_a_190_from_publish(
     graph, campaign, account, alice, bob, django_capture_on_commit_callbacks
 ):
     graph.fail("create_container", code=190, subcode=463, message="Error validating access token: Session has expired")
@@ -335,7 +335,7 @@ def test_it_says_a_disconnected_account_was_disconnected_in_plain_words(graph, c
     assert " is " not in execution.error_message.split(".")[0]
 
 
-def test_a_step_keeps_its_first_start_across_attempts(graph, campaign, time_machine):
+def test_it_keeps_a_steps_first_start_across_attempts(graph, campaign, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     graph.publish_times_out = True
     execution = start(campaign)

@@ -10,8 +10,8 @@ from campaigns.captions import MAX_CAPTION_CHARS, MAX_HASHTAGS, caption_problems
 from campaigns.models import CampaignExecution, CampaignStatus, ImageSource
 from integrations.cms import services
 from integrations.cms.models import ContentItem, ItemStatus, SourceState
-from tests.cms.conftest import poll
-from tests.cms.feed_server import feed_file
+from tests.integrations.cms.conftest import poll
+from tests.integrations.cms.feed_server import feed_file
 from tests.factories import CampaignFactory, jpeg_bytes
 from triggers import services as trigger_services
 from triggers.models import TriggerEvent
@@ -70,7 +70,7 @@ def test_it_never_imports_a_post_twice(source, feed_server):
     assert source.workspace.campaigns.count() == 1
 
 
-def test_the_database_refuses_a_second_copy_of_an_item(source):
+def test_it_refuses_a_second_copy_of_an_item_in_the_database(source):
     item = source.items.get()
     with pytest.raises(IntegrityError):
         ContentItem.objects.create(workspace=source.workspace, source=source, guid=item.guid, title="again")
@@ -104,7 +104,7 @@ def test_it_does_not_claim_a_paused_source(source):
     assert services.source_poll(source_id=source.pk) is None
 
 
-def test_the_beat_task_polls_every_due_source(source, feed_server):
+def test_it_polls_every_due_source_in_the_beat_task(source, feed_server):
     from integrations.cms.tasks import poll_due_sources
 
     feed_server.serve("/feed.xml", two_posts())
@@ -202,7 +202,7 @@ def test_it_keeps_the_caption_within_instagrams_limits(source, feed_server):
     assert len(render_caption(caption=campaign.caption, hashtags=campaign.hashtags)) <= MAX_CAPTION_CHARS
 
 
-def test_a_model_campaign_gives_its_hashtags_and_first_comment(alice_workspace, feed_server, make_source):
+def test_it_takes_the_hashtags_and_first_comment_of_a_model_campaign(alice_workspace, feed_server, make_source):
     model = CampaignFactory(workspace=alice_workspace, hashtags="#acme", first_comment="Follow @acme for more.")
     feed_server.serve("/feed.xml", ONE_POST)
     source = make_source(template_campaign=model)
@@ -242,7 +242,7 @@ def fresh(feed_server, make_source):
     return make_source()
 
 
-def test_a_web_page_gives_an_error_state_with_the_reason(fresh, feed_server):
+def test_it_gives_an_error_state_with_the_reason_for_a_web_page(fresh, feed_server):
     feed_server.serve("/feed.xml", feed_file("page.html"), content_type="text/html")
     result = poll(fresh)
     assert not result.ok
@@ -250,21 +250,21 @@ def test_a_web_page_gives_an_error_state_with_the_reason(fresh, feed_server):
     assert "web page (HTML)" in fresh.last_error
 
 
-def test_a_declared_50_mb_body_is_refused_unread(fresh, feed_server):
+def test_it_refuses_a_declared_50_mb_body_unread(fresh, feed_server):
     feed_server.serve("/feed.xml", b"", headers={"Content-Length": str(50 * 1024 * 1024)}, conditional=False)
     poll(fresh)
     assert fresh.state == SourceState.ERROR
     assert fresh.last_error == "The response is 50.0 MB; the limit is 5.0 MB."
 
 
-def test_a_body_without_a_length_is_cut_off_at_the_size_limit(fresh, feed_server):
+def test_it_cuts_off_a_body_without_a_length_at_the_size_limit(fresh, feed_server):
     feed_server.serve("/feed.xml", b"", endless=True, conditional=False)
     poll(fresh)
     assert fresh.state == SourceState.ERROR
     assert fresh.last_error == "The response is larger than 5.0 MB, the limit."
 
 
-def test_a_redirect_loop_gives_a_readable_error(fresh, feed_server):
+def test_it_gives_a_readable_error_for_a_redirect_loop(fresh, feed_server):
     feed_server.redirect("/feed.xml", "/b")
     feed_server.redirect("/b", "/feed.xml")
     poll(fresh)
@@ -280,14 +280,14 @@ def test_it_follows_a_plain_redirect(fresh, feed_server):
     assert fresh.site_title == "Acme Engineering Blog"
 
 
-def test_an_entity_bomb_gives_an_error_state(fresh, feed_server):
+def test_it_gives_an_error_state_for_an_entity_bomb(fresh, feed_server):
     feed_server.serve_file("/feed.xml", "billion_laughs.xml")
     poll(fresh)
     assert fresh.state == SourceState.ERROR
     assert "declares XML entities" in fresh.last_error
 
 
-def test_a_server_that_drips_bytes_is_cut_off_at_the_deadline(fresh, feed_server, settings):
+def test_it_cuts_off_a_server_that_drips_bytes_at_the_deadline(fresh, feed_server, settings):
     settings.CMS_FETCH_DEADLINE = 0.5
     feed_server.serve_file("/feed.xml", "rss2.xml", drip_seconds=0.05)
     poll(fresh)
@@ -295,7 +295,7 @@ def test_a_server_that_drips_bytes_is_cut_off_at_the_deadline(fresh, feed_server
     assert "took longer than" in fresh.last_error
 
 
-def test_a_missing_feed_says_so(fresh):
+def test_it_says_so_when_the_feed_is_missing(fresh):
     poll(fresh)
     assert fresh.last_error == "The server answered HTTP 404: it has no page at this address."
 

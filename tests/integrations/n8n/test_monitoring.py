@@ -3,7 +3,7 @@
 import pytest
 
 from integrations.n8n import services
-from tests.n8n.conftest import FORWARD_URL, callback_body
+from tests.integrations.n8n.conftest import FORWARD_URL, callback_body
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_it_explains_what_to_configure_without_any_n8n(alice_client):
     assert b"Connect n8n first" in response.content
 
 
-def test_a_member_sees_the_executions(client, bob, alice_workflow, fake_n8n):
+def test_it_shows_a_member_the_executions(client, bob, alice_workflow, fake_n8n):
     fake_n8n.add_execution(alice_workflow.n8n_id)
     client.force_login(bob)
     assert len(client.get("/n8n/executions/").context["rows"]) == 1

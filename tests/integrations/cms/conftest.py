@@ -1,4 +1,4 @@
-from tests.cms.feed_server import feed_server  # noqa: F401 - a fixture
+from tests.integrations.cms.feed_server import feed_server  # noqa: F401 - a fixture
 
 import pytest
 from django.test import TestCase
@@ -27,4 +27,4 @@ def poll(source: ContentSource, **kwargs):
         result = services.source_poll(source_id=source.pk, **kwargs)
     source.refresh_from_db()
     return result
-from tests.cms.fake_wordpress import fake_wordpress  # noqa: E402,F401 - a fixture
+from tests.integrations.cms.fake_wordpress import fake_wordpress  # noqa: E402,F401 - a fixture

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from integrations.cms import feeds
-from tests.cms.feed_server import feed_file
+from tests.integrations.cms.feed_server import feed_file
 
 
 def parse(name: str) -> feeds.Feed:
