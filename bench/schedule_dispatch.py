@@ -1,18 +1,20 @@
 """10,000 campaigns due in the same minute: time until every execution exists and its task is queued.
 
-On PostgreSQL two dispatchers run at once (two threads, each with its own connection), as when
-beat ticks twice or two workers pick the task up: each must skip the rows the other holds, and
-no planned run may get two executions. SQLite, whose throwaway database lives in memory and
-takes one writer at a time, runs one.
+On PostgreSQL two dispatchers run at once, as when beat ticks twice or two workers pick the task
+up: two processes forked for the purpose, each with its own database and broker connection, as
+two Celery worker processes would be (threads of one process would share one interpreter lock
+that production dispatchers never share). Each must skip the rows the other holds, and no
+planned run may get two executions. SQLite, whose throwaway database lives in memory and takes
+one writer at a time, runs one.
 
 Uses the broker the settings name (Redis when REDIS_URL is set, else the filesystem transport),
 with the run task routed to a queue of the benchmark's own that is deleted afterwards, so no
 worker picks the runs up and the developer's queue stays clean.
 """
 
+import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -47,11 +49,15 @@ def _create_due(now) -> Workspace:
     return workspace
 
 
+def _ready(_: int) -> None:
+    time.sleep(0.2)  # holds this worker, so that the pool starts the other one too
+
+
 def _dispatcher(now) -> int:
     try:
         return scheduling.dispatch_due_runs(now=now)
     finally:
-        connections.close_all()  # This thread's own connection.
+        connections.close_all()  # This process's own connection.
 
 
 def _queued(app, queue: str, folder: Path | None) -> int:
@@ -95,12 +101,17 @@ def run(*, requests: int) -> Result:
             result.say(f"data: {CAMPAIGNS:,} campaigns due at once, made in {time.perf_counter() - started:.1f} s")
 
             dispatchers = 2 if db_connection.vendor == "postgresql" else 1
-            started = time.perf_counter()
             if dispatchers == 1:
+                started = time.perf_counter()
                 shares = [scheduling.dispatch_due_runs(now=now)]
             else:
-                with ThreadPoolExecutor(dispatchers) as pool:
-                    shares = list(pool.map(_dispatcher, [now] * dispatchers))
+                # Forked with no database or broker connection open, so each opens its own.
+                connections.close_all()
+                _reset_pool(app)
+                with multiprocessing.get_context("fork").Pool(dispatchers) as pool:
+                    pool.map(_ready, range(dispatchers))  # both processes up before the clock starts
+                    started = time.perf_counter()
+                    shares = pool.map(_dispatcher, [now] * dispatchers, chunksize=1)
             elapsed = time.perf_counter() - started
             dispatched = sum(shares)
             result.say(f"dispatchers at once: {dispatchers}, each dispatched {', '.join(f'{n:,}' for n in shares)}")

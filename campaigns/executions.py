@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,6 +32,7 @@ from .models import (
     Campaign,
     CampaignExecution,
     CampaignStatus,
+    CampaignTarget,
     ErrorCategory,
     ExecutionSource,
     ExecutionStatus,
@@ -54,25 +55,15 @@ MAX_EXECUTION_ATTEMPTS = 5
 PREPARE_STEPS = ("prepare_image", "render_caption")
 
 
-def execution_steps(*, campaign: Campaign, execution: CampaignExecution) -> list[ExecutionStep]:
-    """A run's steps, unsaved: prepare the image and the caption, then one publish step per target.
-
-    Uses ``campaign.targets.all()``, so a caller handling many campaigns can prefetch them. A
-    campaign without targets gets one publish step, which says there is nowhere to publish.
+def step_plan(targets: list[tuple[str, int]]) -> list[tuple[str, str, int | None]]:
+    """A run's steps in order, as (name, destination, object id): prepare the image and the
+    caption, then one publish step per target, ``targets`` being the campaign's (destination,
+    object id) pairs in the order they were added. A campaign without targets gets one publish
+    step, which says there is nowhere to publish.
     """
-    steps = [ExecutionStep(execution=execution, position=i, name=name) for i, name in enumerate(PREPARE_STEPS)]
-    targets = sorted(campaign.targets.all(), key=lambda t: t.pk) or [None]
-    for target in targets:
-        steps.append(
-            ExecutionStep(
-                execution=execution,
-                position=len(steps),
-                name="publish",
-                destination=target.destination if target else "",
-                object_id=target.object_id if target else None,
-            )
-        )
-    return steps
+    plan: list[tuple[str, str, int | None]] = [(name, "", None) for name in PREPARE_STEPS]
+    plan += [("publish", destination, object_id) for destination, object_id in targets] or [("publish", "", None)]
+    return plan
 
 
 class RunInProgress(ValidationError):
@@ -111,7 +102,8 @@ def execution_create(
 def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignExecution]:
     """Inserts unsaved runs with their steps and queues them once the transaction commits.
 
-    Each run's ``campaign`` must be set; prefetch the campaigns' ``targets`` for many runs.
+    Each run's ``campaign`` must be set. The steps of all the runs take one query for the
+    campaigns' targets and one insert (a COPY on PostgreSQL when there are many).
 
     Runs the database refuses (a planned time that already has its run, a second manual run in
     flight) are left out of the list returned; the others are kept.
@@ -121,13 +113,41 @@ def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignEx
             CampaignExecution.objects.bulk_create(executions)
     except IntegrityError:
         executions = _create_one_by_one(executions)
-    ExecutionStep.objects.bulk_create(
-        step for execution in executions for step in execution_steps(campaign=execution.campaign, execution=execution)
-    )
+    targets: dict[int, list[tuple[str, int]]] = {}
+    rows = CampaignTarget.objects.filter(campaign_id__in={e.campaign_id for e in executions}).order_by("pk")
+    for campaign_id, destination, object_id in rows.values_list("campaign_id", "destination", "object_id"):
+        targets.setdefault(campaign_id, []).append((destination, object_id))
+    plans = [(execution, step_plan(targets.get(execution.campaign_id, []))) for execution in executions]
+    if connection.vendor == "postgresql" and len(executions) > 1:
+        _steps_copy(plans)
+    else:
+        ExecutionStep.objects.bulk_create(
+            ExecutionStep(execution=execution, position=position, name=name, destination=destination, object_id=object_id)
+            for execution, plan in plans
+            for position, (name, destination, object_id) in enumerate(plan)
+        )
     ids = [execution.pk for execution in executions]
     if ids:
         transaction.on_commit(lambda: _queue_many(ids))
     return executions
+
+
+# The columns a run's plan fills in; every other column of a new step takes the model's default.
+_PLANNED_COLUMNS = ("execution", "position", "name", "destination", "object_id")
+
+
+def _steps_copy(plans: list[tuple[CampaignExecution, list[tuple[str, str, int | None]]]]) -> None:
+    """Inserts the planned steps of many runs with one COPY: for a dispatch batch of a thousand
+    runs, about ten times quicker than the INSERT that ``bulk_create`` builds value by value."""
+    meta = ExecutionStep._meta
+    fields = [meta.get_field(name) for name in _PLANNED_COLUMNS]
+    defaults = [f for f in meta.concrete_fields if not f.primary_key and f.name not in _PLANNED_COLUMNS]
+    fixed = tuple(f.get_db_prep_save(f.get_default(), connection) for f in defaults)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields + defaults)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy:
+        for execution, plan in plans:
+            for position, (name, destination, object_id) in enumerate(plan):
+                copy.write_row((execution.pk, position, name, destination, object_id, *fixed))
 
 
 def _create_one_by_one(executions: list[CampaignExecution]) -> list[CampaignExecution]:

@@ -347,7 +347,7 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
     with transaction.atomic():
         due = Schedule.objects.filter(
             next_run_at__lte=now, campaign__status__in=DISPATCHED_STATUSES
-        ).select_related("campaign").prefetch_related("campaign__targets")
+        ).select_related("campaign")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         schedules = list(due.order_by("next_run_at")[:batch])
@@ -369,7 +369,7 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
             )
             if schedule.next_run_at is None and schedule.kind == ScheduleKind.RECURRING:
                 finished_once.append(schedule.campaign)
-        Schedule.objects.bulk_update(schedules, ["runs_planned", "next_run_at"])
+        _schedules_advance(schedules)
         executions = executions_create(executions=executions)
         for campaign in finished_once:
             # The recurrence has no run left: the campaign completes once its last run is done.
@@ -377,3 +377,23 @@ def _dispatch_batch(*, now: datetime, batch: int) -> int:
                 campaign_transition(campaign=campaign, to=CampaignStatus.COMPLETED, via="task", note="Last planned run")
     logger.info("dispatched due runs", extra={"count": len(executions)})
     return len(schedules)
+
+
+def _schedules_advance(schedules: list[Schedule]) -> None:
+    """Saves the locked schedules' ``runs_planned`` and ``next_run_at``: on PostgreSQL in one
+    UPDATE joined to the new values, which costs a fraction of the CASE per row of ``bulk_update``."""
+    if connection.vendor != "postgresql":
+        Schedule.objects.bulk_update(schedules, ["runs_planned", "next_run_at"])
+        return
+    table = connection.ops.quote_name(Schedule._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET runs_planned = v.runs_planned, next_run_at = v.next_run_at "
+            "FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[]) AS v(id, runs_planned, next_run_at) "
+            "WHERE s.id = v.id",
+            [
+                [schedule.pk for schedule in schedules],
+                [schedule.runs_planned for schedule in schedules],
+                [schedule.next_run_at for schedule in schedules],
+            ],
+        )

@@ -14,14 +14,17 @@ from collections.abc import Iterable, Sequence
 
 from celery import Task
 from django.db import connection, transaction
-from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu.exceptions import BatchPublishError, OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from .models import OutboxTask
 
 logger = logging.getLogger(__name__)
 
-BROKER_ERRORS = (KombuOperationalError, RedisError, OSError)
+# A failed publish batch raises BatchPublishError (delivery uncertain) around the Redis error.
+BROKER_ERRORS = (KombuOperationalError, BatchPublishError, RedisError, OSError)
+# Messages per pipelined round trip to the broker.
+SEND_CHUNK = 500
 
 
 def send(task: Task, *args) -> None:
@@ -34,7 +37,12 @@ def send_on_commit(task: Task, *args) -> None:
 
 
 def send_many(task: Task, calls: Iterable[Sequence]) -> None:
-    """Queues ``task`` once per argument tuple over one broker connection; what could not be sent waits in the outbox."""
+    """Queues ``task`` once per argument tuple over one broker connection; what could not be sent waits in the outbox.
+
+    On Redis the messages of a chunk go out in one pipelined round trip (kombu's publish batch)
+    instead of one per task. A chunk that fails may have been delivered in part, so all of it
+    waits in the outbox: a task may then arrive twice, which every task here already survives.
+    """
     calls = [tuple(args) for args in calls]
     if not calls:
         return
@@ -50,9 +58,16 @@ def send_many(task: Task, calls: Iterable[Sequence]) -> None:
             sent = 1
         else:
             with task.app.producer_or_acquire() as producer:
-                for args in calls:
-                    task.apply_async(args, producer=producer)
-                    sent += 1
+                # Transports without batches (the filesystem one) publish each message at once. In
+                # a batch a publish only buffers, and the send when the block ends is never
+                # retried, so a retry policy around the buffering would only cost time.
+                retry = not producer.supports_batch_publish
+                for start in range(0, len(calls), SEND_CHUNK):
+                    chunk = calls[start : start + SEND_CHUNK]
+                    with producer.batch(max_size=len(chunk)):
+                        for args in chunk:
+                            task.apply_async(args, producer=producer, retry=retry)
+                    sent += len(chunk)
     except BROKER_ERRORS as error:
         left = calls[sent:]
         logger.warning(
