@@ -23,6 +23,7 @@ import django
 BENCHMARKS = {
     "campaign_list": "bench.campaign_list",
     "schedule_dispatch": "bench.schedule_dispatch",
+    "execution_publish": "bench.execution_publish",
     "triggers_ingest": "bench.triggers_ingest",
     "triggers_eval": "bench.triggers_eval",
     "monitoring_overhead": "bench.monitoring_overhead",

@@ -72,6 +72,8 @@ def _reset_pool(app) -> None:
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
+    # The producer pool holds on to the connection pool just closed.
+    app.amqp._producer_pool = None
 
 
 def run(*, requests: int) -> Result:

@@ -8,7 +8,7 @@ Campaign writes (create, edit, images, status) are in ``services``.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 # A worker holds an execution this long per step; past it the run counts as abandoned.
 EXECUTION_LEASE = timedelta(minutes=10)
+# The lease is renewed after a step once this much of it has gone, so every step starts with
+# nearly the whole lease, without a write after each of a run's quick steps.
+LEASE_RENEW_AFTER = timedelta(seconds=15)
 # Claims of one execution (first run, retries, redeliveries) before it is failed for good.
 MAX_EXECUTION_ATTEMPTS = 5
 
@@ -172,10 +175,13 @@ def _queue_many(execution_ids: list[int]) -> None:
     outbox.send_many(run_execution, [(execution_id,) for execution_id in execution_ids])
 
 
-def _claim(execution_id: int) -> bool:
-    """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution."""
+def _claim(execution_id: int) -> datetime | None:
+    """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution.
+
+    Returns when the lease it took starts, or None if another worker holds the execution.
+    """
     now = timezone.now()
-    return bool(
+    claimed = (
         CampaignExecution.objects.filter(pk=execution_id)
         .filter(Q(status=ExecutionStatus.QUEUED) | Q(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now))
         .update(
@@ -185,6 +191,7 @@ def _claim(execution_id: int) -> bool:
             attempts=F("attempts") + 1,
         )
     )
+    return now if claimed else None
 
 
 def execution_run(*, execution_id: int) -> CampaignExecution | None:
@@ -195,7 +202,8 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
     twice. Publish steps are independent: one target failing or retrying does not stop the others.
     Raises RetryLater when a step failed transiently; the task schedules the retry.
     """
-    if not _claim(execution_id):
+    leased_at = _claim(execution_id)
+    if leased_at is None:
         return CampaignExecution.objects.filter(pk=execution_id).first()
     execution = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution_id)
     steps = list(execution.steps.all())
@@ -218,7 +226,7 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         try:
             outcome = _run_step(execution, step, context)
         except StepFailed as failure:
-            _step_finish(step, StepStatus.FAILED, failure.message, category=failure.category)
+            _step_finish(step, StepStatus.FAILED, failure.message, category=failure.category, ran=True)
             if step.name in PREPARE_STEPS:
                 _skip_rest(steps, step)
                 break
@@ -233,7 +241,7 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         except Exception as error:  # noqa: BLE001 - a bug must fail the step, never leave it running
             logger.exception("execution step crashed", extra={"execution_id": execution.pk, "step": step.name})
             message = f"Internal error in step '{step.label}': {error.__class__.__name__}."
-            _step_finish(step, StepStatus.FAILED, message, category=ErrorCategory.INTERNAL)
+            _step_finish(step, StepStatus.FAILED, message, category=ErrorCategory.INTERNAL, ran=True)
             if step.name in PREPARE_STEPS:
                 _skip_rest(steps, step)
                 break
@@ -245,8 +253,11 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             )
             step.status = StepStatus.WAITING
         else:
-            _step_finish(step, StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED, outcome.detail, context)
-        CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=timezone.now() + EXECUTION_LEASE)
+            status = StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED
+            _step_finish(step, status, outcome.detail, context, ran=True)
+        if timezone.now() - leased_at > LEASE_RENEW_AFTER:
+            leased_at = timezone.now()
+            CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=leased_at + EXECUTION_LEASE)
     if retry is not None:
         # The lease now marks when the retry is overdue, so a lost retry gets recovered.
         CampaignExecution.objects.filter(pk=execution.pk).update(
@@ -283,12 +294,11 @@ def _execution_give_up(execution: CampaignExecution, steps: list[ExecutionStep])
 
 
 def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
-    # The first attempt's start is kept, so a step's duration spans its retries; the note of the
-    # last retry goes, since the step is trying again now.
-    _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
+    # A step is marked running only before work that takes time or reaches outside; a quick local
+    # step is written once, when it finishes (with its start).
     campaign = execution.campaign
     if step.name == "prepare_image":
-        return _prepare_image(execution)
+        return _prepare_image(execution, step)
     if step.name == "render_caption":
         problems = caption_problems(caption=campaign.caption, hashtags=campaign.hashtags)
         if problems:
@@ -302,6 +312,7 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
                 skipped=True,
             )
         caption = context.get("caption", render_caption(caption=campaign.caption, hashtags=campaign.hashtags))
+        _step_start(step)
         return destinations.publish(execution=execution, step=step, caption=caption)
     raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
 
@@ -310,13 +321,20 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
 IMAGE_RETRY_BACKOFF = (30, 60, 120, 240, 480)
 
 
-def _prepare_image(execution: CampaignExecution) -> StepOutcome:
+def _step_start(step: ExecutionStep) -> None:
+    # The first attempt's start is kept, so a step's duration spans its retries; the note of the
+    # last retry goes, since the step is trying again now.
+    _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
+
+
+def _prepare_image(execution: CampaignExecution, step: ExecutionStep) -> StepOutcome:
     """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
     OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
     campaign = execution.campaign
     count = publishable_images(campaign=campaign).count()
     if count:
         return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
+    _step_start(step)
     generation = ImageGeneration.objects.create(campaign=campaign, prompt=image_prompt(campaign), model=_image_model())
     try:
         generation = image_generation_run(generation_id=generation.pk, fallback=False)
@@ -354,11 +372,25 @@ def _step_set(step: ExecutionStep, **fields) -> None:
 
 
 def _step_finish(
-    step: ExecutionStep, status: str, detail: str, context: dict[str, str] | None = None, *, category: str = ""
+    step: ExecutionStep,
+    status: str,
+    detail: str,
+    context: dict[str, str] | None = None,
+    *,
+    category: str = "",
+    ran: bool = False,
 ) -> None:
+    """``ran``: the step was run just now (a quick one was not marked running, so it gets its start here)."""
     state = {**step.state, "context": dict(context)} if context else step.state
+    now = timezone.now()
     _step_set(
-        step, status=status, detail=detail[:5000], finished_at=timezone.now(), state=state, error_category=category
+        step,
+        status=status,
+        detail=detail[:5000],
+        started_at=step.started_at or (now if ran else None),
+        finished_at=now,
+        state=state,
+        error_category=category,
     )
     if step.name == "publish" and step.destination and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
         _record_publish(step, ok=status == StepStatus.SUCCEEDED)
@@ -435,7 +467,7 @@ def _execution_settle(execution: CampaignExecution, *, note: str = "") -> bool:
     return True
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside _execution_settle's transaction, a savepoint buys nothing
 def _execution_finish(
     execution: CampaignExecution, status: str, *, category: str = "", message: str = ""
 ) -> None:

@@ -120,9 +120,12 @@ class _Breaker(pybreaker.CircuitBreaker):
     only its outcome goes through the breaker.
     """
 
-    def open_for(self) -> float | None:
-        """Seconds left before a trial call is allowed, or None if calls may go through now."""
-        if self.current_state != pybreaker.STATE_OPEN:
+    def open_for(self, state: str | None = None) -> float | None:
+        """Seconds left before a trial call is allowed, or None if calls may go through now.
+
+        ``state``: the state just read from the storage, saving a second read.
+        """
+        if (state or self.current_state) != pybreaker.STATE_OPEN:
             return None
         opened_at = self._state_storage.opened_at
         if opened_at is None:
@@ -130,8 +133,17 @@ class _Breaker(pybreaker.CircuitBreaker):
         left = (opened_at + timedelta(seconds=self.reset_timeout) - datetime.now(UTC)).total_seconds()
         return left if left > 0 else None
 
-    def record_success(self) -> None:
-        """The provider answered: reset the failure count, or close the circuit after a trial."""
+    def record_success(self, *, was_closed: bool = False) -> None:
+        """The provider answered: reset the failure count, or close the circuit after a trial.
+
+        ``was_closed``: the circuit was closed when the call began. Then only the failure count
+        needs resetting, which is harmless even if another process opened the circuit meanwhile
+        (an open circuit does not count, and closing it again resets the count), so the state is
+        not read again: one Redis round trip per call instead of two.
+        """
+        if was_closed:
+            self._state_storage.reset_counter()
+            return
         with contextlib.suppress(pybreaker.CircuitBreakerError):  # reopened meanwhile elsewhere
             self.call(_succeed)
 
@@ -286,7 +298,8 @@ def _guarded(
     outcome = "error"
     failure: Exception | None = None
     try:
-        wait = circuit.open_for()
+        state = circuit.current_state
+        wait = circuit.open_for(state)
         if wait is not None:
             raise CircuitOpenError(
                 f"{provider}: circuit open after repeated failures, not calling for {wait:.0f}s",
@@ -303,7 +316,7 @@ def _guarded(
             if transient:
                 circuit.record_failure()
             else:
-                circuit.record_success()
+                circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED)
             if isinstance(exc, ProviderError):
                 outcome = exc.outcome
             else:
@@ -311,7 +324,7 @@ def _guarded(
                 status = getattr(exc, "status_code", None)
                 fields["status"] = status if isinstance(status, int) else None
             raise
-        circuit.record_success()
+        circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED)
         outcome = "success"
         return result
     except CircuitOpenError as exc:

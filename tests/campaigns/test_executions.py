@@ -316,3 +316,30 @@ def test_it_shows_a_steps_duration_in_seconds_on_the_run_page(alice_client, alic
     execution.steps.create(position=0, name="publish", status="succeeded", started_at=start, finished_at=start + timedelta(seconds=77))
     page = alice_client.get(execution.get_absolute_url()).content.decode()
     assert "took 1 min 17 s" in page
+
+
+def test_it_times_every_step_that_ran_and_no_step_that_did_not(campaign, destination):
+    """Quick local steps are written once, on finishing, and still get their start; a publish step
+    is marked running (with its start) before it reaches outside; a step skipped unrun has none."""
+    add_image(campaign)
+    seen = {}
+
+    def publish(*, execution, step, caption):
+        seen["publish"] = ExecutionStep.objects.values_list("status", "started_at").get(pk=step.pk)
+        return StepOutcome(detail="ok")
+
+    fake = destination()
+    fake.publish = publish
+    execution = executions.execution_create(campaign=campaign)
+    executions.execution_run(execution_id=execution.pk)
+    assert seen["publish"][0] == "running" and seen["publish"][1] is not None
+    for step in execution.steps.all():
+        assert step.status == "succeeded" and step.started_at <= step.finished_at, step.name
+
+    failing = CampaignFactory(workspace=campaign.workspace, caption="x" * 2201)
+    add_image(failing)
+    execution = executions.execution_create(campaign=failing)
+    executions.execution_run(execution_id=execution.pk)
+    caption, publish_step = execution.steps.filter(name__in=["render_caption", "publish"]).order_by("position")
+    assert caption.status == "failed" and caption.started_at is not None
+    assert publish_step.status == "skipped" and publish_step.started_at is None

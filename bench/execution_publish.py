@@ -1,0 +1,187 @@
+"""The engine's own time for a run with one Instagram target, the Graph API answering at once.
+
+A fake Graph API runs in a process of its own on 127.0.0.1 and answers every call at once from
+canned JSON (quota, container, status FINISHED, publish, permalink, first comment). Each sample
+is one whole run, timed from the worker's call to ``execution_run`` until it returns: claiming
+the run, preparing the image and the caption, the six Graph calls through the shared HTTP layer
+(``integrations/http.py``), and every row written on the way. Nothing is subtracted; the round
+trips to the fake are printed beside the result for scale. Creating the runs is not timed
+(``schedule_dispatch`` measures that).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests as http_client
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
+
+from bench import Metric, Result
+from bench.schedule_dispatch import _reset_pool
+from campaigns import executions, images, services
+from campaigns.models import CampaignExecution, ExecutionStatus
+from integrations.instagram.models import InstagramAccount
+from marketing.models import User
+from marketing.services import workspace_create
+
+RUNS = 60
+WARMUP = 5
+MAX_MS = 15.0
+IG_USER_ID = "17841400000000099"
+
+
+def _serve(port_out, calls) -> None:
+    """The fake Graph API: every answer precomputed, one JSON object per call."""
+    counter = iter(range(17900000000000000, 18000000000000000))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK hold the second one 40 ms, which no real server does.
+        disable_nagle_algorithm = True
+
+        def _answer(self) -> None:
+            with calls.get_lock():
+                calls.value += 1
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            path = self.path.split("?", 1)[0].rstrip("/").split("/")[2:]  # after /graph/v23.0
+            if path[-1] == "content_publishing_limit":
+                body = {"data": [{"quota_usage": 0, "config": {"quota_total": 100, "quota_duration": 86400}}]}
+            elif path[-1] in ("media", "media_publish", "comments"):
+                body = {"id": str(next(counter))}
+            elif "permalink" in self.path:
+                body = {"permalink": f"https://www.instagram.com/p/{path[0]}/", "id": path[0]}
+            else:  # a container's status
+                body = {"status_code": "FINISHED", "id": path[0]}
+            payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    port_out.put(httpd.server_address[1])
+    httpd.serve_forever(0.05)
+
+
+def _round_trip_ms(url: str, count: int = 50) -> float:
+    """Median time of one bare GET to the fake, on a kept-alive connection, for scale."""
+    with http_client.Session() as session:
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            session.get(f"{url}/{IG_USER_ID}/content_publishing_limit").raise_for_status()
+            samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def run(*, requests: int) -> Result:
+    from campaigns.tasks import run_execution
+
+    result = Result()
+    app = run_execution.app
+    queue = f"bench-publish-{os.getpid()}"
+    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
+    context = multiprocessing.get_context("fork")
+    ports, calls = context.Queue(), context.Value("i", 0)
+    fake = context.Process(target=_serve, args=(ports, calls), daemon=True)
+    fake.start()
+    graph_url = f"http://127.0.0.1:{ports.get(timeout=10)}/graph/v23.0"
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir, override_settings(
+            INSTAGRAM_GRAPH_URL=graph_url,
+            META_APP_ID="1234567890",
+            META_APP_SECRET="bench-app-secret",
+            OUTBOUND_ALLOW_PRIVATE_HOSTS=True,
+        ):
+            # The runs this creates are queued to a queue of the benchmark's own, deleted afterwards;
+            # the benchmark runs them itself, as the worker would.
+            app.conf.task_always_eager = False
+            app.conf.task_routes = {"campaigns.tasks.run_execution": {"queue": queue}}
+            if not settings.REDIS_URL:
+                app.conf.broker_transport_options = {
+                    "data_folder_in": broker_dir, "data_folder_out": broker_dir, "control_folder": broker_dir,
+                }  # fmt: skip
+            _reset_pool(app)
+            try:
+                samples = _measure(result)
+            finally:
+                if settings.REDIS_URL:
+                    with app.connection_for_write() as connection:
+                        connection.default_channel.client.delete(queue)
+                for key, value in saved.items():
+                    app.conf[key] = value
+                _reset_pool(app)
+            graph_calls = calls.value / (WARMUP + RUNS)
+            bare = _round_trip_ms(graph_url)
+    finally:
+        fake.terminate()
+        fake.join(5)
+    median = statistics.median(samples)
+    p90 = statistics.quantiles(samples, n=10, method="inclusive")[-1]
+    result.say(
+        f"one run, one Instagram target: median {median:.2f} ms, p90 {p90:.2f} ms, min {min(samples):.2f} ms "
+        f"({len(samples)} runs; {graph_calls:g} Graph calls each, a bare round trip to the fake takes {bare:.2f} ms)"
+    )
+    result.metrics.append(Metric("execution_publish_overhead_ms", median, "ms", MAX_MS, decimals=2))
+    return result
+
+
+def _measure(result: Result) -> list[float]:
+    user = User.objects.create_user(email="publish@bench.example", password="x")
+    workspace = workspace_create(name="Publish bench", owner=user)
+    account = InstagramAccount.objects.create(
+        workspace=workspace,
+        ig_user_id=IG_USER_ID,
+        username="benchshop",
+        page_id="1000099",
+        page_name="Bench Page",
+        access_token="EAAbenchtoken",
+        token_expires_at=timezone.now() + timezone.timedelta(days=50),
+    )
+    campaign = services.campaign_create(
+        workspace=workspace,
+        by=user,
+        name="Publish bench",
+        caption="New in store this week",
+        hashtags="#bench",
+        first_comment="Link in bio",
+        targets=[f"instagram:{account.pk}"],
+    )
+    services.campaign_image_add(campaign=campaign, prepared=images.draw_placeholder(title="Bench", subtitle="One image"))
+    samples, cpu = [], []
+    for n in range(WARMUP + RUNS):
+        execution = executions.execution_create(campaign=campaign, by=user)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        executions.execution_run(execution_id=execution.pk)
+        elapsed = (time.perf_counter() - started) * 1000
+        cpu_ms = (time.process_time() - started_cpu) * 1000
+        execution.refresh_from_db()
+        if execution.status != ExecutionStatus.SUCCEEDED:
+            raise AssertionError(f"run {n} ended {execution.status}: {execution.error_message}")
+        if n >= WARMUP:
+            samples.append(elapsed)
+            cpu.append(cpu_ms)
+    steps = execution.steps.filter(name="publish").get()
+    if not steps.external_id or not steps.external_url:
+        raise AssertionError("the publish step recorded no media id or permalink")
+    published = CampaignExecution.objects.filter(campaign=campaign, status=ExecutionStatus.SUCCEEDED).count()
+    result.say(f"{published} runs published, each to @{account.username}; this process's CPU time per run: median {statistics.median(cpu):.2f} ms")
+    return samples
