@@ -318,3 +318,16 @@ def test_it_lets_the_caller_say_which_sdk_errors_are_transient():
 
     with pytest.raises(CircuitOpenError):
         http.call("acme", "chat", lambda: None)
+
+
+def test_it_resets_the_failure_count_when_a_call_succeeds_between_failures(server):
+    """fail_max=3 counts failures in a row: two, a success, two more leave the circuit closed."""
+    server.answer(Answer(503), Answer(503), Answer(200), Answer(503), Answer(503), Answer(200))
+    for answer in ("fail", "fail", "ok", "fail", "fail", "ok"):
+        if answer == "ok":
+            http.request("acme", "GET", server.url("/"), retries=0)
+        else:
+            with pytest.raises(ProviderError) as caught:
+                http.request("acme", "GET", server.url("/"), retries=0)
+            assert not isinstance(caught.value, CircuitOpenError)
+    assert len(server.hits) == 6
