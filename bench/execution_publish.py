@@ -54,7 +54,7 @@ def _serve(port_out, calls) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            path = self.path.split("?", 1)[0].rstrip("/").split("/")[2:]  # after /graph/v23.0
+            path = self.path.split("?", 1)[0].rstrip("/").split("/")[3:]  # after /graph/v23.0/
             if path[-1] == "content_publishing_limit":
                 body = {"data": [{"quota_usage": 0, "config": {"quota_total": 100, "quota_duration": 86400}}]}
             elif path[-1] in ("media", "media_publish", "comments"):
@@ -179,9 +179,9 @@ def _measure(result: Result) -> list[float]:
         if n >= WARMUP:
             samples.append(elapsed)
             cpu.append(cpu_ms)
-    steps = execution.steps.filter(name="publish").get()
-    if not steps.external_id or not steps.external_url:
-        raise AssertionError("the publish step recorded no media id or permalink")
+    step = execution.steps.filter(name="publish").get()
+    if not step.external_id or step.external_url != f"https://www.instagram.com/p/{step.external_id}/":
+        raise AssertionError(f"the publish step recorded no media id or the wrong permalink: {step.external_url!r}")
     published = CampaignExecution.objects.filter(campaign=campaign, status=ExecutionStatus.SUCCEEDED).count()
     result.say(f"{published} runs published, each to @{account.username}; this process's CPU time per run: median {statistics.median(cpu):.2f} ms")
     return samples
