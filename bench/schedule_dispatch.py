@@ -74,6 +74,9 @@ def _reset_pool(app) -> None:
         app._pool = None
     # The producer pool holds on to the connection pool just closed.
     app.amqp._producer_pool = None
+    # Celery reads task_routes once into a router it keeps: a change of queue needs a new one.
+    app.amqp.flush_routes()
+    vars(app.amqp).pop("router", None)
 
 
 def run(*, requests: int) -> Result:

@@ -20,12 +20,12 @@ needs_redis = pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs Re
 @pytest.fixture
 def queue(settings):
     """Routes the run task to a Redis queue of the test's own, read back and deleted afterwards."""
-    from marketing.celery import app
-
+    app = run_execution.app  # the app the task sends through, which a test may have changed
     name = f"test-outbox-{os.getpid()}"
     saved = app.conf.task_routes, app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_routes, app.conf.task_always_eager = {run_execution.name: {"queue": name}}, False
+    _new_router(app)
     with app.connection_for_write() as connection:
         client = connection.default_channel.client
         client.delete(name)
@@ -34,6 +34,13 @@ def queue(settings):
         finally:
             client.delete(name)
             app.conf.task_routes, app.conf.task_always_eager = saved
+            _new_router(app)
+
+
+def _new_router(app) -> None:
+    # Celery reads task_routes once into a router it keeps: a change of queue needs a new one.
+    app.amqp.flush_routes()
+    vars(app.amqp).pop("router", None)
 
 
 def _first_argument(raw: bytes):
