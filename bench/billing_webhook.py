@@ -18,6 +18,7 @@ from django.test import Client, override_settings
 from djstripe.models import WebhookEndpoint
 
 from bench import Metric, Result
+from bench.schedule_dispatch import _reset_pool
 from billing import webhooks
 from billing.models import ReceivedEvent
 from billing.selectors import workspace_allowance
@@ -28,8 +29,8 @@ from marketing.services import workspace_create
 from tests.billing.fake_stripe import FakeStripe, sign
 
 TARGET_MS = 50.0
-# A worker handles ten events a second or more.
-PROCESSING_TARGET_MS = 100.0
+# Issue 12 asks for 50 ms to process a delivery end to end: the worker's part is held to it too.
+PROCESSING_TARGET_MS = 50.0
 QUEUE = "bench_billing_webhook"
 SECRET = "whsec_bench_secret"
 
@@ -63,6 +64,7 @@ def _own_queue():
     routes, eager = app.conf.task_routes, app.conf.task_always_eager
     app.conf.task_routes = {process_stripe_event.name: {"queue": QUEUE}}
     app.conf.task_always_eager = False
+    _reset_pool(app)
     try:
         yield
     finally:
@@ -75,6 +77,7 @@ def _own_queue():
                 queue.delete()
         except Exception:  # the broker went away: nothing to clean
             pass
+        _reset_pool(app)
 
 
 def _measure(fake: FakeStripe, result: Result, requests: int) -> list[float]:

@@ -21,6 +21,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from bench import Metric, Result
+from bench.schedule_dispatch import _reset_pool
 from integrations.cms import services
 from integrations.cms.models import ContentItem, ContentSource, ItemStatus, SourceState
 from marketing.models import User
@@ -158,9 +159,3 @@ def run(*, requests: int) -> Result:
         raise AssertionError(f"expected {SOURCES} good polls and {SOURCES // CHANGED_EVERY} new posts: {failed[:3]}")
     result.metrics.append(Metric("cms_poll_1000_sources_s", elapsed, "s", MAX_SECONDS, decimals=2))
     return result
-
-
-def _reset_pool(app) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None

@@ -19,6 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import kombu.pools
 from django.conf import settings
 from django.db import connection as db_connection, connections
 from django.db.models import Count
@@ -69,9 +70,10 @@ def _queued(app, queue: str, folder: Path | None) -> int:
 
 def _reset_pool(app) -> None:
     # Broker connections are made from the settings of their time: start over after a change.
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # app._pool is kombu's process-wide pool for the broker URL; kombu keeps handing out a pool
+    # once closed, so its registries are emptied too.
+    app._pool = None
+    kombu.pools.reset()
     # The producer pool holds on to the connection pool just closed.
     app.amqp._producer_pool = None
     # Celery reads task_routes once into a router it keeps: a change of queue needs a new one.

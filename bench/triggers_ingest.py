@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
@@ -157,6 +158,9 @@ def gunicorn(database_url: str, folder: str) -> Iterator[int]:
         "DATABASE_URL": database_url,
         "DEBUG": "False",
         "SECRET_KEY": secrets.token_urlsafe(40),
+        # Production requires these two (marketing/settings.py); the benchmark stores no secret.
+        "PUBLIC_BASE_URL": f"http://{HOST}",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "False",
         "SECURE_COOKIES": "False",
