@@ -287,6 +287,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-prune-stripe-events": {"task": "billing.tasks.prune_stripe_events", "schedule": crontab(hour=3, minute=40)},
     "triggers-flush-events": {"task": "triggers.tasks.flush_buffered_events", "schedule": 2.0, "options": {"expires": 10}},
     "cms-poll-due-sources": {"task": "integrations.cms.tasks.poll_due_sources", "schedule": 60.0, "options": {"expires": 55}},
+    "cms-recover-stuck-items": {"task": "integrations.cms.tasks.recover_stuck_items", "schedule": 300.0},
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "monitoring-minute": {"task": "monitoring.tasks.every_minute", "schedule": crontab(), "options": {"expires": 55}},
     "monitoring-prune": {"task": "monitoring.tasks.prune", "schedule": crontab(hour=2, minute=55)},

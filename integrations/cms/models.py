@@ -128,6 +128,7 @@ class ContentItem(models.Model):
     )
     note = models.TextField(blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
+    processing_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-imported_at", "-id"]

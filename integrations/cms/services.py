@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # the next poll by this much and no more.
 POLL_LEASE = timedelta(minutes=5)
 CLAIM_BATCH = 2000
+# Far beyond a real item's work (each outside call has its own timeout and retries).
+STUCK_AFTER = timedelta(minutes=30)
 EDITABLE_FIELDS = (
     "name", "url", "wp_username", "wp_app_password", "poll_interval", "trigger", "create_drafts",
     "publish_automatically", "template_campaign", "wp_post_status", "wp_category",
@@ -323,7 +325,10 @@ def _store(source: ContentSource, posts: list[feeds.Post], *, baseline: bool) ->
 
 def item_process(*, item_id: int) -> ContentItem | None:
     """Sends the post's event to the source's trigger and/or makes its campaign, once."""
-    if not ContentItem.objects.filter(pk=item_id, status=ItemStatus.NEW).update(status=ItemStatus.PROCESSING):
+    claimed = ContentItem.objects.filter(pk=item_id, status=ItemStatus.NEW).update(
+        status=ItemStatus.PROCESSING, processing_since=timezone.now()
+    )
+    if not claimed:
         return ContentItem.objects.filter(pk=item_id).first()
     item = ContentItem.objects.select_related("source", "source__trigger", "source__template_campaign").get(pk=item_id)
     source = item.source
@@ -416,3 +421,15 @@ def items_retry(*, source: ContentSource) -> int:
 
     transaction.on_commit(lambda: outbox.send_many(process_item, [(item_id,) for item_id in ids]))
     return len(ids)
+
+
+def items_recover_stuck(*, now: datetime | None = None) -> int:
+    """Fails items whose worker died while working on them, so none says "working on it" for ever.
+
+    They are not run again on their own: the event may have reached the trigger, or the draft been
+    made, before the worker died; a person retries them from the source's page."""
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    return ContentItem.objects.filter(status=ItemStatus.PROCESSING, processing_since__lt=cutoff).update(
+        status=ItemStatus.FAILED,
+        note="The worker stopped while working on this post; retry it from the source's page.",
+    )

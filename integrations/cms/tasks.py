@@ -22,3 +22,9 @@ def poll_source(source_id: int) -> None:
 @shared_task(ignore_result=True)
 def process_item(item_id: int) -> None:
     services.item_process(item_id=item_id)
+
+
+@shared_task(ignore_result=True)
+def recover_stuck_items() -> int:
+    """Beat: items whose worker died fail with a reason instead of waiting for ever."""
+    return services.items_recover_stuck()

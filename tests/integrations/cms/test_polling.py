@@ -234,6 +234,37 @@ def test_it_processes_an_item_once(source, feed_server):
     assert source.workspace.campaigns.count() == 1
 
 
+def test_it_fails_an_item_whose_worker_died_and_lets_a_person_retry_it(source, feed_server):
+    feed_server.serve("/feed.xml", two_posts())
+    poll(source)
+    item = source.items.get(guid="new-2")
+    item.status = ItemStatus.NEW
+    item.save(update_fields=["status"])
+    claimed_at = timezone.now()
+    # The worker claims the item, then dies before finishing it.
+    ContentItem.objects.filter(pk=item.pk).update(status=ItemStatus.PROCESSING, processing_since=claimed_at)
+
+    assert services.items_recover_stuck(now=claimed_at + timedelta(minutes=5)) == 0  # still at work
+    assert services.items_recover_stuck(now=claimed_at + services.STUCK_AFTER + timedelta(seconds=1)) == 1
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.FAILED
+    assert "retry" in item.note
+    assert services.items_retry(source=source) == 1
+    services.item_process(item_id=item.pk)
+    item.refresh_from_db()
+    assert item.status == ItemStatus.DONE
+    assert item.campaign is not None
+
+
+def test_it_stamps_the_time_it_starts_working_on_an_item(source, feed_server):
+    feed_server.serve("/feed.xml", two_posts())
+    poll(source)
+    item = source.items.get(guid="new-2")
+    assert item.processing_since is not None
+    assert services.items_recover_stuck() == 0  # a finished item is never touched
+
+
 # Broken and hostile sources --------------------------------------------------------------------
 
 
