@@ -36,6 +36,16 @@ def test_it_refuses_to_start_in_production_without(missing):
     assert f"{missing} must be set when DEBUG is off" in result.stderr
 
 
+def test_it_names_the_missing_variable_in_one_line_from_manage_py():
+    environment = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=environment, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("manage.py: SECRET_KEY must be set when DEBUG is off"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_it_starts_in_production_with_everything_set():
     result = _load_settings(**PRODUCTION)
     assert result.returncode == 0, result.stderr
