@@ -229,6 +229,8 @@ def test_it_offers_a_new_post_on_each_coming_day_of_the_month(alice_client, alic
     assert days["2026-03-02"].new_at == datetime(2026, 3, 2, 9, 0)
     assert b'href="/campaigns/new/?at=2026-03-03T09:00" aria-label="New post on Tuesday 3 March"' in response.content
     assert b'aria-label="New post on Sunday 1 March"' not in response.content
+    # The first days of April close the grid's last week, and take a post like any other day.
+    assert b'href="/campaigns/new/?at=2026-04-01T09:00" aria-label="New post on Wednesday 1 April"' in response.content
     frozen.move_to(datetime(2026, 3, 2, 15, 20, tzinfo=UTC))
     response = alice_client.get("/calendar/?view=month&date=2026-03-01")
     days = {day.day.isoformat(): day for week in response.context["grid"].weeks for day in week}
