@@ -22,11 +22,13 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from PIL import Image
+
+from tests.local_server import LocalServer, QuietHandler
 
 # The read timeout the fixture gives the OpenAI client, so a hung answer fails fast.
 TIMEOUT = 0.5
@@ -60,22 +62,18 @@ class Received:
     json: Any
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     def __init__(self) -> None:
         self.image = png()
         self.chat_text = '{"caption": "A caption from the fake.", "hashtags": ["fake"]}'
         self.requests: list[Received] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        # A short poll interval lets shutdown() return at once rather than after half a second.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.origin}/v1"
 
     def reply(self, *replies: Reply) -> None:
         """Queue answers for the next requests, in order."""
@@ -139,7 +137,7 @@ class FakeOpenAI:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -155,7 +153,7 @@ class FakeOpenAI:
                     return
                 reply = fake._next(received)
                 if reply.hang:
-                    fake._stopping.wait(10)
+                    fake.stopping.wait(10)
                     return
                 if reply.body is not None:
                     body = reply.body
@@ -178,19 +176,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         return Handler
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+
+from tests.local_server import LocalServer, QuietHandler
 
 FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures" / "fixtures3.json"
 API_VERSION = "2026-05-27.dahlia"
@@ -78,7 +79,7 @@ class NotFound(Exception):
     pass
 
 
-class FakeStripe:
+class FakeStripe(LocalServer):
     def __init__(self) -> None:
         self.templates: dict[str, dict] = json.loads(FIXTURES.read_text())["resources"]
         self.objects: dict[str, dict] = {}
@@ -90,8 +91,7 @@ class FakeStripe:
         self.webhook_secret: str | None = None
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self._lock = threading.RLock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        super().__init__(self._handler())
         self.account = self._new("account", "acct", email="owner@example.com", business_profile=None)
         self.account["settings"] = None
 
@@ -99,25 +99,13 @@ class FakeStripe:
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeStripe:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.origin
 
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
 
             def _dispatch(self, method: str) -> None:
                 url = urlsplit(self.path)

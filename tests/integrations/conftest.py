@@ -4,12 +4,13 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from integrations import http
+from tests.local_server import LocalServer, QuietHandler
 
 
 @pytest.fixture
@@ -53,23 +54,20 @@ class Hit:
     headers: dict[str, str]
 
 
-class ScriptedServer:
+class ScriptedServer(LocalServer):
     """A local HTTP server that gives the queued answers in order, then 200s, and records hits."""
 
     def __init__(self) -> None:
         self.answers: deque[Answer] = deque()
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        # A short poll interval lets shutdown() return at once rather than after half a second.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        super().__init__(self._handler())
 
     def answer(self, *answers: Answer) -> None:
         self.answers.extend(answers)
 
     def url(self, path: str = "/") -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return self.origin + path
 
     def _next(self, hit: Hit) -> Answer:
         with self._lock:
@@ -79,7 +77,7 @@ class ScriptedServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
@@ -100,18 +98,8 @@ class ScriptedServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         return Handler
 
-    def __enter__(self) -> "ScriptedServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture

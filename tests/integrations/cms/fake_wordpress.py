@@ -11,20 +11,21 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.local_server import LocalServer, QuietHandler
+
 USER, PASSWORD = "editor", "abcd efgh ijkl mnop qrst uvwx"
 
 
 @dataclass
-class FakeWordPress:
+class FakeWordPress(LocalServer):
     posts: list[dict[str, Any]] = field(default_factory=list)
     media: list[dict[str, Any]] = field(default_factory=list)
     terms: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"categories": [], "tags": []})
@@ -35,10 +36,13 @@ class FakeWordPress:
     def lose_next(self, method: str, route: str) -> None:
         self._lose.add((method, route))
 
-    def start(self) -> None:
+    def __post_init__(self) -> None:
+        super().__init__(self._handler())
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
@@ -67,20 +71,11 @@ class FakeWordPress:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True).start()
+        return Handler
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.origin
 
     def _answer(self, method: str, route: str, query: dict, headers: Any, body: bytes) -> tuple[int, Any]:
         parts = route.strip("/").split("/")  # wp, v2, collection[, id]
@@ -116,7 +111,5 @@ class FakeWordPress:
 @pytest.fixture
 def fake_wordpress(settings) -> Iterator[FakeWordPress]:
     settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
-    fake = FakeWordPress()
-    fake.start()
-    yield fake
-    fake.stop()
+    with FakeWordPress() as fake:
+        yield fake

@@ -8,15 +8,16 @@ hostile answers. Feed files of real published shapes live in ``tests/integration
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
+from tests.local_server import LocalServer, QuietHandler
 
 FEEDS = Path(__file__).parent / "feeds"
 LAST_MODIFIED = "Tue, 01 Dec 2026 09:00:00 GMT"
@@ -37,25 +38,16 @@ class Route:
     endless: bool = False  # stream without Content-Length until the client leaves
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        pass  # clients that hang up on a hostile answer are the point of several tests
-
-
-class FeedServer:
+class FeedServer(LocalServer):
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self._stopping = threading.Event()
-        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        super().__init__(self._handler(), quiet_errors=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -74,7 +66,7 @@ class FeedServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -121,7 +113,7 @@ class FeedServer:
                         self.send_header(name, value)
                     self.send_header("Connection", "close")
                     self.end_headers()
-                    while not server._stopping.is_set():
+                    while not server.stopping.is_set():
                         self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     pass
@@ -134,7 +126,7 @@ class FeedServer:
                     self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
                     for byte in route.body:
-                        if server._stopping.is_set():
+                        if server.stopping.is_set():
                             return
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
@@ -142,19 +134,8 @@ class FeedServer:
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     pass
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         return Handler
 
-    def __enter__(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture

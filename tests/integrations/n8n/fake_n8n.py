@@ -16,11 +16,13 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.local_server import LocalServer, QuietHandler
 
 API_KEY = "test-n8n-api-key"
 READ_ONLY = ("id", "active", "createdAt", "updatedAt", "tags", "shared", "activeVersion")
@@ -49,7 +51,7 @@ class Scripted:
 
 
 @dataclass
-class FakeN8n:
+class FakeN8n(LocalServer):
     api_key: str = API_KEY
     public_api: bool = True
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -61,14 +63,11 @@ class FakeN8n:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        # A short poll interval lets shutdown() return at once rather than after half a second.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def fail(self, method: str, path: str, status: int, body: Any = None) -> None:
         """The next ``method`` request whose path starts with ``path`` gets this answer."""
@@ -202,7 +201,7 @@ class FakeN8n:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -222,18 +221,8 @@ class FakeN8n:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         return Handler
 
-    def __enter__(self) -> FakeN8n:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 def _invalid_workflow(body: dict[str, Any]) -> str:

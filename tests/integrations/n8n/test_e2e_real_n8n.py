@@ -6,10 +6,8 @@ pytest-django's live server; n8n calls its callback URL for real. Everything lis
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from integrations.n8n import selectors, services
 from integrations.n8n.client import N8nClient
 from integrations.n8n.signing import canonical_json, sign
 from tests.factories import CampaignFactory, add_image
+from tests.local_server import LocalServer, QuietHandler
 
 BASE_URL = os.environ.get("N8N_E2E_BASE_URL", "")
 API_KEY = os.environ.get("N8N_E2E_API_KEY", "")
@@ -32,7 +31,7 @@ pytestmark = [
 ]
 
 
-class Receiver:
+class Receiver(LocalServer):
     """A local HTTP endpoint standing in for the outside world n8n talks to (a webhook, a chat, Graph API)."""
 
     def __init__(self, answer: Callable[[str, str], Any] | None = None) -> None:
@@ -40,7 +39,7 @@ class Receiver:
         self.answer = answer or (lambda method, path: {"ok": True})
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -54,18 +53,10 @@ class Receiver:
 
             do_GET = do_POST = _serve
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True).start()
+        super().__init__(Handler)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.origin + path
 
 
 @pytest.fixture
@@ -83,9 +74,8 @@ def real_n8n(settings, live_server) -> N8nClient:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.stop()
+    with Receiver() as running:
+        yield running
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float = ROUND_TRIP_TIMEOUT) -> Any:
@@ -196,8 +186,7 @@ def test_it_reports_the_media_id_of_instagram_publishing_through_n8n(real_n8n, a
             return {"id": "comment-1"}
         return {"id": "container-1", "status_code": "FINISHED"}
 
-    fake_graph = Receiver(graph)
-    try:
+    with Receiver(graph) as fake_graph:
         workflow = services.workflow_install(
             workspace=alice_workspace,
             template_key="instagram-publish",
@@ -215,5 +204,3 @@ def test_it_reports_the_media_id_of_instagram_publishing_through_n8n(real_n8n, a
         assert requests.utils.quote(image.public_url, safe="") in paths[0]
         assert all("access_token=IG-TOKEN" in path for path in paths)
         assert any(path.startswith("/v23.0/17900000000000001/comments?message=More%20in%20bio") for path in paths)
-    finally:
-        fake_graph.stop()
