@@ -1,9 +1,11 @@
-"""A customer.subscription.updated delivery: what Stripe waits for, and the processing after it.
+"""A customer.subscription.updated delivery processed end to end: what Stripe waits for, then the processing.
 
-``billing_webhook_per_event_ms`` is Stripe's wait: the endpoint's whole request (signature check,
-the event stored once, the processing task published to the configured broker on commit).
-``billing_webhook_processing_ms`` is the task a worker then runs per event (dj-stripe's re-read
-of the subscription and its sync, the workspace's plan), timed by calling it in process.
+Stripe's wait is the endpoint's whole request (signature check, the event stored once, the
+processing task published to the configured broker on commit). The processing is the task a
+worker then runs per event (dj-stripe's re-read of the subscription and its sync, the
+workspace's plan), timed by calling it in process. ``billing_webhook_per_event_ms`` is the two
+together per delivery (issue 12: "process a delivery end to end"); ``billing_webhook_processing_ms``
+the task alone.
 Stripe is the local fake from the tests (tests/billing/fake_stripe.py), so that re-read is a real
 HTTP round trip on loopback. The tasks go to a queue of the benchmark's own, deleted at the end.
 """
@@ -29,7 +31,6 @@ from marketing.services import workspace_create
 from tests.billing.fake_stripe import FakeStripe, sign
 
 TARGET_MS = 50.0
-# Issue 12 asks for 50 ms to process a delivery end to end: the worker's part is held to it too.
 PROCESSING_TARGET_MS = 50.0
 QUEUE = "bench_billing_webhook"
 SECRET = "whsec_bench_secret"
@@ -48,11 +49,13 @@ def run(*, requests: int) -> Result:
             samples, processing = _measure(fake, result, requests)
     finally:
         fake.stop()
-    median = statistics.median(samples)
-    result.say(f"customer.subscription.updated accepted: median {median:.1f} ms, max {max(samples):.1f} ms ({len(samples)} deliveries)")
+    accepted = statistics.median(samples)
+    result.say(f"customer.subscription.updated accepted (Stripe's wait): median {accepted:.1f} ms, max {max(samples):.1f} ms ({len(samples)} deliveries)")
     processed = statistics.median(processing)
     result.say(f"  processed by the task: median {processed:.1f} ms, max {max(processing):.1f} ms")
-    result.metrics.append(Metric("billing_webhook_per_event_ms", median, "ms", TARGET_MS))
+    whole = [a + b for a, b in zip(samples, processing, strict=True)]
+    result.say(f"  end to end: median {statistics.median(whole):.1f} ms, max {max(whole):.1f} ms")
+    result.metrics.append(Metric("billing_webhook_per_event_ms", statistics.median(whole), "ms", TARGET_MS))
     result.metrics.append(Metric("billing_webhook_processing_ms", processed, "ms", PROCESSING_TARGET_MS))
     return result
 

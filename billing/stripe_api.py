@@ -7,10 +7,11 @@ dj-stripe makes its own SDK calls (webhook processing re-reads objects); those u
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TypeVar
 
 import stripe
 from django.conf import settings
@@ -81,6 +82,22 @@ def call(operation: str, fn: Callable[[], T]) -> T:
 # secrets of outside services are encrypted at rest, and ours lives in settings anyway
 # (STRIPE_SECRET_KEY), so dj-stripe is pointed at settings and remembers only the account id.
 _account_ids: dict[str, str] = {}
+# Accounts already read in the current unit of work (``accounts_remembered``), by key digest.
+_accounts_in_hand: ContextVar[dict | None] = ContextVar("stripe_accounts_in_hand", default=None)
+
+
+@contextmanager
+def accounts_remembered() -> Iterator[None]:
+    """Within the block, the account of a key is read from the database once.
+
+    dj-stripe asks for it once per object it syncs (four times for a subscription event). Only
+    for a block inside one transaction: a row read there cannot have gone before it ends.
+    """
+    token = _accounts_in_hand.set({})
+    try:
+        yield
+    finally:
+        _accounts_in_hand.reset(token)
 
 
 def _key_digest(api_key: str) -> str:
@@ -90,10 +107,16 @@ def _key_digest(api_key: str) -> str:
 def _account_for_api_key(cls, api_key: str):
     """``Account.get_or_retrieve_for_api_key`` without storing the key: the account it belongs to,
     read from Stripe once per process (as dj-stripe's ``APIKey.refresh_account`` does)."""
-    account_id = _account_ids.get(_key_digest(api_key))
+    digest = _key_digest(api_key)
+    in_hand = _accounts_in_hand.get()
+    if in_hand is not None and digest in in_hand:
+        return in_hand[digest]
+    account_id = _account_ids.get(digest)
     if account_id:
         account = cls.objects.filter(id=account_id).first()
         if account is not None:
+            if in_hand is not None:
+                in_hand[digest] = account
             return account
     data = cls.stripe_class.retrieve(api_key=api_key, stripe_version=djstripe_settings.STRIPE_API_VERSION)
     with transaction.atomic():

@@ -24,6 +24,7 @@ from djstripe.models import Event, WebhookEndpoint
 
 from marketing import outbox
 
+from . import stripe_api
 from .models import BillingAccount, ReceivedEvent
 from .tasks import process_stripe_event
 
@@ -101,7 +102,8 @@ def event_process(*, received_id: int) -> bool:
                 # One customer's events one at a time: each re-reads the subscription from Stripe,
                 # so whichever runs last writes Stripe's latest state, whatever the delivery order.
                 list(BillingAccount.objects.select_for_update().filter(customer_id=customer_id).values_list("pk"))
-            Event.process(data, api_key=settings.STRIPE_SECRET_KEY)
+            with stripe_api.accounts_remembered():
+                Event.process(data, api_key=settings.STRIPE_SECRET_KEY)
             now = timezone.now()
             ReceivedEvent.objects.filter(pk=received.pk).update(
                 processed_at=now, last_attempt_at=now, attempts=F("attempts") + 1, last_error=""

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djstripe.models import Event, WebhookEventTrigger
 
@@ -59,6 +61,17 @@ def test_it_stores_the_event_and_answers_before_processing_it(
     received.refresh_from_db()
     assert received.processed_at and received.attempts == 1
     assert workspace_allowance(workspace=alice_workspace).plan.key == "pro"
+
+
+def test_it_reads_the_stripe_account_once_per_event(subscribed, catalogue, post, django_capture_on_commit_callbacks):
+    upgrade = catalogue.change_plan(subscribed, "pro_monthly")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert post(upgrade).status_code == 200
+    received = ReceivedEvent.objects.get(event_id=upgrade["id"])
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.event_process(received_id=received.pk) is True
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "djstripe_account"')]
+    assert len(reads) == 1, reads  # dj-stripe asks for it once per object it syncs
 
 
 def test_it_processes_a_duplicate_delivery_once(subscribed, catalogue, deliver, alice_workspace, monkeypatch):
