@@ -321,7 +321,8 @@ def _guarded(
                 outcome = exc.outcome
             else:
                 outcome = "transient_error" if transient else "error"
-                status = getattr(exc, "status_code", None)
+                # OpenAI's and httpx's errors call it status_code, Stripe's http_status.
+                status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
                 fields["status"] = status if isinstance(status, int) else None
             raise
         circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
+import stripe
 from prometheus_client import REGISTRY
 
 from integrations import http
@@ -303,6 +304,19 @@ def test_it_does_not_count_wrapped_sdk_errors_that_are_not_transient(server):
 
     http.request("acme", "GET", server.url("/"))
     assert len(server.hits) == 1
+
+
+def test_it_logs_the_status_of_a_stripe_sdk_error(caplog):
+    caplog.set_level(logging.INFO, logger="integrations.http")
+
+    def missing() -> None:
+        raise stripe.InvalidRequestError("No such product: 'plan_pro'", "id", code="resource_missing", http_status=404)
+
+    with pytest.raises(stripe.InvalidRequestError):
+        http.call("acme", "products.retrieve", missing)
+
+    [record] = [r for r in caplog.records if r.name == "integrations.http"]
+    assert (record.operation, record.status, record.outcome) == ("products.retrieve", 404, "error")
 
 
 def test_it_lets_the_caller_say_which_sdk_errors_are_transient():
