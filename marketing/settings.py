@@ -420,6 +420,8 @@ X_FRAME_OPTIONS = "DENY"
 # <style> elements only from files, or with the request's nonce (Swagger UI's one block). Style
 # attributes stay allowed: they cannot run code, and charts colour their legend with them.
 # Images may come from https (Instagram's CDN), data: (Swagger UI's icons) and blob: (upload previews).
+# Forms post to this origin only, and their answers may redirect only to Stripe's hosted Checkout
+# and portal and to Facebook's login dialog (browsers check a form's redirects against form-action).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -431,6 +433,7 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [NONE],
+        "form-action": [SELF, "https://checkout.stripe.com", "https://billing.stripe.com", "https://www.facebook.com"],
         "frame-ancestors": [NONE],
     },
 }
