@@ -6,11 +6,14 @@ the runner prints them, the ``bench:`` lines last. Nothing here needs the app re
 time, so the runner can import it before ``django.setup()``.
 """
 
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 from django.http import HttpRequest, HttpResponse
@@ -158,3 +161,65 @@ def frozen_timestamps(model, *names: str) -> Iterator[None]:
     finally:
         for f, (auto_now, auto_now_add) in zip(fields, saved):
             f.auto_now, f.auto_now_add = auto_now, auto_now_add
+
+
+@dataclass(frozen=True)
+class OwnQueue:
+    name: str
+    folder: Path | None  # the filesystem broker's folder, None with Redis
+
+    def depth(self, app) -> int:
+        """The messages waiting in the queue."""
+        if self.folder is not None:
+            return sum(1 for _ in self.folder.glob("*.msg"))
+        with app.connection_for_write() as connection:
+            return connection.default_channel.client.llen(self.name)
+
+
+def reset_broker_pools(app) -> None:
+    """Makes Celery connect and route afresh: after a change of its broker or routing settings,
+    and before forking, so that no process shares a connection."""
+    import kombu.pools
+
+    # app._pool is kombu's process-wide pool for the broker URL; kombu keeps handing out a pool
+    # once closed, so its registries are emptied too.
+    app._pool = None
+    kombu.pools.reset()
+    # The producer pool holds on to the connection pool just closed.
+    app.amqp._producer_pool = None
+    # Celery reads task_routes once into a router it keeps: a change of queue needs a new one.
+    app.amqp.flush_routes()
+    vars(app.amqp).pop("router", None)
+
+
+@contextmanager
+def own_queue(app, tasks: str, prefix: str) -> Iterator[OwnQueue]:
+    """Tasks whose names match ``tasks`` (a name or a glob) are published for real, to a queue of
+    the run's own that no worker reads and that is deleted at the end: the developer's queues stay
+    clean. With Redis the configured broker is used; without, a filesystem broker in a temporary folder."""
+    from django.conf import settings
+
+    name = f"{prefix}-{os.getpid()}"
+    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir:
+        folder = None if settings.REDIS_URL else Path(broker_dir)
+        app.conf.task_always_eager = False
+        app.conf.task_routes = {tasks: {"queue": name}}
+        if folder is not None:
+            app.conf.broker_transport_options = {
+                "data_folder_in": broker_dir, "data_folder_out": broker_dir, "control_folder": broker_dir,
+            }  # fmt: skip
+        reset_broker_pools(app)
+        try:
+            yield OwnQueue(name, folder)
+        finally:
+            if folder is None:
+                with app.connection_for_write() as connection:
+                    # Celery's own queue (its exchange and binding), declared on this channel
+                    # first: kombu deletes only the bindings it knows of, and the list with them.
+                    queue = app.amqp.queues[name].bind(connection.default_channel)
+                    queue.declare()
+                    queue.delete()
+            for key, value in saved.items():
+                app.conf[key] = value
+            reset_broker_pools(app)

@@ -13,14 +13,12 @@ HTTP round trip on loopback. The tasks go to a queue of the benchmark's own, del
 import json
 import statistics
 import time
-from contextlib import contextmanager
 
 from django.core.management import call_command
 from django.test import Client, override_settings
 from djstripe.models import WebhookEndpoint
 
-from bench import Metric, Result
-from bench.schedule_dispatch import _reset_pool
+from bench import Metric, Result, own_queue
 from billing import webhooks
 from billing.models import ReceivedEvent
 from billing.selectors import workspace_allowance
@@ -32,7 +30,6 @@ from tests.billing.fake_stripe import FakeStripe, sign
 
 TARGET_MS = 50.0
 PROCESSING_TARGET_MS = 50.0
-QUEUE = "bench_billing_webhook"
 SECRET = "whsec_bench_secret"
 
 
@@ -58,29 +55,6 @@ def run(*, requests: int) -> Result:
     result.metrics.append(Metric("billing_webhook_per_event_ms", statistics.median(whole), "ms", TARGET_MS))
     result.metrics.append(Metric("billing_webhook_processing_ms", processed, "ms", PROCESSING_TARGET_MS))
     return result
-
-
-@contextmanager
-def _own_queue():
-    """Publishes the processing tasks for real, to a queue of the run's own that is deleted after."""
-    app = process_stripe_event.app
-    routes, eager = app.conf.task_routes, app.conf.task_always_eager
-    app.conf.task_routes = {process_stripe_event.name: {"queue": QUEUE}}
-    app.conf.task_always_eager = False
-    _reset_pool(app)
-    try:
-        yield
-    finally:
-        app.conf.task_routes, app.conf.task_always_eager = routes, eager
-        try:
-            with app.connection_for_write() as connection:
-                # Declared on this channel first: kombu deletes only the bindings it knows.
-                queue = app.amqp.queues[QUEUE].bind(connection.default_channel)
-                queue.declare()
-                queue.delete()
-        except Exception:  # the broker went away: nothing to clean
-            pass
-        _reset_pool(app)
 
 
 def _measure(fake: FakeStripe, result: Result, requests: int) -> list[float]:
@@ -112,7 +86,7 @@ def _measure(fake: FakeStripe, result: Result, requests: int) -> list[float]:
         assert webhooks.event_process(received_id=received.pk)
         return (time.perf_counter() - started) * 1000
 
-    with _own_queue():
+    with own_queue(process_stripe_event.app, process_stripe_event.name, "bench-billing"):
         for event in fake.complete_checkout(session_id):
             deliver(event)
             process(event)

@@ -9,23 +9,19 @@ The tasks the new posts queue go to a queue of the benchmark's own, deleted afte
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from bench import Metric, Result
-from bench.schedule_dispatch import _reset_pool
+from bench import Metric, Result, own_queue
 from integrations.cms import services
 from integrations.cms.models import ContentItem, ContentSource, ItemStatus, SourceState
 from marketing.models import User
 from marketing.services import workspace_create
+from tests.local_server import LocalServer, QuietHandler
 
 SOURCES = 1000
 CHANGED_EVERY = 10  # every tenth source has a new post
@@ -47,8 +43,8 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
 
 
-class _Server:
-    """Serves /feed/<n>.xml with ETags and 304s, from a thread pool, like a small web server."""
+class _Server(LocalServer):
+    """Serves /feed/<n>.xml with ETags and 304s, a thread per connection, like a small web server."""
 
     def __init__(self, bodies: dict[str, bytes]) -> None:
         self.bodies = bodies
@@ -56,7 +52,7 @@ class _Server:
         lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -73,19 +69,10 @@ class _Server:
                 if status == 200:
                     self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True).start()
+        super().__init__(Handler)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.origin + path
 
 
 def _setup(server: _Server, now) -> list[ContentSource]:
@@ -122,18 +109,8 @@ def run(*, requests: int) -> Result:
     from integrations.cms.tasks import process_item
 
     result = Result()
-    app = process_item.app
-    queue = f"bench-cms-{os.getpid()}"
-    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
-    server = _Server({})
-    with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir, override_settings(OUTBOUND_ALLOW_PRIVATE_HOSTS=True):
-        app.conf.task_always_eager = False
-        app.conf.task_routes = {"integrations.cms.tasks.*": {"queue": queue}}
-        if not settings.REDIS_URL:
-            app.conf.broker_transport_options = {
-                "data_folder_in": broker_dir, "data_folder_out": broker_dir, "control_folder": broker_dir,
-            }  # fmt: skip
-        _reset_pool(app)
+    server = _Server({}).start()
+    with own_queue(process_item.app, "integrations.cms.tasks.*", "bench-cms"), override_settings(OUTBOUND_ALLOW_PRIVATE_HOSTS=True):
         try:
             now = timezone.now()
             _setup(server, now)
@@ -143,12 +120,6 @@ def run(*, requests: int) -> Result:
             elapsed = time.perf_counter() - started
         finally:
             server.stop()
-            if settings.REDIS_URL:
-                with app.connection_for_write() as connection:
-                    connection.default_channel.client.delete(queue)
-            for key, value in saved.items():
-                app.conf[key] = value
-            _reset_pool(app)
     failed = [poll for poll in polls if poll is None or not poll.ok]
     new_items = sum(poll.new_items for poll in polls if poll)
     result.say(

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import statistics
-import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests as http_client
-from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from bench import Metric, Result
-from bench.schedule_dispatch import _reset_pool
+from bench import Metric, Result, own_queue
 from campaigns import executions, images, services
 from campaigns.models import CampaignExecution, ExecutionStatus
 from integrations.instagram.models import InstagramAccount
@@ -96,39 +92,21 @@ def run(*, requests: int) -> Result:
     from campaigns.tasks import run_execution
 
     result = Result()
-    app = run_execution.app
-    queue = f"bench-publish-{os.getpid()}"
-    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
     context = multiprocessing.get_context("fork")
     ports, calls = context.Queue(), context.Value("i", 0)
     fake = context.Process(target=_serve, args=(ports, calls), daemon=True)
     fake.start()
     graph_url = f"http://127.0.0.1:{ports.get(timeout=10)}/graph/v23.0"
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir, override_settings(
+        # The runs this creates are queued to a queue of the benchmark's own; the benchmark runs
+        # them itself, as the worker would.
+        with own_queue(run_execution.app, run_execution.name, "bench-publish"), override_settings(
             INSTAGRAM_GRAPH_URL=graph_url,
             META_APP_ID="1234567890",
             META_APP_SECRET="bench-app-secret",
             OUTBOUND_ALLOW_PRIVATE_HOSTS=True,
         ):
-            # The runs this creates are queued to a queue of the benchmark's own, deleted afterwards;
-            # the benchmark runs them itself, as the worker would.
-            app.conf.task_always_eager = False
-            app.conf.task_routes = {"campaigns.tasks.run_execution": {"queue": queue}}
-            if not settings.REDIS_URL:
-                app.conf.broker_transport_options = {
-                    "data_folder_in": broker_dir, "data_folder_out": broker_dir, "control_folder": broker_dir,
-                }  # fmt: skip
-            _reset_pool(app)
-            try:
-                samples = _measure(result)
-            finally:
-                if settings.REDIS_URL:
-                    with app.connection_for_write() as connection:
-                        connection.default_channel.client.delete(queue)
-                for key, value in saved.items():
-                    app.conf[key] = value
-                _reset_pool(app)
+            samples = _measure(result)
             graph_calls = calls.value / (WARMUP + RUNS)
             bare = _round_trip_ms(graph_url)
     finally:

@@ -13,19 +13,14 @@ worker picks the runs up and the developer's queue stays clean.
 """
 
 import multiprocessing
-import os
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-import kombu.pools
-from django.conf import settings
 from django.db import connection as db_connection, connections
 from django.db.models import Count
 from django.utils import timezone
 
-from bench import Metric, Result
+from bench import Metric, Result, own_queue, reset_broker_pools
 from campaigns import scheduling
 from campaigns.models import Campaign, CampaignExecution, CampaignStatus, ExecutionStep, Schedule
 from campaigns.tasks import run_execution
@@ -61,92 +56,49 @@ def _dispatcher(now) -> int:
         connections.close_all()  # This process's own connection.
 
 
-def _queued(app, queue: str, folder: Path | None) -> int:
-    if folder is not None:
-        return sum(1 for _ in folder.glob("*.msg"))
-    with app.connection_for_write() as connection:
-        return connection.default_channel.client.llen(queue)
-
-
-def _reset_pool(app) -> None:
-    # Broker connections are made from the settings of their time: start over after a change.
-    # app._pool is kombu's process-wide pool for the broker URL; kombu keeps handing out a pool
-    # once closed, so its registries are emptied too.
-    app._pool = None
-    kombu.pools.reset()
-    # The producer pool holds on to the connection pool just closed.
-    app.amqp._producer_pool = None
-    # Celery reads task_routes once into a router it keeps: a change of queue needs a new one.
-    app.amqp.flush_routes()
-    vars(app.amqp).pop("router", None)
-
-
 def run(*, requests: int) -> Result:
     result = Result()
     app = run_execution.app
-    queue = f"bench-dispatch-{os.getpid()}"
-    saved = {key: app.conf[key] for key in ("task_routes", "task_always_eager", "broker_transport_options")}
-    folder = None
-    with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker_dir:
-        app.conf.task_always_eager = False
-        app.conf.task_routes = {"campaigns.tasks.run_execution": {"queue": queue}}
-        if not settings.REDIS_URL:
-            folder = Path(broker_dir)
-            app.conf.broker_transport_options = {
-                "data_folder_in": broker_dir,
-                "data_folder_out": broker_dir,
-                "control_folder": broker_dir,
-            }
-            result.say("broker: filesystem (set REDIS_URL to measure with Redis)")
-        else:
-            result.say("broker: Redis")
-        _reset_pool(app)
-        try:
-            now = timezone.now()
-            started = time.perf_counter()
-            workspace = _create_due(now)
-            result.say(f"data: {CAMPAIGNS:,} campaigns due at once, made in {time.perf_counter() - started:.1f} s")
+    with own_queue(app, run_execution.name, "bench-dispatch") as queue:
+        result.say("broker: Redis" if queue.folder is None else "broker: filesystem (set REDIS_URL to measure with Redis)")
+        now = timezone.now()
+        started = time.perf_counter()
+        workspace = _create_due(now)
+        result.say(f"data: {CAMPAIGNS:,} campaigns due at once, made in {time.perf_counter() - started:.1f} s")
 
-            dispatchers = 2 if db_connection.vendor == "postgresql" else 1
-            if dispatchers == 1:
+        dispatchers = 2 if db_connection.vendor == "postgresql" else 1
+        if dispatchers == 1:
+            started = time.perf_counter()
+            shares = [scheduling.dispatch_due_runs(now=now)]
+        else:
+            # Forked with no database or broker connection open, so each opens its own.
+            connections.close_all()
+            reset_broker_pools(app)
+            with multiprocessing.get_context("fork").Pool(dispatchers) as pool:
+                pool.map(_ready, range(dispatchers))  # both processes up before the clock starts
                 started = time.perf_counter()
-                shares = [scheduling.dispatch_due_runs(now=now)]
-            else:
-                # Forked with no database or broker connection open, so each opens its own.
-                connections.close_all()
-                _reset_pool(app)
-                with multiprocessing.get_context("fork").Pool(dispatchers) as pool:
-                    pool.map(_ready, range(dispatchers))  # both processes up before the clock starts
-                    started = time.perf_counter()
-                    shares = pool.map(_dispatcher, [now] * dispatchers, chunksize=1)
-            elapsed = time.perf_counter() - started
-            dispatched = sum(shares)
-            result.say(f"dispatchers at once: {dispatchers}, each dispatched {', '.join(f'{n:,}' for n in shares)}")
-            queued = _queued(app, queue, folder)
-            # Other benchmarks of the same run leave executions of their own in the database.
-            ours = CampaignExecution.objects.filter(workspace=workspace)
-            executions = ours.count()
-            duplicates = (
-                ours.values("campaign_id", "planned_for")
-                .annotate(n=Count("id"))
-                .filter(n__gt=1)
-                .count()
-            )
-            again = scheduling.dispatch_due_runs(now=now)
-            result.say(
-                f"dispatched {dispatched:,} in {elapsed:.2f} s: {executions:,} executions, "
-                f"{ExecutionStep.objects.filter(execution__workspace=workspace).count():,} steps, {queued:,} tasks queued, {duplicates} duplicates; "
-                f"a second tick found {again}"
-            )
-            if executions != CAMPAIGNS or queued != CAMPAIGNS or again:
-                raise AssertionError("not every due run got exactly one execution and one queued task")
-        finally:
-            if folder is None:
-                with app.connection_for_write() as connection:
-                    connection.default_channel.client.delete(queue)
-            for key, value in saved.items():
-                app.conf[key] = value
-            _reset_pool(app)
+                shares = pool.map(_dispatcher, [now] * dispatchers, chunksize=1)
+        elapsed = time.perf_counter() - started
+        dispatched = sum(shares)
+        result.say(f"dispatchers at once: {dispatchers}, each dispatched {', '.join(f'{n:,}' for n in shares)}")
+        queued = queue.depth(app)
+        # Other benchmarks of the same run leave executions of their own in the database.
+        ours = CampaignExecution.objects.filter(workspace=workspace)
+        executions = ours.count()
+        duplicates = (
+            ours.values("campaign_id", "planned_for")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .count()
+        )
+        again = scheduling.dispatch_due_runs(now=now)
+        result.say(
+            f"dispatched {dispatched:,} in {elapsed:.2f} s: {executions:,} executions, "
+            f"{ExecutionStep.objects.filter(execution__workspace=workspace).count():,} steps, {queued:,} tasks queued, {duplicates} duplicates; "
+            f"a second tick found {again}"
+        )
+        if executions != CAMPAIGNS or queued != CAMPAIGNS or again:
+            raise AssertionError("not every due run got exactly one execution and one queued task")
     result.metrics += [
         Metric("schedule_dispatch_10000", elapsed, "s", MAX_SECONDS, decimals=2),
         Metric("schedule_dispatch_duplicates", duplicates, "duplicates", 0, decimals=0),
