@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -133,16 +135,26 @@ class _Breaker(pybreaker.CircuitBreaker):
         left = (opened_at + timedelta(seconds=self.reset_timeout) - datetime.now(UTC)).total_seconds()
         return left if left > 0 else None
 
-    def record_success(self, *, was_closed: bool = False) -> None:
+    def state_and_failures(self) -> tuple[str, int]:
+        """The circuit's state and its count of failures in a row, in one Redis round trip."""
+        storage = self._state_storage
+        if isinstance(storage, _RedisStorage):
+            return storage.state_and_failures()
+        return storage.state, storage.counter
+
+    def record_success(self, *, was_closed: bool = False, failures: int = 0) -> None:
         """The provider answered: reset the failure count, or close the circuit after a trial.
 
-        ``was_closed``: the circuit was closed when the call began. Then only the failure count
-        needs resetting, which is harmless even if another process opened the circuit meanwhile
-        (an open circuit does not count, and closing it again resets the count), so the state is
-        not read again: one Redis round trip per call instead of two.
+        ``was_closed``: the circuit was closed when the call began, with ``failures`` failures
+        counted then. Only a count above zero needs resetting, which is harmless even if another
+        process opened the circuit meanwhile (an open circuit does not count, and closing it
+        again resets the count), so the state is not read again: a healthy provider's call costs
+        one Redis round trip. A failure counted elsewhere during the call may be left standing,
+        as if it had come after this success.
         """
         if was_closed:
-            self._state_storage.reset_counter()
+            if failures:
+                self._state_storage.reset_counter()
             return
         with contextlib.suppress(pybreaker.CircuitBreakerError):  # reopened meanwhile elsewhere
             self.call(_succeed)
@@ -151,6 +163,18 @@ class _Breaker(pybreaker.CircuitBreaker):
         """The provider failed transiently: count it, opening the circuit at ``fail_max``."""
         with contextlib.suppress(_Failure, pybreaker.CircuitBreakerError):
             self.call(_fail)
+
+
+class _RedisStorage(pybreaker.CircuitRedisStorage):
+    def state_and_failures(self) -> tuple[str, int]:
+        try:
+            state, failures = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
+        except redis.RedisError:
+            self.logger.exception("RedisError: falling back to default circuit state")
+            return self._fallback_circuit_state, 0
+        if state is None:  # gone from Redis: pybreaker's read sets it up again
+            return self.state, 0
+        return state.decode("utf-8"), int(failures or 0)
 
 
 class _Failure(Exception):
@@ -298,7 +322,7 @@ def _guarded(
     outcome = "error"
     failure: Exception | None = None
     try:
-        state = circuit.current_state
+        state, failures = circuit.state_and_failures()
         wait = circuit.open_for(state)
         if wait is not None:
             raise CircuitOpenError(
@@ -316,7 +340,7 @@ def _guarded(
             if transient:
                 circuit.record_failure()
             else:
-                circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED)
+                circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED, failures=failures)
             if isinstance(exc, ProviderError):
                 outcome = exc.outcome
             else:
@@ -325,7 +349,7 @@ def _guarded(
                 status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
                 fields["status"] = status if isinstance(status, int) else None
             raise
-        circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED)
+        circuit.record_success(was_closed=state == pybreaker.STATE_CLOSED, failures=failures)
         outcome = "success"
         return result
     except CircuitOpenError as exc:
@@ -458,6 +482,13 @@ def _session(provider: str) -> requests.Session:
         session = _sessions.get(provider)
         if session is None:
             session = _sessions[provider] = requests.Session()
+            # With trust_env, requests reads the whole environment and looks for ~/.netrc on every
+            # call (a third of its own time). The environment is read once here instead: its CA
+            # bundle is taken as requests would, and only a proxy set there keeps requests reading
+            # it per call. ~/.netrc is not used, so the server's own credentials cannot ride along
+            # on a call to a workspace's URL.
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.trust_env = bool(urllib.request.getproxies_environment())
             for prefix in ("http://", "https://"):
                 session.mount(prefix, _CheckedAdapter())
             # One session serves every workspace's calls to the provider: a cookie set in
@@ -484,7 +515,7 @@ def _breaker(provider: str, key: str | None = None) -> _Breaker:
 def _storage(provider: str, namespace: str) -> pybreaker.CircuitBreakerStorage:
     if settings.REDIS_URL:
         try:
-            return pybreaker.CircuitRedisStorage(
+            return _RedisStorage(
                 pybreaker.STATE_CLOSED, redis_client.client(settings.REDIS_URL), namespace=f"{namespace}:{provider}"
             )
         except redis.RedisError:

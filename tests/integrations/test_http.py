@@ -345,3 +345,39 @@ def test_it_resets_the_failure_count_when_a_call_succeeds_between_failures(serve
                 http.request("acme", "GET", server.url("/"), retries=0)
             assert not isinstance(caught.value, CircuitOpenError)
     assert len(server.hits) == 6
+
+
+def test_it_asks_redis_once_per_call_while_the_provider_is_healthy(server, settings, monkeypatch):
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    http.request("acme", "GET", server.url("/"))  # sets up the breaker's keys
+    commands = []
+    execute = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        commands.append(args[0])
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+
+    http.request("acme", "GET", server.url("/"))
+    http.request("acme", "GET", server.url("/"))
+
+    assert commands == ["MGET", "MGET"]
+
+
+def test_it_takes_the_ca_bundle_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle-of-the-environment.pem")
+    monkeypatch.setattr(http, "_sessions", {})
+
+    session = http._session("acme")
+
+    assert session.verify == "/etc/ssl/bundle-of-the-environment.pem"
+    assert session.trust_env is False
+
+
+def test_it_keeps_reading_the_environment_per_call_when_it_names_a_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setattr(http, "_sessions", {})
+
+    assert http._session("acme").trust_env is True
