@@ -266,7 +266,7 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             error_message=retry.message[:2000],
         )
         raise retry
-    _execution_settle(execution)
+    _execution_settle(execution, steps=steps)
     return execution
 
 
@@ -435,24 +435,33 @@ _SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, Executio
 
 
 @transaction.atomic
-def _execution_settle(execution: CampaignExecution, *, note: str = "") -> bool:
+def _execution_settle(
+    execution: CampaignExecution, *, note: str = "", steps: list[ExecutionStep] | None = None
+) -> bool:
     """Finishes the run once no step is left to run or waiting; True if it finished now.
 
     Failed if any step failed (with the first failure's category), else succeeded. A step still
     waiting for a callback leaves the run running, with no worker holding it.
+
+    ``steps``: the run's steps as the worker holding it left them. They are read again when not
+    given or when one of them was waiting, since only a waiting step changes under another hand
+    (a callback; a cancel finishes the run, which the locked row shows).
     """
-    locked = CampaignExecution.objects.select_for_update().get(pk=execution.pk)
+    # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
+    locked = CampaignExecution.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=execution.pk)
     if locked.is_finished:
         return False
-    steps = list(locked.steps.all())
+    if steps is None or any(step.status == StepStatus.WAITING for step in steps):
+        steps = list(locked.steps.all())
     if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING) for step in steps):
         return False
     if any(step.status == StepStatus.WAITING for step in steps):
         CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
         return False
     failed = [step for step in steps if step.status == StepStatus.FAILED]
+    campaign_status = locked.campaign.status
     if not failed:
-        _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note)
+        _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note, campaign_status=campaign_status)
         return True
     if len(failed) == 1:
         message = failed[0].detail
@@ -462,15 +471,20 @@ def _execution_settle(execution: CampaignExecution, *, note: str = "") -> bool:
     if published:
         message += f" (Done: {', '.join(published)}.)"
     _execution_finish(
-        execution, ExecutionStatus.FAILED, category=failed[0].error_category or ErrorCategory.INTERNAL, message=message
+        execution,
+        ExecutionStatus.FAILED,
+        category=failed[0].error_category or ErrorCategory.INTERNAL,
+        message=message,
+        campaign_status=campaign_status,
     )
     return True
 
 
 @transaction.atomic(savepoint=False)  # inside _execution_settle's transaction, a savepoint buys nothing
 def _execution_finish(
-    execution: CampaignExecution, status: str, *, category: str = "", message: str = ""
+    execution: CampaignExecution, status: str, *, category: str = "", message: str = "", campaign_status: str = ""
 ) -> None:
+    """``campaign_status``: the campaign's status just read in this transaction, else it is read here."""
     now = timezone.now()
     updated = CampaignExecution.objects.filter(
         pk=execution.pk, status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]
@@ -480,7 +494,10 @@ def _execution_finish(
     if not updated:
         return
     campaign = execution.campaign
-    campaign.refresh_from_db(fields=["status"])
+    if campaign_status:
+        campaign.status = campaign_status
+    else:
+        campaign.refresh_from_db(fields=["status"])
     target = _SETTLED_STATUS.get(status)
     if campaign.status == CampaignStatus.SCHEDULED and Schedule.objects.filter(
         campaign_id=campaign.pk, next_run_at__isnull=False
