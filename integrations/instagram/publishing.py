@@ -58,7 +58,9 @@ class _Publisher:
         self.caption = caption
         self.account = account
         self.campaign = execution.campaign
-        self.attempt = PublishAttempt.objects.create(
+        # Written with its first change (the container it created, or how it ended): a pass that
+        # has done nothing on Instagram yet has nothing to record, and a write is saved per run.
+        self.attempt = PublishAttempt(
             workspace_id=execution.workspace_id,
             execution=execution,
             account=account,
@@ -315,7 +317,10 @@ class _Publisher:
             fields["error_message"] = fields["error_message"][:2000]
         for name, value in fields.items():
             setattr(self.attempt, name, value)
-        PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **fields)
+        if self.attempt.pk is None:
+            self.attempt.save(force_insert=True)
+        else:
+            PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **fields)
 
 
 def execution_publish(*, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
