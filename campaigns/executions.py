@@ -411,12 +411,18 @@ def step_save_state(step: ExecutionStep, **values) -> None:
 
 
 def step_record_result(
-    step: ExecutionStep, *, external_id: str = "", external_url: str = "", outputs: dict[str, str] | None = None
+    step: ExecutionStep,
+    *,
+    external_id: str = "",
+    external_url: str = "",
+    outputs: dict[str, str] | None = None,
+    state: dict | None = None,
 ) -> None:
     """Records, at once, what the destination called the result (a media id, a post URL...).
 
     ``outputs`` are extra ids a destination reports (an n8n workflow that posted to Instagram says
-    which post); ``CampaignExecution.outputs`` gathers them for the API and the run page.
+    which post); ``CampaignExecution.outputs`` gathers them for the API and the run page. ``state``:
+    values saved with them, as ``step_save_state`` would, in the same write.
     """
     fields: dict = {}
     if external_id:
@@ -425,7 +431,9 @@ def step_record_result(
         fields["external_url"] = str(external_url)[:500]
     if outputs:
         kept = {str(k)[:64]: str(v)[:500] for k, v in outputs.items() if isinstance(v, (str, int)) and v != ""}
-        fields["state"] = {**step.state, "outputs": {**step.state.get("outputs", {}), **kept}}
+        state = {**(state or {}), "outputs": {**step.state.get("outputs", {}), **kept}}
+    if state:
+        fields["state"] = {**step.state, **state}
     if fields:
         _step_set(step, **fields)
 

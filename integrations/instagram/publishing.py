@@ -89,7 +89,8 @@ class _Publisher:
             return self._after_publish(self.step.external_id)
         self._require_connected()
         container_id = self.step.state.get("container_id")
-        if not container_id:
+        made_now = not container_id
+        if made_now:
             self._check_quota()
             container_id = self._create_containers()
         status = self._await_finished([container_id])
@@ -103,7 +104,11 @@ class _Publisher:
                     f"among @{self.account.username}'s recent posts; it was not published again."
                 )
         else:
-            step_save_state(self.step, publish_requested_at=timezone.now().isoformat())
+            if not made_now:
+                # Bounds the search for a post whose publish answer gets lost. A container made in
+                # this pass is published seconds after container_created_at, which bounds it as
+                # well (the search allows five minutes), so that write is saved.
+                step_save_state(self.step, publish_requested_at=timezone.now().isoformat())
             media_id = self._graph(
                 lambda: client.publish(
                     ig_user_id=self.account.ig_user_id, token=self.account.access_token, creation_id=container_id
@@ -246,42 +251,48 @@ class _Publisher:
         self._attempt(status=AttemptStatus.PUBLISHED, media_id=media_id, published_at=timezone.now())
 
     def _after_publish(self, media_id: str) -> StepOutcome:
-        """The permalink and the first comment: the post is live, so failures here only add a note."""
+        """The permalink and the first comment: the post is live, so failures here only add a note.
+
+        Both are recorded in one write, right after the comment: a pass that stops in between
+        only asks for the permalink again, which changes nothing on Instagram.
+        """
         notes = []
+        link = ""
         if not self.step.external_url and self.account.access_token:
             try:
                 link = client.permalink(media_id=media_id, token=self.account.access_token)
             except client.TokenInvalid as error:
                 account_mark_needs_reconnect(account=self.account, reason=error.message)
-                link = ""
             except ProviderError as error:
                 logger.warning("instagram permalink lookup failed", extra={"media_id": media_id, "error": error.message})
-                link = ""
-            if link:
-                step_record_result(self.step, external_url=link, outputs={"instagram_permalink": link})
         comment = self.campaign.first_comment.strip()
+        state: dict[str, str] = {}
         if comment and not self.step.state.get("comment_id"):
-            notes.append(self._post_comment(media_id, comment))
+            note, state = self._post_comment(media_id, comment)
+            notes.append(note)
         elif comment:
             notes.append("First comment posted.")
+        if link or state:
+            step_record_result(
+                self.step, external_url=link, outputs={"instagram_permalink": link} if link else None, state=state
+            )
         where = self.step.external_url or f"media {media_id}"
         return StepOutcome(detail=" ".join([f"Published to @{self.account.username}: {where}.", *notes]).strip())
 
-    def _post_comment(self, media_id: str, comment: str) -> str:
+    def _post_comment(self, media_id: str, comment: str) -> tuple[str, dict[str, str]]:
+        """Posts the first comment: the note for the step's detail, and what the step must keep."""
         if not self.account.can_publish or not self.account.access_token:
-            return "The first comment was not posted: the account needs reconnecting."
+            return "The first comment was not posted: the account needs reconnecting.", {}
         try:
             comment_id = client.post_comment(media_id=media_id, token=self.account.access_token, message=comment)
         except client.TokenInvalid as error:
             account_mark_needs_reconnect(account=self.account, reason=error.message)
-            return f"The first comment was not posted: {error.message}"
+            return f"The first comment was not posted: {error.message}", {}
         except ProviderError as error:
             if error.retryable:
                 raise RetryLater(f"The first comment failed for now: {error.message}", countdown=_countdown(self.execution, error, 30.0))
-            step_save_state(self.step, comment_error=error.message)
-            return f"The first comment was not posted: {error.message}"
-        step_save_state(self.step, comment_id=comment_id)
-        return "First comment posted."
+            return f"The first comment was not posted: {error.message}", {"comment_error": error.message}
+        return "First comment posted.", {"comment_id": comment_id}
 
     # Errors and bookkeeping -------------------------------------------------------------------
 

@@ -348,3 +348,44 @@ def test_it_keeps_a_steps_first_start_across_attempts(graph, campaign, time_mach
     step = publish_step(execution)
     assert step.started_at == first_start
     assert (step.finished_at - step.started_at).total_seconds() == 77
+
+
+def test_it_saves_the_publish_time_only_when_publishing_a_container_of_an_earlier_pass(graph, campaign):
+    graph.fail("media_publish", code=2, message="Service temporarily unavailable", transient=True)
+    execution = start(campaign)
+
+    run_expecting_retry(execution)
+
+    state = publish_step(execution).state
+    assert state["container_created_at"] and "publish_requested_at" not in state
+
+    execution = run(execution)
+
+    assert execution.status == "succeeded"
+    assert publish_step(execution).state["publish_requested_at"] > state["container_created_at"]
+
+
+def test_it_records_the_permalink_with_the_first_comment(graph, campaign):
+    campaign.first_comment = "More at our shop"
+    campaign.save()
+
+    execution = run(start(campaign))
+
+    step = publish_step(execution)
+    assert step.external_url == f"https://www.instagram.com/p/{step.external_id}/"
+    assert step.state["comment_id"]
+    assert step.state["outputs"]["instagram_permalink"] == step.external_url
+
+
+def test_it_asks_for_the_permalink_again_on_the_rerun_when_the_first_comment_failed_for_now(graph, campaign):
+    campaign.first_comment = "First!"
+    campaign.save()
+    graph.fail("comment", code=2, message="Service temporarily unavailable", transient=True)
+    execution = start(campaign)
+    run_expecting_retry(execution)
+
+    execution = run(execution)
+
+    assert execution.status == "succeeded"
+    assert len(graph.called("permalink")) == 2
+    assert execution.outputs["instagram_permalink"] == publish_step(execution).external_url != ""
