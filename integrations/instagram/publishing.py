@@ -58,8 +58,9 @@ class _Publisher:
         self.caption = caption
         self.account = account
         self.campaign = execution.campaign
-        # Written with its first change (the container it created, or how it ended): a pass that
-        # has done nothing on Instagram yet has nothing to record, and a write is saved per run.
+        # Written when its status changes (published, failed, retrying), with what it created:
+        # the step's state already keeps every id a rerun needs, at once.
+        self._unsaved: set[str] = set()
         self.attempt = PublishAttempt(
             workspace_id=execution.workspace_id,
             execution=execution,
@@ -328,10 +329,15 @@ class _Publisher:
             fields["error_message"] = fields["error_message"][:2000]
         for name, value in fields.items():
             setattr(self.attempt, name, value)
+        self._unsaved.update(fields)
+        if "status" not in fields:
+            return
         if self.attempt.pk is None:
             self.attempt.save(force_insert=True)
         else:
-            PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **fields)
+            changed = {name: getattr(self.attempt, name) for name in self._unsaved}
+            PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **changed)
+        self._unsaved.clear()
 
 
 def execution_publish(*, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:
