@@ -50,6 +50,11 @@ class StepOutcome:
     detail: str
     waiting: bool = False
     skipped: bool = False
+    # What the last outside call gave (as ``executions.step_record_result`` takes it): the engine
+    # records it with the step's finish, in the write it makes as soon as the step returns.
+    external_url: str = ""
+    outputs: dict[str, str] | None = None
+    state: dict | None = None
 
 
 class StepFailed(Exception):

@@ -254,7 +254,7 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             step.status = StepStatus.WAITING
         else:
             status = StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED
-            _step_finish(step, status, outcome.detail, context, ran=True)
+            _step_finish(step, status, outcome.detail, context, ran=True, result=outcome)
         if timezone.now() - leased_at > LEASE_RENEW_AFTER:
             leased_at = timezone.now()
             CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=leased_at + EXECUTION_LEASE)
@@ -379,9 +379,15 @@ def _step_finish(
     *,
     category: str = "",
     ran: bool = False,
+    result: StepOutcome | None = None,
 ) -> None:
-    """``ran``: the step was run just now (a quick one was not marked running, so it gets its start here)."""
-    state = {**step.state, "context": dict(context)} if context else step.state
+    """``ran``: the step was run just now (a quick one was not marked running, so it gets its start here).
+    ``result``: the outcome whose ids and state are recorded in the same write."""
+    recorded = {}
+    if result is not None:
+        recorded = _result_fields(step, external_url=result.external_url, outputs=result.outputs, state=result.state)
+    state = recorded.pop("state", step.state)
+    state = {**state, "context": dict(context)} if context else state
     now = timezone.now()
     _step_set(
         step,
@@ -391,6 +397,7 @@ def _step_finish(
         finished_at=now,
         state=state,
         error_category=category,
+        **recorded,
     )
     if step.name == "publish" and step.destination and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
         _record_publish(step, ok=status == StepStatus.SUCCEEDED)
@@ -424,6 +431,19 @@ def step_record_result(
     which post); ``CampaignExecution.outputs`` gathers them for the API and the run page. ``state``:
     values saved with them, as ``step_save_state`` would, in the same write.
     """
+    fields = _result_fields(step, external_id=external_id, external_url=external_url, outputs=outputs, state=state)
+    if fields:
+        _step_set(step, **fields)
+
+
+def _result_fields(
+    step: ExecutionStep,
+    *,
+    external_id: str = "",
+    external_url: str = "",
+    outputs: dict[str, str] | None = None,
+    state: dict | None = None,
+) -> dict:
     fields: dict = {}
     if external_id:
         fields["external_id"] = str(external_id)[:64]
@@ -434,8 +454,7 @@ def step_record_result(
         state = {**(state or {}), "outputs": {**step.state.get("outputs", {}), **kept}}
     if state:
         fields["state"] = {**step.state, **state}
-    if fields:
-        _step_set(step, **fields)
+    return fields
 
 
 # How a finished run moves a campaign that is not on a recurring schedule or trigger.

@@ -254,8 +254,9 @@ class _Publisher:
     def _after_publish(self, media_id: str) -> StepOutcome:
         """The permalink and the first comment: the post is live, so failures here only add a note.
 
-        Both are recorded in one write, right after the comment: a pass that stops in between
-        only asks for the permalink again, which changes nothing on Instagram.
+        Both go back in the outcome, which the engine records with the step's finish as soon as
+        this returns: a pass that stops between the two calls only asks for the permalink again,
+        which changes nothing on Instagram.
         """
         notes = []
         link = ""
@@ -273,12 +274,13 @@ class _Publisher:
             notes.append(note)
         elif comment:
             notes.append("First comment posted.")
-        if link or state:
-            step_record_result(
-                self.step, external_url=link, outputs={"instagram_permalink": link} if link else None, state=state
-            )
-        where = self.step.external_url or f"media {media_id}"
-        return StepOutcome(detail=" ".join([f"Published to @{self.account.username}: {where}.", *notes]).strip())
+        where = link or self.step.external_url or f"media {media_id}"
+        return StepOutcome(
+            detail=" ".join([f"Published to @{self.account.username}: {where}.", *notes]).strip(),
+            external_url=link,
+            outputs={"instagram_permalink": link} if link else None,
+            state=state,
+        )
 
     def _post_comment(self, media_id: str, comment: str) -> tuple[str, dict[str, str]]:
         """Posts the first comment: the note for the step's detail, and what the step must keep."""
