@@ -7,6 +7,7 @@ or task was lost.
 Campaign writes (create, edit, images, status) are in ``services``.
 """
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -215,6 +216,8 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         return execution
     context: dict[str, str] = {}
     retry: RetryLater | None = None
+    # Finishes of quick local steps, written with the run's next write (see _step_start).
+    held: list[tuple[ExecutionStep, dict]] = []
     for step in steps:
         if step.is_settled or step.status == StepStatus.WAITING:
             context.update(step.state.get("context", {}))
@@ -224,14 +227,16 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         if step.name in PREPARE_STEPS and retry is not None:
             break
         try:
-            outcome = _run_step(execution, step, context)
+            outcome = _run_step(execution, step, context, held)
         except StepFailed as failure:
+            _write_held(held)
             _step_finish(step, StepStatus.FAILED, failure.message, category=failure.category, ran=True)
             if step.name in PREPARE_STEPS:
                 _skip_rest(steps, step)
                 break
             continue
         except RetryLater as later:
+            _write_held(held)
             _step_set(step, status=StepStatus.PENDING, detail=f"Will try again: {later.message}")
             if retry is None or later.countdown < retry.countdown:
                 retry = later
@@ -241,12 +246,14 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
         except Exception as error:  # noqa: BLE001 - a bug must fail the step, never leave it running
             logger.exception("execution step crashed", extra={"execution_id": execution.pk, "step": step.name})
             message = f"Internal error in step '{step.label}': {error.__class__.__name__}."
+            _write_held(held)
             _step_finish(step, StepStatus.FAILED, message, category=ErrorCategory.INTERNAL, ran=True)
             if step.name in PREPARE_STEPS:
                 _skip_rest(steps, step)
                 break
             continue
         if outcome.waiting:
+            _write_held(held)
             # Only a step still running becomes waiting: a fast callback may have finished it already.
             ExecutionStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
                 status=StepStatus.WAITING, detail=outcome.detail
@@ -254,11 +261,14 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             step.status = StepStatus.WAITING
         else:
             status = StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED
-            _step_finish(step, status, outcome.detail, context, ran=True, result=outcome)
+            # A step that reached outside was marked running first; its finish is written at once.
+            quick = step.status != StepStatus.RUNNING
+            _step_finish(step, status, outcome.detail, context, ran=True, result=outcome, held=held if quick else None)
         if timezone.now() - leased_at > LEASE_RENEW_AFTER:
             leased_at = timezone.now()
             CampaignExecution.objects.filter(pk=execution.pk).update(lease_expires_at=leased_at + EXECUTION_LEASE)
     if retry is not None:
+        _write_held(held)
         # The lease now marks when the retry is overdue, so a lost retry gets recovered.
         CampaignExecution.objects.filter(pk=execution.pk).update(
             status=ExecutionStatus.QUEUED,
@@ -266,7 +276,7 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             error_message=retry.message[:2000],
         )
         raise retry
-    _execution_settle(execution, steps=steps)
+    _execution_settle(execution, steps=steps, held=held)
     return execution
 
 
@@ -293,12 +303,14 @@ def _execution_give_up(execution: CampaignExecution, steps: list[ExecutionStep])
     return execution
 
 
-def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[str, str]) -> StepOutcome:
+def _run_step(
+    execution: CampaignExecution, step: ExecutionStep, context: dict[str, str], held: list[tuple[ExecutionStep, dict]]
+) -> StepOutcome:
     # A step is marked running only before work that takes time or reaches outside; a quick local
     # step is written once, when it finishes (with its start).
     campaign = execution.campaign
     if step.name == "prepare_image":
-        return _prepare_image(execution, step)
+        return _prepare_image(execution, step, held)
     if step.name == "render_caption":
         problems = caption_problems(caption=campaign.caption, hashtags=campaign.hashtags)
         if problems:
@@ -312,7 +324,7 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
                 skipped=True,
             )
         caption = context.get("caption", render_caption(caption=campaign.caption, hashtags=campaign.hashtags))
-        _step_start(step)
+        _step_start(step, held)
         return destinations.publish(execution=execution, step=step, caption=caption)
     raise StepFailed(f"Unknown step {step.name!r}.", category=ErrorCategory.INTERNAL)
 
@@ -321,20 +333,34 @@ def _run_step(execution: CampaignExecution, step: ExecutionStep, context: dict[s
 IMAGE_RETRY_BACKOFF = (30, 60, 120, 240, 480)
 
 
-def _step_start(step: ExecutionStep) -> None:
-    # The first attempt's start is kept, so a step's duration spans its retries; the note of the
-    # last retry goes, since the step is trying again now.
-    _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
+def _step_start(step: ExecutionStep, held: list[tuple[ExecutionStep, dict]]) -> None:
+    """Marks the step running before it reaches outside, in one transaction with the finishes of
+    the quick steps before it: all of it is durable before the outside call, at one commit."""
+    with transaction.atomic() if held else contextlib.nullcontext():
+        _write_held(held)
+        # The first attempt's start is kept, so a step's duration spans its retries; the note of
+        # the last retry goes, since the step is trying again now.
+        _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
 
 
-def _prepare_image(execution: CampaignExecution, step: ExecutionStep) -> StepOutcome:
+def _write_held(held: list[tuple[ExecutionStep, dict]]) -> None:
+    """Writes the held finishes of quick steps. Lost with a dead worker, they cost nothing: the
+    next attempt runs those local steps again."""
+    for step, fields in held:
+        ExecutionStep.objects.filter(pk=step.pk).update(**fields)
+    held.clear()
+
+
+def _prepare_image(
+    execution: CampaignExecution, step: ExecutionStep, held: list[tuple[ExecutionStep, dict]]
+) -> StepOutcome:
     """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
     OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
     campaign = execution.campaign
     count = publishable_images(campaign=campaign).count()
     if count:
         return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
-    _step_start(step)
+    _step_start(step, held)
     generation = ImageGeneration.objects.create(campaign=campaign, prompt=image_prompt(campaign), model=_image_model())
     try:
         generation = image_generation_run(generation_id=generation.pk, fallback=False)
@@ -380,25 +406,32 @@ def _step_finish(
     category: str = "",
     ran: bool = False,
     result: StepOutcome | None = None,
+    held: list[tuple[ExecutionStep, dict]] | None = None,
 ) -> None:
     """``ran``: the step was run just now (a quick one was not marked running, so it gets its start here).
-    ``result``: the outcome whose ids and state are recorded in the same write."""
+    ``result``: the outcome whose ids and state are recorded in the same write. ``held``: the
+    write waits there for the run's next one (a quick local step's finish)."""
     recorded = {}
     if result is not None:
         recorded = _result_fields(step, external_url=result.external_url, outputs=result.outputs, state=result.state)
     state = recorded.pop("state", step.state)
     state = {**state, "context": dict(context)} if context else state
     now = timezone.now()
-    _step_set(
-        step,
-        status=status,
-        detail=detail[:5000],
-        started_at=step.started_at or (now if ran else None),
-        finished_at=now,
-        state=state,
-        error_category=category,
+    fields = {
+        "status": status,
+        "detail": detail[:5000],
+        "started_at": step.started_at or (now if ran else None),
+        "finished_at": now,
+        "state": state,
+        "error_category": category,
         **recorded,
-    )
+    }
+    if held is None:
+        _step_set(step, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(step, name, value)
+        held.append((step, fields))
     if step.name == "publish" and step.destination and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
         _record_publish(step, ok=status == StepStatus.SUCCEEDED)
 
@@ -463,7 +496,11 @@ _SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, Executio
 
 @transaction.atomic
 def _execution_settle(
-    execution: CampaignExecution, *, note: str = "", steps: list[ExecutionStep] | None = None
+    execution: CampaignExecution,
+    *,
+    note: str = "",
+    steps: list[ExecutionStep] | None = None,
+    held: list[tuple[ExecutionStep, dict]] | None = None,
 ) -> bool:
     """Finishes the run once no step is left to run or waiting; True if it finished now.
 
@@ -472,10 +509,12 @@ def _execution_settle(
 
     ``steps``: the run's steps as the worker holding it left them. They are read again when not
     given or when one of them was waiting, since only a waiting step changes under another hand
-    (a callback; a cancel finishes the run, which the locked row shows).
+    (a callback; a cancel finishes the run, which the locked row shows). ``held``: finishes of
+    quick steps not yet written, written here first.
     """
     # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
     locked = CampaignExecution.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=execution.pk)
+    _write_held(held or [])
     if locked.is_finished:
         return False
     if steps is None or any(step.status == StepStatus.WAITING for step in steps):

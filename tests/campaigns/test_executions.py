@@ -247,6 +247,43 @@ def test_it_resumes_a_run_whose_worker_died_without_redoing_finished_steps(campa
     assert not execution.campaign.generations.exists()
 
 
+def test_it_has_the_quick_steps_and_the_publish_start_written_before_the_destination_is_called(campaign, destination):
+    add_image(campaign)
+    seen = {}
+
+    class Watching(FakeDestination):
+        def publish(self, *, execution, step, caption):
+            seen.update(execution.steps.values_list("name", "status"))
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    fake = destination()
+    watching = Watching(StepOutcome(detail="published"))
+    destinations._registry[fake.key] = watching
+
+    execution = executions.execution_create(campaign=campaign)
+    executions.execution_run(execution_id=execution.pk)
+
+    assert seen == {"prepare_image": "succeeded", "render_caption": "succeeded", "publish": "running"}
+    assert CampaignExecution.objects.get().status == "succeeded"
+
+
+def test_it_records_what_the_destination_hands_back_with_the_steps_finish(campaign, destination):
+    add_image(campaign)
+    destination(
+        StepOutcome(
+            detail="published", external_url="https://example.com/p/1", outputs={"post_id": "1"}, state={"reply_id": "9"}
+        )
+    )
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    step = ExecutionStep.objects.get(execution=execution, name="publish")
+    assert (step.status, step.external_url) == ("succeeded", "https://example.com/p/1")
+    assert step.state["reply_id"] == "9"
+    assert CampaignExecution.objects.get().outputs["post_id"] == "1"
+
+
 def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
     execution = executions.execution_create(campaign=campaign)
