@@ -1,0 +1,84 @@
+from datetime import datetime
+
+import pytest
+from django.db import connection
+from django.db.models import Q, Value
+from django.test.utils import CaptureQueriesContext
+
+from campaigns import executions, selectors
+from campaigns.models import Campaign
+from marketing.compiled import CompiledShapes
+from tests.factories import CampaignFactory, WorkspaceFactory, add_image
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows_of(workspace):
+    return selectors.LIST_ROWS.filter(workspace=workspace).exclude(status="archived").order_by("-updated_at", "-id")
+
+
+def _as_seen(campaigns):
+    return [(c.pk, c.name, c.status, c.updated_at, c.last_run_status, c.last_run_at, c.first_image_id) for c in campaigns]
+
+
+@pytest.fixture
+def workspaces():
+    first, second = WorkspaceFactory(), WorkspaceFactory()
+    for workspace in (first, second):
+        campaigns = CampaignFactory.create_batch(6, workspace=workspace)
+        add_image(campaigns[0], size=(100, 100))
+        executions.execution_create(campaign=campaigns[1])
+        CampaignFactory(workspace=workspace, status="archived")
+    return first, second
+
+
+def test_it_reads_the_rows_the_queryset_reads(workspaces):
+    shapes = CompiledShapes(selectors.LIST_ROWS)
+    first, _ = workspaces
+    for queryset in [
+        _rows_of(first)[:4],
+        _rows_of(first).reverse()[:4],
+        _rows_of(first).filter(Q(name__icontains="campaign") | Q(caption__icontains="linen"))[:10],
+        _rows_of(first).filter(pk__lt=_rows_of(first)[2].pk)[:3],
+    ]:
+        assert _as_seen(shapes.rows(queryset)) == _as_seen(queryset)
+
+
+def test_it_converts_the_annotations_as_the_orm_does(workspaces):
+    shapes = CompiledShapes(selectors.LIST_ROWS)
+    run = next(c for c in shapes.rows(_rows_of(workspaces[0])) if c.last_run_at is not None)
+    assert isinstance(run.last_run_at, datetime) and run.last_run_at.tzinfo is not None
+
+
+def test_it_takes_each_requests_workspace_into_a_statement_compiled_for_another(workspaces):
+    shapes = CompiledShapes(selectors.LIST_ROWS)
+    first, second = workspaces
+    shapes.rows(_rows_of(first))
+    assert {c.workspace_id for c in Campaign.objects.filter(pk__in=[c.pk for c in shapes.rows(_rows_of(second))])} == {second.pk}
+    assert _as_seen(shapes.rows(_rows_of(second))) == _as_seen(_rows_of(second))
+
+
+def test_it_compiles_each_shape_once(workspaces, django_assert_num_queries):
+    shapes = CompiledShapes(selectors.LIST_ROWS)
+    first, second = workspaces
+    shapes.rows(_rows_of(first)[:5])
+    shapes.rows(_rows_of(second)[:5])
+    shapes.rows(_rows_of(second)[:6])
+    assert len(shapes._statements) == 2
+    with CaptureQueriesContext(connection) as captured:
+        shapes.rows(_rows_of(first)[:5])
+    assert len(captured) == 1
+
+
+def test_it_reads_a_statement_with_values_outside_its_where_clause_the_usual_way(workspaces):
+    base = selectors.LIST_ROWS.annotate(label=Value("x"))
+    shapes = CompiledShapes(base)
+    queryset = base.filter(workspace=workspaces[0]).order_by("-id")
+    assert [c.label for c in shapes.rows(queryset)] == ["x"] * 7
+    assert list(shapes._statements.values()) == [None]
+
+
+def test_it_refuses_a_queryset_not_derived_from_its_base(workspaces):
+    shapes = CompiledShapes(selectors.LIST_ROWS)
+    with pytest.raises(ValueError):
+        shapes.rows(Campaign.objects.filter(workspace=workspaces[0]))
