@@ -1,0 +1,29 @@
+import re
+from types import ModuleType
+
+from django.urls import include, path, reverse
+
+from marketing.context_processors import LAYOUT_URL_NAMES, layout_urls
+
+
+def test_it_gives_the_layout_the_links_reverse_gives(rf):
+    links = layout_urls(rf.get("/"))["layout_urls"]
+    assert links == {name.replace(":", "_"): reverse(name) for name in LAYOUT_URL_NAMES}
+
+
+def test_it_follows_a_changed_urlconf(rf, settings):
+    assert layout_urls(rf.get("/"))["layout_urls"]["campaign_list"] == "/campaigns/"
+    moved = ModuleType("moved_urls")
+    moved.urlpatterns = [path("app/", include("marketing.urls"))]
+    settings.ROOT_URLCONF = moved
+    assert layout_urls(rf.get("/"))["layout_urls"]["campaign_list"] == "/app/campaigns/"
+
+
+def test_it_shows_every_link_of_the_layout(alice_client):
+    alice_client.get("/")  # the first request stores the current workspace in the session
+    html = alice_client.get("/campaigns/").content.decode()
+    # alice owns her workspace and is not staff: all but the staff links and the mailbox show.
+    hidden = {"monitoring:dashboard", "admin:index", "dev_mailbox"}
+    hrefs = set(re.findall(r'(?:href|action)="([^"?]+)"', html))
+    assert {reverse(name) for name in LAYOUT_URL_NAMES if name not in hidden} <= hrefs
+    assert "" not in hrefs
