@@ -126,7 +126,7 @@ TEMPLATES = [
         # The fragments where Django's engine cost too much (marketing/jinja.py says which).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
-        "OPTIONS": {"environment": "marketing.jinja.environment"},
+        "OPTIONS": {"environment": "marketing.jinja.environment", "context_processors": ["marketing.jinja.urls"]},
     },
 ]
 
