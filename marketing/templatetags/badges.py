@@ -3,6 +3,8 @@
 ``{% status_badge value label %}`` in templates; ``status_badge_html`` in Python-built markup.
 """
 
+from functools import lru_cache
+
 from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -44,6 +46,9 @@ TONES: dict[str, str] = {
 }
 
 
+# A page shows the same few badges over and over (two a row on the campaign list): each is built
+# once. The statuses and their labels are a short list.
+@lru_cache(maxsize=512)
 def status_badge_html(value: str, label: str | None = None) -> SafeString:
     """The badge for ``value``, reading ``label`` (the value itself when not given)."""
     tone = TONES.get(value)
