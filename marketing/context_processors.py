@@ -1,10 +1,12 @@
 from functools import lru_cache
 
 from django.http import HttpRequest
-from django.urls import URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
+from django.urls import ResolverMatch, URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
 
 from .selectors import memberships_for_user
 
+# The pages under the "Settings" tab of the navigation.
+SETTINGS_PAGES = ("workspace_settings", "api_tokens", "account_settings", "workspace_delete")
 # The links of the layout (base.html and its includes), none of which takes an argument: they are
 # the same on every page, so they are reversed once rather than by a {% url %} each per page.
 LAYOUT_URL_NAMES = (
@@ -40,7 +42,6 @@ def workspace(request: HttpRequest) -> dict:
         "workspace": getattr(request, "workspace", None),
         "membership": getattr(request, "membership", None),
         # The pages under the "Settings" tab of the navigation.
-        "settings_pages": ("workspace_settings", "api_tokens", "account_settings", "workspace_delete"),
         "switchable_memberships": getattr(request, "memberships", None) or memberships_for_user(user=request.user),
     }
 
@@ -52,15 +53,39 @@ def dev_mailbox(request: HttpRequest) -> dict:
     return {"dev_mailbox": is_enabled()}
 
 
-def layout_urls(request: HttpRequest) -> dict:
-    """``{{ layout_urls.dashboard }}``: the layout's links, as {% url 'dashboard' %} gives them.
+def layout(request: HttpRequest) -> dict:
+    """The layout's links and which of its tabs the page is under.
+
+    ``{{ layout_urls.dashboard }}``: the layout's links, as {% url 'dashboard' %} gives them.
 
     Twenty {% url %} tags were a third of the layout's cost on every page. The links are worked
     out once per URLconf and script prefix, the two things reverse() reads besides the name; a
     changed URLconf (override_settings, clear_url_caches) brings a new resolver, so new links.
     A namespaced name's colon becomes an underscore (``layout_urls.admin_index``).
+
+    ``{% if nav_current.campaigns %}``: whether the page is under the Campaigns tab, worked out
+    here once rather than by a chain of lookups and filters for each of ten tabs.
     """
-    return {"layout_urls": _layout_urls(get_resolver(get_urlconf()), get_script_prefix())}
+    return {
+        "layout_urls": _layout_urls(get_resolver(get_urlconf()), get_script_prefix()),
+        "nav_current": _nav_current(request.resolver_match),
+    }
+
+
+def _nav_current(match: ResolverMatch | None) -> dict[str, bool]:
+    name = (match.url_name if match else None) or ""
+    return {
+        "dashboard": name == "dashboard",
+        "campaigns": match is not None and match.app_name == "" and "campaign" in name,
+        "instagram": name.startswith("instagram_"),
+        "n8n": name.startswith("n8n_"),
+        "sources": name.startswith("cms_"),
+        "triggers": name.startswith("trigger_"),
+        "calendar": name == "calendar",
+        "members": name == "member_list",
+        "billing": name.startswith("billing"),
+        "settings": name in SETTINGS_PAGES,
+    }
 
 
 @lru_cache(maxsize=8)

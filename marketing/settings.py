@@ -113,7 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "marketing.context_processors.workspace",
-                "marketing.context_processors.layout_urls",
+                "marketing.context_processors.layout",
                 "marketing.context_processors.dev_mailbox",
                 "integrations.instagram.context_processors.instagram_banner",
                 "billing.context_processors.billing_banner",

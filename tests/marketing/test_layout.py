@@ -3,20 +3,20 @@ from types import ModuleType
 
 from django.urls import include, path, reverse
 
-from marketing.context_processors import LAYOUT_URL_NAMES, layout_urls
+from marketing.context_processors import LAYOUT_URL_NAMES, layout
 
 
 def test_it_gives_the_layout_the_links_reverse_gives(rf):
-    links = layout_urls(rf.get("/"))["layout_urls"]
+    links = layout(rf.get("/"))["layout_urls"]
     assert links == {name.replace(":", "_"): reverse(name) for name in LAYOUT_URL_NAMES}
 
 
 def test_it_follows_a_changed_urlconf(rf, settings):
-    assert layout_urls(rf.get("/"))["layout_urls"]["campaign_list"] == "/campaigns/"
+    assert layout(rf.get("/"))["layout_urls"]["campaign_list"] == "/campaigns/"
     moved = ModuleType("moved_urls")
     moved.urlpatterns = [path("app/", include("marketing.urls"))]
     settings.ROOT_URLCONF = moved
-    assert layout_urls(rf.get("/"))["layout_urls"]["campaign_list"] == "/app/campaigns/"
+    assert layout(rf.get("/"))["layout_urls"]["campaign_list"] == "/app/campaigns/"
 
 
 def test_it_shows_every_link_of_the_layout(alice_client):
@@ -27,3 +27,18 @@ def test_it_shows_every_link_of_the_layout(alice_client):
     hrefs = set(re.findall(r'(?:href|action)="([^"?]+)"', html))
     assert {reverse(name) for name in LAYOUT_URL_NAMES if name not in hidden} <= hrefs
     assert "" not in hrefs
+
+
+def test_it_marks_the_tab_of_the_page_and_no_other(alice_client):
+    alice_client.get("/")  # the first request stores the current workspace in the session
+    for page, tab in [
+        ("/", "Dashboard"),
+        ("/campaigns/", "Campaigns"),
+        ("/campaigns/new/", "Campaigns"),
+        ("/triggers/", "Triggers"),
+        ("/calendar/", "Calendar"),
+        ("/workspace/settings/", "Settings"),
+        ("/workspace/api-tokens/", "Settings"),
+    ]:
+        nav = re.search(r'<nav class="topnav".*?</nav>', alice_client.get(page).content.decode(), re.S).group()
+        assert re.findall(r'aria-current="page">([^<]+)</a>', nav) == [tab], page
