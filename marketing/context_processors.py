@@ -41,7 +41,6 @@ def workspace(request: HttpRequest) -> dict:
     return {
         "workspace": getattr(request, "workspace", None),
         "membership": getattr(request, "membership", None),
-        # The pages under the "Settings" tab of the navigation.
         "switchable_memberships": getattr(request, "memberships", None) or memberships_for_user(user=request.user),
     }
 
@@ -58,7 +57,7 @@ def layout(request: HttpRequest) -> dict:
 
     ``{{ layout_urls.dashboard }}``: the layout's links, as {% url 'dashboard' %} gives them.
 
-    Twenty {% url %} tags were a third of the layout's cost on every page. The links are worked
+    Twenty {% url %} tags were a quarter of the layout's cost on every page. The links are worked
     out once per URLconf and script prefix, the two things reverse() reads besides the name; a
     changed URLconf (override_settings, clear_url_caches) brings a new resolver, so new links.
     A namespaced name's colon becomes an underscore (``layout_urls.admin_index``).
