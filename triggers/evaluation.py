@@ -127,6 +127,10 @@ class Decision:
             "rules": [rule.as_dict() for rule in self.rules],
         }
 
+    def as_json(self) -> str:
+        """``as_dict()`` as the JSON text stored with the event."""
+        return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
+
     def __repr__(self) -> str:
         return f"Decision(matched={self.matched!r}, match={self.match!r})"
 

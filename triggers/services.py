@@ -6,7 +6,9 @@ Pages, the JSON API, the admin and the Celery task all come through here.
 import json
 import logging
 import secrets
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -273,7 +275,41 @@ def trigger_decide(*, trigger: Trigger, payload) -> Decision:
     return trigger.compiled_rules()(payload)
 
 
-def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = None) -> TriggerEvent:
+@dataclass(frozen=True, slots=True)
+class ReceivedEvent:
+    """What the sender of an accepted event is told. A buffered event has no row yet, so this
+    is not a TriggerEvent: its UUID is the one its row will carry."""
+
+    uuid: uuid.UUID
+    matched: bool
+    fired: bool
+    skipped_reason: str
+    # The UUIDs of the runs the event started.
+    executions: tuple[str, ...] = ()
+
+    @classmethod
+    def stored(cls, event: TriggerEvent) -> "ReceivedEvent":
+        executions = tuple(str(u) for u in event.executions.values_list("uuid", flat=True)) if event.fired else ()
+        return cls(event.uuid, event.matched, event.fired, event.skipped_reason, executions)
+
+
+def _unmatched_row(trigger: Trigger, *, payload: dict, decision: Decision) -> event_buffer.Row:
+    """The buffer's row for an inbound event that matched nothing: what ``_new_event`` would
+    store, without building the model instance."""
+    return event_buffer.Row(
+        uuid=uuid.uuid4().hex,
+        workspace_id=trigger.workspace_id,
+        trigger_id=trigger.pk,
+        received_at=timezone.now().isoformat(),
+        source=EventSource.EVENT,
+        matched=False,
+        skipped_reason=SkipReason.NOT_MATCHED,
+        payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        decision=decision.as_json(),
+    )
+
+
+def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = None) -> ReceivedEvent:
     """Stores an accepted inbound event with its decision; a match starts the campaigns.
 
     ``sender`` (the URL's token) counts the event under TRIGGER_EVENT_RATE first, and
@@ -284,22 +320,23 @@ def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = Non
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
     monitoring_hooks.trigger_event(outcome="matched" if decision.matched else "not_matched")
-    event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
     counted = False
-    if not decision.matched:
+    if not decision.matched and event_buffer.enabled():
+        row = _unmatched_row(trigger, payload=payload, decision=decision)
         window = ratelimit.redis_window(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate()) if sender else None
-        appended = event_buffer.append(event, rate=window)
+        appended = event_buffer.append(row, rate=window)
         if appended.limited:
             raise _rate_limited(appended.retry_after)
         if appended.buffered:
-            return event
+            return ReceivedEvent(uuid.UUID(row.uuid), matched=False, fired=False, skipped_reason=row.skipped_reason)
         counted = appended.counted
     if sender and not counted:
         hook_rate_check(sender=sender)
+    event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
     if not decision.matched:
-        return _store(trigger, event)
+        return ReceivedEvent.stored(_store(trigger, event))
     with transaction.atomic():
-        return _store(trigger, event)
+        return ReceivedEvent.stored(_store(trigger, event))
 
 
 def event_rate() -> str:

@@ -296,14 +296,13 @@ def _receive_event(request: HttpRequest, token: str) -> JsonResponse:
         selectors.trigger_token_forget(token)
         services.trigger_count_rejection(trigger_id=None, reason="unknown_token")
         return _json_error(404, "unknown_token", "No trigger has this URL. It may have been regenerated.")
-    executions = [str(uuid) for uuid in event.executions.values_list("uuid", flat=True)] if event.fired else []
     return JsonResponse(
         {
             "event": str(event.uuid),
             "matched": event.matched,
             "fired": event.fired,
             "skipped": event.skipped_reason or None,
-            "executions": executions,
+            "executions": list(event.executions),
         },
         status=202,
     )
