@@ -104,25 +104,32 @@ class Appended:
     counted: bool = False
     # Seconds until the rate limit lets the sender in again; 0 unless the limit refused the event.
     retry_after: int = 0
+    # The unique key it was given was set by this append: the caller must not set it again.
+    marked: bool = False
+    # The unique key it was given was already set: the event is a repeat, and was not appended.
+    repeated: bool = False
 
     @property
     def limited(self) -> bool:
         return self.retry_after > 0
 
 
-# KEYS[1]: the stream; KEYS[2], when given: the sender's rate-limit counter (ratelimit.window_lua).
-# ARGV[1], ARGV[2]: the counter's window and limit; ARGV[3]: MAX_WAITING; then the entry's fields.
-# Counting and appending in one round trip: an event past the limit is counted, never appended.
-# Answers {1, events waiting}, {0, seconds until the limit lets the sender in}, or {2, events
-# waiting} when the stream is full.
+# KEYS[1]: the stream; then the sender's rate-limit counter (ratelimit.window_lua) when ARGV[1],
+# its window's seconds, is not 0; then the unique key when ARGV[4], its expiry, is not 0.
+# ARGV[2]: the counter's limit; ARGV[3]: MAX_WAITING; then the entry's fields.
+# Counting, marking and appending in one round trip: an event past the limit is counted, never
+# marked or appended; a repeat is counted, never appended. Answers {1, events waiting},
+# {0, seconds until the limit lets the sender in}, {3, 0} for a repeat, or {2, events waiting}
+# when the stream is full.
 _APPEND_LUA = (
-    "if KEYS[2] then\n"
+    "if ARGV[1] ~= '0' then\n"
     + ratelimit.window_lua("KEYS[2]")
     + "if limited then return {0, redis.call('ttl', KEYS[2])} end\n"
     "end\n"
+    "if ARGV[4] ~= '0' and not redis.call('set', KEYS[#KEYS], '1', 'NX', 'EX', ARGV[4]) then return {3, 0} end\n"
     "local waiting = redis.call('xlen', KEYS[1])\n"
     "if waiting >= tonumber(ARGV[3]) then return {2, waiting} end\n"
-    "redis.call('xadd', KEYS[1], '*', unpack(ARGV, 4))\n"
+    "redis.call('xadd', KEYS[1], '*', unpack(ARGV, 5))\n"
     "return {1, waiting + 1}\n"
 )
 
@@ -132,34 +139,47 @@ def _append_script(client: redis.Redis) -> redis.commands.core.Script:
     return client.register_script(_APPEND_LUA)
 
 
-def append(row: Row, *, rate: ratelimit.Window | None = None) -> Appended:
+def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str, int] | None = None) -> Appended:
     """Buffers an event's row, counting it under ``rate`` first when given.
 
-    Not buffered when there is no buffer, when Redis does not answer or when the stream is full:
-    the caller then writes the event itself, checking the rate limit unless it was counted.
+    ``unique``, a Redis key and its expiry in seconds, is set along with the append, and an
+    event that finds it already set is a repeat and is not appended (a replayed signature:
+    ``marketing.webhooks.signature.replay_key``). Not buffered when there is no buffer, when
+    Redis does not answer or when the stream is full: the caller then writes the event itself,
+    checking the rate limit unless it was counted and setting the key unless it was marked.
     """
     if not enabled():
         return Appended(buffered=False)
-    entry = row.entry()
-    keys = [_stream(), rate.key] if rate else [_stream()]
-    window = [rate.seconds, rate.limit] if rate else [0, 0]
+    keys = [_stream()]
+    window = [0, 0]
+    if rate:
+        keys.append(rate.key)
+        window = [rate.seconds, rate.limit]
+    expiry = 0
+    if unique:
+        keys.append(unique[0])
+        expiry = unique[1]
     try:
-        outcome, count = _append_script(_redis())(keys=keys, args=[*window, MAX_WAITING, *entry])
+        outcome, count = _append_script(_redis())(keys=keys, args=[*window, MAX_WAITING, expiry, *row.entry()])
     except redis.RedisError:
         logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
         return Appended(buffered=False)
+    counted = rate is not None
     if outcome == 0:
         return Appended(buffered=False, counted=True, retry_after=max(1, count))
+    if outcome == 3:
+        return Appended(buffered=False, counted=counted, repeated=True)
+    marked = unique is not None
     if outcome == 2:
         logger.error("trigger event buffer full: writing the event at once", extra={"waiting": count})
-        return Appended(buffered=False, counted=rate is not None)
+        return Appended(buffered=False, counted=counted, marked=marked)
     waiting = count
     if waiting >= FLUSH_AT:
         try:
             flush()
         except Exception:  # noqa: BLE001 - the event is safe in the stream; beat writes it later
             logger.warning("trigger event buffer flush failed", exc_info=True)
-    return Appended(buffered=True, counted=rate is not None)
+    return Appended(buffered=True, counted=counted, marked=marked)
 
 
 def waiting() -> int:

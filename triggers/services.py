@@ -309,34 +309,54 @@ def _unmatched_row(trigger: Trigger, *, payload: dict, decision: Decision) -> ev
     )
 
 
-def trigger_event_receive(*, trigger: Trigger, payload, sender: str | None = None) -> ReceivedEvent:
+def trigger_event_receive(
+    *, trigger: Trigger, payload, sender: str | None = None, signed: signature.Verified | None = None
+) -> ReceivedEvent:
     """Stores an accepted inbound event with its decision; a match starts the campaigns.
 
     ``sender`` (the URL's token) counts the event under TRIGGER_EVENT_RATE first, and
-    Rejected(429) refuses it past the limit. A match stores the event, claims the cooldown and
-    queues the runs in one transaction. An event that does not match only needs its row, and
-    most events are of that kind: with Redis it is counted and buffered in one round trip and
-    its row written in a batch soon after (see event_buffer).
+    Rejected(429) refuses it past the limit. ``signed``, the request's verified signature, is
+    then recorded as used, and Rejected(409) refuses a replay; if the event is not taken after
+    all, the record is dropped so that the sender may send it again. A match stores the event,
+    claims the cooldown and queues the runs in one transaction. An event that does not match
+    only needs its row, and most events are of that kind: with Redis it is counted, its
+    signature recorded and its row buffered in one round trip, and the row written in a batch
+    soon after (see event_buffer).
     """
     decision = trigger_decide(trigger=trigger, payload=payload)
-    monitoring_hooks.trigger_event(outcome="matched" if decision.matched else "not_matched")
-    counted = False
+    outcome = "matched" if decision.matched else "not_matched"
+    counted = consumed = False
     if not decision.matched and event_buffer.enabled():
         row = _unmatched_row(trigger, payload=payload, decision=decision)
         window = ratelimit.redis_window(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate()) if sender else None
-        appended = event_buffer.append(row, rate=window)
+        unique = (signature.replay_key(signed), signature.REPLAY_SECONDS) if signed else None
+        appended = event_buffer.append(row, rate=window, unique=unique)
         if appended.limited:
             raise _rate_limited(appended.retry_after)
+        if appended.repeated:
+            raise _replay_refused(signature.replayed(), counted=appended.counted)
         if appended.buffered:
+            monitoring_hooks.trigger_event(outcome=outcome)
             return ReceivedEvent(uuid.UUID(row.uuid), matched=False, fired=False, skipped_reason=row.skipped_reason)
-        counted = appended.counted
-    if sender and not counted:
-        hook_rate_check(sender=sender)
-    event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
-    if not decision.matched:
-        return ReceivedEvent.stored(_store(trigger, event))
-    with transaction.atomic():
-        return ReceivedEvent.stored(_store(trigger, event))
+        counted, consumed = appended.counted, appended.marked
+    if signed and not consumed:
+        consume_signature(signed)
+    try:
+        if sender and not counted:
+            hook_rate_check(sender=sender)
+        event = _new_event(trigger, source=EventSource.EVENT, payload=payload, decision=decision)
+        if decision.matched:
+            with transaction.atomic():
+                _store(trigger, event)
+        else:
+            _store(trigger, event)
+    except BaseException:
+        # Not taken: the sender may send the same signed request again.
+        if signed:
+            signature.release(signed)
+        raise
+    monitoring_hooks.trigger_event(outcome=outcome)
+    return ReceivedEvent.stored(event)
 
 
 def event_rate() -> str:
@@ -346,8 +366,16 @@ def event_rate() -> str:
 
 def _rate_limited(retry_after: int) -> "Rejected":
     return Rejected(
-        429, RejectionReason.RATE_LIMITED, f"Too many events for this trigger (limit {event_rate()}).", retry_after=retry_after
+        429,
+        RejectionReason.RATE_LIMITED,
+        f"Too many events for this trigger (limit {event_rate()}).",
+        retry_after=retry_after,
+        counted=True,
     )
+
+
+def _replay_refused(error: signature.SignatureError, *, counted: bool = False) -> "Rejected":
+    return Rejected(409, RejectionReason.REPLAYED, error.message, counted=counted)
 
 
 def hook_rate_check(*, sender: str) -> None:
@@ -424,14 +452,17 @@ def time_triggers_fire_due(*, now: datetime | None = None, limit: int = 500) -> 
 
 
 class Rejected(Exception):
-    """An inbound request turned away: the HTTP status, a machine-readable code and a message."""
+    """An inbound request turned away: the HTTP status, a machine-readable code and a message.
 
-    def __init__(self, status: int, reason: str, message: str, *, retry_after: int = 0) -> None:
+    ``counted``: the request was already counted under its URL's rate limit."""
+
+    def __init__(self, status: int, reason: str, message: str, *, retry_after: int = 0, counted: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
         self.retry_after = retry_after
+        self.counted = counted
 
 
 def trigger_events_prune(*, older_than: timedelta, batch: int = 5000) -> int:
@@ -504,7 +535,7 @@ def consume_signature(verified: signature.Verified | None) -> None:
     try:
         signature.consume(verified)
     except signature.SignatureError as error:
-        raise Rejected(409, RejectionReason.REPLAYED, error.message) from None
+        raise _replay_refused(error) from None
 
 
 def parse_payload(body: bytes) -> dict:

@@ -273,17 +273,11 @@ def _receive_event(request: HttpRequest, token: str) -> JsonResponse:
         services.check_size(len(body))
         verified = services.check_signature(trigger=trigger, body=body, header=request.META.get(signature.META_KEY, ""))
         payload = services.parse_payload(body)
-        services.consume_signature(verified)
-        try:
-            # Counts the event under the URL's rate limit as it goes (refusals count below).
-            event = services.trigger_event_receive(trigger=trigger, payload=payload, sender=token)
-        except BaseException:
-            # Not taken: the sender may send the same signed request again.
-            if verified is not None:
-                signature.release(verified)
-            raise
+        # Counts the event under the URL's rate limit and refuses a replay as it goes (refusals
+        # not counted there are counted below).
+        event = services.trigger_event_receive(trigger=trigger, payload=payload, sender=token, signed=verified)
     except Rejected as rejection:
-        if rejection.status != 429:
+        if not rejection.counted:
             try:
                 services.hook_rate_check(sender=token)
             except Rejected as limited:

@@ -33,6 +33,8 @@ HEADER = "X-Signature"
 # Where WSGI puts that header; reading it there avoids request.headers copying every header.
 META_KEY = "HTTP_X_SIGNATURE"
 TOLERANCE = 300
+# How long an accepted signature is remembered: past it, its timestamp is refused as expired.
+REPLAY_SECONDS = TOLERANCE * 2
 SCHEME = "v1"
 FORMAT = "t=<unix seconds>,v1=<hex HMAC-SHA256 of “<t>.<target>.<raw body>”>"
 
@@ -110,19 +112,19 @@ def consume(verified: Verified) -> None:
     """
     if settings.REDIS_URL:
         try:
-            if _redis().set(_redis_key(verified), b"1", nx=True, ex=TOLERANCE * 2):
+            if _redis().set(replay_key(verified), b"1", nx=True, ex=REPLAY_SECONDS):
                 return
         except Exception:  # noqa: BLE001 - Redis down: the database keeps the record instead
             logger.warning("webhook replay record in Redis unavailable; using the database", exc_info=True)
         else:
-            raise _replayed()
+            raise replayed()
     from marketing.models import WebhookReceipt
 
     try:
         with transaction.atomic():
-            WebhookReceipt.objects.create(digest=verified.digest, expires_at=timezone.now() + timedelta(seconds=TOLERANCE * 2))
+            WebhookReceipt.objects.create(digest=verified.digest, expires_at=timezone.now() + timedelta(seconds=REPLAY_SECONDS))
     except IntegrityError:
-        raise _replayed() from None
+        raise replayed() from None
 
 
 def release(verified: Verified) -> None:
@@ -131,7 +133,7 @@ def release(verified: Verified) -> None:
 
     if settings.REDIS_URL:
         try:
-            _redis().delete(_redis_key(verified))
+            _redis().delete(replay_key(verified))
         except Exception:  # noqa: BLE001
             logger.warning("webhook replay record in Redis unavailable", exc_info=True)
     WebhookReceipt.objects.filter(digest=verified.digest).delete()
@@ -144,7 +146,7 @@ def prune() -> int:
     return deleted
 
 
-def _replayed() -> SignatureError:
+def replayed() -> SignatureError:
     return SignatureError("replayed", "This signed request was already received; a replay is refused. Sign each request anew.")
 
 
@@ -154,5 +156,7 @@ def _redis():
     return client(settings.REDIS_URL)
 
 
-def _redis_key(verified: Verified) -> str:
+def replay_key(verified: Verified) -> str:
+    """The Redis key that records ``verified`` as used: set (NX, REPLAY_SECONDS) by ``consume``,
+    or by a script that records it in the same round trip as its own work."""
     return f"webhook-signature:{verified.digest}"

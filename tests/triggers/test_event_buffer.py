@@ -253,3 +253,72 @@ def test_it_writes_events_at_once_when_the_buffer_is_full_and_counts_them_once(b
 
     assert event_buffer.waiting() == 2 and TriggerEvent.objects.count() == 2
     assert post_event(conditional, SMALL_ORDER).status_code == 429  # four counted, not six
+
+
+# Signed events: the replay record set in the same round trip ------------------------------------
+
+
+def _signed(trigger, secret: str, body: dict) -> tuple[bytes, str]:
+    from marketing.webhooks import signature
+
+    data = json.dumps(body).encode()
+    return data, signature.sign(secret=secret, target=trigger.token, body=data)
+
+
+@pytest.fixture
+def signed_conditional(conditional):
+    conditional.secret = services.trigger_set_signing_secret(trigger=conditional, by=None)
+    return conditional
+
+
+@needs_redis
+def test_it_refuses_a_replay_of_a_buffered_event_and_buffers_it_once(buffered, signed_conditional, post_event):
+    body, header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER)
+    first = post_event(signed_conditional, body, X_Signature=header)
+    again = post_event(signed_conditional, body, X_Signature=header)
+
+    assert first.status_code == 202
+    assert again.status_code == 409 and again.json()["error"] == "replayed"
+    assert event_buffer.waiting() == 1
+    assert event_buffer.flush() == 1 and TriggerEvent.objects.count() == 1
+
+
+@needs_redis
+def test_it_counts_a_refused_replay_once_under_the_rate_limit(buffered, signed_conditional, post_event, settings):
+    settings.TRIGGER_EVENT_RATE = "3/minute"
+    body, header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER)
+    statuses = [post_event(signed_conditional, body, X_Signature=header).status_code for _ in range(3)]
+    other, other_header = _signed(signed_conditional, signed_conditional.secret, {"order": {"total": 13}})
+
+    assert statuses == [202, 409, 409]
+    assert post_event(signed_conditional, other, X_Signature=other_header).status_code == 429
+
+
+@needs_redis
+def test_it_takes_a_signed_event_refused_by_the_rate_limit_when_sent_again_later(buffered, signed_conditional, post_event, settings):
+    from marketing import ratelimit
+
+    settings.TRIGGER_EVENT_RATE = "1/minute"
+    first, first_header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER | {"n": 1})
+    assert post_event(signed_conditional, first, X_Signature=first_header).status_code == 202
+    body, header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER)
+    assert post_event(signed_conditional, body, X_Signature=header).status_code == 429
+
+    ratelimit.reset()
+
+    assert post_event(signed_conditional, body, X_Signature=header).status_code == 202
+
+
+@needs_redis
+def test_it_writes_a_signed_event_at_once_when_the_buffer_is_full_and_still_refuses_its_replay(
+    buffered, signed_conditional, post_event, monkeypatch
+):
+    monkeypatch.setattr(event_buffer, "MAX_WAITING", 1)
+    body, header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER | {"n": 1})
+    assert post_event(signed_conditional, body, X_Signature=header).status_code == 202
+    body, header = _signed(signed_conditional, signed_conditional.secret, SMALL_ORDER | {"n": 2})
+
+    assert post_event(signed_conditional, body, X_Signature=header).status_code == 202
+    assert post_event(signed_conditional, body, X_Signature=header).status_code == 409
+
+    assert event_buffer.waiting() == 1 and TriggerEvent.objects.count() == 1
