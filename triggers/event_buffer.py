@@ -3,9 +3,9 @@
 Most events match no rule. Writing each one's row while its sender waits costs more than all the
 rest of the intake together, so with Redis (REDIS_URL) such an event is appended to a stream in
 the Redis that also holds the queued tasks, and the sender gets its 202 then. The rows are
-written in batches, with COPY on PostgreSQL: by the request that finds FLUSH_AT or more events
-waiting, and by beat every two seconds for the rest. An event that matches is written at once,
-in the transaction that starts its runs.
+written in batches, with COPY on PostgreSQL: by each request that brings the events waiting to
+a multiple of FLUSH_AT, and by beat every two seconds for the rest. An event that matches is
+written at once, in the transaction that starts its runs.
 
 Each event carries a UUID made on arrival, unique in the table: a batch written again after a
 crash between the insert and the stream's trim is written with ON CONFLICT DO NOTHING and
@@ -173,8 +173,9 @@ def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str,
     if outcome == 2:
         logger.error("trigger event buffer full: writing the event at once", extra={"waiting": count})
         return Appended(buffered=False, counted=counted, marked=marked)
-    waiting = count
-    if waiting >= FLUSH_AT:
+    # One request per hundred tries to write them: while a flush runs (some milliseconds), every
+    # request finding a hundred or more waiting would spend a round trip on a lock that is taken.
+    if count % FLUSH_AT == 0:
         try:
             flush()
         except Exception:  # noqa: BLE001 - the event is safe in the stream; beat writes it later

@@ -82,6 +82,26 @@ def test_it_writes_the_batch_from_the_request_that_finds_enough_waiting(buffered
 
 
 @needs_redis
+def test_it_tries_to_write_once_per_batch_while_a_flush_is_under_way(buffered, conditional, post_event, monkeypatch, settings):
+    monkeypatch.setattr(event_buffer, "FLUSH_AT", 2)
+    tries = []
+    flush = event_buffer.flush
+    monkeypatch.setattr(event_buffer, "flush", lambda **kwargs: tries.append(event_buffer.waiting()) or flush(**kwargs))
+    lock = redis_client.client(settings.REDIS_URL).lock(f"{buffered}:flush", timeout=5)
+    assert lock.acquire(blocking=False)
+    try:
+        for _ in range(3):
+            post_event(conditional, SMALL_ORDER)
+    finally:
+        lock.release()
+    assert tries == [2] and not TriggerEvent.objects.exists()
+
+    post_event(conditional, SMALL_ORDER)
+
+    assert tries == [2, 4] and TriggerEvent.objects.count() == 4
+
+
+@needs_redis
 def test_it_stores_a_batch_written_again_after_a_crash_once(buffered, conditional, post_event, monkeypatch):
     answers = [post_event(conditional, SMALL_ORDER).json()["event"] for _ in range(3)]
     client = redis_client.client(os.environ["REDIS_URL"])
