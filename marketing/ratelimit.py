@@ -52,9 +52,14 @@ def window_lua(counter: str) -> str:
     )
 
 
+# Parsing a rate costs most of what building a window does (limits' regular expressions), and
+# the rates are a handful of settings: each is parsed once per process.
+_parse = functools.lru_cache(maxsize=64)(parse)
+
+
 def _item(rate: str):
     try:
-        return parse(rate)
+        return _parse(rate)
     except (ValueError, ConfigurationError):
         logger.error("not a rate like 60/minute", extra={"rate": rate})
         return None
