@@ -51,7 +51,8 @@ def enabled() -> bool:
 
 
 def _redis() -> redis.Redis:
-    return redis_client.client(settings.REDIS_URL)
+    # Every buffered event sends a command: on the thread's own connection (see thread_client).
+    return redis_client.thread_client(settings.REDIS_URL)
 
 
 def _stream() -> str:
@@ -135,8 +136,9 @@ _APPEND_LUA = (
 
 
 @functools.cache
-def _append_script(client: redis.Redis) -> redis.commands.core.Script:
-    return client.register_script(_APPEND_LUA)
+def _append_script(url: str) -> redis.commands.core.Script:
+    # Registered once; each call passes the client that runs it.
+    return redis_client.client(url).register_script(_APPEND_LUA)
 
 
 def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str, int] | None = None) -> Appended:
@@ -160,7 +162,8 @@ def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str,
         keys.append(unique[0])
         expiry = unique[1]
     try:
-        outcome, count = _append_script(_redis())(keys=keys, args=[*window, MAX_WAITING, expiry, *row.entry()])
+        script = _append_script(settings.REDIS_URL)
+        outcome, count = script(keys=keys, args=[*window, MAX_WAITING, expiry, *row.entry()], client=_redis())
     except redis.RedisError:
         logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
         return Appended(buffered=False)
@@ -210,9 +213,9 @@ def flush(*, batches: int = 1) -> int:
     """
     if not enabled():
         return 0
-    client = _redis()
-    lock = client.lock(f"{_stream()}:flush", timeout=LOCK_SECONDS, blocking=False)
     try:
+        client = _redis()
+        lock = client.lock(f"{_stream()}:flush", timeout=LOCK_SECONDS, blocking=False)
         if not lock.acquire():
             return 0
     except redis.RedisError:
