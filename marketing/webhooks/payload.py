@@ -40,8 +40,22 @@ def parse(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = D
         value = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise PayloadError(f"The body is not valid JSON: {str(error)[:200]}") from None
-    check_storable(value, max_depth=max_depth)
+    if not _plainly_storable(body, max_depth=max_depth):
+        check_storable(value, max_depth=max_depth)
     return value
+
+
+def _plainly_storable(body: bytes, *, max_depth: int) -> bool:
+    """True when the raw body cannot hold what ``check_storable`` looks for, which spares walking
+    the value: ``\\u0000`` and lone surrogates come as ``\\u`` escapes (or, for surrogates, as
+    bytes starting 0xED, which json.loads lets through), and no value nests deeper than the body
+    has brackets. UTF-16 and UTF-32 bodies hold NUL bytes, so they are walked."""
+    return (
+        b"\\u" not in body
+        and b"\xed" not in body
+        and b"\x00" not in body
+        and body.count(b"{") + body.count(b"[") < max_depth
+    )
 
 
 def check_storable(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
