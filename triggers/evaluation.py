@@ -76,6 +76,11 @@ class RuleResult:
         return {"path": self.path, "op": self.op, "value": self.value, "matched": self.matched, "reason": self.reason}
 
 
+# One encoder for every decision stored: json.dumps with options builds one per call. A decision
+# is made of fresh dicts and lists, never circular.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 class Decision:
     """Whether an event matched, and why.
 
@@ -129,7 +134,7 @@ class Decision:
 
     def as_json(self) -> str:
         """``as_dict()`` as the JSON text stored with the event."""
-        return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
+        return _COMPACT_JSON(self.as_dict())
 
     def __repr__(self) -> str:
         return f"Decision(matched={self.matched!r}, match={self.match!r})"

@@ -46,6 +46,11 @@ DROPPED = Counter(
 )
 
 
+# JSON text as the buffer keeps it, compact. One encoder for every event: json.dumps with options
+# builds one per call. What it encodes comes from json.loads or is built fresh, never circular.
+to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 def enabled() -> bool:
     return bool(settings.REDIS_URL) and settings.TRIGGER_EVENT_BUFFER
 
@@ -82,7 +87,7 @@ class Row:
     def entry(self) -> list:
         """The stream entry's fields and values, as XADD takes them."""
         row = [self.uuid, self.workspace_id, self.trigger_id, self.received_at, self.source, self.matched, self.skipped_reason]
-        return ["row", json.dumps(row, separators=(",", ":")), "payload", self.payload, "decision", self.decision]
+        return ["row", to_json(row), "payload", self.payload, "decision", self.decision]
 
     def event(self) -> TriggerEvent:
         return TriggerEvent(

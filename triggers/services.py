@@ -3,7 +3,6 @@
 Pages, the JSON API, the admin and the Celery task all come through here.
 """
 
-import json
 import logging
 import secrets
 import uuid
@@ -304,7 +303,7 @@ def _unmatched_row(trigger: Trigger, *, payload: dict, decision: Decision) -> ev
         source=EventSource.EVENT,
         matched=False,
         skipped_reason=SkipReason.NOT_MATCHED,
-        payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        payload=event_buffer.to_json(payload),
         decision=decision.as_json(),
     )
 
