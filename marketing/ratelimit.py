@@ -67,10 +67,18 @@ def _item(rate: str):
 
 def redis_window(*, scope: str, key: str, rate: str) -> Window | None:
     """The Redis counter ``hit`` counts ``key`` on; None without Redis or when ``rate`` does not parse."""
-    item = _item(rate)
-    if item is None or not settings.REDIS_URL:
+    if not settings.REDIS_URL:
         return None
-    storage = _limiter(settings.REDIS_URL).storage
+    return _window(settings.REDIS_URL, scope, key, rate)
+
+
+# Asked for on every inbound event, always the same for a URL: kept for the busiest ones.
+@functools.lru_cache(maxsize=4096)
+def _window(redis_url: str, scope: str, key: str, rate: str) -> Window | None:
+    item = _item(rate)
+    if item is None:
+        return None
+    storage = _limiter(redis_url).storage
     return Window(storage.prefixed_key(item.key_for(scope, key)), item.amount, item.get_expiry())
 
 

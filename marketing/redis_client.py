@@ -17,6 +17,15 @@ _OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 _local = threading.local()
 
 
+def _forget_thread_clients() -> None:
+    # A forked child must not share its parent's sockets.
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_thread_clients)
+
+
 @functools.cache
 def client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **_OPTIONS)
@@ -27,11 +36,10 @@ def thread_client(url: str) -> redis.Redis:
     command on every request: redis-py's pool checks a connection out and back in around each
     command of ``client``, a third of a short command's CPU. Made anew in a forked process;
     raises redis.RedisError when Redis cannot be reached."""
-    if getattr(_local, "pid", None) != os.getpid():
-        _local.pid, _local.clients = os.getpid(), {}
-    found = _local.clients.get(url)
+    clients = _local.__dict__.setdefault("clients", {})
+    found = clients.get(url)
     if found is None:
-        found = _local.clients[url] = redis.Redis.from_url(
+        found = clients[url] = redis.Redis.from_url(
             url, retry=Retry(NoBackoff(), 1), single_connection_client=True, **_OPTIONS
         )
     return found

@@ -292,11 +292,11 @@ class ReceivedEvent:
         return cls(event.uuid, event.matched, event.fired, event.skipped_reason, executions)
 
 
-def _unmatched_row(trigger: Trigger, *, payload: dict, decision: Decision) -> event_buffer.Row:
+def _unmatched_row(trigger: Trigger, *, event_uuid: uuid.UUID, payload: dict, decision: Decision) -> event_buffer.Row:
     """The buffer's row for an inbound event that matched nothing: what ``_new_event`` would
     store, without building the model instance."""
     return event_buffer.Row(
-        uuid=uuid.uuid4().hex,
+        uuid=event_uuid.hex,
         workspace_id=trigger.workspace_id,
         trigger_id=trigger.pk,
         received_at=timezone.now().isoformat(),
@@ -326,7 +326,8 @@ def trigger_event_receive(
     outcome = "matched" if decision.matched else "not_matched"
     counted = consumed = False
     if not decision.matched and event_buffer.enabled():
-        row = _unmatched_row(trigger, payload=payload, decision=decision)
+        event_uuid = uuid.uuid4()
+        row = _unmatched_row(trigger, event_uuid=event_uuid, payload=payload, decision=decision)
         window = ratelimit.redis_window(scope=HOOK_RATE_SCOPE, key=sender, rate=event_rate()) if sender else None
         unique = (signature.replay_key(signed), signature.REPLAY_SECONDS) if signed else None
         appended = event_buffer.append(row, rate=window, unique=unique)
@@ -336,7 +337,7 @@ def trigger_event_receive(
             raise _replay_refused(signature.replayed(), counted=appended.counted)
         if appended.buffered:
             monitoring_hooks.trigger_event(outcome=outcome)
-            return ReceivedEvent(uuid.UUID(row.uuid), matched=False, fired=False, skipped_reason=row.skipped_reason)
+            return ReceivedEvent(event_uuid, matched=False, fired=False, skipped_reason=row.skipped_reason)
         counted, consumed = appended.counted, appended.marked
     if signed and not consumed:
         consume_signature(signed)

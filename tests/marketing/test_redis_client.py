@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 
 from marketing import redis_client
@@ -32,10 +31,25 @@ def test_it_gives_another_thread_a_client_of_its_own(settings):
     assert other[0] is not redis_client.thread_client(settings.REDIS_URL)
 
 
-def test_it_makes_a_new_client_in_a_forked_process(settings, monkeypatch):
-    url = "redis://127.0.0.1:9/0"
-    monkeypatch.setattr(redis.Redis, "from_url", classmethod(lambda cls, *args, **kwargs: object()))
-    parent = redis_client.thread_client(url)
-    monkeypatch.setattr(redis_client.os, "getpid", lambda: -1)
+@needs_redis
+def test_it_makes_a_new_client_in_a_forked_process(settings):
+    import os
 
-    assert redis_client.thread_client(url) is not parent
+    parent = redis_client.thread_client(settings.REDIS_URL)
+    parent.ping()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # The child reports whether it got a client of its own that works, and leaves.
+        try:
+            child = redis_client.thread_client(settings.REDIS_URL)
+            ok = child is not parent and child.connection is not parent.connection and child.ping()
+        except BaseException:
+            ok = False
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+
+    assert answer == b"1"
+    assert parent.ping()
