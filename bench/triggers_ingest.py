@@ -20,10 +20,11 @@ temporary file. Load comes from 8 client threads with keep-alive connections (cl
 taking turns between the two URLs in timed phases. gunicorn is stopped at the end, also on failure.
 
 Where the time goes: besides what the bare view does, an event costs one Redis round trip (a
-script that counts it under the rate limit and appends it to the stream), the HMAC, parsing and
-evaluation, and two model instances; the trigger comes from the process's own 2-second cache.
-Each blocking round trip also costs the thread switches around it, which is why counting and
-appending share one script and rows are written in batches rather than one per answer.
+script that counts it under the rate limit, records its signature against replays and appends
+it to the stream), the HMAC, parsing, evaluation and the decision's reasons as JSON, and a copy
+of the trigger from the process's own 2-second cache. Each blocking round trip also costs the
+thread switches around it, which is why the three share one script and rows are written in
+batches rather than one per answer.
 
 Run it alone: ``python -m bench.run triggers_ingest``.
 """
