@@ -81,3 +81,18 @@ def test_it_lets_a_new_user_verify_through_the_development_mailbox(page, live_se
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("heading", name="Welcome").is_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_it_shows_every_tab_of_the_top_bar_without_scrolling(page, live_server, sign_in, alice, width):
+    alice.is_staff = True  # staff see the most tabs
+    alice.save()
+    sign_in(alice)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{live_server.url}/calendar/")
+    hidden = page.evaluate(
+        """() => { const nav = document.querySelector('.topnav'); const box = nav.getBoundingClientRect();
+                   return [...nav.querySelectorAll('a')].filter(a => a.getBoundingClientRect().right > box.right + 1).map(a => a.textContent.trim()); }"""
+    )
+    assert page.locator(".topnav a").count() >= 10
+    assert hidden == [], f"cut off at {width} px: {hidden}"
