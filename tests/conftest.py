@@ -113,6 +113,12 @@ def alice_client(client, alice):
     return client
 
 
+@pytest.fixture
+def charlie_client(client, charlie):
+    client.force_login(charlie)
+    return client
+
+
 def pytest_configure(config):
     # dj-stripe's migrations take over a minute (its 0002 rebuilds dozens of tables); the test
     # database gets the same tables from one generated migration instead.

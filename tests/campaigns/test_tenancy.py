@@ -16,12 +16,6 @@ def alices(alice_workspace):
     return campaign, image, execution, generation
 
 
-@pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
-
-
 def test_it_answers_404_to_charlie_on_alices_campaign_pages(charlie_client, alices):
     campaign, image, execution, generation = alices
     for path in [

@@ -1,16 +1,9 @@
 """Charlie, in a workspace of his own, gets a 404 on everything of Alice's."""
 
-import pytest
 from django.urls import reverse
 
 from marketing.models import Invitation, Membership
 from tests.factories import InvitationFactory
-
-
-@pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
 
 
 def test_it_hides_alices_memberships_from_charlie(charlie_client, alice, bob):

@@ -10,12 +10,6 @@ from triggers.models import Trigger, TriggerEvent
 
 
 @pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
-
-
-@pytest.fixture
 def alices_trigger(make_trigger):
     return make_trigger(kind="manual")
 

@@ -1,17 +1,9 @@
 """Charlie, in a workspace of his own, can neither see nor publish to Alice's accounts."""
 
-import pytest
-
 from campaigns import executions
 from campaigns.models import CampaignTarget
 from integrations.instagram.models import InstagramAccount
 from tests.factories import CampaignFactory, add_image
-
-
-@pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
 
 
 def test_it_does_not_show_charlie_alices_accounts(charlie_client, account):

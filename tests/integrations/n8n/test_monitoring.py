@@ -1,15 +1,7 @@
 """The page of recent n8n executions."""
 
-import pytest
-
 from integrations.n8n import services
 from tests.integrations.n8n.conftest import FORWARD_URL, callback_body
-
-
-@pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
 
 
 def test_it_lists_recent_executions_of_the_workspaces_workflows(alice_client, alice_workflow, fake_n8n):

@@ -1,15 +1,7 @@
 """The templates page: list, install, reinstall, remove; roles and tenancy."""
 
-import pytest
-
 from integrations.n8n.models import N8nWorkflow
 from tests.integrations.n8n.conftest import FORWARD_URL
-
-
-@pytest.fixture
-def charlie_client(client, charlie):
-    client.force_login(charlie)
-    return client
 
 
 def test_it_lists_the_templates_with_their_descriptions(alice_client, fake_n8n):
