@@ -1,8 +1,9 @@
 from functools import lru_cache
 
 from django.http import HttpRequest
-from django.urls import ResolverMatch, URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
+from django.urls import ResolverMatch, URLResolver, get_resolver, get_script_prefix, get_urlconf
 
+from .links import reversed_link
 from .selectors import memberships_for_user
 
 # The pages under the "Settings" tab of the navigation.
@@ -58,9 +59,8 @@ def layout(request: HttpRequest) -> dict:
     ``{{ layout_urls.dashboard }}``: the layout's links, as {% url 'dashboard' %} gives them.
 
     Twenty {% url %} tags were a quarter of the layout's cost on every page. The links are worked
-    out once per URLconf and script prefix, the two things reverse() reads besides the name; a
-    changed URLconf (override_settings, clear_url_caches) brings a new resolver, so new links.
-    A namespaced name's colon becomes an underscore (``layout_urls.admin_index``).
+    out once per URLconf and script prefix (marketing/links.py says why that is enough). A
+    namespaced name's colon becomes an underscore (``layout_urls.admin_index``).
 
     ``{% if nav_current.campaigns %}``: whether the page is under the Campaigns tab, worked out
     here once rather than by a chain of lookups and filters for each of ten tabs.
@@ -89,5 +89,4 @@ def _nav_current(match: ResolverMatch | None) -> dict[str, bool]:
 
 @lru_cache(maxsize=8)
 def _layout_urls(resolver: URLResolver, prefix: str) -> dict[str, str]:
-    # reverse() reads the script prefix itself: the same as the key's, in this thread.
-    return {name.replace(":", "_"): reverse(name, urlconf=resolver.urlconf_name) for name in LAYOUT_URL_NAMES}
+    return {name.replace(":", "_"): reversed_link(resolver, prefix, name) for name in LAYOUT_URL_NAMES}

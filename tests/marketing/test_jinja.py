@@ -1,6 +1,6 @@
 from types import ModuleType
 
-from django.urls import include, path, reverse
+from django.urls import get_script_prefix, include, path, reverse, set_script_prefix
 
 from marketing.jinja import urls
 
@@ -18,3 +18,13 @@ def test_it_follows_a_changed_urlconf(rf, settings):
     moved.urlpatterns = [path("app/", include("marketing.urls"))]
     settings.ROOT_URLCONF = moved
     assert urls(rf.get("/"))["url"]("campaign_detail", 5) == "/app/campaigns/5/"
+
+
+def test_it_follows_the_script_prefix(rf):
+    before = get_script_prefix()
+    try:
+        set_script_prefix("/mounted/")
+        assert urls(rf.get("/"))["url"]("campaign_detail", 5) == "/mounted/campaigns/5/"
+    finally:
+        set_script_prefix(before)
+    assert urls(rf.get("/"))["url"]("campaign_detail", 5) == "/campaigns/5/"
