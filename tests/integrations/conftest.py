@@ -13,15 +13,12 @@ from integrations import http
 from tests.local_server import LocalServer, QuietHandler
 
 
-@pytest.fixture
-def outbound(settings) -> Iterator[dict]:
-    """Fast timeouts and backoff, and breakers in a namespace of their own, reset around each test.
+def outbound_settings(settings, **overrides) -> dict:
+    """Fast timeouts and backoff, and breakers in a namespace of their own, with ``overrides``.
 
-    The tests of the shared HTTP layer (its address checks included) and of the OpenAI client ask
-    for it in every test; instagram/, n8n/ and cms/ set up their own."""
+    Breakers get a Redis database of their own: tests/conftest.py's cache.clear() flushes the
+    cache's, which would wipe the breaker state of tests running in parallel."""
     if settings.REDIS_URL:
-        # tests/conftest.py's cache.clear() flushes the cache's Redis database, which would
-        # wipe the breaker state of tests running in parallel: breakers get a database of their own.
         settings.REDIS_URL = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/15"))
     settings.OUTBOUND_HTTP = {
         "timeout": 0.2,
@@ -33,9 +30,19 @@ def outbound(settings) -> Iterator[dict]:
         # Tests running in parallel, or a developer's own data, share the Redis database.
         "breaker_namespace": f"test-{uuid.uuid4().hex}",
         "providers": {},
+        **overrides,
     }
     http.reset_breakers()
-    yield settings.OUTBOUND_HTTP
+    return settings.OUTBOUND_HTTP
+
+
+@pytest.fixture
+def outbound(settings) -> Iterator[dict]:
+    """outbound_settings() around a test, breakers reset after it.
+
+    The tests of the shared HTTP layer (its address checks included) and of the OpenAI client ask
+    for it in every test; n8n/ sets its own values through outbound_settings()."""
+    yield outbound_settings(settings)
     http.reset_breakers()
 
 

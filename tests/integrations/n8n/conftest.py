@@ -1,7 +1,5 @@
 import json
-import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -12,6 +10,7 @@ from integrations.n8n import services
 from integrations.n8n.models import N8nConnection, N8nWorkflow
 from marketing.webhooks.signature import sign as signature_sign
 from tests.factories import CampaignFactory, add_image
+from tests.integrations.conftest import outbound_settings
 from tests.integrations.n8n.fake_n8n import FakeN8n, fake_n8n  # noqa: F401 - a fixture
 
 # Nothing listens on the discard port: connections are refused at once.
@@ -26,20 +25,7 @@ def n8n_settings(settings) -> Iterator[None]:
     settings.N8N_API_KEY = ""
     settings.N8N_CALLBACK_TIMEOUT_MINUTES = 60
     settings.PUBLIC_BASE_URL = "http://testserver"
-    if settings.REDIS_URL:
-        # Breakers get a Redis database of their own; tests/conftest.py flushes the cache's.
-        settings.REDIS_URL = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/15"))
-    settings.OUTBOUND_HTTP = {
-        "timeout": 2.0,
-        "connect_timeout": 0.5,
-        "retries": 1,
-        "backoff": 0.001,
-        "breaker_fail_max": 50,
-        "breaker_reset_timeout": 60,
-        "breaker_namespace": f"test-{uuid.uuid4().hex}",
-        "providers": {},
-    }
-    http.reset_breakers()
+    outbound_settings(settings, timeout=2.0, retries=1, breaker_fail_max=50)
     yield
     http.reset_breakers()
 
