@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
+import requests
 import stripe
 from prometheus_client import REGISTRY
 
@@ -264,6 +265,21 @@ def test_it_does_not_keep_cookies_between_calls(server):
     http.request("acme", "GET", server.url("/"))
 
     assert "Cookie" not in server.hits[1].headers
+
+
+def test_it_sends_what_session_request_would_send(server):
+    call = {"params": {"b": "2 3"}, "headers": {"X-Key": "k", "Accept-Encoding": None}, "auth": ("user", "pw")}
+    server.answer(Answer(302, headers={"Location": "/next"}), Answer(200), Answer(302, headers={"Location": "/next"}), Answer(200))
+
+    response = http.request("acme", "GET", server.url("/first?a=1"), **call)
+    with requests.Session() as plain:
+        plain.trust_env = False
+        plain.get(server.url("/first?a=1"), **call)
+
+    assert response.status_code == 200 and [r.status_code for r in response.history] == [302]
+    ours, theirs = server.hits[:2], server.hits[2:]
+    assert [(hit.method, hit.path) for hit in ours] == [("GET", "/first?a=1&b=2+3"), ("GET", "/next")]
+    assert [(hit.method, hit.path, hit.headers) for hit in ours] == [(hit.method, hit.path, hit.headers) for hit in theirs]
 
 
 def test_it_returns_the_result_of_a_wrapped_sdk_call_and_logs_it(caplog):
