@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from integrations.http import ProviderError
 from marketing import outbox
+from marketing.compiled import update_row
 from marketing.models import MANAGER_ROLES, Membership
 
 from . import client
@@ -103,9 +104,7 @@ def account_quota_read(*, account: InstagramAccount) -> client.Quota:
     quota = client.publishing_limit(ig_user_id=account.ig_user_id, token=account.access_token)
     total = quota.total or account.quota_total
     now = timezone.now()
-    InstagramAccount.objects.filter(pk=account.pk).update(
-        quota_total=total, quota_usage=quota.usage, quota_checked_at=now
-    )
+    update_row(InstagramAccount, account.pk, {"quota_total": total, "quota_usage": quota.usage, "quota_checked_at": now})
     account.quota_total, account.quota_usage, account.quota_checked_at = total, quota.usage, now
     return client.Quota(usage=quota.usage, total=total, duration=quota.duration)
 

@@ -1,13 +1,13 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
-from campaigns.models import Campaign
-from marketing.compiled import CompiledShapes
+from campaigns.models import Campaign, CampaignExecution, ExecutionStep
+from marketing.compiled import CompiledShapes, update_row
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +84,34 @@ def test_it_refuses_a_queryset_not_derived_from_its_base(workspaces):
     shapes = CompiledShapes(selectors.LIST_ROWS)
     with pytest.raises(ValueError):
         shapes.rows(Campaign.objects.filter(workspace=workspaces[0]))
+
+
+def test_it_updates_one_row_as_update_does():
+    campaign = CampaignFactory()
+    execution = executions.execution_create(campaign=campaign)
+    step = execution.steps.get(position=0)
+    at = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+
+    assert update_row(ExecutionStep, step.pk, {"status": "running", "state": {"context": {"caption": "é"}}, "started_at": at}) == 1
+
+    step.refresh_from_db()
+    assert (step.status, step.state, step.started_at) == ("running", {"context": {"caption": "é"}}, at)
+    assert execution.steps.exclude(pk=step.pk).filter(status="running").count() == 0
+
+
+def test_it_updates_only_a_row_that_meets_the_conditions():
+    execution = executions.execution_create(campaign=CampaignFactory())
+
+    assert update_row(CampaignExecution, execution.pk, {"error_message": "x"}, where={"status": ["running", "failed"]}) == 0
+    assert update_row(CampaignExecution, execution.pk, {"error_message": "x"}, where={"status": []}) == 0
+    assert update_row(CampaignExecution, execution.pk, {"error_message": "y"}, where={"status": ["queued", "running"]}) == 1
+    assert update_row(CampaignExecution, execution.pk, {"error_message": "z"}, where={"status": "queued"}) == 1
+    execution.refresh_from_db()
+    assert execution.error_message == "z"
+
+
+def test_it_refuses_an_expression():
+    execution = executions.execution_create(campaign=CampaignFactory())
+
+    with pytest.raises(TypeError):
+        update_row(CampaignExecution, execution.pk, {"attempts": F("attempts") + 1})
