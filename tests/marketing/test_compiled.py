@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
 from campaigns.models import Campaign, CampaignExecution, ExecutionStep
-from marketing.compiled import CompiledShapes, update_row
+from marketing.compiled import CompiledShapes, rows, update_row
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +115,33 @@ def test_it_refuses_an_expression():
 
     with pytest.raises(TypeError):
         update_row(CampaignExecution, execution.pk, {"attempts": F("attempts") + 1})
+
+
+def _fields(obj):
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+def test_it_reads_a_row_with_its_related_rows_as_select_related_does():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    expected = CampaignExecution.objects.select_related("campaign", "workspace", "requested_by").get(pk=execution.pk)
+
+    [read] = rows(CampaignExecution, {"pk": execution.pk}, related=("campaign", "workspace", "requested_by"), lock=True)
+
+    assert _fields(read) == _fields(expected)
+    assert _fields(read.campaign) == _fields(expected.campaign)
+    assert _fields(read.workspace) == _fields(expected.workspace)
+    with CaptureQueriesContext(connection) as queries:
+        assert read.requested_by is None  # a null foreign key: no row, known without a query
+    assert len(queries) == 0
+    assert not read._state.adding and read._state.db == "default"
+
+
+def test_it_reads_the_rows_in_order_with_their_converted_values():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    ExecutionStep.objects.filter(execution=execution, position=1).update(state={"context": {"caption": "x"}})
+
+    read = rows(ExecutionStep, {"execution": execution}, order_by=("-position",))
+
+    assert [_fields(step) for step in read] == [_fields(step) for step in execution.steps.order_by("-position")]
+    assert read[-2].state == {"context": {"caption": "x"}}
+    assert rows(ExecutionStep, {"execution": execution.pk, "name": "nothing"}) == []
