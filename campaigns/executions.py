@@ -370,7 +370,7 @@ def _prepare_image(
     """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
     OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
     campaign = execution.campaign
-    count = publishable_images(campaign=campaign).count()
+    count = len(publishable_images(campaign=campaign))
     if count:
         return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
     _step_start(step, held)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import DateTimeField, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from marketing.compiled import CompiledShapes
+from marketing.compiled import CompiledShapes, rows
 from marketing.models import Workspace
 
 from . import destinations
@@ -207,9 +207,16 @@ def campaign_targets(*, campaign: Campaign) -> list[destinations.Choice]:
     return destinations.targets_describe(campaign.targets.all(), workspace_id=campaign.workspace_id)
 
 
-def publishable_images(*, campaign: Campaign) -> QuerySet[CampaignImage]:
-    """The images a run may publish, in carousel order. A placeholder is for the editor only."""
-    return campaign.images.exclude(source=ImageSource.PLACEHOLDER).order_by("position", "id")
+def publishable_images(*, campaign: Campaign) -> list[CampaignImage]:
+    """The images a run may publish, in carousel order. A placeholder is for the editor only.
+
+    Read on a run's hot path (twice: the image step, then the publish), so with its SQL written
+    out (``marketing.compiled.rows``); a campaign has a handful of images, filtered here.
+    """
+    images = rows(CampaignImage, {"campaign": campaign.pk}, order_by=("position", "id"))
+    for image in images:
+        image.campaign = campaign
+    return [image for image in images if image.source != ImageSource.PLACEHOLDER]
 
 
 def execution_history(*, campaign: Campaign, limit: int = 20) -> list[CampaignExecution]:
