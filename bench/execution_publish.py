@@ -10,7 +10,7 @@ trips to the fake are printed beside the result for scale. Creating the runs is 
 
 The runs are timed as the worker executes them in production, with ``DEBUG`` off: under
 ``make bench``'s ``DEBUG=1`` Django's debug cursor would otherwise keep and log every statement,
-work no worker does (about 1 ms of a run on the slow host of bench/README.md). Only the timed
+work no worker does (under 1 ms of a run, within the noise: bench/README.md). Only the timed
 loop is switched; the rest of the run and every other benchmark keep the settings they had.
 """
 
