@@ -1,8 +1,10 @@
 """What a Stripe event changes in the product, run after dj-stripe has stored and synced it.
 
 dj-stripe's handlers run first (its app is listed before this one): they re-read the object
-from Stripe, so the workspace's plan is derived from Stripe's current state. dj-stripe invokes
-these handlers once per event id, so a duplicate delivery changes nothing.
+from Stripe, so the workspace's plan is derived from Stripe's current state. For subscription
+events that re-read and sync is ``stripe_sync.subscription_refresh`` in place of dj-stripe's
+handler (same rows, written only where they changed). dj-stripe invokes these handlers once per
+event id, so a duplicate delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import logging
 
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
-from djstripe.event_handlers import djstripe_receiver
-from djstripe.models import Event, Subscription, WebhookEndpoint
+from djstripe.event_handlers import djstripe_receiver, handle_customer_subscription_event
+from djstripe.models import Event, WebhookEndpoint
+from djstripe.signals import WEBHOOK_SIGNALS
 
-from . import services
+from . import services, stripe_sync
 from .models import WebhookSecret
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,32 @@ def _invoice_subscription(invoice: dict) -> str | None:
     return invoice.get("subscription") or details.get("subscription")
 
 
+# The events dj-stripe's subscription handler takes, each of which it answers with a re-read.
+SUBSCRIPTION_EVENTS = [
+    "customer.subscription.created",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.pending_update_applied",
+    "customer.subscription.pending_update_expired",
+    "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
+    "customer.subscription.updated",
+]
+for _name in SUBSCRIPTION_EVENTS:
+    WEBHOOK_SIGNALS[_name].disconnect(handle_customer_subscription_event, sender=Event)
+
+
+@djstripe_receiver(SUBSCRIPTION_EVENTS)
+def on_subscription_event(sender, event: Event, **kwargs) -> None:
+    """dj-stripe's subscription handler, leaner: the subscription as Stripe has it now, stored.
+
+    A deletion too is a re-read (Stripe keeps canceled subscriptions), as dj-stripe does.
+    """
+    subscription_id = event.data.get("object", {}).get("id")
+    if subscription_id:
+        stripe_sync.subscription_refresh(subscription_id=subscription_id, api_key=event.default_api_key)
+
+
 @djstripe_receiver(HANDLED)
 def on_billing_event(sender, event: Event, **kwargs) -> None:
     obj = event.data.get("object", {})
@@ -54,13 +83,11 @@ def on_billing_event(sender, event: Event, **kwargs) -> None:
         # The subscription may be announced after the session; read it now so the plan applies at once.
         subscription_id = obj.get("subscription")
         if subscription_id:
-            data = Subscription(id=subscription_id).api_retrieve(api_key=event.default_api_key)
-            Subscription.sync_from_stripe_data(data, api_key=event.default_api_key)
+            stripe_sync.subscription_refresh(subscription_id=subscription_id, api_key=event.default_api_key)
         reference = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("workspace_id")
         workspace_id = int(reference) if reference and str(reference).isdigit() else None
     elif event.type.startswith("invoice.") and _invoice_subscription(obj):
-        data = Subscription(id=_invoice_subscription(obj)).api_retrieve(api_key=event.default_api_key)
-        Subscription.sync_from_stripe_data(data, api_key=event.default_api_key)
+        stripe_sync.subscription_refresh(subscription_id=_invoice_subscription(obj), api_key=event.default_api_key)
     account = services.billing_account_sync(customer_id=customer_id, workspace_id=workspace_id)
     if account is None:
         logger.info("stripe event for a customer of no workspace", extra={"event": event.id, "type": event.type})

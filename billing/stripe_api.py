@@ -38,12 +38,32 @@ def configure() -> None:
     # The SDK retries connection errors and 409/429/5xx with the same idempotency key.
     stripe.max_network_retries = settings.STRIPE_NETWORK_RETRIES
     stripe.enable_telemetry = False
+    global _client
+    _client = None
 
 
 @receiver(setting_changed)
 def _reconfigure(*, setting: str, **kwargs) -> None:
     if setting.startswith("STRIPE_"):
         configure()
+
+
+_client: stripe.StripeClient | None = None
+
+
+def client() -> stripe.StripeClient:
+    """A client on the same base, version and retries, for ``raw_request``: Stripe's JSON as plain
+    dicts, without the SDK objects (building those cost more than the request on a webhook)."""
+    global _client
+    if _client is None:
+        _client = stripe.StripeClient(
+            # Callers pass the key per request; the client only refuses to be made without one.
+            settings.STRIPE_SECRET_KEY or "sk_unset",
+            stripe_version=settings.STRIPE_API_VERSION,
+            base_addresses={"api": settings.STRIPE_API_BASE},
+            max_network_retries=settings.STRIPE_NETWORK_RETRIES,
+        )
+    return _client
 
 
 def enabled() -> bool:
