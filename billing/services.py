@@ -249,7 +249,8 @@ def billing_account_sync(*, customer_id: str, workspace_id: int | None = None) -
     event delivered late finds the current state, not the one it was sent with. Returns None
     for a customer that belongs to no workspace.
     """
-    with transaction.atomic():
+    # No savepoint: inside a webhook's transaction a failure here fails the whole event anyway.
+    with transaction.atomic(savepoint=False):
         if workspace_id is not None:
             account, _ = BillingAccount.objects.get_or_create(workspace_id=workspace_id)
             if not account.customer_id:
