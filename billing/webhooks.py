@@ -103,7 +103,7 @@ def event_process(*, received_id: int) -> bool:
                 # so whichever runs last writes Stripe's latest state, whatever the delivery order.
                 list(BillingAccount.objects.select_for_update().filter(customer_id=customer_id).values_list("pk"))
             with stripe_api.accounts_remembered():
-                Event.process(data, api_key=settings.STRIPE_SECRET_KEY)
+                _event_store(data)
             now = timezone.now()
             ReceivedEvent.objects.filter(pk=received.pk).update(
                 processed_at=now, last_attempt_at=now, attempts=F("attempts") + 1, last_error=""
@@ -125,6 +125,20 @@ def event_process(*, received_id: int) -> bool:
         )
         return False
     return True
+
+
+def _event_store(data: dict) -> None:
+    """dj-stripe's ``Event.process``: stores the event and runs its handlers, unless dj-stripe has
+    it already (then nothing runs). Without its second read of the event and its savepoint: the
+    caller holds the event's ReceivedEvent row in its own transaction, so no other worker stores
+    this event meanwhile, and a failure rolls the whole attempt back."""
+    if Event.objects.filter(id=data["id"]).exists():
+        return
+    api_key = settings.STRIPE_SECRET_KEY
+    event = Event(**Event._stripe_object_to_record(data, api_key=api_key))
+    event._attach_objects_hook(Event, data, api_key=api_key)
+    event.save()
+    event.invoke_webhook_handlers()
 
 
 def events_requeue(*, limit: int = 200) -> int:

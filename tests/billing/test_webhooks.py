@@ -77,8 +77,8 @@ def test_it_reads_the_stripe_account_once_per_event(subscribed, catalogue, post,
 def test_it_processes_a_duplicate_delivery_once(subscribed, catalogue, deliver, alice_workspace, monkeypatch):
     upgrade = catalogue.change_plan(subscribed, "pro_monthly")
     processed = []
-    real = Event.process.__func__
-    monkeypatch.setattr(Event, "process", classmethod(lambda cls, data, **kw: processed.append(data["id"]) or real(cls, data, **kw)))
+    real = Event.invoke_webhook_handlers
+    monkeypatch.setattr(Event, "invoke_webhook_handlers", lambda event: processed.append(event.id) or real(event))
     assert deliver(upgrade).status_code == 200
     assert deliver(upgrade).status_code == 200  # Stripe retried: our first answer was lost
     assert processed == [upgrade["id"]]
@@ -87,6 +87,19 @@ def test_it_processes_a_duplicate_delivery_once(subscribed, catalogue, deliver, 
     assert webhooks.event_process(received_id=ReceivedEvent.objects.get(event_id=upgrade["id"]).pk) is False
     assert processed == [upgrade["id"]]
     assert workspace_allowance(workspace=alice_workspace).plan.key == "pro"
+
+
+def test_it_runs_no_handler_for_an_event_dj_stripe_has_already(
+    subscribed, catalogue, post, alice_workspace, django_capture_on_commit_callbacks
+):
+    upgrade = catalogue.change_plan(subscribed, "pro_monthly")
+    Event(id=upgrade["id"], type=upgrade["type"], data=upgrade["data"], stripe_data=upgrade).save()  # synced by dj-stripe
+    with django_capture_on_commit_callbacks(execute=False):
+        assert post(upgrade).status_code == 200
+    received = ReceivedEvent.objects.get(event_id=upgrade["id"])
+    assert webhooks.event_process(received_id=received.pk) is True
+    assert ReceivedEvent.objects.get(pk=received.pk).processed_at is not None
+    assert workspace_allowance(workspace=alice_workspace).plan.key == "basic"  # as dj-stripe's Event.process: handled before
 
 
 def test_it_stores_a_bad_signature_nowhere(subscribed, catalogue, post, django_capture_on_commit_callbacks):
