@@ -259,8 +259,11 @@ def request(
             return response
         raise _status_error(provider, f"{method} {safe_url}", response)
 
+    if not idempotent or retries <= 0:
+        # One attempt: tenacity would only call it and re-raise, for a tenth of the call's CPU.
+        return _guarded(provider, attempt, _is_transient, fields, breaker=breaker)
     retrying = Retrying(
-        stop=stop_after_attempt(1 + retries if idempotent else 1),
+        stop=stop_after_attempt(1 + retries),
         wait=_wait(conf),
         retry=retry_if_exception(lambda exc: _should_retry(exc, conf["retry_after_max"])),
         sleep=_sleep,
