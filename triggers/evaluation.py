@@ -99,19 +99,19 @@ class Decision:
         rules: tuple[RuleResult, ...] = (),
         summary: str = "",
         *,
-        source: tuple[dict, Any] | None = None,
+        source: tuple[CompiledRules, Any] | None = None,
     ) -> None:
         self.matched = matched
         self.match = match
         self._rules = rules
         self._summary = summary
-        # (rules, payload) still to be explained, or None once the reasons are known.
+        # (compiled rules, payload) still to be explained, or None once the reasons are known.
         self._source = source
 
     def _explained(self) -> None:
         if self._source is not None:
-            rules, payload = self._source
-            _, _, self._rules, self._summary = explain(rules=rules, payload=payload)
+            compiled, payload = self._source
+            _, _, self._rules, self._summary = explain(rules=compiled.rules, payload=payload)
             self._source = None
 
     @property
@@ -133,7 +133,13 @@ class Decision:
         }
 
     def as_json(self) -> str:
-        """``as_dict()`` as the JSON text stored with the event."""
+        """``as_dict()`` as the JSON text stored with the event. Compiled rules write it
+        directly (``CompiledRules.explained_json``), without the RuleResults and dicts between."""
+        if self._source is not None:
+            compiled, payload = self._source
+            text = compiled.explained_json(payload)
+            if text is not None:
+                return text
         return _COMPACT_JSON(self.as_dict())
 
     def __repr__(self) -> str:
@@ -329,8 +335,11 @@ def _condition(payload: Any, rule: dict) -> RuleResult:
 
 
 def _combine(match: str, results: list[RuleResult]) -> tuple[bool, str]:
-    held = sum(1 for r in results if r.matched)
-    total = len(results)
+    return _verdict(match, sum(1 for r in results if r.matched), len(results))
+
+
+def _verdict(match: str, held: int, total: int) -> tuple[bool, str]:
+    """Whether ``held`` of ``total`` rules satisfy ``match``, and the reason."""
     if match == "any":
         matched = held > 0
         if matched:
@@ -622,10 +631,11 @@ def _compile_list(match: str, rules: list, depth: int) -> Test:
 class CompiledRules:
     """A rule set ready to evaluate many events: ``compiled(payload) -> Decision``."""
 
-    __slots__ = ("rules", "match", "_test")
+    __slots__ = ("rules", "match", "_test", "_explainer")
 
     def __init__(self, rules: dict | None) -> None:
         self.rules = rules
+        self._explainer: Callable[[Any], str] | None = None
         if not rules or not rules.get("rules"):
             self.match, self._test = "all", None
             return
@@ -636,7 +646,248 @@ class CompiledRules:
     def __call__(self, payload: Any) -> Decision:
         if self._test is None:
             return Decision(matched=True, match="all", summary="No rules: every event matches.")
-        return Decision(self._test(payload), self.match, source=(self.rules, payload))
+        return Decision(self._test(payload), self.match, source=(self, payload))
+
+    def explained_json(self, payload: Any) -> str | None:
+        """The JSON text of the decision with its reasons for ``payload``, as ``Decision.as_json``
+        stores it; None for rules whose values JSON cannot hold (the caller then fails as before)."""
+        explainer = self._explainer
+        if explainer is None:
+            # Compiled when first asked for (a benign race between threads: both are the same).
+            explainer = self._explainer = _compile_explanation(self.match, self.rules)
+        return explainer(payload)
+
+
+# Compiled explanations -----------------------------------------------------------------------
+#
+# What ``explain`` says, compiled like the tests above and written straight as the JSON text that
+# ``Decision.as_json`` stores: each condition's words that do not depend on the event (the path,
+# the rule's value shown, the sentence's ends) worked out once, and each rule's JSON keys and value
+# encoded once. The words are ``_condition``'s and ``_evaluate_list``'s, written a second time;
+# a test holds the two to the same text over random rule sets and payloads.
+#
+# A node answers (matched, reason, JSON text, the reasons the summary lists when it failed).
+
+Node = Callable[[Any], tuple[bool, str, str, list[str]]]
+_text = json.encoder.encode_basestring  # a str as JSON text, as _COMPACT_JSON writes it (ensure_ascii off)
+
+
+def _constant(matched: bool, reason: str, text: str) -> Node:
+    answer = (matched, reason, text, [reason])
+    return lambda payload: answer
+
+
+def _condition_words(path: str, op: str, expected: Any) -> Callable[[Any], tuple[bool, str]] | tuple[bool, str]:
+    """``_condition``'s (matched, reason) for ``rule``, as a function of the payload, or the
+    answer itself when the payload cannot change it."""
+    here = f"`{path}`"
+    if op not in OPERATORS:
+        return False, f"{here}: unknown operator {show(op)}"
+    get = _getter(path) if path else (lambda payload: _MISSING)
+    missing = (False, f"{here} was missing")
+    was = f"{here} was "
+    shown = show(expected)
+
+    if op == "exists":
+        wanted = _as_bool(expected) if expected is not None else True
+        if wanted is False:
+
+            def absent(payload: Any) -> tuple[bool, str]:
+                actual = get(payload)
+                if actual is _MISSING:
+                    return True, missing[1]
+                return False, f"{was}{show(actual)}, needed it missing"
+
+            return absent
+
+        def present(payload: Any) -> tuple[bool, str]:
+            actual = get(payload)
+            if actual is _MISSING:
+                return missing
+            return True, f"{here} exists (was {show(actual)})"
+
+        return present
+
+    if op in ("equals", "not_equals"):
+        same = _equal_to(expected)
+        negated = op == "not_equals"
+        if negated:
+            held_end, failed_end = f", ≠ {shown}", f", needed anything but {shown}"
+        else:
+            held_end, failed_end = f", = {shown}", f", needed {shown}"
+
+        def equality(payload: Any) -> tuple[bool, str]:
+            actual = get(payload)
+            if actual is _MISSING:
+                return missing
+            held = not same(actual) if negated else bool(same(actual))
+            return held, was + show(actual) + (held_end if held else failed_end)
+
+        return equality
+
+    if op in ("gt", "lt"):
+        symbol = OPERATOR_SYMBOLS[op]
+        e_number = as_number(expected)
+        greater = op == "gt"
+        text = isinstance(expected, str)
+        held_end, failed_end = f", {symbol} {shown}", f", needed {symbol} {shown}"
+        refused_end = f"), cannot compare with {symbol} {shown}"
+
+        def comparison(payload: Any) -> tuple[bool, str]:
+            actual = get(payload)
+            if actual is _MISSING:
+                return missing
+            a_number = as_number(actual)
+            if a_number is not None and e_number is not None:
+                held = a_number > e_number if greater else a_number < e_number
+            elif text and isinstance(actual, str):
+                held = actual > expected if greater else actual < expected
+            else:
+                return False, f"{was}{show(actual)} ({_kind(actual)}{refused_end}"
+            return held, was + show(actual) + (held_end if held else failed_end)
+
+        return comparison
+
+    if op == "contains":
+        needle = expected if isinstance(expected, str) else shown
+        item_equals = _equal_to(expected)
+        key = expected if isinstance(expected, str) else None
+        held_answer = (True, f"{here} contains {shown}")
+        failed_end = f", needed it to contain {shown}"
+
+        def containment(payload: Any) -> tuple[bool, str]:
+            actual = get(payload)
+            if actual is _MISSING:
+                return missing
+            if isinstance(actual, str):
+                held = needle in actual
+            elif isinstance(actual, list):
+                held = any(item_equals(item) for item in actual)
+            elif isinstance(actual, dict):
+                held = key is not None and key in actual
+            else:
+                return False, f"{was}{show(actual)} ({_kind(actual)}), contains needs text, a list or an object"
+            return held_answer if held else (False, was + show(actual) + failed_end)
+
+        return containment
+
+    if op == "in":
+        if not isinstance(expected, list):
+            refused = (False, f"{here}: the rule's value is not a list")
+            return lambda payload: missing if get(payload) is _MISSING else refused
+        tests = [_equal_to(option) for option in expected]
+        held_end, failed_end = f", one of {shown}", f", needed one of {shown}"
+
+        def membership(payload: Any) -> tuple[bool, str]:
+            actual = get(payload)
+            if actual is _MISSING:
+                return missing
+            if isinstance(actual, (list, dict)):
+                return False, f"{was}{show(actual)} ({_kind(actual)}), needed a single value"
+            held = any(test(actual) for test in tests)
+            return held, was + show(actual) + (held_end if held else failed_end)
+
+        return membership
+
+    # matches
+    if not isinstance(expected, str):
+        refused = (False, f"{here}: the rule's pattern is not text")
+        return lambda payload: missing if get(payload) is _MISSING else refused
+    pattern = patterns.compiled(expected)
+    if isinstance(pattern, str):
+        refused = (False, f"{here}: invalid pattern ({pattern})")
+        return lambda payload: missing if get(payload) is _MISSING else refused
+    cut_note = f" (first {MAX_SUBJECT_CHARS:,} characters)"
+
+    def matching(payload: Any) -> tuple[bool, str]:
+        actual = get(payload)
+        if actual is _MISSING:
+            return missing
+        if isinstance(actual, bool) or actual is None or isinstance(actual, (list, dict)):
+            return False, f"{was}{show(actual)} ({_kind(actual)}), matches needs text"
+        subject = actual if isinstance(actual, str) else show(actual)
+        note = cut_note if len(subject) > MAX_SUBJECT_CHARS else ""
+        if patterns.search(pattern, subject):
+            return True, f"{was}{show(actual)}, matches /{expected}/{note}"
+        return False, f"{was}{show(actual)}, needed to match /{expected}/{note}"
+
+    return matching
+
+
+def _explain_condition(rule: dict) -> Node:
+    path, op = str(rule.get("path", "")), str(rule.get("op", ""))
+    expected = rule.get("value")
+    head = f'{{"path":{_COMPACT_JSON(path)},"op":{_COMPACT_JSON(op)},"value":{_COMPACT_JSON(expected)},"matched":'
+    words = _condition_words(path, op, expected)
+    if isinstance(words, tuple):
+        matched, reason = words
+        return _constant(matched, reason, f'{head}{"true" if matched else "false"},"reason":{_text(reason)}}}')
+    held_head, failed_head = head + 'true,"reason":', head + 'false,"reason":'
+
+    def condition(payload: Any) -> tuple[bool, str, str, list[str]]:
+        matched, reason = words(payload)
+        return matched, reason, (held_head if matched else failed_head) + _text(reason) + "}", [reason]
+
+    return condition
+
+
+def _explain_children(rules: list, depth: int) -> list[Node]:
+    nodes: list[Node] = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            reason = f"not a rule: {show(rule)}"
+            nodes.append(_constant(False, reason, f'{{"path":"","op":"","value":null,"matched":false,"reason":{_text(reason)}}}'))
+        elif "rules" in rule:
+            sub_match = rule.get("match") if rule.get("match") in MATCH_MODES else "all"
+            if depth >= 2 or not isinstance(rule["rules"], list):
+                reason = "groups nest one level at most"
+                text = f'{{"match":"{sub_match}","matched":false,"reason":"{reason}","rules":[]}}'
+                nodes.append(_constant(False, reason, text))
+            else:
+                nodes.append(_explain_group(sub_match, _explain_children(rule["rules"], depth + 1)))
+        else:
+            nodes.append(_explain_condition(rule))
+    return nodes
+
+
+def _explain_group(match: str, children: list[Node]) -> Node:
+    total = len(children)
+    head = f'{{"match":"{match}","matched":'
+
+    def group(payload: Any) -> tuple[bool, str, str, list[str]]:
+        results = [child(payload) for child in children]
+        matched, reason = _verdict(match, sum(1 for result in results if result[0]), total)
+        rules = ",".join([result[2] for result in results])
+        text = f'{head}{"true" if matched else "false"},"reason":{_text(reason)},"rules":[{rules}]}}'
+        return matched, reason, text, [result[1] for result in results if not result[0]] or [reason]
+
+    return group
+
+
+def _compile_explanation(match: str, rules: dict) -> Callable[[Any], str | None]:
+    """``rules`` (which have rules: see CompiledRules) compiled into a function of the payload
+    answering ``_COMPACT_JSON(Decision.as_dict())``, or None when a rule's value cannot be JSON."""
+    items = rules["rules"] if isinstance(rules["rules"], list) else []
+    try:
+        children = _explain_children(items, depth=1)
+    except (TypeError, ValueError, RecursionError):
+        return lambda payload: None
+    total = len(children)
+    head = f'"match":"{match}","summary":'
+
+    def decision(payload: Any) -> str:
+        results = [child(payload) for child in children]
+        held = sum(1 for result in results if result[0])
+        matched, reason = _verdict(match, held, total)
+        if matched:
+            summary = f"Matched: {reason}."
+        else:
+            failing = [failed for result in results if not result[0] for failed in result[3]]
+            summary = f"Not matched ({reason}): " + "; ".join(failing[:3]) + ("; …" if len(failing) > 3 else "") + "."
+        rules = ",".join([result[2] for result in results])
+        return f'{{"matched":{"true" if matched else "false"},{head}{_text(summary)},"rules":[{rules}]}}'
+
+    return decision
 
 
 def compile_rules(rules: dict | None) -> CompiledRules:

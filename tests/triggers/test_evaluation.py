@@ -1,5 +1,7 @@
 """The pure rule evaluation: every operator both ways, all/any, nesting, reasons, and validation."""
 
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -217,6 +219,8 @@ TRICKY_VALUES = [
     12, "12", " 12 ", 12.0, 12.5, "12.50", "1e3", 1000, 0, "-3", -3, "NaN", "", "EUR", "eur", "vip", "gold",
     True, False, "true", " FALSE ", None, "null", [], ["vip", "new"], ["12", 3], {"vip": 1}, {}, "2024-05-01",
     "ada@example.com", "LIN-01",
+    # What JSON text and the shortened values shown in reasons must escape or cut.
+    'say "hi" \\ back', "naïve ☃ \u2028", "tab\there", "x" * 80, 1e20, 10**16, -0.0, 0.00001, {"a": [1, {"b": "c"}]},
 ]
 PATHS = ["a", "b", "a.b", "list.0", "list.1.c", "deep.x.y", "missing", "a.missing.z"]
 
@@ -275,6 +279,9 @@ def test_it_gives_the_same_answer_compiled_as_when_explaining_why():
             decision = compiled(payload)
             expected = explain(rules=rules, payload=payload)
             assert decision.matched == expected[0], (rules, payload)
+            # The JSON stored, written by compiled closures, is the explanation's as it was encoded.
+            explained = {"matched": expected[0], "match": expected[1], "summary": expected[3], "rules": [r.as_dict() for r in expected[2]]}
+            assert decision.as_json() == json.dumps(explained, ensure_ascii=False, separators=(",", ":")), (rules, payload)
             # The reasons, built when read, are the explanation's.
             assert decision.as_dict()["summary"] == expected[3]
             checked += 1
