@@ -11,6 +11,8 @@ import threading
 
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 _OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
@@ -43,3 +45,24 @@ def thread_client(url: str) -> redis.Redis:
             url, retry=Retry(NoBackoff(), 1), single_connection_client=True, **_OPTIONS
         )
     return found
+
+
+def run_script(client: redis.Redis, script: Script, *, keys: list, args: list):
+    """``script(keys=keys, args=args, client=client)`` for a ``thread_client``, sent straight on
+    its connection: redis-py's command machinery around one EVALSHA (its lock, observability
+    hooks and reply callbacks, none of which a script's reply needs) costs as much CPU as the
+    round trip itself. Errors are redis-py's own: the connection retries once after dropping
+    the socket, as ``client`` would, and a server that lost the script gets it loaded again."""
+    connection = client.connection
+    if connection is None:  # A pooled client: its own way.
+        return script(keys=keys, args=args, client=client)
+    command = connection.pack_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def send():
+        connection.send_packed_command(command)
+        return connection.read_response()
+
+    try:
+        return connection.retry.call_with_retry(send, lambda error: connection.disconnect())
+    except NoScriptError:
+        return script(keys=keys, args=args, client=client)

@@ -168,7 +168,7 @@ def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str,
         expiry = unique[1]
     try:
         script = _append_script(settings.REDIS_URL)
-        outcome, count = script(keys=keys, args=[*window, MAX_WAITING, expiry, *row.entry()], client=_redis())
+        outcome, count = redis_client.run_script(_redis(), script, keys=keys, args=[*window, MAX_WAITING, expiry, *row.entry()])
     except redis.RedisError:
         logger.warning("trigger event buffer unavailable: writing the event at once", exc_info=True)
         return Appended(buffered=False)

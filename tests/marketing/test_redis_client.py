@@ -53,3 +53,63 @@ def test_it_makes_a_new_client_in_a_forked_process(settings):
 
     assert answer == b"1"
     assert parent.ping()
+
+
+# Scripts sent straight on the thread's connection -----------------------------------------------
+
+ECHO = "redis.call('incr', KEYS[1]) return {ARGV[1], redis.call('get', KEYS[1])}"
+
+
+def _script(client, body: str = ECHO):
+    from redis.commands.core import Script
+
+    return Script(client, body)
+
+
+@needs_redis
+def test_it_runs_a_script_and_answers_as_redis_py_does(settings):
+    import uuid
+
+    client = redis_client.thread_client(settings.REDIS_URL)
+    key = f"test-run-script:{uuid.uuid4().hex}"
+    script = _script(client)
+    script(keys=[key], args=["first"], client=client)  # Registered, and counted once.
+    try:
+        assert redis_client.run_script(client, script, keys=[key], args=["second"]) == [b"second", b"2"]
+    finally:
+        client.delete(key)
+
+
+@needs_redis
+def test_it_loads_a_script_the_server_does_not_know(settings):
+    import uuid
+
+    client = redis_client.thread_client(settings.REDIS_URL)
+    marker = uuid.uuid4().hex  # A script no one has loaded yet.
+    script = _script(client, f"return '{marker}'")
+
+    assert redis_client.run_script(client, script, keys=[], args=[]) == marker.encode()
+
+
+@needs_redis
+def test_it_sends_a_script_again_on_a_new_connection_when_redis_dropped_the_old_one(settings):
+    import uuid
+
+    client = redis_client.thread_client(settings.REDIS_URL)
+    key = f"test-run-script:{uuid.uuid4().hex}"
+    script = _script(client)
+    client.script_load(ECHO)
+    redis_client.client(settings.REDIS_URL).client_kill_filter(_id=client.client_id())
+    try:
+        assert redis_client.run_script(client, script, keys=[key], args=["again"]) == [b"again", b"1"]
+        assert client.ping()
+    finally:
+        client.delete(key)
+
+
+def test_it_raises_redis_errors_when_redis_does_not_answer():
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:9/0", single_connection_client=False, socket_connect_timeout=0.5)
+    with pytest.raises(redis.ConnectionError):
+        redis_client.run_script(client, _script(client), keys=["k"], args=["v"])
