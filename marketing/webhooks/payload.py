@@ -32,12 +32,26 @@ def _finite_float(text: str) -> float:
     return number
 
 
+# One decoder for every body: json.loads with options builds one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
+def _loads(body: bytes | str) -> Any:
+    """``json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)``, with the kept decoder."""
+    if isinstance(body, str):
+        if body.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", body, 0)
+        return _DECODER.decode(body)
+    # As json.loads reads bytes: UTF-8, -16 or -32 by their look, surrogates let through.
+    return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+
+
 def parse(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """The JSON value in ``body``; PayloadError when it is not JSON that can be stored."""
     if len(body) > max_bytes:
         raise PayloadError(f"The body is larger than {max_bytes // 1024} KB.")
     try:
-        value = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        value = _loads(body)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise PayloadError(f"The body is not valid JSON: {str(error)[:200]}") from None
     if not _plainly_storable(body, max_depth=max_depth):

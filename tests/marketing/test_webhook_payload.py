@@ -34,3 +34,33 @@ def test_it_takes_plain_and_escaped_text_that_can_be_stored():
     assert payload.parse(json.dumps(event).encode()) == event
     assert payload.parse(json.dumps(event, ensure_ascii=False).encode()) == event
     assert payload.parse(json.dumps(event).encode("utf-16")) == event
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1.5, "b": [true, null], "c": "x"}',
+        '\ufeff{"a": "é"}'.encode("utf-8"),
+        '{"a": "é"}'.encode("utf-16"),
+        '{"a": "é"}'.encode("utf-16-le"),
+        '{"a": "é"}'.encode("utf-32"),
+        '{"a": "é"}'.encode("utf-32-be"),
+        b'{"a": "\xed\xa0\x80"}',
+        b'\xff\xfe\xfd',
+        b'{"a": NaN}',
+        b'{"a": 1e400}',
+        b'"text"',
+        b'',
+        '{"a": 1}',
+        '\ufeff{"a": 1}',
+    ],
+)
+def test_it_reads_a_body_as_json_loads_does(body):
+    def outcome(read):
+        try:
+            return "value", read(body)
+        except (ValueError, RecursionError) as error:
+            return "refused", type(error).__name__
+
+    options = {"parse_constant": payload._no_constant, "parse_float": payload._finite_float}
+    assert outcome(payload._loads) == outcome(lambda b: json.loads(b, **options))
