@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -104,8 +103,7 @@ class Row(NamedTuple):
         )
 
 
-@dataclass(frozen=True)
-class Appended:
+class Appended(NamedTuple):
     buffered: bool
     # Counted under the rate limit it was given: the caller must not count it again.
     counted: bool = False
