@@ -354,8 +354,12 @@ def test_it_gives_each_lookup_a_trigger_of_its_own(make_trigger):
     trigger = make_trigger()
     first = selectors.trigger_by_token(token=trigger.token)
     first.enabled = False  # What one request does to its trigger stays with that request.
+    assert first.workspace.pk == trigger.workspace_id and first.last_fired_at is None  # Loaded on this one only.
     second = selectors.trigger_by_token(token=trigger.token)
     assert second is not first and second.enabled
+    assert second._state is not first._state and not second._state.adding and second._state.db == "default"
+    assert "workspace" not in second._state.fields_cache and "last_fired_at" in second.get_deferred_fields()
+    assert second.compiled_rules() is first.compiled_rules()  # Compiled once per entry, shared.
 
 
 def test_it_reads_the_fields_intake_does_not_cache_from_the_database(make_trigger):
