@@ -15,6 +15,12 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
+try:
+    # What redis-py's packer calls in the end, after reshaping arguments a script's never need (7 -> 2 us).
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - hiredis is in requirements.txt
+    _pack = None
+
 _OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 _local = threading.local()
 
@@ -56,7 +62,9 @@ def run_script(client: redis.Redis, script: Script, *, keys: list, args: list):
     connection = client.connection
     if connection is None:  # A pooled client: its own way.
         return script(keys=keys, args=args, client=client)
-    command = connection.pack_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    command = [_pack(("EVALSHA", script.sha, len(keys), *keys, *args))] if _pack else connection.pack_command(
+        "EVALSHA", script.sha, len(keys), *keys, *args
+    )
 
     def send():
         connection.send_packed_command(command)

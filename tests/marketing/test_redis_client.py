@@ -113,3 +113,12 @@ def test_it_raises_redis_errors_when_redis_does_not_answer():
     client = redis.Redis.from_url("redis://127.0.0.1:9/0", single_connection_client=False, socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):
         redis_client.run_script(client, _script(client), keys=["k"], args=["v"])
+
+
+def test_it_packs_a_script_call_as_redis_py_does():
+    import redis
+
+    connection = redis.Redis(single_connection_client=False).connection_pool.make_connection()
+    args = ("EVALSHA", "a" * 40, 2, "stream", "LIMITER/x", 60, 10**9, "naïve ☃ {\"a\":\"é\"}", b"bytes", "")
+    assert redis_client._pack is not None
+    assert [redis_client._pack(args)] == connection.pack_command(*args)
