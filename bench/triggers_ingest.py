@@ -8,10 +8,10 @@ scheduling benchmark, and queuing runs here would feed the developer's worker. T
 (``bench.triggers_urls``) goes through the same middleware, reads the body and answers JSON.
 
 With Redis, events that start nothing go to the event buffer (``triggers.event_buffer``): the
-requests that find a hundred waiting write them with COPY, inside gunicorn and so inside the
-measurement; what is left under a hundred when the load stops is written afterwards, as beat
-would. Every accepted event must then be in the database. Without Redis each event is written
-before its answer.
+requests that bring the events waiting to a multiple of ``event_buffer.FLUSH_AT`` write them
+with COPY, inside gunicorn and so inside the measurement; what is left under that when the
+load stops is written afterwards, as beat would. Every accepted event must then be in the
+database. Without Redis each event is written before its answer.
 
 The server is ``gunicorn marketing.wsgi`` (2 workers x 4 threads, gthread, DEBUG off) on
 127.0.0.1 at a free port, with ``bench.triggers_settings``. Its database is the run's throwaway

@@ -31,7 +31,11 @@ from .models import Trigger, TriggerEvent
 
 logger = logging.getLogger(__name__)
 
-FLUSH_AT = 100
+# A batch costs ~1.8 ms of CPU whatever its size (the lock, the round trips, the trigger check,
+# the transaction) and ~16 us a row: at 250 rows the fixed part is 7 us an event, at 100 it
+# was 18. The request that writes waits for the batch (tens of ms under load); beat writes what
+# waits every two seconds whatever the count.
+FLUSH_AT = 250
 FLUSH_BATCH = 1000
 # Past this many events waiting (the writes have been failing for a while), events are written
 # at once again, or refused with a 503 while the database is down, so Redis's memory stays bounded.
@@ -180,8 +184,8 @@ def append(row: Row, *, rate: ratelimit.Window | None = None, unique: tuple[str,
     if outcome == 2:
         logger.error("trigger event buffer full: writing the event at once", extra={"waiting": count})
         return Appended(buffered=False, counted=counted, marked=marked)
-    # One request per hundred tries to write them: while a flush runs (some milliseconds), every
-    # request finding a hundred or more waiting would spend a round trip on a lock that is taken.
+    # One request per FLUSH_AT tries to write them: while a flush runs (some milliseconds), every
+    # request finding FLUSH_AT or more waiting would spend a round trip on a lock that is taken.
     if count % FLUSH_AT == 0:
         try:
             flush()
