@@ -156,11 +156,11 @@ def test_it_writes_what_waits_when_beat_runs(buffered, conditional, post_event):
     assert TriggerEvent.objects.count() == 5
 
 
-def test_it_writes_the_event_at_once_without_redis_answering(conditional, post_event, monkeypatch):
-    monkeypatch.setattr(event_buffer, "enabled", lambda: True)
-    monkeypatch.setattr(event_buffer, "_redis", lambda: redis_client.client("redis://127.0.0.1:9/0"))
+def test_it_writes_the_event_at_once_without_redis_answering(settings, redis_down, conditional, post_event, caplog):
+    settings.TRIGGER_EVENT_BUFFER = True  # Redis configured, the buffer on, and nothing answers
     response = post_event(conditional, SMALL_ORDER)
     assert response.status_code == 202
+    assert "trigger event buffer unavailable: writing the event at once" in caplog.messages
     assert str(TriggerEvent.objects.get().uuid) == response.json()["event"]
 
 
