@@ -108,27 +108,42 @@ class _Statement:
         """The rows as ModelIterable builds them: values converted, then ``from_db`` and the annotations."""
         connection = connections[db]
         # Found with this thread's connection, as each query's compiler does.
-        converters = []
-        for position, column in enumerate(self.columns):
-            if functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-                converters.append((position, column, functions))
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
+        converters = _converters(connection, self.columns)
         rows = []
-        for values in fetched:
-            if converters:
-                values = list(values)
-                for position, column, functions in converters:
-                    value = values[position]
-                    for function in functions:
-                        value = function(value, column, connection)
-                    values[position] = value
+        for values in _fetched(connection, self.sql, params, converters):
             row = self.model.from_db(db, self.fields, values[self.start : self.end])
             for name, position in self.annotations:
                 setattr(row, name, values[position])
             rows.append(row)
         return rows
+
+
+def _converters(connection, columns) -> list[tuple]:
+    """(position, column, functions) for each selected column that has converters."""
+    return [
+        (position, column, functions)
+        for position, column in enumerate(columns)
+        if (functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection))
+    ]
+
+
+def _fetched(connection, sql: str, params, converters: list[tuple]) -> list:
+    """The statement's rows, each value passed through its column's converters."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    if not converters:
+        return fetched
+    rows = []
+    for values in fetched:
+        values = list(values)
+        for position, column, functions in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, column, connection)
+            values[position] = value
+        rows.append(values)
+    return rows
 
 
 def update_row(
@@ -209,23 +224,9 @@ def rows(
     converters = statement.converters.get(connection)
     if converters is None:
         # Found once per connection (some are its own methods), as each query's compiler finds them.
-        converters = statement.converters[connection] = [
-            (position, column, functions)
-            for position, column in enumerate(statement.columns)
-            if (functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection))
-        ]
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, params)
-        fetched = cursor.fetchall()
+        converters = statement.converters[connection] = _converters(connection, statement.columns)
     found = []
-    for values in fetched:
-        if converters:
-            values = list(values)
-            for position, column, functions in converters:
-                value = values[position]
-                for function in functions:
-                    value = function(value, column, connection)
-                values[position] = value
+    for values in _fetched(connection, statement.sql, params, converters):
         first, names, start, end, _ = statement.parts[0]
         row = first.from_db(using, names, values[start:end])
         for other, names, start, end, field in statement.parts[1:]:
