@@ -19,9 +19,12 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     exclude = ["sample", "workspaces"]
     actions = ["resolve", "ignore", "reopen"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     @admin.display(description="Sample (scrubbed)")
     def sample_pretty(self, obj: ErrorGroup) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.sample, indent=2, default=str))
+        return format_html('<pre class="pre-wrap">{}</pre>', json.dumps(obj.sample, indent=2, default=str))
 
     def _set(self, request, queryset, status: str) -> None:
         for group in queryset:
