@@ -8,13 +8,15 @@ under ``var/`` (``make`` creates the folders; importing settings creates nothing
 setting ``check --deploy`` asks for. Every setting the code reads is declared here.
 """
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
-from csp.constants import NONCE, NONE, SELF
+from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -416,10 +418,25 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The only style attributes the Content-Security-Policy lets through, by the hash of their exact value:
+# dj-stripe's admin action pages (sync, cancel, webhook endpoint delete) hide their loading spinner
+# with the first and centre it with the second.
+STYLE_ATTRIBUTES_ALLOWED = [
+    "display: none;",
+    "min-height: 100vh; display: flex; align-items: center; justify-content: center;",
+]
+
+
+def _csp_hash(value: str) -> str:
+    """The CSP source allowing exactly ``value``: its SHA-256, base64-encoded."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()}'"
+
+
 # Content-Security-Policy (django-csp). Scripts only from this origin: no inline script or event
 # handler attribute anywhere (confirmations are data-confirm, handled by static/js/app.js).
-# <style> elements only from files, or with the request's nonce (Swagger UI's one block). Style
-# attributes stay allowed: they cannot run code, and charts colour their legend with them.
+# <style> elements only from files, or with the request's nonce (Swagger UI's one block). No style
+# attribute but those above: templates use classes, and charts colour their lines and legend with SVG
+# fill and stroke attributes, which are not style. Styles set from script (el.style) stay allowed.
 # Images may come from https (Instagram's CDN), data: (Swagger UI's icons) and blob: (upload previews).
 # Forms post to this origin only, and their answers may redirect only to Stripe's hosted Checkout
 # and portal and to Facebook's login dialog (browsers check a form's redirects against form-action).
@@ -428,7 +445,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, NONCE],
-        "style-src-attr": ["'unsafe-inline'"],
+        "style-src-attr": [UNSAFE_HASHES, *map(_csp_hash, STYLE_ATTRIBUTES_ALLOWED)],
         "img-src": [SELF, "data:", "blob:", "https:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],

@@ -1,0 +1,182 @@
+"""The Content-Security-Policy refuses style attributes: no page we serve writes one, except the few
+exact values of third-party templates whose hashes the policy lists."""
+
+import base64
+import hashlib
+import html
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.views.defaults import server_error
+
+from integrations.cms.models import ContentItem, ContentSource
+from integrations.instagram.models import InstagramAccount
+from integrations.n8n.models import N8nWorkflow
+from monitoring.models import ErrorGroup, HealthSample
+from tests.factories import CampaignFactory, InvitationFactory, add_image
+from triggers import services as trigger_services
+
+# An HTML style attribute, quoted either way or not at all (data-style and the like excluded).
+STYLE_ATTRIBUTE = re.compile(r"""[\s"'/]style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.IGNORECASE)
+
+
+def _policy(response) -> dict[str, list[str]]:
+    header = response.headers["Content-Security-Policy"]
+    return {name: sources for name, *sources in (part.split() for part in header.split(";") if part.strip())}
+
+
+def _hash(value: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(value.encode()).digest()).decode() + "'"
+
+
+def _refused_style_attributes(response) -> list[str]:
+    """The page's style attribute values the policy does not list by hash."""
+    allowed = _policy(response).get("style-src-attr", [])
+    values = [
+        html.unescape(next(value for value in match.groups() if value is not None))
+        for match in STYLE_ATTRIBUTE.finditer(response.content.decode())
+    ]
+    return [value for value in values if "'unsafe-hashes'" not in allowed or _hash(value) not in allowed]
+
+
+@pytest.fixture
+def staff_alice(alice):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    return alice
+
+
+@pytest.fixture
+def pages(staff_alice, alice_workspace):
+    """The signed-in pages, each with its data, so that the branches with tables and charts render."""
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
+    add_image(campaign)
+    trigger = trigger_services.trigger_create(
+        workspace=alice_workspace, by=None, name="Orders", kind="event", campaigns=[campaign]
+    )
+    InvitationFactory(workspace=alice_workspace, email="dana@example.com")
+    account = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
+    source = ContentSource.objects.create(workspace=alice_workspace, name="Acme blog", url="https://example.com/feed")
+    ContentItem.objects.create(workspace=alice_workspace, source=source, guid="1", title="Hello")
+    N8nWorkflow.objects.create(
+        workspace=alice_workspace, template_key="instagram", name="Instagram", n8n_id="1", webhook_path="x"
+    )
+    frame = {"file": "campaigns/x.py", "line": 1, "function": "f", "ours": True, "code": "x = 1", "locals": {"x": "1"}}
+    group = ErrorGroup.objects.create(
+        fingerprint="f" * 40, category="task", title="KeyError: x", last_seen=timezone.now(),
+        sample={"type": "KeyError", "message": "x", "stack": [frame]},
+    )
+    for ok in (True, False):
+        HealthSample.objects.create(at=timezone.now() - timedelta(minutes=5), name="database", ok=ok, latency_ms=1)
+    return [
+        "/",
+        "/campaigns/",
+        "/campaigns/new/",
+        f"/campaigns/{campaign.pk}/",
+        f"/campaigns/{campaign.pk}/edit/",
+        f"/campaigns/{campaign.pk}/schedule/",
+        "/calendar/",
+        "/triggers/",
+        "/triggers/new/",
+        f"/triggers/{trigger.pk}/",
+        f"/triggers/{trigger.pk}/edit/",
+        "/monitoring/",
+        "/monitoring/workspace/",
+        "/monitoring/status/",
+        "/monitoring/errors/",
+        f"/monitoring/errors/{group.pk}/",
+        "/members/",
+        "/instagram/",
+        f"/instagram/{account.pk}/",
+        "/n8n/",
+        "/n8n/templates/",
+        "/n8n/executions/",
+        "/sources/",
+        f"/sources/{source.pk}/",
+        "/billing/",
+        "/pricing/",
+        "/workspace/settings/",
+        "/workspace/api-tokens/",
+        "/account/",
+        "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
+        "/accounts/password/change/",
+        "/api/docs/",
+    ]
+
+
+def test_it_refuses_style_attributes_but_for_listed_hashes(client):
+    directives = _policy(client.get("/accounts/login/"))
+
+    assert "'unsafe-inline'" not in directives["style-src-attr"]
+    assert directives["style-src-attr"] == ["'unsafe-hashes'", *map(_hash, settings.STYLE_ATTRIBUTES_ALLOWED)]
+
+
+def test_it_writes_no_style_attribute_in_our_templates():
+    templates = Path(settings.BASE_DIR, "templates")
+    found = [
+        f"{path.relative_to(templates)}: {match.group(0).strip()}"
+        for path in sorted(templates.rglob("*.html"))
+        for match in STYLE_ATTRIBUTE.finditer(path.read_text())
+    ]
+    assert found == []
+
+
+def test_it_serves_the_signed_in_pages_without_a_refused_style_attribute(client, staff_alice, pages):
+    client.force_login(staff_alice)
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        assert _refused_style_attributes(response) == [], path
+
+
+def test_it_serves_the_signed_out_pages_without_a_refused_style_attribute(client):
+    for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/no-such-page/"):
+        response = client.get(path)
+        assert response.status_code in (200, 404), (path, response.status_code)
+        assert _refused_style_attributes(response) == [], path
+
+
+def test_it_serves_the_500_page_without_a_style_attribute(rf):
+    response = server_error(rf.get("/"))
+    page = response.content.decode()
+
+    assert response.status_code == 500
+    assert STYLE_ATTRIBUTE.search(page) is None
+    assert '<link rel="stylesheet" href="/static/css/error.css">' in page
+
+
+def test_it_serves_every_admin_page_without_a_refused_style_attribute(client, rf, staff_alice, pages):
+    """Each registered model's list and add pages, and its change page where ``pages`` made a row."""
+    client.force_login(staff_alice)
+    request = rf.get("/admin/")
+    request.user = staff_alice
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        paths = [reverse(f"{name}_changelist")]
+        if model_admin.has_add_permission(request):
+            paths.append(reverse(f"{name}_add"))
+        if first := model._default_manager.first():
+            paths.append(reverse(f"{name}_change", args=[first.pk]))
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            assert _refused_style_attributes(response) == [], path
+            checked += 1
+    assert checked > 50
+
+
+def test_it_allows_the_style_attributes_of_dj_stripes_action_pages(client, staff_alice):
+    client.force_login(staff_alice)
+
+    response = client.post(reverse("admin:djstripe_customer_changelist"), {"action": "_sync_all_instances"})
+
+    assert response.status_code == 200
+    assert STYLE_ATTRIBUTE.search(response.content.decode())
+    assert _refused_style_attributes(response) == []
