@@ -7,7 +7,6 @@ or task was lost.
 Campaign writes (create, edit, images, status) are in ``services``.
 """
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -21,7 +20,7 @@ from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
-from marketing.compiled import rows, update_row
+from marketing.compiled import rows, update_row, update_rows
 from marketing.models import User
 
 from . import destinations
@@ -347,19 +346,21 @@ IMAGE_RETRY_BACKOFF = (30, 60, 120, 240, 480)
 
 def _step_start(step: ExecutionStep, held: list[tuple[ExecutionStep, dict]]) -> None:
     """Marks the step running before it reaches outside, in one transaction with the finishes of
-    the quick steps before it: all of it is durable before the outside call, at one commit."""
-    with transaction.atomic() if held else contextlib.nullcontext():
-        _write_held(held)
-        # The first attempt's start is kept, so a step's duration spans its retries; the note of
-        # the last retry goes, since the step is trying again now.
-        _step_set(step, status=StepStatus.RUNNING, started_at=step.started_at or timezone.now(), detail="")
+    the quick steps before it: all of it is durable before the outside call, at one commit (and
+    on PostgreSQL in one round trip)."""
+    # The first attempt's start is kept, so a step's duration spans its retries; the note of
+    # the last retry goes, since the step is trying again now.
+    running = {"status": StepStatus.RUNNING, "started_at": step.started_at or timezone.now(), "detail": ""}
+    for name, value in running.items():
+        setattr(step, name, value)
+    held.append((step, running))
+    _write_held(held)
 
 
 def _write_held(held: list[tuple[ExecutionStep, dict]]) -> None:
-    """Writes the held finishes of quick steps. Lost with a dead worker, they cost nothing: the
-    next attempt runs those local steps again."""
-    for step, fields in held:
-        update_row(ExecutionStep, step.pk, fields)
+    """Writes the held finishes of quick steps, in one transaction. Lost with a dead worker, they
+    cost nothing: the next attempt runs those local steps again."""
+    update_rows([(ExecutionStep, step.pk, fields) for step, fields in held])
     held.clear()
 
 
@@ -369,7 +370,7 @@ def _prepare_image(
     """Uses the campaign's images, or generates one. A run never publishes a placeholder: while
     OpenAI fails the run retries with backoff, and it fails with the reason when it gives up."""
     campaign = execution.campaign
-    count = len(publishable_images(campaign=campaign))
+    count = len(publishable_images(campaign=campaign, keep=True))
     if count:
         return StepOutcome(detail=f"Using the campaign's {count} image{'s' if count > 1 else ''}.")
     _step_start(step, held)

@@ -207,16 +207,24 @@ def campaign_targets(*, campaign: Campaign) -> list[destinations.Choice]:
     return destinations.targets_describe(campaign.targets.all(), workspace_id=campaign.workspace_id)
 
 
-def publishable_images(*, campaign: Campaign) -> list[CampaignImage]:
+def publishable_images(*, campaign: Campaign, keep: bool = False) -> list[CampaignImage]:
     """The images a run may publish, in carousel order. A placeholder is for the editor only.
 
-    Read on a run's hot path (twice: the image step, then the publish), so with its SQL written
-    out (``marketing.compiled.rows``); a campaign has a handful of images, filtered here.
+    Read on a run's hot path, so with its SQL written out (``marketing.compiled.rows``); a
+    campaign has a handful of images, filtered here. ``keep``: the run's image step keeps what it
+    found on the run's campaign instance, and its publish steps read that instead of the table
+    again. An empty list is not kept: the step then generates an image, which a later read finds.
     """
+    kept = getattr(campaign, "_kept_publishable_images", None)
+    if kept is not None:
+        return list(kept)
     images = rows(CampaignImage, {"campaign": campaign.pk}, order_by=("position", "id"))
     for image in images:
         image.campaign = campaign
-    return [image for image in images if image.source != ImageSource.PLACEHOLDER]
+    publishable = [image for image in images if image.source != ImageSource.PLACEHOLDER]
+    if keep and publishable:
+        campaign._kept_publishable_images = tuple(publishable)
+    return publishable
 
 
 def execution_history(*, campaign: Campaign, limit: int = 20) -> list[CampaignExecution]:

@@ -2,9 +2,11 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import destinations, executions
+from campaigns import destinations, executions, selectors
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, CampaignTarget, ExecutionStep
 from marketing.models import Workspace
@@ -265,6 +267,43 @@ def test_it_has_the_quick_steps_and_the_publish_start_written_before_the_destina
 
     assert seen == {"prepare_image": "succeeded", "render_caption": "succeeded", "publish": "running"}
     assert CampaignExecution.objects.get().status == "succeeded"
+
+
+def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(campaign, destination):
+    first, second = add_image(campaign), add_image(campaign)
+    handed = []
+
+    class Reading(FakeDestination):
+        def publish(self, *, execution, step, caption):
+            handed.extend(selectors.publishable_images(campaign=execution.campaign))
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    fake = destination()
+    destinations._registry[fake.key] = Reading(StepOutcome(detail="published"))
+    execution = executions.execution_create(campaign=campaign)
+
+    with CaptureQueriesContext(connection) as captured:
+        executions.execution_run(execution_id=execution.pk)
+
+    assert [image.pk for image in handed] == [first.pk, second.pk]
+    assert sum('"campaigns_campaignimage"' in query["sql"] for query in captured) == 1
+
+
+def test_a_run_without_images_hands_the_generated_one_to_the_destination(campaign, destination, fake_openai):
+    handed = []
+
+    class Reading(FakeDestination):
+        def publish(self, *, execution, step, caption):
+            handed.extend(selectors.publishable_images(campaign=execution.campaign))
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    fake = destination()
+    destinations._registry[fake.key] = Reading(StepOutcome(detail="published"))
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    assert [image.source for image in handed] == ["ai"]
 
 
 def test_it_records_what_the_destination_hands_back_with_the_steps_finish(campaign, destination):

@@ -1,13 +1,13 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import F, Q, Value
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
 from campaigns.models import Campaign, CampaignExecution, ExecutionStep
-from marketing.compiled import CompiledShapes, rows, update_row
+from marketing.compiled import CompiledShapes, rows, update_row, update_rows
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +108,40 @@ def test_it_updates_only_a_row_that_meets_the_conditions():
     assert update_row(CampaignExecution, execution.pk, {"error_message": "z"}, where={"status": "queued"}) == 1
     execution.refresh_from_db()
     assert execution.error_message == "z"
+
+
+def test_it_updates_several_rows_at_one_round_trip_on_postgresql():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    first, second = execution.steps.order_by("position")[:2]
+    at = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+
+    with CaptureQueriesContext(connection) as captured:
+        update_rows([
+            (ExecutionStep, first.pk, {"status": "succeeded", "detail": "it's done; really", "finished_at": at}),
+            (ExecutionStep, second.pk, {"status": "running", "state": {"context": {"caption": "%s é"}}}),
+            (CampaignExecution, execution.pk, {"error_message": "x"}),
+        ])
+
+    first.refresh_from_db(), second.refresh_from_db(), execution.refresh_from_db()
+    assert (first.status, first.detail, first.finished_at) == ("succeeded", "it's done; really", at)
+    assert (second.status, second.state) == ("running", {"context": {"caption": "%s é"}})
+    assert execution.error_message == "x"
+    assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
+
+
+@pytest.mark.django_db(transaction=True)  # outside any transaction, as the worker writes
+def test_it_updates_several_rows_all_or_none():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    first, second = execution.steps.order_by("position")[:2]
+
+    with pytest.raises(DatabaseError):
+        update_rows([
+            (ExecutionStep, first.pk, {"detail": "written"}),
+            (ExecutionStep, second.pk, {"position": first.position}),  # (execution, position) is unique
+        ])
+
+    first.refresh_from_db()
+    assert first.detail != "written"
 
 
 def test_it_refuses_an_expression():
