@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import pybreaker
 import redis
@@ -516,15 +516,16 @@ def _send(
     nothing is there to merge: the session holds no cookies (its policy refuses them all), no
     parameters, auth or hooks, and the environment was read once by ``_session`` (a proxy set
     there keeps the whole of Session.request). The request is prepared as requests prepares it
-    (URL, headers over the session's defaults, body, auth) and sent with Session.send, so
-    redirects, response hooks and the adapter (which the ``responses`` library patches) work
-    as before.
+    (URL, headers over the session's defaults, body, auth; a dict of parameters or form fields
+    encoded as ``_form`` says) and handed to the adapter (which the ``responses`` library
+    patches); redirects are followed by the session as Session.send follows them, and a call
+    with response hooks goes through Session.send whole.
     """
     if session.trust_env or not _LEAN_KWARGS.issuperset(kwargs):
         return session.request(method, url, timeout=timeout, **kwargs)
     prepared = requests.PreparedRequest()
     prepared.prepare_method(method)
-    prepared.prepare_url(url, kwargs.get("params"))
+    prepared.prepare_url(url, _form(kwargs.get("params")))
     headers = requests.structures.CaseInsensitiveDict(session.headers)
     for name, value in (kwargs.get("headers") or {}).items():
         if value is None:  # as requests does: None removes a default header
@@ -534,19 +535,47 @@ def _send(
     prepared.prepare_headers(headers)
     # An empty jar, as Session.request leaves one: redirects merge their cookies into it.
     prepared._cookies = requests.cookies.RequestsCookieJar()
-    prepared.prepare_body(kwargs.get("data"), None, kwargs.get("json"))
+    data = kwargs.get("data")
+    form = _form(data) if isinstance(data, dict) else data
+    prepared.prepare_body(form, None, kwargs.get("json"))
+    if form is not data and form and "content-type" not in prepared.headers:
+        prepared.headers["Content-Type"] = "application/x-www-form-urlencoded"  # as for the dict itself
     if kwargs.get("auth") is not None:
         prepared.prepare_auth(kwargs["auth"], url)
     prepared.prepare_hooks(kwargs.get("hooks"))
-    return session.send(
-        prepared,
-        timeout=timeout,
-        allow_redirects=kwargs.get("allow_redirects", True),
-        stream=kwargs.get("stream") or session.stream,
-        verify=session.verify,
-        cert=session.cert,
-        proxies=session.proxies,
-    )
+    stream = kwargs.get("stream") or session.stream
+    settings = {"stream": stream, "timeout": timeout, "verify": session.verify, "cert": session.cert, "proxies": session.proxies}
+    if prepared.hooks["response"]:
+        return session.send(prepared, allow_redirects=kwargs.get("allow_redirects", True), **settings)
+    response = session.get_adapter(prepared.url).send(prepared, **settings)
+    # Session.send would now store the answer's cookies (the session's policy refuses them all)
+    # and follow redirects, the one thing left to do here.
+    if kwargs.get("allow_redirects", True) and response.is_redirect:
+        history = [response, *session.resolve_redirects(response, prepared, **settings)]
+        response = history.pop()
+        response.history = history
+    if not stream:
+        response.content  # noqa: B018 - read now, as Session.send does, so the connection goes back to the pool
+    return response
+
+
+def _form(fields: Any) -> Any:
+    """A dict of query parameters or form fields encoded as requests encodes it, anything else as it is.
+
+    requests checks each value against runtime protocols on the way (a tenth of a call's CPU);
+    for a dict the outcome is this: a string, bytes or non-iterable value is one value, an
+    iterable several, None is left out, text is UTF-8.
+    """
+    if not isinstance(fields, dict):
+        return fields
+    pairs = []
+    for key, values in fields.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        for value in values:
+            if value is not None:
+                pairs.append((key.encode() if isinstance(key, str) else key, value.encode() if isinstance(value, str) else value))
+    return urlencode(pairs, doseq=True)
 
 
 def _breaker(provider: str, key: str | None = None) -> _Breaker:

@@ -59,6 +59,7 @@ class Hit:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class ScriptedServer(LocalServer):
@@ -87,9 +88,8 @@ class ScriptedServer(LocalServer):
         class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                answer = server._next(Hit(self.command, self.path, dict(self.headers)))
+                body = self.rfile.read(length) if length else b""
+                answer = server._next(Hit(self.command, self.path, dict(self.headers), body))
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:

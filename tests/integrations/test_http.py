@@ -282,6 +282,21 @@ def test_it_sends_what_session_request_would_send(server):
     assert [(hit.method, hit.path, hit.headers) for hit in ours] == [(hit.method, hit.path, hit.headers) for hit in theirs]
 
 
+def test_it_sends_form_fields_and_parameters_as_session_request_would(server):
+    call = {
+        "params": {"fields": "id,status_code", "ids": ["1", "2"], "skip": None, "n": 3},
+        "data": {"caption": "Été #linen & more", "image_url": "https://cdn.example/a.jpg?x=1", "tags": ("a", "b"), "none": None, "on": True},
+    }
+    http.request("acme", "POST", server.url("/media"), **call)
+    with requests.Session() as plain:
+        plain.trust_env = False
+        plain.post(server.url("/media"), **call)
+
+    ours, theirs = server.hits
+    assert (ours.method, ours.path, ours.headers, ours.body) == (theirs.method, theirs.path, theirs.headers, theirs.body)
+    assert ours.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
 def test_it_returns_the_result_of_a_wrapped_sdk_call_and_logs_it(caplog):
     caplog.set_level(logging.INFO, logger="integrations.http")
     before = sample("outbound_requests_total", provider="sdk", outcome="success")
