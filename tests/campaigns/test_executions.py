@@ -289,7 +289,7 @@ def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(ca
     assert sum('"campaigns_campaignimage"' in query["sql"] for query in captured) == 1
 
 
-def test_a_run_without_images_hands_the_generated_one_to_the_destination(campaign, destination, fake_openai):
+def test_it_hands_the_generated_image_to_the_destination_of_a_run_without_images(campaign, destination, fake_openai):
     handed = []
 
     class Reading(FakeDestination):
