@@ -20,7 +20,7 @@ from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
-from marketing.compiled import rows, update_row, update_rows
+from marketing.compiled import rows, update_row, update_rows, updated_rows
 from marketing.models import User
 
 from . import destinations
@@ -175,32 +175,41 @@ def _queue_many(execution_ids: list[int]) -> None:
     outbox.send_many(run_execution, [(execution_id,) for execution_id in execution_ids])
 
 
-def _claim(execution_id: int) -> datetime | None:
+def _claim(execution_id: int) -> tuple[datetime, CampaignExecution, list[ExecutionStep]] | None:
     """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution.
 
-    Returns when the lease it took starts, or None if another worker holds the execution.
+    Returns when the lease it took starts, the execution (with its campaign and workspace) and
+    its steps in order, or None if another worker holds the execution. On PostgreSQL the claim
+    and both reads are one round trip (``marketing.compiled.updated_rows``).
     """
     now = timezone.now()
     # The statement written out: the ORM's update() took more CPU to build it than the database to run it.
     meta = CampaignExecution._meta
     at = meta.get_field("lease_expires_at").get_db_prep_value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET status = %s, started_at = COALESCE(started_at, %s), "
-            "lease_expires_at = %s, attempts = attempts + 1 "
-            "WHERE id = %s AND (status = %s OR (status = %s AND lease_expires_at < %s))",
-            [
-                ExecutionStatus.RUNNING,
-                at(now, connection),
-                at(now + EXECUTION_LEASE, connection),
-                execution_id,
-                ExecutionStatus.QUEUED,
-                ExecutionStatus.RUNNING,
-                at(now, connection),
-            ],
-        )
-        claimed = cursor.rowcount
-    return now if claimed else None
+    claimed, (steps,) = updated_rows(
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET status = %s, started_at = COALESCE(started_at, %s), "
+        "lease_expires_at = %s, attempts = attempts + 1 "
+        "WHERE id = %s AND (status = %s OR (status = %s AND lease_expires_at < %s))",
+        [
+            ExecutionStatus.RUNNING,
+            at(now, connection),
+            at(now + EXECUTION_LEASE, connection),
+            execution_id,
+            ExecutionStatus.QUEUED,
+            ExecutionStatus.RUNNING,
+            at(now, connection),
+        ],
+        CampaignExecution,
+        {"pk": execution_id},
+        related=("campaign", "workspace"),
+        then=((ExecutionStep, {"execution": execution_id}, ("position",)),),
+    )
+    if not claimed:
+        return None
+    [execution] = claimed
+    for step in steps:
+        step.execution = execution
+    return now, execution, steps
 
 
 def execution_run(*, execution_id: int) -> CampaignExecution | None:
@@ -211,14 +220,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
     twice. Publish steps are independent: one target failing or retrying does not stop the others.
     Raises RetryLater when a step failed transiently; the task schedules the retry.
     """
-    leased_at = _claim(execution_id)
-    if leased_at is None:
+    claim = _claim(execution_id)
+    if claim is None:
         return CampaignExecution.objects.filter(pk=execution_id).first()
-    # The hot path's reads with their SQL written out (marketing.compiled): the ORM took more CPU to build them.
-    [execution] = rows(CampaignExecution, {"pk": execution_id}, related=("campaign", "workspace"))
-    steps = rows(ExecutionStep, {"execution": execution.pk}, order_by=("position",))
-    for step in steps:
-        step.execution = execution
+    leased_at, execution, steps = claim
     if execution.attempts > MAX_EXECUTION_ATTEMPTS:
         return _execution_give_up(execution, steps)
     refusal = run_refusal(workspace_id=execution.workspace_id) if execution.attempts <= 1 else None

@@ -132,6 +132,11 @@ def _fetched(connection, sql: str, params, converters: list[tuple]) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
+    return _converted(connection, fetched, converters)
+
+
+def _converted(connection, fetched: list, converters: list[tuple]) -> list:
+    """Fetched rows with each value passed through its column's converters."""
     if not converters:
         return fetched
     rows = []
@@ -248,14 +253,77 @@ def rows(
     ``lock``: ``select_for_update(of=("self",))``, where the database has it.
     """
     connection = connections[using]
-    statement = _select_sql(model, tuple(where), order_by, related, lock, using)
-    params = [_prepared(model, name, value, connection, lookup=True) for name, value in where.items()]
+    statement = _select_sql(model, tuple(where), order_by, related, lock, "", using)
+    params = _where_params(model, where, connection)
+    return _built(statement, _fetched(connection, statement.sql, params, _statement_converters(statement, connection)), using)
+
+
+def updated_rows(
+    update_sql: str,
+    update_params: list,
+    model: type[M],
+    where: dict[str, Any],
+    *,
+    related: tuple[str, ...] = (),
+    then: tuple[tuple[type[Model], dict[str, Any], tuple[str, ...]], ...] = (),
+    using: str = DEFAULT_DB_ALIAS,
+) -> tuple[list[M], list[list[Model]]]:
+    """An UPDATE of ``model``'s table, the rows it changed (``where`` names them) read with
+    their ``related`` rows as ``rows()`` reads them, and the reads ``then`` asks for
+    (``(model, where, order_by)``, seeing the update), each as ``rows()`` gives them.
+
+    On PostgreSQL in one round trip and one transaction: the UPDATE is a WITH query whose
+    ``RETURNING *`` stands for the table in the first read, the other reads follow in the same
+    query. Elsewhere one after the other, the reads only if the UPDATE changed a row. The
+    changed rows are empty when the UPDATE changed none (the other reads may still be made).
+    """
+    connection = connections[using]
+    first = _select_sql(model, tuple(where), (), related, False, "updated", using)
+    reads = [(first, _where_params(model, where, connection))]
+    for other, other_where, order_by in then:
+        reads.append((_select_sql(other, tuple(other_where), order_by, (), False, "", using), _where_params(other, other_where, connection)))
+    server_side = connection.settings_dict["OPTIONS"].get("server_side_binding") is True
+    if connection.vendor != "postgresql" or server_side:
+        with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+            cursor.execute(update_sql, update_params)
+            changed = cursor.rowcount
+        if not changed:
+            return [], [[] for _ in then]
+        found = [rows(model, where, related=related, using=using)]
+        found += [rows(other, other_where, order_by=order_by, using=using) for other, other_where, order_by in then]
+        return found[0], found[1:]
+    sql = f"WITH updated AS ({update_sql} RETURNING *) " + "; ".join(statement.sql for statement, _ in reads)
+    params = [*update_params, *(value for _, values in reads for value in values)]
+    results = []
+    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+        # Several statements in one query: Django's psycopg cursors bind values on the client.
+        cursor.execute(sql, params)
+        results.append(cursor.fetchall())
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    found = [
+        _built(statement, _converted(connection, fetched, _statement_converters(statement, connection)), using)
+        for (statement, _), fetched in zip(reads, results, strict=True)
+    ]
+    return found[0], found[1:]
+
+
+def _where_params(model: type[Model], where: dict[str, Any], connection) -> list:
+    return [_prepared(model, name, value, connection, lookup=True) for name, value in where.items()]
+
+
+def _statement_converters(statement: "_Select", connection) -> list[tuple]:
     converters = statement.converters.get(connection)
     if converters is None:
         # Found once per connection (some are its own methods), as each query's compiler finds them.
         converters = statement.converters[connection] = _converters(connection, statement.columns)
+    return converters
+
+
+def _built(statement: "_Select", fetched: list, using: str) -> list:
+    """Model instances from a statement's converted rows, as ``select_related`` builds them."""
     found = []
-    for values in _fetched(connection, statement.sql, params, converters):
+    for values in fetched:
         first, names, start, end, _ = statement.parts[0]
         row = first.from_db(using, names, values[start:end])
         for other, names, start, end, field in statement.parts[1:]:
@@ -277,8 +345,9 @@ class _Select:
 
 @cache
 def _select_sql(
-    model: type[Model], names: tuple[str, ...], order_by: tuple[str, ...], related: tuple[str, ...], lock: bool, using: str
+    model: type[Model], names: tuple[str, ...], order_by: tuple[str, ...], related: tuple[str, ...], lock: bool, with_query: str, using: str
 ) -> _Select:
+    """``with_query``: a WITH query read in place of the model's table (under the table's name), or ""."""
     connection = connections[using]
     quote = connection.ops.quote_name
     meta = model._meta
@@ -303,7 +372,8 @@ def _select_sql(
             columns.append(own.get_col(alias))
         parts.append((source, tuple(own.attname for own in fields), start, len(columns), field))
     tests = [f"{quote(table)}.{quote((meta.pk if name == 'pk' else meta.get_field(name)).column)} = %s" for name in names]
-    sql = f"SELECT {', '.join(select)} FROM {quote(table)}{''.join(joins)}"
+    origin = f"{quote(with_query)} AS {quote(table)}" if with_query else quote(table)
+    sql = f"SELECT {', '.join(select)} FROM {origin}{''.join(joins)}"
     if tests:
         sql += f" WHERE {' AND '.join(tests)}"
     if order_by:

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
 from campaigns.models import Campaign, CampaignExecution, ExecutionStep
-from marketing.compiled import CompiledShapes, rows, update_row, update_rows
+from marketing.compiled import CompiledShapes, rows, update_row, update_rows, updated_rows
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -168,6 +168,50 @@ def test_it_reads_a_row_with_its_related_rows_as_select_related_does():
         assert read.requested_by is None  # a null foreign key: no row, known without a query
     assert len(queries) == 0
     assert not read._state.adding and read._state.db == "default"
+
+
+def _mark_running(execution_id, *, when_status="queued"):
+    return (
+        'UPDATE "campaigns_campaignexecution" SET status = %s, attempts = attempts + 1 WHERE id = %s AND status = %s',
+        ["running", execution_id, when_status],
+    )
+
+
+def test_it_reads_the_rows_an_update_changed_and_more_in_one_round_trip_on_postgresql():
+    execution = executions.execution_create(campaign=CampaignFactory())
+
+    with CaptureQueriesContext(connection) as queries:
+        changed, (steps,) = updated_rows(
+            *_mark_running(execution.pk),
+            CampaignExecution,
+            {"pk": execution.pk},
+            related=("campaign", "workspace"),
+            then=((ExecutionStep, {"execution": execution.pk}, ("-position",)),),
+        )
+
+    expected = CampaignExecution.objects.select_related("campaign", "workspace").get(pk=execution.pk)
+    [read] = changed
+    assert (read.status, read.attempts) == ("running", 1)
+    assert _fields(read) == _fields(expected)
+    assert _fields(read.campaign) == _fields(expected.campaign)
+    assert _fields(read.workspace) == _fields(expected.workspace)
+    assert [_fields(step) for step in steps] == [_fields(step) for step in execution.steps.order_by("-position")]
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_it_reads_nothing_changed_when_the_update_changed_no_row():
+    execution = executions.execution_create(campaign=CampaignFactory())
+
+    changed, _ = updated_rows(
+        *_mark_running(execution.pk, when_status="running"),
+        CampaignExecution,
+        {"pk": execution.pk},
+        then=((ExecutionStep, {"execution": execution.pk}, ("position",)),),
+    )
+
+    assert changed == []
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts) == ("queued", 0)
 
 
 def test_it_reads_the_rows_in_order_with_their_converted_values():
