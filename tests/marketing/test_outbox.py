@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
+from kombu import messaging as kombu_messaging
 from kombu.exceptions import BatchPublishError
 from kombu.transport.redis import PublishBatch
 
@@ -56,6 +57,17 @@ def test_it_sends_many_tasks_in_batches_each_once(queue, monkeypatch):
     outbox.send_many(run_execution, [(n,) for n in range(30)])
     assert sorted(queue()) == list(range(30))
     assert not OutboxTask.objects.exists()
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_it_declares_the_tasks_queue_once_per_batch_not_per_message(queue, monkeypatch):
+    monkeypatch.setattr(outbox, "SEND_CHUNK", 7)
+    with mock.patch("kombu.messaging.maybe_declare", wraps=kombu_messaging.maybe_declare) as declare:
+        outbox.send_many(run_execution, [(n,) for n in range(30)])
+
+    assert declare.call_count == 5  # batches of 7, 7, 7, 7 and 2
+    assert sorted(queue()) == list(range(30))
 
 
 @needs_redis
