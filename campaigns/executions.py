@@ -113,7 +113,10 @@ def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignEx
     """
     try:
         with transaction.atomic():
-            CampaignExecution.objects.bulk_create(executions)
+            if connection.vendor == "postgresql" and len(executions) > 1:
+                _executions_insert(executions)
+            else:
+                CampaignExecution.objects.bulk_create(executions)
     except IntegrityError:
         executions = _create_one_by_one(executions)
     targets: dict[int, list[tuple[str, int]]] = {}
@@ -133,6 +136,30 @@ def executions_create(*, executions: list[CampaignExecution]) -> list[CampaignEx
     if ids:
         transaction.on_commit(lambda: _queue_many(ids))
     return executions
+
+
+def _executions_insert(executions: list[CampaignExecution]) -> None:
+    """``bulk_create(executions)`` as one ``INSERT … SELECT FROM unnest(…)``, one array per column.
+
+    ``bulk_create`` prepares every value of every row through its field and builds a VALUES
+    tuple per row: a fifth of a dispatcher's CPU for a batch of a thousand runs. The values here
+    are the instances' own, after each field's ``pre_save`` (the queued time), and psycopg sends
+    them as typed arrays. The new ids are matched to the runs by their UUID.
+    """
+    meta = CampaignExecution._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    values = [[field.pre_save(execution, True) for execution in executions] for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) RETURNING id, uuid", values
+        )
+        ids = dict((uuid, pk) for pk, uuid in cursor.fetchall())
+    for execution in executions:
+        execution.pk = ids[execution.uuid]
+        execution._state.adding, execution._state.db = False, connection.alias
 
 
 # The columns a run's plan fills in; every other column of a new step takes the model's default.

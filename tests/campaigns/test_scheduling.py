@@ -90,6 +90,35 @@ def test_it_refuses_a_second_execution_for_the_same_planned_time(campaign):
     assert CampaignExecution.objects.count() == 1
 
 
+def _columns(execution):
+    return {field.attname: getattr(execution, field.attname) for field in CampaignExecution._meta.concrete_fields}
+
+
+def test_it_inserts_many_runs_as_bulk_create_would_and_leaves_out_a_second_for_the_same_time(campaign, alice):
+    taken = NOW + timedelta(hours=1)
+    CampaignExecution.objects.create(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=taken)
+    new = [
+        CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=NOW + timedelta(hours=2)),
+        CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="manual", requested_by=alice),
+        CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=NOW + timedelta(hours=3)),
+    ]
+
+    created = executions.executions_create(executions=new)
+
+    assert created == new and all(execution.pk and not execution._state.adding for execution in created)
+    for execution in created:
+        stored = CampaignExecution.objects.get(pk=execution.pk)
+        assert _columns(stored) == _columns(execution)
+        assert (stored.status, stored.attempts, stored.error_message) == ("queued", 0, "")
+        assert list(stored.steps.values_list("name", flat=True)) == ["prepare_image", "render_caption", "publish"]
+    again = [
+        CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=taken),
+        CampaignExecution(workspace=campaign.workspace, campaign=campaign, source="schedule", planned_for=NOW + timedelta(hours=4)),
+    ]
+    assert [execution.planned_for for execution in executions.executions_create(executions=again)] == [NOW + timedelta(hours=4)]
+    assert CampaignExecution.objects.count() == 5
+
+
 def test_it_advances_a_recurrence_and_stops_after_the_maximum_runs(campaign, alice, frozen):
     scheduling.campaign_schedule(campaign=campaign, plan=daily(max_runs=2), by=alice)
     for day in (1, 2, 3):
