@@ -156,7 +156,7 @@ def _executions_insert(executions: list[CampaignExecution]) -> None:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) RETURNING id, uuid", values
         )
-        ids = dict((uuid, pk) for pk, uuid in cursor.fetchall())
+        ids = {uuid: pk for pk, uuid in cursor.fetchall()}
     for execution in executions:
         execution.pk = ids[execution.uuid]
         execution._state.adding, execution._state.db = False, connection.alias

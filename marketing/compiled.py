@@ -191,8 +191,7 @@ def update_rows(updates: list[tuple[type[Model], Any, dict[str, Any]]], *, using
             update_row(model, pk, fields, using=using)
         return
     connection = connections[using]
-    server_side = connection.settings_dict["OPTIONS"].get("server_side_binding") is True
-    if connection.vendor != "postgresql" or server_side:
+    if not _takes_several_statements(connection):
         with transaction.atomic(using=using, savepoint=False):
             for model, pk, fields in updates:
                 update_row(model, pk, fields, using=using)
@@ -284,8 +283,7 @@ def updated_rows(
     reads = [(first, _where_params(model, where, connection))]
     for other, other_where, order_by in then:
         reads.append((_select_sql(other, tuple(other_where), order_by, (), False, "", using), _where_params(other, other_where, connection)))
-    server_side = connection.settings_dict["OPTIONS"].get("server_side_binding") is True
-    if connection.vendor != "postgresql" or server_side:
+    if not _takes_several_statements(connection):
         with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
             cursor.execute(update_sql, update_params)
             changed = cursor.rowcount
@@ -308,6 +306,12 @@ def updated_rows(
         for (statement, _), fetched in zip(reads, results, strict=True)
     ]
     return found[0], found[1:]
+
+
+def _takes_several_statements(connection) -> bool:
+    """Whether one query string may hold several statements, run as one transaction: PostgreSQL
+    with values bound on the client (Django's psycopg cursors, unless ``server_side_binding``)."""
+    return connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
 
 
 def _where_params(model: type[Model], where: dict[str, Any], connection) -> list:

@@ -269,8 +269,9 @@ def test_it_has_the_quick_steps_and_the_publish_start_written_before_the_destina
     assert CampaignExecution.objects.get().status == "succeeded"
 
 
-def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(campaign, destination):
-    first, second = add_image(campaign), add_image(campaign)
+@pytest.fixture
+def handed_images(destination):
+    """The images the campaign's destination finds to publish, as it reads them during a run."""
     handed = []
 
     class Reading(FakeDestination):
@@ -280,30 +281,26 @@ def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(ca
 
     fake = destination()
     destinations._registry[fake.key] = Reading(StepOutcome(detail="published"))
+    return handed
+
+
+def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(campaign, handed_images):
+    first, second = add_image(campaign), add_image(campaign)
     execution = executions.execution_create(campaign=campaign)
 
     with CaptureQueriesContext(connection) as captured:
         executions.execution_run(execution_id=execution.pk)
 
-    assert [image.pk for image in handed] == [first.pk, second.pk]
+    assert [image.pk for image in handed_images] == [first.pk, second.pk]
     assert sum('"campaigns_campaignimage"' in query["sql"] for query in captured) == 1
 
 
-def test_it_hands_the_generated_image_to_the_destination_of_a_run_without_images(campaign, destination, fake_openai):
-    handed = []
-
-    class Reading(FakeDestination):
-        def publish(self, *, execution, step, caption):
-            handed.extend(selectors.publishable_images(campaign=execution.campaign))
-            return super().publish(execution=execution, step=step, caption=caption)
-
-    fake = destination()
-    destinations._registry[fake.key] = Reading(StepOutcome(detail="published"))
+def test_it_hands_the_generated_image_to_the_destination_of_a_run_without_images(campaign, handed_images, fake_openai):
     execution = executions.execution_create(campaign=campaign)
 
     executions.execution_run(execution_id=execution.pk)
 
-    assert [image.source for image in handed] == ["ai"]
+    assert [image.source for image in handed_images] == ["ai"]
 
 
 def test_it_records_what_the_destination_hands_back_with_the_steps_finish(campaign, destination):
