@@ -537,9 +537,11 @@ def _result_fields(
 
 # How a finished run moves a campaign that is not on a recurring schedule or trigger.
 _SETTLED_STATUS = {ExecutionStatus.SUCCEEDED: CampaignStatus.COMPLETED, ExecutionStatus.FAILED: CampaignStatus.FAILED}
+# Campaigns in these statuses take their finished run's outcome; active (recurring), paused and
+# archived campaigns keep theirs, one run does not end them.
+_MOVED_BY_RUNS = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.FAILED)
 
 
-@transaction.atomic
 def _execution_settle(
     execution: CampaignExecution,
     *,
@@ -554,9 +556,46 @@ def _execution_settle(
 
     ``steps``: the run's steps as the worker holding it left them. They are read again when not
     given or when one of them was waiting, since only a waiting step changes under another hand
-    (a callback; a cancel finishes the run, which the locked row shows). ``held``: finishes of
+    (a callback; a cancel finishes the run, which the run's row shows). ``held``: finishes of
     quick steps not yet written, written here first.
+
+    When the steps are known and none waits, and the campaign keeps its status, the run is
+    finished by one conditional UPDATE (``_execution_finish_alone``), without the transaction
+    and lock that moving the campaign needs.
     """
+    if steps is not None and not held:
+        outcome = _outcome(steps, note)
+        if outcome is not None and _execution_finish_alone(execution, *outcome):
+            return True
+    return _execution_settle_locked(execution, note=note, steps=steps, held=held)
+
+
+def _outcome(steps: list[ExecutionStep], note: str) -> tuple[str, str, str] | None:
+    """The finished run's status, error category and message, or None while a step is left."""
+    if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING) for step in steps):
+        return None
+    failed = [step for step in steps if step.status == StepStatus.FAILED]
+    if not failed:
+        return ExecutionStatus.SUCCEEDED, "", note
+    if len(failed) == 1:
+        message = failed[0].detail
+    else:
+        message = " ".join(f"{step.label}: {step.detail}" for step in failed)
+    published = [step.label for step in steps if step.name == "publish" and step.status == StepStatus.SUCCEEDED]
+    if published:
+        message += f" (Done: {', '.join(published)}.)"
+    return ExecutionStatus.FAILED, failed[0].error_category or ErrorCategory.INTERNAL, message
+
+
+@transaction.atomic
+def _execution_settle_locked(
+    execution: CampaignExecution,
+    *,
+    note: str = "",
+    steps: list[ExecutionStep] | None = None,
+    held: list[tuple[ExecutionStep, dict]] | None = None,
+) -> bool:
+    """``_execution_settle`` with the run locked, its steps read again when needed."""
     # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
     [locked] = rows(CampaignExecution, {"pk": execution.pk}, related=("campaign",), lock=True)
     _write_held(held or [])
@@ -569,29 +608,41 @@ def _execution_settle(
     if any(step.status == StepStatus.WAITING for step in steps):
         CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
         return False
-    failed = [step for step in steps if step.status == StepStatus.FAILED]
-    campaign_status = locked.campaign.status
-    if not failed:
-        _execution_finish(execution, ExecutionStatus.SUCCEEDED, message=note, campaign_status=campaign_status)
-        return True
-    if len(failed) == 1:
-        message = failed[0].detail
-    else:
-        message = " ".join(f"{step.label}: {step.detail}" for step in failed)
-    published = [step.label for step in steps if step.name == "publish" and step.status == StepStatus.SUCCEEDED]
-    if published:
-        message += f" (Done: {', '.join(published)}.)"
-    _execution_finish(
-        execution,
-        ExecutionStatus.FAILED,
-        category=failed[0].error_category or ErrorCategory.INTERNAL,
-        message=message,
-        campaign_status=campaign_status,
-    )
+    status, category, message = _outcome(steps, note)
+    _execution_finish(execution, status, category=category, message=message, campaign_status=locked.campaign.status)
     return True
 
 
-@transaction.atomic(savepoint=False)  # inside _execution_settle's transaction, a savepoint buys nothing
+def _finish_fields(status: str, category: str, message: str, now: datetime) -> dict:
+    return {"status": status, "finished_at": now, "lease_expires_at": None, "error_category": category, "error_message": message[:2000]}
+
+
+def _execution_finish_alone(execution: CampaignExecution, status: str, category: str, message: str) -> bool:
+    """Finishes a running run in one statement if its campaign keeps its status; False, and
+    nothing written, when the run is no longer running or its campaign has to move with it.
+
+    The campaign's status is read in the same statement, so the choice is made on the status as
+    committed when the run is finished, as the locked path reads it.
+    """
+    target = _SETTLED_STATUS.get(status)
+    moving = [moved for moved in _MOVED_BY_RUNS if moved != target]
+    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
+    now = timezone.now()
+    finished = update_row(
+        CampaignExecution,
+        execution.pk,
+        _finish_fields(status, category, message, now),
+        where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]},
+        condition=(f"(SELECT status FROM {campaigns} WHERE id = campaign_id) NOT IN ({', '.join(['%s'] * len(moving))})", moving),
+    )
+    if not finished:
+        return False
+    execution.status, execution.finished_at = status, now
+    execution.error_category, execution.error_message = category, message
+    return True
+
+
+@transaction.atomic(savepoint=False)  # inside _execution_settle_locked's transaction, a savepoint buys nothing
 def _execution_finish(
     execution: CampaignExecution, status: str, *, category: str = "", message: str = "", campaign_status: str = ""
 ) -> None:
@@ -600,7 +651,7 @@ def _execution_finish(
     updated = update_row(
         CampaignExecution,
         execution.pk,
-        {"status": status, "finished_at": now, "lease_expires_at": None, "error_category": category, "error_message": message[:2000]},
+        _finish_fields(status, category, message, now),
         where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]},
     )
     execution.status, execution.finished_at = status, now
@@ -618,10 +669,8 @@ def _execution_finish(
     ).exists():
         # A run outside the plan ("Run now", a trigger) leaves the planned run to happen.
         return
-    # Active (recurring) and paused campaigns keep their status; one run does not end them.
-    if target and campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
-        if campaign.status != target:
-            campaign_transition(campaign=campaign, to=target, via="task", note=f"Run {execution.uuid.hex[:8]} {status}")
+    if target and campaign.status in _MOVED_BY_RUNS and campaign.status != target:
+        campaign_transition(campaign=campaign, to=target, via="task", note=f"Run {execution.uuid.hex[:8]} {status}")
 
 
 def step_resume_from_callback(

@@ -154,13 +154,20 @@ def _converted(connection, fetched: list, converters: list[tuple]) -> list:
 
 
 def update_row(
-    model: type[Model], pk: Any, fields: dict[str, Any], *, where: dict[str, Any] | None = None, using: str = DEFAULT_DB_ALIAS
+    model: type[Model],
+    pk: Any,
+    fields: dict[str, Any],
+    *,
+    where: dict[str, Any] | None = None,
+    condition: tuple[str, list] = ("", []),
+    using: str = DEFAULT_DB_ALIAS,
 ) -> int:
     """``model.objects.filter(pk=pk, **where).update(**fields)``, its SQL written from the fields.
 
     For plain values only (no F() or other expressions): each is prepared for the database as
     ``update()`` prepares it (``get_db_prep_save``: JSON, time zones, encrypted fields). ``where``:
     more conditions on the row, a column equal to a value or, for a list, tuple or set, in it.
+    ``condition``: one more, as SQL with its parameters (a subquery on another table, say).
     Returns the number of rows updated (0 or 1).
     """
     connection = connections[using]
@@ -174,6 +181,9 @@ def update_row(
     for name, value in where.items():
         for item in value if _many(value) else [value]:
             params.append(_prepared(model, name, item, connection))
+    if condition[0]:
+        sql = f"{sql} AND ({condition[0]})"
+        params.extend(condition[1])
     with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

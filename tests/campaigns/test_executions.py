@@ -416,3 +416,73 @@ def test_it_times_every_step_that_ran_and_no_step_that_did_not(campaign, destina
     caption, publish_step = execution.steps.filter(name__in=["render_caption", "publish"]).order_by("position")
     assert caption.status == "failed" and caption.started_at is not None
     assert publish_step.status == "skipped" and publish_step.started_at is None
+
+
+def _settle_queries(captured) -> list[str]:
+    """The statements of a run's settling: from the last write of a step on."""
+    statements = [query["sql"] for query in captured]
+    last_step_write = max(i for i, sql in enumerate(statements) if sql.startswith('UPDATE "campaigns_executionstep"'))
+    return statements[last_step_write + 1 :]
+
+
+@pytest.mark.parametrize("status", ["active", "completed"])
+def test_it_finishes_the_run_of_a_campaign_that_keeps_its_status_in_one_statement(campaign, destination, status):
+    add_image(campaign)
+    campaign.status = status
+    campaign.save(update_fields=["status"])
+    destination(StepOutcome(detail="published"))
+    execution = executions.execution_create(campaign=campaign)
+
+    with CaptureQueriesContext(connection) as captured:
+        executions.execution_run(execution_id=execution.pk)
+
+    [settling] = _settle_queries(captured)
+    assert settling.startswith('UPDATE "campaigns_campaignexecution"') and "FOR UPDATE" not in settling
+    execution.refresh_from_db()
+    assert (execution.status, execution.lease_expires_at) == ("succeeded", None)
+    assert execution.finished_at is not None
+    campaign.refresh_from_db()
+    assert campaign.status == status
+
+
+def test_it_moves_a_campaign_its_status_changed_to_while_the_run_ran(campaign, destination):
+    """Active when the run was claimed, a draft again when it finishes: the draft completes."""
+    add_image(campaign)
+    campaign.status = "active"
+    campaign.save(update_fields=["status"])
+
+    class Drafting(FakeDestination):
+        def publish(self, *, execution, step, caption):
+            type(campaign).objects.filter(pk=campaign.pk).update(status="draft")
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    fake = destination()
+    destinations._registry[fake.key] = Drafting(StepOutcome(detail="published"))
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    assert CampaignExecution.objects.get().status == "succeeded"
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+
+def test_it_leaves_a_run_cancelled_while_it_ran_cancelled(campaign, destination, alice):
+    add_image(campaign)
+    campaign.status = "active"
+    campaign.save(update_fields=["status"])
+
+    class Cancelling(FakeDestination):
+        def publish(self, *, execution, step, caption):
+            executions.execution_cancel(execution=CampaignExecution.objects.get(pk=execution.pk), by=alice)
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    fake = destination()
+    destinations._registry[fake.key] = Cancelling(StepOutcome(detail="published"))
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == "cancelled"
+    assert execution.error_message.startswith("Cancelled by")

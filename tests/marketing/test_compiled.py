@@ -110,6 +110,18 @@ def test_it_updates_only_a_row_that_meets_the_conditions():
     assert execution.error_message == "z"
 
 
+def test_it_updates_only_a_row_that_meets_a_condition_written_in_sql():
+    execution = executions.execution_create(campaign=CampaignFactory(status="active"))
+    campaign_status = '(SELECT status FROM "campaigns_campaign" WHERE id = campaign_id) = %s'
+
+    assert update_row(CampaignExecution, execution.pk, {"error_message": "x"}, condition=(campaign_status, ["draft"])) == 0
+    assert update_row(
+        CampaignExecution, execution.pk, {"error_message": "y"}, where={"status": "queued"}, condition=(campaign_status, ["active"])
+    ) == 1
+    execution.refresh_from_db()
+    assert execution.error_message == "y"
+
+
 def test_it_updates_several_rows_at_one_round_trip_on_postgresql():
     execution = executions.execution_create(campaign=CampaignFactory())
     first, second = execution.steps.order_by("position")[:2]
