@@ -149,7 +149,7 @@ class _Breaker(pybreaker.CircuitBreaker):
         counted then. Only a count above zero needs resetting, which is harmless even if another
         process opened the circuit meanwhile (an open circuit does not count, and closing it
         again resets the count), so the state is not read again: a healthy provider's call costs
-        one Redis round trip. A failure counted elsewhere during the call may be left standing,
+        one Redis round trip, none while the process trusts its last read (``HEALTHY_READ_TTL``). A failure counted elsewhere during the call may be left standing,
         as if it had come after this success.
         """
         if was_closed:
@@ -165,8 +165,19 @@ class _Breaker(pybreaker.CircuitBreaker):
             self.call(_fail)
 
 
+# How long a process trusts a read of "closed, no failures" before asking Redis again. Another
+# process opening the circuit is seen this much later at most; a change made here (a failure
+# counted, the state set) is seen at once.
+HEALTHY_READ_TTL = 1.0
+
+
 class _RedisStorage(pybreaker.CircuitRedisStorage):
+    # time.monotonic() until which the last read, closed with no failures, stands.
+    _healthy_until = 0.0
+
     def state_and_failures(self) -> tuple[str, int]:
+        if time.monotonic() < self._healthy_until:
+            return pybreaker.STATE_CLOSED, 0
         try:
             state, failures = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
         except redis.RedisError:
@@ -174,7 +185,19 @@ class _RedisStorage(pybreaker.CircuitRedisStorage):
             return self._fallback_circuit_state, 0
         if state is None:  # gone from Redis: pybreaker's read sets it up again
             return self.state, 0
-        return state.decode("utf-8"), int(failures or 0)
+        state, failures = state.decode("utf-8"), int(failures or 0)
+        if state == pybreaker.STATE_CLOSED and not failures:
+            self._healthy_until = time.monotonic() + HEALTHY_READ_TTL
+        return state, failures
+
+    @pybreaker.CircuitRedisStorage.state.setter
+    def state(self, state: str) -> None:
+        self._healthy_until = 0.0
+        pybreaker.CircuitRedisStorage.state.fset(self, state)
+
+    def increment_counter(self) -> None:
+        self._healthy_until = 0.0
+        super().increment_counter()
 
 
 class _Failure(Exception):

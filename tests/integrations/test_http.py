@@ -378,10 +378,11 @@ def test_it_resets_the_failure_count_when_a_call_succeeds_between_failures(serve
     assert len(server.hits) == 6
 
 
-def test_it_asks_redis_once_per_call_while_the_provider_is_healthy(server, settings, monkeypatch):
+@pytest.fixture
+def redis_commands(settings, monkeypatch):
+    """The names of the Redis commands this process sends from now on."""
     if not settings.REDIS_URL:
         pytest.skip("REDIS_URL is not set")
-    http.request("acme", "GET", server.url("/"))  # sets up the breaker's keys
     commands = []
     execute = redis.Redis.execute_command
 
@@ -390,11 +391,55 @@ def test_it_asks_redis_once_per_call_while_the_provider_is_healthy(server, setti
         return execute(self, *args, **options)
 
     monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    return commands
+
+
+def later(monkeypatch, seconds: float) -> None:
+    """Moves the monotonic clock forward."""
+    now = http.time.monotonic
+    monkeypatch.setattr(http.time, "monotonic", lambda: now() + seconds)
+
+
+def test_it_asks_redis_at_most_once_a_second_while_the_provider_is_healthy(server, monkeypatch, redis_commands):
+    http.request("acme", "GET", server.url("/"))
+    assert redis_commands[-1] == "MGET"
+    redis_commands.clear()
 
     http.request("acme", "GET", server.url("/"))
     http.request("acme", "GET", server.url("/"))
+    assert redis_commands == []
 
-    assert commands == ["MGET", "MGET"]
+    later(monkeypatch, http.HEALTHY_READ_TTL)
+    http.request("acme", "GET", server.url("/"))
+    http.request("acme", "GET", server.url("/"))
+    assert redis_commands == ["MGET"]
+
+
+def test_it_sees_a_circuit_another_process_opened_within_a_second(server, settings, outbound, monkeypatch, redis_commands):
+    http.request("acme", "GET", server.url("/"))
+    namespace = f"{outbound['breaker_namespace']}:acme:pybreaker"
+    other_process = redis.Redis.from_url(settings.REDIS_URL)
+    other_process.set(f"{namespace}:state", "open")
+    other_process.set(f"{namespace}:opened_at", int(datetime.now(UTC).timestamp()))
+
+    http.request("acme", "GET", server.url("/"))  # within the second: still trusted
+    later(monkeypatch, http.HEALTHY_READ_TTL)
+    with pytest.raises(CircuitOpenError):
+        http.request("acme", "GET", server.url("/"))
+
+    assert len(server.hits) == 2
+
+
+def test_it_asks_redis_again_after_a_failure_of_its_own(server, redis_commands):
+    server.answer(Answer(200), Answer(503), Answer(200))
+    http.request("acme", "GET", server.url("/"))
+    with pytest.raises(ProviderError):
+        http.request("acme", "GET", server.url("/"), retries=0)
+    redis_commands.clear()
+
+    http.request("acme", "GET", server.url("/"))
+
+    assert redis_commands[0] == "MGET"
 
 
 def test_it_takes_the_ca_bundle_from_the_environment_once(monkeypatch):
