@@ -490,9 +490,14 @@ def _record_publish(step: ExecutionStep, *, ok: bool) -> None:
     publish_finished(destination=f"{destination_label(step.destination)} #{step.object_id}", kind=step.destination, ok=ok)
 
 
-def step_save_state(step: ExecutionStep, **values) -> None:
-    """Records what a step did with an outside service at once, so a rerun can resume from it."""
-    _step_set(step, state={**step.state, **values})
+def step_save_state(step: ExecutionStep, *, with_rows: tuple[tuple[type, object, dict], ...] = (), **values) -> None:
+    """Records what a step did with an outside service at once, so a rerun can resume from it.
+
+    ``with_rows``: a destination's own writes, ``(model, pk, fields)``, made in the same
+    transaction (on PostgreSQL the same round trip, ``update_rows``).
+    """
+    step.state = {**step.state, **values}
+    update_rows([(ExecutionStep, step.pk, {"state": step.state}), *with_rows])
 
 
 def step_record_result(

@@ -19,11 +19,11 @@ from campaigns.executions import step_record_result, step_save_state
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
 from integrations.http import ProviderError, plain_message
-from marketing.compiled import rows
+from marketing.compiled import rows, update_row
 
 from . import client, selectors
 from .models import AccountStatus, AttemptStatus, InstagramAccount, PublishAttempt
-from .services import account_mark_needs_reconnect, account_quota_read, next_publish_slot
+from .services import QUOTA_FIELDS, account_mark_needs_reconnect, account_quota_read, next_publish_slot
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class _Publisher:
         # Written when its status changes (published, failed, retrying), with what it created:
         # the step's state already keeps every id a rerun needs, at once.
         self._unsaved: set[str] = set()
+        # The quota just read, written with the step's next write (or when the step stops).
+        self._quota_unsaved = False
         self.attempt = PublishAttempt(
             workspace_id=execution.workspace_id,
             execution=execution,
@@ -76,9 +78,11 @@ class _Publisher:
         try:
             outcome = self._run()
         except StepFailed as failure:
+            self._save_quota()
             self._attempt(status=AttemptStatus.FAILED, error_message=failure.message)
             raise
         except RetryLater as retry:
+            self._save_quota()
             self._attempt(status=AttemptStatus.RETRYING, error_message=retry.message)
             raise
         if self.attempt.status == AttemptStatus.STARTED:
@@ -132,6 +136,7 @@ class _Publisher:
 
     def _check_quota(self) -> None:
         quota = self._graph(lambda: account_quota_read(account=self.account), retry_base=60.0)
+        self._quota_unsaved = True
         if quota.total and quota.usage >= quota.total:
             raise StepFailed(self._quota_message(quota.usage, quota.total), category=ErrorCategory.QUOTA)
 
@@ -169,14 +174,16 @@ class _Publisher:
                     retry_base=30.0,
                 )
                 children.append(child)
-                step_save_state(self.step, children=children)
+                step_save_state(self.step, children=children, with_rows=self._quota_rows())
                 self._attempt(children_ids=children)
             self._await_finished(children)
             container_id = self._graph(
                 lambda: client.create_carousel(ig_user_id=ig_user_id, token=token, children=children, caption=self.caption),
                 retry_base=30.0,
             )
-        step_save_state(self.step, container_id=container_id, container_created_at=timezone.now().isoformat())
+        step_save_state(
+            self.step, container_id=container_id, container_created_at=timezone.now().isoformat(), with_rows=self._quota_rows()
+        )
         self._attempt(container_id=container_id)
         return container_id
 
@@ -320,6 +327,17 @@ class _Publisher:
                 base = 120.0 if isinstance(error, client.RateLimited) else retry_base
                 raise RetryLater(message, countdown=_countdown(self.execution, error, base)) from None
             raise StepFailed(message, category=ErrorCategory.PROVIDER) from None
+
+    def _quota_rows(self) -> tuple:
+        """The account's quota as last read, for a write of the step's, if not written yet."""
+        if not self._quota_unsaved:
+            return ()
+        self._quota_unsaved = False
+        return ((InstagramAccount, self.account.pk, {name: getattr(self.account, name) for name in QUOTA_FIELDS}),)
+
+    def _save_quota(self) -> None:
+        for model, pk, fields in self._quota_rows():
+            update_row(model, pk, fields)
 
     def _attempt(self, *, error: ProviderError | None = None, **fields) -> None:
         if error is not None:

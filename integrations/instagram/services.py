@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.http import ProviderError
 from marketing import outbox
-from marketing.compiled import update_row
+
 from marketing.models import MANAGER_ROLES, Membership
 
 from . import client
@@ -99,13 +99,15 @@ def tokens_refresh_expiring() -> int:
 # Publishing quota ------------------------------------------------------------------------------
 
 
+QUOTA_FIELDS = ("quota_total", "quota_usage", "quota_checked_at")
+
+
 def account_quota_read(*, account: InstagramAccount) -> client.Quota:
-    """Reads the 24-hour publishing quota from Instagram and keeps it on the account."""
+    """Reads the 24-hour publishing quota from Instagram into the account instance; the caller
+    writes ``QUOTA_FIELDS`` with its next write (the publish step, with the container's id)."""
     quota = client.publishing_limit(ig_user_id=account.ig_user_id, token=account.access_token)
     total = quota.total or account.quota_total
-    now = timezone.now()
-    update_row(InstagramAccount, account.pk, {"quota_total": total, "quota_usage": quota.usage, "quota_checked_at": now})
-    account.quota_total, account.quota_usage, account.quota_checked_at = total, quota.usage, now
+    account.quota_total, account.quota_usage, account.quota_checked_at = total, quota.usage, timezone.now()
     return client.Quota(usage=quota.usage, total=total, duration=quota.duration)
 
 

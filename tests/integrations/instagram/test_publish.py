@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import executions
@@ -56,12 +58,25 @@ def test_it_publishes_a_single_image_and_stores_the_media_id_and_permalink(graph
 
 def test_it_reads_the_quota_first_and_keeps_it_on_the_account(graph, campaign, account):
     graph.quota_usage, graph.quota_total = 7, 50
-    run(start(campaign))
+    with CaptureQueriesContext(connection) as captured:
+        run(start(campaign))
 
     assert graph.calls[0].endpoint == "quota"
     account.refresh_from_db()
     assert (account.quota_usage, account.quota_total) == (7, 50)
     assert account.quota_checked_at is not None
+    [quota_write] = [query["sql"] for query in captured if 'UPDATE "instagram_instagramaccount" SET "quota_total"' in query["sql"]]
+    if connection.vendor == "postgresql":  # in the same round trip as the container's id
+        assert "container_id" in quota_write
+
+
+def test_it_keeps_the_quota_it_read_when_the_quota_is_used_up(graph, campaign, account):
+    graph.quota_usage, graph.quota_total = 50, 50
+
+    run(start(campaign))
+
+    account.refresh_from_db()
+    assert (account.quota_usage, account.quota_total) == (50, 50)
 
 
 def test_it_sends_the_token_as_a_parameter_with_an_appsecret_proof(graph, campaign):
