@@ -146,13 +146,12 @@ CALLS = [(7,), ("x" * 2000,), ({"nested": [[[[["deep"]]]]], "n": 1.5},)]
 @pytest.mark.django_db
 def test_it_sends_a_batch_exactly_as_apply_async_sends_each_task(take_messages, monkeypatch):
     monkeypatch.setitem(run_execution.app.conf, "task_repr_maxlevels", 2)  # not Celery's default
-    published = []
+    published, kombu_publish = [], Producer.publish
 
     def publish(producer, body, **options):
         published.append((body, options))
         return kombu_publish(producer, body, **options)
 
-    kombu_publish = Producer.publish
     with mock.patch.object(Producer, "publish", publish):
         outbox.send_many(run_execution, CALLS)
         batch = take_messages()
