@@ -572,7 +572,22 @@ def _execution_settle(
         outcome = _outcome(steps, note)
         if outcome is not None and _execution_finish_alone(execution, *outcome):
             return True
-    return _execution_settle_locked(execution, note=note, steps=steps, held=held)
+    with transaction.atomic():
+        # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
+        [locked] = rows(CampaignExecution, {"pk": execution.pk}, related=("campaign",), lock=True)
+        _write_held(held or [])
+        if locked.is_finished:
+            return False
+        if steps is None or any(step.status == StepStatus.WAITING for step in steps):
+            steps = list(locked.steps.all())
+        if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING) for step in steps):
+            return False
+        if any(step.status == StepStatus.WAITING for step in steps):
+            CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
+            return False
+        status, category, message = _outcome(steps, note)
+        _execution_finish(execution, status, category=category, message=message, campaign_status=locked.campaign.status)
+        return True
 
 
 def _outcome(steps: list[ExecutionStep], note: str) -> tuple[str, str, str] | None:
@@ -592,34 +607,19 @@ def _outcome(steps: list[ExecutionStep], note: str) -> tuple[str, str, str] | No
     return ExecutionStatus.FAILED, failed[0].error_category or ErrorCategory.INTERNAL, message
 
 
-@transaction.atomic
-def _execution_settle_locked(
-    execution: CampaignExecution,
-    *,
-    note: str = "",
-    steps: list[ExecutionStep] | None = None,
-    held: list[tuple[ExecutionStep, dict]] | None = None,
-) -> bool:
-    """``_execution_settle`` with the run locked, its steps read again when needed."""
-    # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
-    [locked] = rows(CampaignExecution, {"pk": execution.pk}, related=("campaign",), lock=True)
-    _write_held(held or [])
-    if locked.is_finished:
-        return False
-    if steps is None or any(step.status == StepStatus.WAITING for step in steps):
-        steps = list(locked.steps.all())
-    if any(step.status in (StepStatus.PENDING, StepStatus.RUNNING) for step in steps):
-        return False
-    if any(step.status == StepStatus.WAITING for step in steps):
-        CampaignExecution.objects.filter(pk=locked.pk).update(lease_expires_at=None)
-        return False
-    status, category, message = _outcome(steps, note)
-    _execution_finish(execution, status, category=category, message=message, campaign_status=locked.campaign.status)
-    return True
+def _finish_fields(status: str, category: str, message: str) -> dict:
+    return {
+        "status": status,
+        "finished_at": timezone.now(),
+        "lease_expires_at": None,
+        "error_category": category,
+        "error_message": message[:2000],
+    }
 
 
-def _finish_fields(status: str, category: str, message: str, now: datetime) -> dict:
-    return {"status": status, "finished_at": now, "lease_expires_at": None, "error_category": category, "error_message": message[:2000]}
+def _set(execution: CampaignExecution, fields: dict) -> None:
+    for name, value in fields.items():
+        setattr(execution, name, value)
 
 
 def _execution_finish_alone(execution: CampaignExecution, status: str, category: str, message: str) -> bool:
@@ -632,35 +632,30 @@ def _execution_finish_alone(execution: CampaignExecution, status: str, category:
     target = _SETTLED_STATUS.get(status)
     moving = [moved for moved in _MOVED_BY_RUNS if moved != target]
     campaigns = connection.ops.quote_name(Campaign._meta.db_table)
-    now = timezone.now()
+    fields = _finish_fields(status, category, message)
     finished = update_row(
         CampaignExecution,
         execution.pk,
-        _finish_fields(status, category, message, now),
+        fields,
         where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]},
         condition=(f"(SELECT status FROM {campaigns} WHERE id = campaign_id) NOT IN ({', '.join(['%s'] * len(moving))})", moving),
     )
     if not finished:
         return False
-    execution.status, execution.finished_at = status, now
-    execution.error_category, execution.error_message = category, message
+    _set(execution, fields)
     return True
 
 
-@transaction.atomic(savepoint=False)  # inside _execution_settle_locked's transaction, a savepoint buys nothing
+@transaction.atomic(savepoint=False)  # inside _execution_settle's transaction, a savepoint buys nothing
 def _execution_finish(
     execution: CampaignExecution, status: str, *, category: str = "", message: str = "", campaign_status: str = ""
 ) -> None:
     """``campaign_status``: the campaign's status just read in this transaction, else it is read here."""
-    now = timezone.now()
+    fields = _finish_fields(status, category, message)
     updated = update_row(
-        CampaignExecution,
-        execution.pk,
-        _finish_fields(status, category, message, now),
-        where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]},
+        CampaignExecution, execution.pk, fields, where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]}
     )
-    execution.status, execution.finished_at = status, now
-    execution.error_category, execution.error_message = category, message
+    _set(execution, fields)
     if not updated:
         return
     campaign = execution.campaign
