@@ -226,8 +226,13 @@ def as_number(value: Any) -> int | float | None:
     kind = type(value)
     if kind is int:
         return value
-    if kind is str and (not value or value[0] not in "0123456789-. "):
-        return None
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str:
+        if not value or value[0] not in "0123456789-. ":
+            return None
+        if value.isdigit() and value.isascii() and len(value) <= 100:  # what _INTEGER reads, found without it
+            return int(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -563,7 +568,10 @@ def _compile_condition(rule: dict) -> Test:
             if isinstance(actual, str):
                 return needle in actual
             if isinstance(actual, list):
-                return any(item_equals(item) for item in actual)
+                for item in actual:  # a loop: any() over a generator cost as much as the rest of the test
+                    if item_equals(item):
+                        return True
+                return False
             if isinstance(actual, dict):
                 return key is not None and key in actual
             return False

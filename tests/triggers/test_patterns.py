@@ -46,6 +46,16 @@ def test_it_matches_ordinary_patterns_as_python_would(pattern):
         assert patterns.search(patterns.compiled(pattern), subject) == (re.search(pattern, subject) is not None)
 
 
+@pytest.mark.parametrize(
+    "pattern, subject",
+    [(r"^.{4}$", "café"), (r"^.{4}$", "cafés"), ("(?i)^émile", "Émile Zola"), ("ü+$", "Müü"), (r"^\S+ \S$", "naïve ☕"), ("☕", "tea")],
+)
+def test_it_counts_and_folds_characters_not_bytes_as_python_would(pattern, subject):
+    import re
+
+    assert patterns.search(patterns.compiled(pattern), subject) == (re.search(pattern, subject) is not None)
+
+
 def test_it_refuses_long_and_malformed_patterns():
     assert "200 characters" in patterns.problem("a" * 201)
     assert "not a regular expression" in patterns.problem("(unclosed")
