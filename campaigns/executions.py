@@ -304,9 +304,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
             step.status = StepStatus.WAITING
         else:
             status = StepStatus.SKIPPED if outcome.skipped else StepStatus.SUCCEEDED
-            # A step that reached outside was marked running first; its finish is written at once.
-            quick = step.status != StepStatus.RUNNING
-            _step_finish(step, status, outcome.detail, context, ran=True, result=outcome, held=held if quick else None)
+            # Held for the run's next write, which comes before any other outside call (the next
+            # step's start) or is the settling: the ids the outcome holds are durable before
+            # anything else could repeat the call that made them.
+            _step_finish(step, status, outcome.detail, context, ran=True, result=outcome, held=held)
         if timezone.now() - leased_at > LEASE_RENEW_AFTER:
             leased_at = timezone.now()
             update_row(CampaignExecution, execution.pk, {"lease_expires_at": leased_at + EXECUTION_LEASE})
@@ -390,10 +391,15 @@ def _step_start(step: ExecutionStep, held: list[tuple[ExecutionStep, dict]]) -> 
 
 
 def _write_held(held: list[tuple[ExecutionStep, dict]]) -> None:
-    """Writes the held finishes of quick steps, in one transaction. Lost with a dead worker, they
-    cost nothing: the next attempt runs those local steps again."""
-    update_rows([(ExecutionStep, step.pk, fields) for step, fields in held])
+    """Writes the held finishes, in one transaction. Lost with a dead worker, a quick local
+    step's costs nothing (the next attempt runs it again); a step that reached outside is
+    finished again by its destination from the state it saved on the way."""
+    update_rows(_held_rows(held))
     held.clear()
+
+
+def _held_rows(held: list[tuple[ExecutionStep, dict]]) -> list[tuple[type[ExecutionStep], int, dict]]:
+    return [(ExecutionStep, step.pk, fields) for step, fields in held]
 
 
 def _prepare_image(
@@ -562,20 +568,21 @@ def _execution_settle(
     ``steps``: the run's steps as the worker holding it left them. They are read again when not
     given or when one of them was waiting, since only a waiting step changes under another hand
     (a callback; a cancel finishes the run, which the run's row shows). ``held``: finishes of
-    quick steps not yet written, written here first.
+    steps not yet written, written here first.
 
     When the steps are known and none waits, and the campaign keeps its status, the run is
-    finished by one conditional UPDATE (``_execution_finish_alone``), without the transaction
-    and lock that moving the campaign needs.
+    finished by one conditional UPDATE (``_execution_finish_alone``), with the held finishes,
+    without the transaction and lock that moving the campaign needs.
     """
-    if steps is not None and not held:
+    held = held if held is not None else []
+    if steps is not None:
         outcome = _outcome(steps, note)
-        if outcome is not None and _execution_finish_alone(execution, *outcome):
+        if outcome is not None and _execution_finish_alone(execution, *outcome, held=held):
             return True
     with transaction.atomic():
         # The campaign's status comes with the lock, fresh, for _execution_finish; only the run is locked.
         [locked] = rows(CampaignExecution, {"pk": execution.pk}, related=("campaign",), lock=True)
-        _write_held(held or [])
+        _write_held(held)
         if locked.is_finished:
             return False
         if steps is None or any(step.status == StepStatus.WAITING for step in steps):
@@ -622,9 +629,12 @@ def _set(execution: CampaignExecution, fields: dict) -> None:
         setattr(execution, name, value)
 
 
-def _execution_finish_alone(execution: CampaignExecution, status: str, category: str, message: str) -> bool:
+def _execution_finish_alone(
+    execution: CampaignExecution, status: str, category: str, message: str, *, held: list[tuple[ExecutionStep, dict]]
+) -> bool:
     """Finishes a running run in one statement if its campaign keeps its status; False, and
-    nothing written, when the run is no longer running or its campaign has to move with it.
+    the run left as it is, when the run is no longer running or its campaign has to move with it.
+    ``held``: finishes written first either way, in the same transaction and round trip.
 
     The campaign's status is read in the same statement, so the choice is made on the status as
     committed when the run is finished, as the locked path reads it.
@@ -639,7 +649,9 @@ def _execution_finish_alone(execution: CampaignExecution, status: str, category:
         fields,
         where={"status": [ExecutionStatus.RUNNING, ExecutionStatus.QUEUED]},
         condition=(f"(SELECT status FROM {campaigns} WHERE id = campaign_id) NOT IN ({', '.join(['%s'] * len(moving))})", moving),
+        first=_held_rows(held),
     )
+    held.clear()
     if not finished:
         return False
     _set(execution, fields)

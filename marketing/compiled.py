@@ -160,6 +160,7 @@ def update_row(
     *,
     where: dict[str, Any] | None = None,
     condition: tuple[str, list] = ("", []),
+    first: list[tuple[type[Model], Any, dict[str, Any]]] = (),
     using: str = DEFAULT_DB_ALIAS,
 ) -> int:
     """``model.objects.filter(pk=pk, **where).update(**fields)``, its SQL written from the fields.
@@ -168,11 +169,14 @@ def update_row(
     ``update()`` prepares it (``get_db_prep_save``: JSON, time zones, encrypted fields). ``where``:
     more conditions on the row, a column equal to a value or, for a list, tuple or set, in it.
     ``condition``: one more, as SQL with its parameters (a subquery on another table, say).
+    ``first``: updates ``(model, pk, fields)`` made before it, whether or not this row is then
+    updated, in the same transaction (on PostgreSQL in the same round trip, as ``update_rows``).
     Returns the number of rows updated (0 or 1).
     """
     connection = connections[using]
     where = where or {}
     if any(_many(value) and not value for value in where.values()):
+        update_rows(list(first), using=using)
         return 0  # in an empty list: no row, as the ORM finds
     conditions = tuple((name, len(value) if _many(value) else 0) for name, value in where.items())
     sql = _update_sql(model, tuple(fields), conditions, using)
@@ -184,8 +188,19 @@ def update_row(
     if condition[0]:
         sql = f"{sql} AND ({condition[0]})"
         params.extend(condition[1])
+    if not first:
+        with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    if not _takes_several_statements(connection):
+        with transaction.atomic(using=using, savepoint=False):
+            update_rows(list(first), using=using)
+            return update_row(model, pk, fields, where=where, condition=condition, using=using)
+    statements, first_params = _update_statements(list(first), connection, using)
     with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute("; ".join([*statements, sql]), [*first_params, *params])
+        while cursor.nextset():  # to this row's count, the last result
+            pass
         return cursor.rowcount
 
 
@@ -206,15 +221,21 @@ def update_rows(updates: list[tuple[type[Model], Any, dict[str, Any]]], *, using
             for model, pk, fields in updates:
                 update_row(model, pk, fields, using=using)
         return
+    statements, params = _update_statements(updates, connection, using)
+    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+        # Values are merged into the text on the client (Django's psycopg cursors are client-side
+        # binding), which lets several statements go in one simple query.
+        cursor.execute("; ".join(statements), params)
+
+
+def _update_statements(updates: list[tuple[type[Model], Any, dict[str, Any]]], connection, using: str) -> tuple[list[str], list]:
+    """The statements of ``update_row(model, pk, fields)`` for each update, and their values in order."""
     statements, params = [], []
     for model, pk, fields in updates:
         statements.append(_update_sql(model, tuple(fields), (), using))
         params.extend(_prepared(model, name, value, connection) for name, value in fields.items())
         params.append(model._meta.pk.get_db_prep_value(pk, connection))
-    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
-        # Values are merged into the text on the client (Django's psycopg cursors are client-side
-        # binding), which lets several statements go in one simple query.
-        cursor.execute("; ".join(statements), params)
+    return statements, params
 
 
 def _many(value: Any) -> bool:

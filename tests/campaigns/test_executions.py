@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -320,6 +321,65 @@ def test_it_records_what_the_destination_hands_back_with_the_steps_finish(campai
     assert CampaignExecution.objects.get().outputs["post_id"] == "1"
 
 
+def test_it_writes_the_last_steps_finish_with_the_runs_in_one_round_trip_on_postgresql(campaign, destination):
+    add_image(campaign)
+    campaign.status = "active"  # keeps its status: the run is finished by one statement
+    campaign.save(update_fields=["status"])
+    destination(StepOutcome(detail="published", external_url="https://example.com/p/1", state={"reply_id": "9"}))
+    execution = executions.execution_create(campaign=campaign)
+
+    with CaptureQueriesContext(connection) as captured:
+        executions.execution_run(execution_id=execution.pk)
+
+    statements = [query["sql"] for query in captured]
+    after_publish_start = statements[max(i for i, sql in enumerate(statements) if '"status" = \'running\'' in sql) + 1 :]
+    assert len(after_publish_start) == (1 if connection.vendor == "postgresql" else 2)
+    step = ExecutionStep.objects.get(execution=execution, name="publish")
+    assert (step.status, step.external_url, step.state["reply_id"]) == ("succeeded", "https://example.com/p/1", "9")
+    assert CampaignExecution.objects.get().status == "succeeded"
+
+
+class SecondFakeDestination(FakeDestination):
+    key = "fake2"
+
+
+def test_it_has_a_targets_finish_written_before_the_next_target_is_called(campaign, destination, monkeypatch):
+    add_image(campaign)
+    seen = {}
+
+    class Watching(SecondFakeDestination):
+        def publish(self, *, execution, step, caption):
+            seen.update(execution.steps.filter(name="publish").values_list("destination", "status"))
+            seen["first reply"] = execution.steps.get(destination="fake").state.get("reply_id")
+            return super().publish(execution=execution, step=step, caption=caption)
+
+    destination(StepOutcome(detail="published", state={"reply_id": "9"}))
+    monkeypatch.setitem(destinations._registry, "fake2", Watching(StepOutcome(detail="published too")))
+    CampaignTarget.objects.create(campaign=campaign, destination="fake2", object_id=campaign.workspace_id)
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    assert seen == {"fake": "succeeded", "fake2": "running", "first reply": "9"}
+    assert CampaignExecution.objects.get().status == "succeeded"
+
+
+def test_it_keeps_the_last_finish_when_the_campaign_moves_with_the_run(campaign, destination):
+    """The finish sent with the one-statement settling is kept when that settling finds the
+    campaign has to move, and the run is finished under the lock."""
+    add_image(campaign)
+    destination(StepOutcome(detail="published", state={"reply_id": "9"}))
+    execution = executions.execution_create(campaign=campaign)
+
+    executions.execution_run(execution_id=execution.pk)
+
+    step = ExecutionStep.objects.get(execution=execution, name="publish")
+    assert (step.status, step.state["reply_id"]) == ("succeeded", "9")
+    assert CampaignExecution.objects.get().status == "succeeded"
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+
+
 def test_it_requeues_stale_runs(campaign, django_capture_on_commit_callbacks):
     add_image(campaign)
     execution = executions.execution_create(campaign=campaign)
@@ -418,11 +478,15 @@ def test_it_times_every_step_that_ran_and_no_step_that_did_not(campaign, destina
     assert publish_step.status == "skipped" and publish_step.started_at is None
 
 
+RUN_UPDATE = re.compile(r'(^|; )UPDATE "campaigns_campaignexecution"')
+
+
 def _settle_queries(captured) -> list[str]:
-    """The statements of a run's settling: from the last write of a step on."""
+    """The statements of a run's settling: after the last write of a step, or from it on when it
+    is the settling's own (on PostgreSQL the last finish is sent with it)."""
     statements = [query["sql"] for query in captured]
-    last_step_write = max(i for i, sql in enumerate(statements) if sql.startswith('UPDATE "campaigns_executionstep"'))
-    return statements[last_step_write + 1 :]
+    last_step_write = max(i for i, sql in enumerate(statements) if 'UPDATE "campaigns_executionstep"' in sql)
+    return statements[last_step_write if RUN_UPDATE.search(statements[last_step_write]) else last_step_write + 1 :]
 
 
 @pytest.mark.parametrize("status", ["active", "completed"])
@@ -437,7 +501,7 @@ def test_it_finishes_the_run_of_a_campaign_that_keeps_its_status_in_one_statemen
         executions.execution_run(execution_id=execution.pk)
 
     [settling] = _settle_queries(captured)
-    assert settling.startswith('UPDATE "campaigns_campaignexecution"') and "FOR UPDATE" not in settling
+    assert RUN_UPDATE.search(settling) and "FOR UPDATE" not in settling
     execution.refresh_from_db()
     assert (execution.status, execution.lease_expires_at) == ("succeeded", None)
     assert execution.finished_at is not None

@@ -141,6 +141,21 @@ def test_it_updates_several_rows_at_one_round_trip_on_postgresql():
     assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
 
 
+def test_it_updates_a_row_after_others_in_one_round_trip_and_counts_only_that_row():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    first, second = execution.steps.order_by("position")[:2]
+    earlier = [(ExecutionStep, first.pk, {"detail": "one"}), (ExecutionStep, second.pk, {"detail": "two"})]
+
+    with CaptureQueriesContext(connection) as captured:
+        missed = update_row(CampaignExecution, execution.pk, {"error_message": "x"}, where={"status": "failed"}, first=earlier)
+    updated = update_row(CampaignExecution, execution.pk, {"error_message": "y"}, where={"status": "queued"}, first=earlier[:1])
+
+    assert (missed, updated) == (0, 1)
+    first.refresh_from_db(), second.refresh_from_db(), execution.refresh_from_db()
+    assert (first.detail, second.detail, execution.error_message) == ("one", "two", "y")
+    assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
+
+
 @pytest.mark.django_db(transaction=True)  # outside any transaction, as the worker writes
 def test_it_updates_several_rows_all_or_none():
     execution = executions.execution_create(campaign=CampaignFactory())
