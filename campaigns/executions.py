@@ -20,7 +20,7 @@ from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
-from marketing.compiled import rows, update_row, update_rows, updated_rows
+from marketing.compiled import Of, rows, update_row, update_rows, updated_rows
 from marketing.models import User
 
 from . import destinations
@@ -31,6 +31,7 @@ from .models import (
     MANUAL_SOURCES,
     Campaign,
     CampaignExecution,
+    CampaignImage,
     CampaignStatus,
     CampaignTarget,
     ErrorCategory,
@@ -42,7 +43,7 @@ from .models import (
     Schedule,
     StepStatus,
 )
-from .selectors import publishable_images
+from .selectors import images_read, publishable_images
 from .services import _failure_reason, campaign_transition, image_generation_run, image_prompt
 
 logger = logging.getLogger(__name__)
@@ -206,14 +207,15 @@ def _claim(execution_id: int) -> tuple[datetime, CampaignExecution, list[Executi
     """Compare-and-set: only one worker at a time holds a queued (or abandoned) execution.
 
     Returns when the lease it took starts, the execution (with its campaign and workspace) and
-    its steps in order, or None if another worker holds the execution. On PostgreSQL the claim
-    and both reads are one round trip (``marketing.compiled.updated_rows``).
+    its steps in order, or None if another worker holds the execution. The campaign's images
+    are read with them, for the run's steps (``selectors.images_read``). On PostgreSQL the claim
+    and the reads are one round trip (``marketing.compiled.updated_rows``).
     """
     now = timezone.now()
     # The statement written out: the ORM's update() took more CPU to build it than the database to run it.
     meta = CampaignExecution._meta
     at = meta.get_field("lease_expires_at").get_db_prep_value
-    claimed, (steps,) = updated_rows(
+    claimed, (steps, images) = updated_rows(
         f"UPDATE {connection.ops.quote_name(meta.db_table)} SET status = %s, started_at = COALESCE(started_at, %s), "
         "lease_expires_at = %s, attempts = attempts + 1 "
         "WHERE id = %s AND (status = %s OR (status = %s AND lease_expires_at < %s))",
@@ -229,13 +231,17 @@ def _claim(execution_id: int) -> tuple[datetime, CampaignExecution, list[Executi
         CampaignExecution,
         {"pk": execution_id},
         related=("campaign", "workspace"),
-        then=((ExecutionStep, {"execution": execution_id}, ("position",)),),
+        then=(
+            (ExecutionStep, {"execution": execution_id}, ("position",)),
+            (CampaignImage, {"campaign": Of(CampaignExecution, execution_id, "campaign")}, ("position", "id")),
+        ),
     )
     if not claimed:
         return None
     [execution] = claimed
     for step in steps:
         step.execution = execution
+    images_read(campaign=execution.campaign, images=images)
     return now, execution, steps
 
 

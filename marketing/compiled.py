@@ -19,13 +19,23 @@ import weakref
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
+
+
+class Of(NamedTuple):
+    """A value for ``rows()``'s ``where`` read from another row by the same statement: ``field``
+    of ``model``'s row ``pk`` (the campaign of a run, say, to read the campaign's images with the
+    run in one round trip)."""
+
+    model: type[Model]
+    pk: Any
+    field: str
 # Shapes kept per instance. Numbered pages put their OFFSET in the text of a subquery, so a
 # caller could make shapes without end; past this many, new ones are read the usual way.
 MAX_SHAPES = 200
@@ -280,12 +290,12 @@ def rows(
     """``list(model.objects.filter(**where).select_related(*related).order_by(*order_by))``, its
     SQL written from the model once per shape, the rows built as the ORM builds them.
 
-    ``where``: columns equal to values (``"pk"`` for the primary key). ``related``: foreign keys
+    ``where``: columns equal to values (``"pk"`` for the primary key), or to another row's (``Of``). ``related``: foreign keys
     of ``model`` read in the same statement. ``order_by``: field names, ``-`` for descending.
     ``lock``: ``select_for_update(of=("self",))``, where the database has it.
     """
     connection = connections[using]
-    statement = _select_sql(model, tuple(where), order_by, related, lock, "", using)
+    statement = _select_sql(model, _where_names(where), order_by, related, lock, "", using)
     params = _where_params(model, where, connection)
     return _built(statement, _fetched(connection, statement.sql, params, _statement_converters(statement, connection)), using)
 
@@ -310,10 +320,10 @@ def updated_rows(
     changed rows are empty when the UPDATE changed none (the other reads may still be made).
     """
     connection = connections[using]
-    first = _select_sql(model, tuple(where), (), related, False, "updated", using)
+    first = _select_sql(model, _where_names(where), (), related, False, "updated", using)
     reads = [(first, _where_params(model, where, connection))]
     for other, other_where, order_by in then:
-        reads.append((_select_sql(other, tuple(other_where), order_by, (), False, "", using), _where_params(other, other_where, connection)))
+        reads.append((_select_sql(other, _where_names(other_where), order_by, (), False, "", using), _where_params(other, other_where, connection)))
     if not _takes_several_statements(connection):
         with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
             cursor.execute(update_sql, update_params)
@@ -345,8 +355,18 @@ def _takes_several_statements(connection) -> bool:
     return connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
 
 
+def _where_names(where: dict[str, Any]) -> tuple:
+    """The shape of ``where`` for ``_select_sql``: each name, or (name, model, field) for an ``Of`` value."""
+    return tuple((name, value.model, value.field) if isinstance(value, Of) else name for name, value in where.items())
+
+
 def _where_params(model: type[Model], where: dict[str, Any], connection) -> list:
-    return [_prepared(model, name, value, connection, lookup=True) for name, value in where.items()]
+    return [
+        value.model._meta.pk.get_db_prep_value(value.pk, connection)
+        if isinstance(value, Of)
+        else _prepared(model, name, value, connection, lookup=True)
+        for name, value in where.items()
+    ]
 
 
 def _statement_converters(statement: "_Select", connection) -> list[tuple]:
@@ -382,7 +402,7 @@ class _Select:
 
 @cache
 def _select_sql(
-    model: type[Model], names: tuple[str, ...], order_by: tuple[str, ...], related: tuple[str, ...], lock: bool, with_query: str, using: str
+    model: type[Model], names: tuple, order_by: tuple[str, ...], related: tuple[str, ...], lock: bool, with_query: str, using: str
 ) -> _Select:
     """``with_query``: a WITH query read in place of the model's table (under the table's name), or ""."""
     connection = connections[using]
@@ -408,7 +428,14 @@ def _select_sql(
             select.append(f"{quote(alias)}.{quote(own.column)}")
             columns.append(own.get_col(alias))
         parts.append((source, tuple(own.attname for own in fields), start, len(columns), field))
-    tests = [f"{quote(table)}.{quote((meta.pk if name == 'pk' else meta.get_field(name)).column)} = %s" for name in names]
+    tests = []
+    for name in names:
+        value = "%s"
+        if isinstance(name, tuple):  # an Of value: a column of another row
+            name, other, other_field = name
+            other = other._meta
+            value = f"(SELECT {quote(other.get_field(other_field).column)} FROM {quote(other.db_table)} WHERE {quote(other.pk.column)} = %s)"
+        tests.append(f"{quote(table)}.{quote((meta.pk if name == 'pk' else meta.get_field(name)).column)} = {value}")
     origin = f"{quote(with_query)} AS {quote(table)}" if with_query else quote(table)
     sql = f"SELECT {', '.join(select)} FROM {origin}{''.join(joins)}"
     if tests:

@@ -293,7 +293,9 @@ def test_it_reads_the_campaigns_images_once_and_hands_them_to_the_destination(ca
         executions.execution_run(execution_id=execution.pk)
 
     assert [image.pk for image in handed_images] == [first.pk, second.pk]
-    assert sum('"campaigns_campaignimage"' in query["sql"] for query in captured) == 1
+    [reading] = [query["sql"] for query in captured if '"campaigns_campaignimage"' in query["sql"]]
+    if connection.vendor == "postgresql":  # read with the claim, in its round trip
+        assert reading.startswith("WITH updated AS (UPDATE")
 
 
 def test_it_hands_the_generated_image_to_the_destination_of_a_run_without_images(campaign, handed_images, fake_openai):

@@ -6,8 +6,8 @@ from django.db.models import F, Q, Value
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
-from campaigns.models import Campaign, CampaignExecution, ExecutionStep
-from marketing.compiled import CompiledShapes, rows, update_row, update_rows, updated_rows
+from campaigns.models import Campaign, CampaignExecution, CampaignImage, ExecutionStep
+from marketing.compiled import CompiledShapes, Of, rows, update_row, update_rows, updated_rows
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -224,6 +224,27 @@ def test_it_reads_the_rows_an_update_changed_and_more_in_one_round_trip_on_postg
     assert _fields(read.workspace) == _fields(expected.workspace)
     assert [_fields(step) for step in steps] == [_fields(step) for step in execution.steps.order_by("-position")]
     assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_it_reads_rows_by_a_value_of_another_row_in_the_same_statement():
+    campaign, other = CampaignFactory(), CampaignFactory()
+    second, first, _ = add_image(campaign), add_image(campaign), add_image(other)
+    CampaignImage.objects.filter(pk=second.pk).update(position=2)
+    CampaignImage.objects.filter(pk=first.pk).update(position=1)
+    execution = executions.execution_create(campaign=campaign)
+
+    with CaptureQueriesContext(connection) as queries:
+        changed, (images,) = updated_rows(
+            *_mark_running(execution.pk),
+            CampaignExecution,
+            {"pk": execution.pk},
+            then=((CampaignImage, {"campaign": Of(CampaignExecution, execution.pk, "campaign")}, ("position", "id")),),
+        )
+
+    assert [image.pk for image in images] == [first.pk, second.pk]
+    assert [_fields(image) for image in images] == [_fields(image) for image in CampaignImage.objects.filter(campaign=campaign).order_by("position")]
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    assert rows(CampaignImage, {"campaign": Of(CampaignExecution, execution.pk + 1000, "campaign")}) == []
 
 
 def test_it_reads_nothing_changed_when_the_update_changed_no_row():
