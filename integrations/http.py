@@ -712,10 +712,63 @@ class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _CheckedHTTPSConnection
 
 
+# Connection pools an adapter remembers by origin; past this many (feeds reach many hosts) it
+# forgets them all and starts again from urllib3's manager.
+MAX_REMEMBERED_POOLS = 64
+
+
 class _CheckedAdapter(HTTPAdapter):
-    """requests' adapter whose connections check the address they reached (``_checked``)."""
+    """requests' adapter whose connections check the address they reached (``_checked``).
+
+    Without a proxy or a client certificate it also skips work requests repeats on every call
+    for the same answer (bench/README.md, ``execution_publish_overhead_ms``): the pool for an
+    origin is found once (building urllib3's pool key and setting the pool's certificate checks
+    cost a tenth of a call), the path is sent without looking for a proxy, and the answer's
+    cookies are not gathered (the session refuses them all).
+    """
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPConnectionPool, "https": _CheckedHTTPSConnectionPool}
+        self._pools: dict[tuple[str, Any], HTTPConnectionPool] = {}
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any, proxies: dict | None = None, cert: Any = None
+    ) -> HTTPConnectionPool:
+        if proxies or cert:
+            return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        url = request.url
+        key = (url[: url.find("/", url.find("//") + 2)].lower(), verify)  # scheme://host:port
+        pool = self._pools.get(key)
+        if pool is None:
+            if len(self._pools) >= MAX_REMEMBERED_POOLS:
+                self._pools.clear()
+            pool = super().get_connection_with_tls_context(request, verify)
+            super().cert_verify(pool, url, verify, None)
+            self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        super().close()
+        self._pools.clear()
+
+    def cert_verify(self, conn: HTTPConnectionPool, url: str, verify: Any, cert: Any) -> None:
+        if cert:  # else set once, when the pool was found
+            super().cert_verify(conn, url, verify, cert)
+
+    def request_url(self, request: requests.PreparedRequest, proxies: dict | None) -> str:
+        return super().request_url(request, proxies) if proxies else request.path_url
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        """requests' response, without the cookies: the session's policy refuses them all."""
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = requests.structures.CaseInsensitiveDict(resp.headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
 

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from integrations import http
 from integrations.http import CircuitOpenError, ProviderError
 from marketing.logging import JsonFormatter
-from tests.integrations.conftest import Answer
+from tests.integrations.conftest import Answer, ScriptedServer
 
 # Every test here runs with the fast outbound settings of conftest.py.
 pytestmark = pytest.mark.usefixtures("outbound")
@@ -295,6 +295,56 @@ def test_it_sends_form_fields_and_parameters_as_session_request_would(server):
     ours, theirs = server.hits
     assert (ours.method, ours.path, ours.headers, ours.body) == (theirs.method, theirs.path, theirs.headers, theirs.body)
     assert ours.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_it_answers_with_the_response_requests_would_build(server):
+    answer = Answer(201, '{"name": "Été"}'.encode(), headers={"X-Trace": "t1"})
+    server.answer(Answer(301, headers={"Location": "/there"}), answer, Answer(301, headers={"Location": "/there"}), answer)
+
+    ours = http.request("acme", "GET", server.url("/here"))
+    with requests.Session() as plain:
+        plain.trust_env = False
+        theirs = plain.get(server.url("/here"))
+
+    def seen(response):
+        return (
+            response.status_code, response.reason, response.url, response.encoding, response.content, response.text,
+            response.headers["x-trace"], [(r.status_code, r.url) for r in response.history], response.request.url,
+        )
+
+    assert seen(ours) == seen(theirs)
+    assert ours.json() == {"name": "Été"}
+
+
+def test_it_finds_an_origins_connection_pool_once_and_again_once_it_is_closed(server, monkeypatch):
+    lookups = []
+    find = requests.adapters.HTTPAdapter.get_connection_with_tls_context
+    monkeypatch.setattr(
+        requests.adapters.HTTPAdapter,
+        "get_connection_with_tls_context",
+        lambda adapter, request, *args, **kwargs: lookups.append(request.url) or find(adapter, request, *args, **kwargs),
+    )
+    with ScriptedServer() as other:
+        for url in (server.url("/a"), server.url("/b?x=1"), other.url("/c"), server.url("/d")):
+            http.request("pools", "GET", url)
+        assert len(lookups) == 2  # one per origin
+        adapter = http._session("pools").get_adapter(server.url())
+        adapter.close()
+
+        assert http.request("pools", "GET", server.url("/e")).json() == {"ok": True}
+        assert len(lookups) == 3
+        assert [hit.path for hit in server.hits] == ["/a", "/b?x=1", "/d", "/e"]
+
+
+def test_it_forgets_remembered_pools_past_its_limit(server, monkeypatch):
+    monkeypatch.setattr(http, "MAX_REMEMBERED_POOLS", 1)
+    with ScriptedServer() as other:
+        for url in (server.url("/a"), other.url("/b"), server.url("/c"), other.url("/d")):
+            assert http.request("few-pools", "GET", url).json() == {"ok": True}
+        adapter = http._session("few-pools").get_adapter(server.url())
+
+        assert len(adapter._pools) == 1
+        assert [hit.path for hit in server.hits + other.hits] == ["/a", "/c", "/b", "/d"]
 
 
 def test_it_returns_the_result_of_a_wrapped_sdk_call_and_logs_it(caplog):
