@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from billing.plans import Limit
@@ -20,7 +20,7 @@ from billing.services import limit_check, run_refusal
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
-from marketing.compiled import Of, rows, update_row, update_rows, updated_rows
+from marketing.compiled import Of, insert_row, rows, update_row, update_rows, updated_rows
 from marketing.models import User
 
 from . import destinations
@@ -519,16 +519,25 @@ def step_record_result(
     external_url: str = "",
     outputs: dict[str, str] | None = None,
     state: dict | None = None,
+    with_rows: tuple[tuple[type, object, dict], ...] = (),
+    with_new: Model | None = None,
 ) -> None:
     """Records, at once, what the destination called the result (a media id, a post URL...).
 
     ``outputs`` are extra ids a destination reports (an n8n workflow that posted to Instagram says
     which post); ``CampaignExecution.outputs`` gathers them for the API and the run page. ``state``:
-    values saved with them, as ``step_save_state`` would, in the same write.
+    values saved with them, as ``step_save_state`` would, in the same write. ``with_rows`` (updates,
+    as for ``step_save_state``) and ``with_new`` (a row to insert): a destination's own writes,
+    made in the same transaction (on PostgreSQL the same round trip).
     """
     fields = _result_fields(step, external_id=external_id, external_url=external_url, outputs=outputs, state=state)
-    if fields:
-        _step_set(step, **fields)
+    for name, value in fields.items():
+        setattr(step, name, value)
+    updates = [*([(ExecutionStep, step.pk, fields)] if fields else []), *with_rows]
+    if with_new is not None:
+        insert_row(with_new, first=updates)
+    else:
+        update_rows(updates)
 
 
 def _result_fields(

@@ -24,6 +24,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
+from django.db.models.sql import InsertQuery
 
 M = TypeVar("M", bound=Model)
 
@@ -236,6 +237,38 @@ def update_rows(updates: list[tuple[type[Model], Any, dict[str, Any]]], *, using
         # Values are merged into the text on the client (Django's psycopg cursors are client-side
         # binding), which lets several statements go in one simple query.
         cursor.execute("; ".join(statements), params)
+
+
+def insert_row(instance: Model, *, first: list[tuple[type[Model], Any, dict[str, Any]]] = (), using: str = DEFAULT_DB_ALIAS) -> None:
+    """``instance.save(force_insert=True)`` without its signals, after the updates ``first``
+    (``(model, pk, fields)``), in one transaction: on PostgreSQL in one round trip. The
+    statement is Django's own (fields' ``pre_save``, values prepared as ``save()`` prepares them);
+    the instance gets its primary key back, as from ``save()``."""
+    connection = connections[using]
+    if not first:
+        instance.save(force_insert=True, using=using)
+        return
+    if not _takes_several_statements(connection):
+        with transaction.atomic(using=using, savepoint=False):
+            update_rows(list(first), using=using)
+            instance.save(force_insert=True, using=using)
+        return
+    meta = instance._meta
+    fields = [field for field in meta.concrete_fields if not (field.primary_key and getattr(instance, field.attname) is None)]
+    query = InsertQuery(type(instance))
+    query.insert_values(fields, [instance])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = [meta.pk]
+    [(insert_sql, insert_params)] = compiler.as_sql()
+    statements, params = _update_statements(list(first), connection, using)
+    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+        cursor.execute("; ".join([*statements, insert_sql]), [*params, *insert_params])
+        while cursor.nextset():  # to the INSERT's result, the last
+            pass
+        [pk] = cursor.fetchone()
+    setattr(instance, meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = using
 
 
 def _update_statements(updates: list[tuple[type[Model], Any, dict[str, Any]]], connection, using: str) -> tuple[list[str], list]:

@@ -19,7 +19,7 @@ from campaigns.executions import step_record_result, step_save_state
 from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
 from campaigns.selectors import publishable_images
 from integrations.http import ProviderError, plain_message
-from marketing.compiled import rows, update_row
+from marketing.compiled import insert_row, rows, update_row, update_rows
 
 from . import client, selectors
 from .models import AccountStatus, AttemptStatus, InstagramAccount, PublishAttempt
@@ -255,9 +255,11 @@ class _Publisher:
         return matches[0].id
 
     def _save_media(self, media_id: str) -> None:
-        """Records the post on the step at once, before anything else can fail."""
-        step_record_result(self.step, external_id=media_id, outputs={"instagram_media_id": media_id})
-        self._attempt(status=AttemptStatus.PUBLISHED, media_id=media_id, published_at=timezone.now())
+        """Records the post on the step, and the attempt as published, at once, before anything
+        else can fail: one transaction, on PostgreSQL one round trip. Should the attempt's write
+        fail, the step's goes with it and a rerun finds the post from the container's status."""
+        new, updates = self._attempt_change(status=AttemptStatus.PUBLISHED, media_id=media_id, published_at=timezone.now())
+        step_record_result(self.step, external_id=media_id, outputs={"instagram_media_id": media_id}, with_rows=updates, with_new=new)
 
     def _after_publish(self, media_id: str) -> StepOutcome:
         """The permalink and the first comment: the post is live, so failures here only add a note.
@@ -340,6 +342,16 @@ class _Publisher:
             update_row(model, pk, fields)
 
     def _attempt(self, *, error: ProviderError | None = None, **fields) -> None:
+        new, updates = self._attempt_change(error=error, **fields)
+        if new is not None:
+            insert_row(new)
+        update_rows(list(updates))
+
+    def _attempt_change(
+        self, *, error: ProviderError | None = None, **fields
+    ) -> tuple[PublishAttempt | None, tuple[tuple[type, int, dict], ...]]:
+        """Sets the fields on the attempt. When its status changes, what writing it takes: the
+        attempt to insert (its first write), or its row's update."""
         if error is not None:
             fields.update(
                 error_code=getattr(error, "code", None),
@@ -352,13 +364,12 @@ class _Publisher:
             setattr(self.attempt, name, value)
         self._unsaved.update(fields)
         if "status" not in fields:
-            return
+            return None, ()
+        unsaved, self._unsaved = self._unsaved, set()
         if self.attempt.pk is None:
-            self.attempt.save(force_insert=True)
-        else:
-            changed = {name: getattr(self.attempt, name) for name in self._unsaved}
-            PublishAttempt.objects.filter(pk=self.attempt.pk).update(updated_at=timezone.now(), **changed)
-        self._unsaved.clear()
+            return self.attempt, ()
+        changed = {name: getattr(self.attempt, name) for name in unsaved}
+        return None, ((PublishAttempt, self.attempt.pk, {**changed, "updated_at": timezone.now()}),)
 
 
 def execution_publish(*, execution: CampaignExecution, step: ExecutionStep, caption: str) -> StepOutcome:

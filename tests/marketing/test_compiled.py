@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns import executions, selectors
 from campaigns.models import Campaign, CampaignExecution, CampaignImage, ExecutionStep
-from marketing.compiled import CompiledShapes, Of, rows, update_row, update_rows, updated_rows
+from marketing.compiled import CompiledShapes, Of, insert_row, rows, update_row, update_rows, updated_rows
 from tests.factories import CampaignFactory, WorkspaceFactory, add_image
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +154,34 @@ def test_it_updates_a_row_after_others_in_one_round_trip_and_counts_only_that_ro
     first.refresh_from_db(), second.refresh_from_db(), execution.refresh_from_db()
     assert (first.detail, second.detail, execution.error_message) == ("one", "two", "y")
     assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_it_inserts_a_row_after_updates_in_one_round_trip_as_save_would():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    step = execution.steps.first()
+    image = CampaignImage(campaign=execution.campaign, file="campaigns/x.png", width=10, height=10)
+
+    with CaptureQueriesContext(connection) as captured:
+        insert_row(image, first=[(ExecutionStep, step.pk, {"detail": "with it"})])
+
+    step.refresh_from_db()
+    assert step.detail == "with it"
+    assert image.pk is not None and not image._state.adding
+    saved = CampaignImage.objects.get(pk=image.pk)
+    assert _fields(saved) == _fields(image) and saved.created_at is not None
+    assert len(captured) == (1 if connection.vendor == "postgresql" else 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_inserts_a_row_and_makes_the_updates_before_it_all_or_none():
+    execution = executions.execution_create(campaign=CampaignFactory())
+    step = execution.steps.first()
+
+    with pytest.raises(DatabaseError):
+        insert_row(ExecutionStep(execution=execution, position=step.position, name="again"), first=[(ExecutionStep, step.pk, {"detail": "written"})])
+
+    step.refresh_from_db()
+    assert step.detail != "written"
 
 
 @pytest.mark.django_db(transaction=True)  # outside any transaction, as the worker writes

@@ -340,6 +340,22 @@ def test_it_records_each_publish_attempt(graph, campaign, account):
     assert all(a.account == account for a in attempts)
 
 
+def test_it_records_the_media_id_and_the_published_attempt_in_one_write(graph, campaign):
+    execution = start(campaign)
+
+    with CaptureQueriesContext(connection) as captured:
+        run(execution)
+
+    [attempt] = PublishAttempt.objects.filter(execution=execution)
+    step = publish_step(execution)
+    assert (attempt.status, attempt.media_id, step.external_id) == (AttemptStatus.PUBLISHED, step.external_id, graph.media[0]["id"])
+    assert attempt.started_at is not None and attempt.published_at is not None
+    inserting = [query["sql"] for query in captured if 'INSERT INTO "instagram_publishattempt"' in query["sql"]]
+    if connection.vendor == "postgresql":
+        [statement] = inserting
+        assert statement.startswith('UPDATE "campaigns_executionstep" SET "external_id"')
+
+
 def test_it_says_a_disconnected_account_was_disconnected_in_plain_words(graph, campaign, account):
     account.status = "disconnected"
     account.save()
