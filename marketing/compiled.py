@@ -7,12 +7,12 @@ clause each time, which holds the request's values (the workspace among them), a
 rest of the statement from the first query of the same shape; the rows are built as Django's
 ModelIterable builds them (through ``raw()`` the page took 0.1 ms more).
 
-``rows``, ``updated_rows``, ``update_row`` and ``update_rows`` are the same for the few reads
-and the one-row UPDATEs of a run's hot path (bench/README.md, ``execution_publish_overhead_ms``):
+``rows``, ``updated_rows``, ``update_row``, ``update_rows`` and ``insert_row`` are the same for
+the few reads and one-row writes of a run's hot path (bench/README.md, ``execution_publish_overhead_ms``):
 ``filter(pk=…).update(…)`` builds and compiles a query each time, 0.4 ms of CPU on a slow host
 against 0.17 for the statement written out; reading a run with its campaign and workspace
-through ``select_related`` took 1.1 ms. On PostgreSQL the last two also send several statements
-as one query, one round trip and one transaction.
+through ``select_related`` took 1.1 ms. On PostgreSQL the writes and ``updated_rows`` can send
+several statements as one query, one round trip and one transaction.
 """
 
 import weakref
