@@ -241,13 +241,14 @@ STORAGES = {
     },
 }
 
-# Celery: Redis when REDIS_URL is set, else kombu's filesystem transport that needs no server.
+# Celery: Redis when REDIS_URL is set, else a filesystem transport that needs no server.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker_dir = VAR_DIR / "celery"
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, writing each message whole before a worker can take it (marketing/broker.py).
+    CELERY_BROKER_URL = "marketing-filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
