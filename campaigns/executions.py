@@ -208,7 +208,7 @@ def _claim(execution_id: int) -> tuple[datetime, CampaignExecution, list[Executi
 
     Returns when the lease it took starts, the execution (with its campaign and workspace) and
     its steps in order, or None if another worker holds the execution. The campaign's images
-    are read with them, for the run's steps (``selectors.images_read``). On PostgreSQL the claim
+    are read with them and kept for the run's steps (``selectors.images_read``). On PostgreSQL the claim
     and the reads are one round trip (``marketing.compiled.updated_rows``).
     """
     now = timezone.now()

@@ -218,24 +218,19 @@ def publishable_images(*, campaign: Campaign, keep: bool = False) -> list[Campai
     kept = getattr(campaign, "_kept_publishable_images", None)
     if kept is not None:
         return list(kept)
-    read = getattr(campaign, "_images_read", None)
-    if read is not None:
-        del campaign._images_read  # read once: a later call (after a generation) reads the table
-        images = read
-    else:
-        images = rows(CampaignImage, {"campaign": campaign.pk}, order_by=("position", "id"))
+    images = rows(CampaignImage, {"campaign": campaign.pk}, order_by=("position", "id"))
+    return images_read(campaign=campaign, images=images, keep=keep)
+
+
+def images_read(*, campaign: Campaign, images: list[CampaignImage], keep: bool = True) -> list[CampaignImage]:
+    """The publishable ones of the campaign's images, all of them read in carousel order (by
+    ``publishable_images``, or with a run's claim), kept on the instance as ``keep`` says."""
     for image in images:
         image.campaign = campaign
     publishable = [image for image in images if image.source != ImageSource.PLACEHOLDER]
     if keep and publishable:
         campaign._kept_publishable_images = tuple(publishable)
     return publishable
-
-
-def images_read(*, campaign: Campaign, images: list[CampaignImage]) -> None:
-    """Hands the campaign's images, all of them in carousel order, read just now with something
-    else (a run's claim), to the next ``publishable_images`` on this instance instead of a read."""
-    campaign._images_read = images
 
 
 def execution_history(*, campaign: Campaign, limit: int = 20) -> list[CampaignExecution]:
