@@ -16,8 +16,9 @@ import sys
 POSTGRES_DATABASE = "marketing_test_default"
 POSTGRES_URL = f"postgres://postgres@127.0.0.1:5432/{POSTGRES_DATABASE}"
 # Databases 0 and 1 are the application's defaults; the cache database is flushed by every test.
-REDIS_URL = "redis://127.0.0.1:6379/12"
-CACHE_REDIS_URL = "redis://127.0.0.1:6379/13"
+# Parallel workers (-n) take the next ones two by two (tests/xdist_isolation.py): up to -n 4.
+REDIS_URL = "redis://127.0.0.1:6379/8"
+CACHE_REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
 def _postgres() -> str | None:

@@ -13,8 +13,8 @@ def test_it_uses_postgresql_and_redis_when_they_answer(monkeypatch):
     chosen = run.choose({})
     assert chosen == {
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/marketing_test_default",
-        "REDIS_URL": "redis://127.0.0.1:6379/12",
-        "CACHE_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": "redis://127.0.0.1:6379/8",
+        "CACHE_REDIS_URL": "redis://127.0.0.1:6379/9",
     }
     assert "skip" not in run.describe(chosen)
 
