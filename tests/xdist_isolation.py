@@ -3,8 +3,9 @@
 streams and rate limits as they go, and workers sharing them cleared each other's.
 
 Loaded with ``-p`` (pytest.ini) so that it runs before pytest-django reads the settings.
-Worker N moves REDIS_URL and CACHE_REDIS_URL up by 2 x N databases, and VAR_DIR to
-var/xdist/gwN; PostgreSQL needs nothing, pytest-django gives each worker its own test database.
+Worker N moves REDIS_URL and CACHE_REDIS_URL up by 2 x N databases and, from the second on,
+VAR_DIR to var/xdist/gwN; PostgreSQL needs nothing, pytest-django gives each worker its own
+test database.
 """
 
 from __future__ import annotations
