@@ -1,3 +1,4 @@
+import os
 import uuid
 
 import pytest
@@ -120,6 +121,9 @@ def charlie_client(client, charlie):
 
 
 def pytest_configure(config):
+    # Workers sharing Redis and var/ clear each other's cache, queues and rate limits mid-test.
+    if os.environ.get("PYTEST_XDIST_WORKER") and not config.pluginmanager.has_plugin("tests.xdist_isolation"):
+        raise pytest.UsageError('Run the tests in parallel with make test ARGS="-n 2" (tests/run.py isolates the workers).')
     # dj-stripe's migrations take over a minute (its 0002 rebuilds dozens of tables); the test
     # database gets the same tables from one generated migration instead.
     from django.conf import settings

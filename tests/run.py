@@ -77,7 +77,8 @@ def describe(environ: dict[str, str]) -> str:
 def main(argv: list[str]) -> None:
     environ = {**os.environ, **choose(os.environ)}
     print(describe(environ), file=sys.stderr, flush=True)
-    os.execve(sys.executable, [sys.executable, "-m", "pytest", *argv], environ)
+    # Parallel workers (-n) get Redis databases and a var/ of their own (tests/xdist_isolation.py).
+    os.execve(sys.executable, [sys.executable, "-m", "pytest", "-p", "tests.xdist_isolation", *argv], environ)
 
 
 if __name__ == "__main__":

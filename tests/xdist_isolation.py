@@ -2,7 +2,9 @@
 ``make test ARGS="-n 2"`` runs the suite in parallel: tests clear the cache and drain queues,
 streams and rate limits as they go, and workers sharing them cleared each other's.
 
-Loaded with ``-p`` (pytest.ini) so that it runs before pytest-django reads the settings.
+``tests/run.py`` loads it with ``-p``, so that it runs before pytest-django reads the settings
+(a conftest would be too late); xdist hands the option on to the workers, where the checkout is
+on ``sys.path``. A bare ``pytest -n 2`` goes without it, and tests/conftest.py refuses to run so.
 Worker N moves REDIS_URL and CACHE_REDIS_URL up by 2 x N databases and, from the second on,
 VAR_DIR to var/xdist/gwN; PostgreSQL needs nothing, pytest-django gives each worker its own
 test database.
