@@ -32,7 +32,8 @@ def _with_database(url: str, database: int) -> str:
 
 
 def worker_environ(environ: dict[str, str]) -> dict[str, str]:
-    """The variables to change for this process: none outside an xdist worker or in the first one."""
+    """The variables to set for this process: none outside an xdist worker; in the first, the
+    Redis URLs as they are (the cache's written out); in the others, the moved ones and VAR_DIR."""
     worker = environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return {}
