@@ -102,6 +102,12 @@ class Trigger(models.Model):
         return self.kind in EVENT_KINDS
 
     @property
+    def signing_secret_lost(self) -> bool:
+        """A secret was set but cannot be decrypted (its key is no longer configured): the
+        field then reads empty, and the intake must refuse events rather than take them unsigned."""
+        return self.signing_secret_set_at is not None and not self.signing_secret
+
+    @property
     def has_rules(self) -> bool:
         return self.kind == TriggerKind.CONDITIONAL
 
@@ -130,6 +136,7 @@ class RejectionReason(models.TextChoices):
     BAD_SIGNATURE = "bad_signature", "Missing or wrong signature"
     REPLAYED = "replayed", "Replayed signed request"
     NOT_JSON = "not_json", "Not valid JSON"
+    SECRET_LOST = "secret_lost", "Signing secret unreadable"
 
 
 class TriggerRejection(models.Model):

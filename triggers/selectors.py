@@ -2,6 +2,7 @@ import hashlib
 import logging
 import re
 import threading
+from datetime import datetime
 
 from cachetools import TTLCache
 from cryptography.fernet import InvalidToken
@@ -27,6 +28,8 @@ TOKEN_CACHE_SECONDS = 30
 # the process that made it and within these seconds by the others.
 LOCAL_CACHE_SECONDS = 2
 _INTAKE_FIELDS = ("pk", "workspace_id", "name", "kind", "enabled", "cooldown", "rules")
+# The secret in the clear, and when it was set: a secret set and read empty cannot be decrypted.
+_SIGNING_FIELDS = ("signing_secret", "signing_secret_set_at")
 _UNKNOWN = object()
 _local: TTLCache = TTLCache(maxsize=10_000, ttl=LOCAL_CACHE_SECONDS)
 _local_lock = threading.Lock()
@@ -107,17 +110,31 @@ def _shared_lookup(token: str) -> dict | None:
         if not cached:
             return None
         try:
-            return {**cached, "signing_secret": decrypt(cached["signing_secret"]) if cached["signing_secret"] else ""}
+            return _thawed(cached)
         except InvalidToken:  # Encrypted with a key since retired: read the database again.
             pass
-    trigger = Trigger.objects.filter(token=token, kind__in=EVENT_KINDS).only(*_INTAKE_FIELDS, "signing_secret").first()
-    fields = {name: getattr(trigger, name) for name in (*_INTAKE_FIELDS, "signing_secret")} if trigger else None
+    trigger = Trigger.objects.filter(token=token, kind__in=EVENT_KINDS).only(*_INTAKE_FIELDS, *_SIGNING_FIELDS).first()
+    fields = {name: getattr(trigger, name) for name in (*_INTAKE_FIELDS, *_SIGNING_FIELDS)} if trigger else None
     try:
-        frozen = {**fields, "signing_secret": encrypt(fields["signing_secret"]) if fields["signing_secret"] else ""} if fields else {}
-        cache.set(key, frozen, TOKEN_CACHE_SECONDS)
+        cache.set(key, _frozen(fields) if fields else {}, TOKEN_CACHE_SECONDS)
     except cache.Unavailable:
         logger.warning("trigger token cache unavailable", exc_info=True)
     return fields
+
+
+def _frozen(fields: dict) -> dict:
+    """The lookup as the shared cache keeps it: JSON, the secret encrypted."""
+    secret, set_at = fields["signing_secret"], fields["signing_secret_set_at"]
+    return {**fields, "signing_secret": encrypt(secret) if secret else "", "signing_secret_set_at": set_at.isoformat() if set_at else None}
+
+
+def _thawed(cached: dict) -> dict:
+    secret, set_at = cached["signing_secret"], cached.get("signing_secret_set_at")
+    return {
+        **cached,
+        "signing_secret": decrypt(secret) if secret else "",
+        "signing_secret_set_at": datetime.fromisoformat(set_at) if set_at else None,
+    }
 
 
 def trigger_token_forget(*tokens: str) -> None:

@@ -55,6 +55,8 @@ NOT_TRIGGERABLE = (CampaignStatus.ARCHIVED, CampaignStatus.PAUSED)
 MAX_BODY_BYTES = webhook_payload.DEFAULT_MAX_BYTES
 SIGNATURE_HEADER = signature.HEADER
 HOOK_RATE_SCOPE = "trigger-hook"
+# An unreadable signing secret comes back when an operator restores its key: senders retry.
+SECRET_LOST_RETRY_SECONDS = 300
 
 
 # Create, edit, delete --------------------------------------------------------------------------
@@ -519,8 +521,17 @@ def check_size(length: int) -> None:
 
 def check_signature(*, trigger: Trigger, body: bytes, header: str) -> signature.Verified | None:
     """When the trigger has a secret, requires ``X-Signature: t=…,v1=…`` signed for its token
-    (see marketing.webhooks.signature); None when it has none."""
+    (see marketing.webhooks.signature); None when it has none. A secret that cannot be read
+    refuses every event (503): the sender is not at fault, and an unsigned event must not pass."""
     if not trigger.signing_secret:
+        if trigger.signing_secret_lost:
+            raise Rejected(
+                503,
+                RejectionReason.SECRET_LOST,
+                "This trigger's signing secret cannot be read on our side, so the event cannot be verified. "
+                "Nothing was stored; send it again later.",
+                retry_after=SECRET_LOST_RETRY_SECONDS,
+            )
         return None
     try:
         return signature.verify(secret=trigger.signing_secret, target=trigger.token, body=body, header=header)

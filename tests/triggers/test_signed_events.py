@@ -4,10 +4,12 @@ import json
 
 import pytest
 import time_machine
+from cryptography.fernet import Fernet
+from django.test import override_settings
 
 from marketing.webhooks import signature
-from triggers import services
-from triggers.models import TriggerEvent
+from triggers import selectors, services
+from triggers.models import TriggerEvent, TriggerRejection
 
 from .conftest import database_down
 
@@ -44,6 +46,44 @@ def test_it_refuses_a_signature_older_than_five_minutes(signed_trigger, post_eve
         response = post_event(signed_trigger, BODY, X_Signature=header)
     assert response.status_code == 401 and "5 minutes" in response.json()["message"]
     assert not TriggerEvent.objects.exists()
+
+
+def _set_secret_under_a_retired_key(trigger) -> str:
+    """Sets the trigger's secret encrypted with a key this process no longer has."""
+    with override_settings(FIELD_ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
+        return services.trigger_set_signing_secret(trigger=trigger, by=None)
+
+
+@pytest.mark.parametrize("warm_lookup", [False, True], ids=["cold", "cached"])
+def test_it_refuses_every_event_while_the_signing_secret_cannot_be_read(make_trigger, post_event, warm_lookup):
+    trigger = make_trigger()
+    if warm_lookup:
+        # The shared lookup cache holds the secret as the retired key encrypted it.
+        with override_settings(FIELD_ENCRYPTION_KEYS=[key := Fernet.generate_key().decode()]):
+            secret = services.trigger_set_signing_secret(trigger=trigger, by=None)
+            header = signature.sign(secret=secret, target=trigger.token, body=BODY)
+            assert post_event(trigger, BODY, X_Signature=header).status_code == 202
+        selectors.trigger_token_forget_all()
+    else:
+        secret = _set_secret_under_a_retired_key(trigger)
+    signed = post_event(trigger, BODY, X_Signature=signature.sign(secret=secret, target=trigger.token, body=BODY))
+    unsigned = post_event(trigger, BODY)
+    for response in (signed, unsigned):
+        assert response.status_code == 503
+        assert response.json()["error"] == "secret_lost" and "cannot be read" in response.json()["message"]
+        assert response["Retry-After"] == "300"
+    assert TriggerEvent.objects.filter(trigger=trigger).count() == (1 if warm_lookup else 0)
+    assert TriggerRejection.objects.get(trigger=trigger, reason="secret_lost").count == 2
+
+
+def test_it_tells_the_marketer_when_the_signing_secret_cannot_be_read(alice_client, make_trigger):
+    trigger = make_trigger()
+    _set_secret_under_a_retired_key(trigger)
+    page = alice_client.get(trigger.get_absolute_url()).content.decode()
+    assert "The signing secret cannot be read" in page and "Off: any request" not in page
+    alice_client.post(f"/triggers/{trigger.pk}/secret/")
+    trigger.refresh_from_db()
+    assert trigger.signing_secret.startswith("whsec_") and not trigger.signing_secret_lost
 
 
 def test_it_refuses_a_body_signed_for_another_trigger(signed_trigger, make_trigger, post_event):
