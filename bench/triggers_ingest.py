@@ -103,7 +103,14 @@ class Phase:
         return len(self.latencies_ms)
 
 
-def _create_data() -> tuple[int, str, str]:
+def _create_data(encryption_key: str) -> tuple[int, str, str]:
+    """The trigger, its token and its signing secret, stored encrypted with ``encryption_key``
+    (the key the server is given: a secret it cannot read would refuse every event)."""
+    with override_settings(FIELD_ENCRYPTION_KEYS=[encryption_key]):
+        return _create_trigger()
+
+
+def _create_trigger() -> tuple[int, str, str]:
     user = User.objects.create_user(email="ingest@bench.example", password="x")
     workspace = workspace_create(name="Ingest bench", owner=user)
     campaign = Campaign.objects.create(workspace=workspace, name="Big orders", caption="Thank you")
@@ -154,7 +161,7 @@ def _request(port: int, method: str, path: str, body: bytes | None = None, heade
 
 
 @contextmanager
-def gunicorn(database_url: str, folder: str) -> Iterator[int]:
+def gunicorn(database_url: str, folder: str, encryption_key: str) -> Iterator[int]:
     """A gunicorn serving the project on 127.0.0.1; yields its port and always stops it."""
     port = _free_port()
     log = Path(folder) / "gunicorn.log"
@@ -164,9 +171,10 @@ def gunicorn(database_url: str, folder: str) -> Iterator[int]:
         "DATABASE_URL": database_url,
         "DEBUG": "False",
         "SECRET_KEY": secrets.token_urlsafe(40),
-        # Production requires these two (marketing/settings.py); the benchmark stores no secret.
+        # Production requires these two (marketing/settings.py); the trigger's signing secret
+        # was stored with this key.
         "PUBLIC_BASE_URL": f"http://{HOST}",
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "FIELD_ENCRYPTION_KEYS": encryption_key,
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "False",
         "SECURE_COOKIES": "False",
@@ -298,7 +306,8 @@ def _summary(phases: list[Phase]) -> tuple[float, list[float]]:
 def run(*, requests: int) -> Result:
     """``requests`` is not used: the phases are timed (see the module's docstring)."""
     result = Result()
-    trigger_id, token, secret = _create_data()
+    encryption_key = Fernet.generate_key().decode()
+    trigger_id, token, secret = _create_data(encryption_key)
     body = json.dumps(EVENT).encode()
     deliveries = itertools.count()
 
@@ -324,11 +333,18 @@ def run(*, requests: int) -> Result:
                 "no event buffer (it needs REDIS_URL): every event is written before its answer. "
                 "The targets are for production: PostgreSQL and Redis (set DATABASE_URL and REDIS_URL)."
             )
-        with gunicorn(database_url, folder) as port:
-            status, answer = _request(port, "POST", event_path, *signed_event())
+        with gunicorn(database_url, folder, encryption_key) as port:
+            event, headers = signed_event()
+            status, answer = _request(port, "POST", event_path, event, headers)
             decision = json.loads(answer)
             if status != 202 or decision.get("matched") is not False:
                 raise AssertionError(f"the event URL answered {status} {answer[:200]!r}, not 202 unmatched")
+            # What is measured checks the signature and refuses replays: a server that could not
+            # read the secret would do neither.
+            replay = _request(port, "POST", event_path, event, headers)[0]
+            forged = _request(port, "POST", event_path, event, {**headers, signature.HEADER: "t=1,v1=00"})[0]
+            if (replay, forged) != (409, 401):
+                raise AssertionError(f"a replay answered {replay} and a forged signature {forged}, not 409 and 401")
             if _request(port, "POST", BARE_EVENT_PATH, body, {"Content-Type": "application/json"})[0] != 202:
                 raise AssertionError("the bare view did not answer 202")
             targets = {"bare": (BARE_EVENT_PATH, bare_event), "event": (event_path, signed_event)}
