@@ -106,18 +106,14 @@ class Phase:
 def _create_data(encryption_key: str) -> tuple[int, str, str]:
     """The trigger, its token and its signing secret, stored encrypted with ``encryption_key``
     (the key the server is given: a secret it cannot read would refuse every event)."""
-    with override_settings(FIELD_ENCRYPTION_KEYS=[encryption_key]):
-        return _create_trigger()
-
-
-def _create_trigger() -> tuple[int, str, str]:
     user = User.objects.create_user(email="ingest@bench.example", password="x")
     workspace = workspace_create(name="Ingest bench", owner=user)
     campaign = Campaign.objects.create(workspace=workspace, name="Big orders", caption="Thank you")
     trigger = services.trigger_create(
         workspace=workspace, by=user, name="Big orders", kind="conditional", rules=RULES, campaigns=[campaign]
     )
-    secret = services.trigger_set_signing_secret(trigger=trigger, by=user)
+    with override_settings(FIELD_ENCRYPTION_KEYS=[encryption_key]):
+        secret = services.trigger_set_signing_secret(trigger=trigger, by=user)
     return trigger.pk, trigger.token, secret
 
 
