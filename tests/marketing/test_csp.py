@@ -1,11 +1,13 @@
 """The Content-Security-Policy refuses style attributes: no page we serve writes one, except the few
-exact values of third-party templates whose hashes the policy lists."""
+exact values of third-party templates whose hashes the policy lists. Nor an inline script, nor a
+<style> block without the request's nonce."""
 
 import base64
 import hashlib
 import html
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.views.defaults import server_error
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from djstripe.models import Customer
 
 from integrations.cms.models import ContentItem, ContentSource
 from integrations.instagram.models import InstagramAccount
@@ -43,6 +47,35 @@ def _refused_style_attributes(response) -> list[str]:
         for match in STYLE_ATTRIBUTE.finditer(response.content.decode())
     ]
     return [value for value in values if "'unsafe-hashes'" not in allowed or _hash(value) not in allowed]
+
+
+class _InlineBlocks(HTMLParser):
+    """The page's <script> elements without src that a browser would run, and its <style> elements,
+    each with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict] = []
+        self.styles: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if tag == "script" and "src" not in attributes and attributes.get("type", "text/javascript") in ("text/javascript", "module"):
+            self.scripts.append(attributes)
+        elif tag == "style":
+            self.styles.append(attributes)
+
+
+def _refused_inline_blocks(response) -> list[str]:
+    """The page's inline scripts (none is allowed) and its <style> blocks without the request's nonce."""
+    policy = _policy(response)
+    assert "'unsafe-inline'" not in policy["script-src"] + policy["style-src"]
+    nonces = {source[len("'nonce-") : -1] for source in policy["style-src"] if source.startswith("'nonce-")}
+    blocks = _InlineBlocks()
+    blocks.feed(response.content.decode())
+    return [f"<script {attrs}>" for attrs in blocks.scripts] + [
+        f"<style {attrs}>" for attrs in blocks.styles if attrs.get("nonce") not in nonces
+    ]
 
 
 @pytest.fixture
@@ -152,7 +185,11 @@ def test_it_serves_the_500_page_without_a_style_attribute(rf):
 
 
 def test_it_serves_every_admin_page_without_a_refused_style_attribute(client, rf, staff_alice, pages):
-    """Each registered model's list and add pages, and its change page where ``pages`` made a row."""
+    """Each registered model's list and add pages, and its change page where ``pages`` made a row:
+    no refused style attribute, no inline script, no <style> block without the nonce."""
+    # django-celery-beat's change form (its crontab in words) and dj-stripe's (its warning).
+    PeriodicTask.objects.create(name="Nightly", task="campaigns.tasks.dispatch_due_runs", crontab=CrontabSchedule.objects.create(hour="3"))
+    Customer.objects.create(id="cus_csp", livemode=False)
     client.force_login(staff_alice)
     request = rf.get("/admin/")
     request.user = staff_alice
@@ -168,6 +205,7 @@ def test_it_serves_every_admin_page_without_a_refused_style_attribute(client, rf
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
             assert _refused_style_attributes(response) == [], path
+            assert _refused_inline_blocks(response) == [], path
             checked += 1
     assert checked > 50
 
