@@ -4,6 +4,7 @@ and what depends on script (HTMX swaps, confirmations, Swagger UI, the admin) st
 import re
 
 import pytest
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from playwright.sync_api import expect
 
 from tests.factories import CampaignFactory, PASSWORD, add_image
@@ -133,3 +134,26 @@ def test_it_renders_the_api_docs(watched, live_server):
     watched.wait_for_selector(".swagger-ui .info .title")
     assert "Marketing API" in watched.locator(".swagger-ui .info .title").inner_text()
     _assert_clean(watched, "/api/docs/ rendered")
+
+
+def test_it_reads_a_periodic_tasks_crontab_in_words_in_the_admin(watched, live_server, sign_in, staff_alice):
+    nightly = CrontabSchedule.objects.create(minute="0", hour="3")
+    hourly = CrontabSchedule.objects.create(minute="20", hour="*")
+    task = PeriodicTask.objects.create(name="Nightly", task="campaigns.tasks.dispatch_due_runs", crontab=nightly)
+    sign_in(staff_alice)
+    _visit(watched, f"{live_server.url}/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    help_text = watched.locator(".field-crontab .help")
+
+    expect(help_text).to_contain_text(f"Translation: {nightly.human_readable}")
+    expect(watched.locator(".field-crontab_translation")).to_be_hidden()
+    watched.select_option("#id_crontab", str(hourly.pk))
+    expect(help_text).to_contain_text(f"Translation: {hourly.human_readable}")
+    expect(help_text).not_to_contain_text(nightly.human_readable)
+    _assert_clean(watched, "after choosing a crontab")
+
+
+def test_it_styles_dj_stripes_warning_in_the_admin(watched, live_server, sign_in, staff_alice):
+    sign_in(staff_alice)
+    _visit(watched, f"{live_server.url}/admin/djstripe/customer/add/")
+
+    expect(watched.locator(".stripe-confirmation-warning")).to_have_css("padding", "16px")
