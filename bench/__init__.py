@@ -6,6 +6,7 @@ the runner prints them, the ``bench:`` lines last. Nothing here needs the app re
 time, so the runner can import it before ``django.setup()``.
 """
 
+import math
 import os
 import statistics
 import tempfile
@@ -37,8 +38,18 @@ class Metric:
     def met(self) -> bool:
         return self.value <= self.target if self.op == "<=" else self.value >= self.target
 
+    def shown(self) -> str:
+        """The value at ``decimals``, rounded toward the failing side when plain rounding would
+        make a missed target read as met (0.6996 against >= 0.7 shows 0.69, not 0.70)."""
+        text = f"{self.value:.{self.decimals}f}"
+        if self.met or not Metric(self.name, float(text), self.unit, self.target, self.decimals, self.op).met:
+            return text
+        scale = 10**self.decimals
+        edge = math.floor(self.value * scale) if self.op == ">=" else math.ceil(self.value * scale)
+        return f"{edge / scale:.{self.decimals}f}"
+
     def line(self) -> str:
-        return f"bench: {self.name} {self.value:.{self.decimals}f} {self.unit} (target: {self.op} {self.target:g})"
+        return f"bench: {self.name} {self.shown()} {self.unit} (target: {self.op} {self.target:g})"
 
 
 @dataclass
