@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from campaigns.recurrence import DST_RULE_HELP, PRESETS
-from marketing.forms import timezone_choices
+from marketing.forms import ModelMultipleChoiceField, timezone_choices
 from marketing.web import add_service_errors
 from marketing.models import Workspace
 
@@ -175,7 +175,7 @@ class TriggerForm(forms.Form):
         help_text="Manual: a button and an API call. Time: a cron in a time zone. Webhook event: a secret URL that "
         "outside systems post JSON to. Conditional: a webhook event that fires only when its rules match.",
     )
-    campaigns = forms.ModelMultipleChoiceField(
+    campaigns = ModelMultipleChoiceField(
         queryset=None,
         required=False,
         widget=forms.CheckboxSelectMultiple,

@@ -61,3 +61,16 @@ def test_it_refuses_to_start_another_workspaces_campaign(charlie, make_trigger):
     with pytest.raises(ValidationError):
         make_trigger(campaigns=[charlies_campaign])
     assert not Trigger.objects.exists()
+
+
+@pytest.mark.parametrize("campaign_id", ["99999999999999999999", "-99999999999999999999"])
+def test_it_refuses_a_campaign_key_no_column_holds_beside_the_field(alice_client, campaign_id):
+    response = alice_client.post(
+        "/triggers/new/", {"name": "Orders", "kind": "event", "campaigns": [campaign_id], "cooldown": "0", "enabled": "on"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["campaigns"] == [
+        f"Select a valid choice. {campaign_id} is not one of the available choices."
+    ]
+    assert not Trigger.objects.exists()
