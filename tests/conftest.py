@@ -1,13 +1,20 @@
 import os
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from integrations import http
+from integrations.cms.models import ContentItem, ContentSource
+from integrations.instagram.models import InstagramAccount
+from integrations.n8n.models import N8nWorkflow
 from marketing import ratelimit
 from monitoring import recorder
-from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from monitoring.models import ErrorGroup, HealthSample
+from tests.factories import CampaignFactory, InvitationFactory, MembershipFactory, UserFactory, WorkspaceFactory, add_image
+from triggers import services as trigger_services
 from triggers.selectors import trigger_token_forget_all
 
 pytest_plugins = ["tests.fake_openai"]
@@ -129,3 +136,68 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.MIGRATION_MODULES = {**getattr(settings, "MIGRATION_MODULES", {}), "djstripe": "tests.djstripe_migrations"}
+
+
+@pytest.fixture
+def staff_alice(alice):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    return alice
+
+
+@pytest.fixture
+def pages(staff_alice, alice_workspace):
+    """The signed-in pages, each with its data, so that the branches with tables and charts render."""
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
+    add_image(campaign)
+    trigger = trigger_services.trigger_create(
+        workspace=alice_workspace, by=None, name="Orders", kind="event", campaigns=[campaign]
+    )
+    InvitationFactory(workspace=alice_workspace, email="dana@example.com")
+    account = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
+    source = ContentSource.objects.create(workspace=alice_workspace, name="Acme blog", url="https://example.com/feed")
+    ContentItem.objects.create(workspace=alice_workspace, source=source, guid="1", title="Hello")
+    N8nWorkflow.objects.create(
+        workspace=alice_workspace, template_key="instagram", name="Instagram", n8n_id="1", webhook_path="x"
+    )
+    frame = {"file": "campaigns/x.py", "line": 1, "function": "f", "ours": True, "code": "x = 1", "locals": {"x": "1"}}
+    group = ErrorGroup.objects.create(
+        fingerprint="f" * 40, category="task", title="KeyError: x", last_seen=timezone.now(),
+        sample={"type": "KeyError", "message": "x", "stack": [frame]},
+    )
+    for ok in (True, False):
+        HealthSample.objects.create(at=timezone.now() - timedelta(minutes=5), name="database", ok=ok, latency_ms=1)
+    return [
+        "/",
+        "/campaigns/",
+        "/campaigns/new/",
+        f"/campaigns/{campaign.pk}/",
+        f"/campaigns/{campaign.pk}/edit/",
+        f"/campaigns/{campaign.pk}/schedule/",
+        "/calendar/",
+        "/triggers/",
+        "/triggers/new/",
+        f"/triggers/{trigger.pk}/",
+        f"/triggers/{trigger.pk}/edit/",
+        "/monitoring/",
+        "/monitoring/workspace/",
+        "/monitoring/status/",
+        "/monitoring/errors/",
+        f"/monitoring/errors/{group.pk}/",
+        "/members/",
+        "/instagram/",
+        f"/instagram/{account.pk}/",
+        "/n8n/",
+        "/n8n/templates/",
+        "/n8n/executions/",
+        "/sources/",
+        f"/sources/{source.pk}/",
+        "/billing/",
+        "/pricing/",
+        "/workspace/settings/",
+        "/workspace/api-tokens/",
+        "/account/",
+        "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
+        "/accounts/password/change/",
+        "/api/docs/",
+    ]

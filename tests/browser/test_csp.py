@@ -46,13 +46,6 @@ def _assert_clean(page, url: str) -> None:
     assert violations == [] and page.problems == [], (url, violations, page.problems)
 
 
-@pytest.fixture
-def staff_alice(alice):
-    alice.is_staff = alice.is_superuser = True
-    alice.save()
-    return alice
-
-
 def test_it_serves_the_main_pages_without_a_violation(watched, live_server, sign_in, staff_alice, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
     add_image(campaign)

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import html
 import re
-from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,17 +13,10 @@ import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
-from django.utils import timezone
 from django.views.defaults import server_error
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from djstripe.models import Customer
 
-from integrations.cms.models import ContentItem, ContentSource
-from integrations.instagram.models import InstagramAccount
-from integrations.n8n.models import N8nWorkflow
-from monitoring.models import ErrorGroup, HealthSample
-from tests.factories import CampaignFactory, InvitationFactory, add_image
-from triggers import services as trigger_services
 
 # An HTML style attribute, quoted either way or not at all (data-style and the like excluded).
 STYLE_ATTRIBUTE = re.compile(r"""[\s"'/]style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.IGNORECASE)
@@ -75,71 +67,6 @@ def _refused_inline_blocks(response) -> list[str]:
     blocks.feed(response.content.decode())
     return [f"<script {attrs}>" for attrs in blocks.scripts] + [
         f"<style {attrs}>" for attrs in blocks.styles if attrs.get("nonce") not in nonces
-    ]
-
-
-@pytest.fixture
-def staff_alice(alice):
-    alice.is_staff = alice.is_superuser = True
-    alice.save()
-    return alice
-
-
-@pytest.fixture
-def pages(staff_alice, alice_workspace):
-    """The signed-in pages, each with its data, so that the branches with tables and charts render."""
-    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
-    add_image(campaign)
-    trigger = trigger_services.trigger_create(
-        workspace=alice_workspace, by=None, name="Orders", kind="event", campaigns=[campaign]
-    )
-    InvitationFactory(workspace=alice_workspace, email="dana@example.com")
-    account = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
-    source = ContentSource.objects.create(workspace=alice_workspace, name="Acme blog", url="https://example.com/feed")
-    ContentItem.objects.create(workspace=alice_workspace, source=source, guid="1", title="Hello")
-    N8nWorkflow.objects.create(
-        workspace=alice_workspace, template_key="instagram", name="Instagram", n8n_id="1", webhook_path="x"
-    )
-    frame = {"file": "campaigns/x.py", "line": 1, "function": "f", "ours": True, "code": "x = 1", "locals": {"x": "1"}}
-    group = ErrorGroup.objects.create(
-        fingerprint="f" * 40, category="task", title="KeyError: x", last_seen=timezone.now(),
-        sample={"type": "KeyError", "message": "x", "stack": [frame]},
-    )
-    for ok in (True, False):
-        HealthSample.objects.create(at=timezone.now() - timedelta(minutes=5), name="database", ok=ok, latency_ms=1)
-    return [
-        "/",
-        "/campaigns/",
-        "/campaigns/new/",
-        f"/campaigns/{campaign.pk}/",
-        f"/campaigns/{campaign.pk}/edit/",
-        f"/campaigns/{campaign.pk}/schedule/",
-        "/calendar/",
-        "/triggers/",
-        "/triggers/new/",
-        f"/triggers/{trigger.pk}/",
-        f"/triggers/{trigger.pk}/edit/",
-        "/monitoring/",
-        "/monitoring/workspace/",
-        "/monitoring/status/",
-        "/monitoring/errors/",
-        f"/monitoring/errors/{group.pk}/",
-        "/members/",
-        "/instagram/",
-        f"/instagram/{account.pk}/",
-        "/n8n/",
-        "/n8n/templates/",
-        "/n8n/executions/",
-        "/sources/",
-        f"/sources/{source.pk}/",
-        "/billing/",
-        "/pricing/",
-        "/workspace/settings/",
-        "/workspace/api-tokens/",
-        "/account/",
-        "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
-        "/accounts/password/change/",
-        "/api/docs/",
     ]
 
 
