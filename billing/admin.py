@@ -1,5 +1,6 @@
 from django.contrib import admin
-from djstripe.models import APIKey
+from djstripe.admin.admin import WebhookEndpointAdmin as DjstripeWebhookEndpointAdmin
+from djstripe.models import APIKey, WebhookEndpoint
 
 from .models import BillingAccount, MeterEvent, ReceivedEvent
 
@@ -12,6 +13,9 @@ class BillingAccountAdmin(admin.ModelAdmin):
     raw_id_fields = ("workspace",)
     readonly_fields = [field.name for field in BillingAccount._meta.fields]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
 
 @admin.register(MeterEvent)
 class MeterEventAdmin(admin.ModelAdmin):
@@ -19,6 +23,9 @@ class MeterEventAdmin(admin.ModelAdmin):
     list_filter = ("status", "event_name")
     search_fields = ("identifier", "stripe_customer_id")
     readonly_fields = [field.name for field in MeterEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(ReceivedEvent)
@@ -28,6 +35,21 @@ class ReceivedEventAdmin(admin.ModelAdmin):
     search_fields = ("event_id",)
     readonly_fields = [field.name for field in ReceivedEvent._meta.fields]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
 
 # Secret keys come from settings and are never stored (billing/stripe_api.py): no form to paste one into.
 admin.site.unregister(APIKey)
+
+
+# The endpoint is made by `manage.py billing_setup`, which keeps its signing secret encrypted
+# (billing/signals.py). dj-stripe's own add form builds the URL from its URLconf, which this
+# project does not mount, so it could only fail.
+admin.site.unregister(WebhookEndpoint)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(DjstripeWebhookEndpointAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False

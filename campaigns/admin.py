@@ -178,6 +178,9 @@ class ImageGenerationAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     readonly_fields = [f.name for f in ImageGeneration._meta.fields]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
 
 
 
