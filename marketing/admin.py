@@ -9,6 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from . import services
+from .admin_relations import RelationsAdminMixin
 from .models import Invitation, Membership, Role, User, Workspace
 from .service_admin import ServiceAdmin, ServiceInline
 
@@ -120,7 +121,7 @@ class MembershipAdmin(ServiceAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(RelationsAdminMixin, admin.ModelAdmin):
     list_display = ["email", "workspace", "role", "invited_by", "created_at", "expires_at", "accepted_at"]
     list_filter = ["role", ("accepted_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["email", "workspace__name"]

@@ -20,23 +20,30 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
 
 
+def key_out_of_range(field: models.Field, value, using: str) -> bool:
+    """Whether ``value`` is an integer that ``field``'s column cannot hold. Django answers an
+    exact lookup with such a number with no row, but sends it as it is in an IN lookup, and the
+    database fails (SQLite: OverflowError; PostgreSQL: out of range)."""
+    if not isinstance(field, models.IntegerField):
+        return False
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return False
+    low, high = connections[using].ops.integer_field_range(field.get_internal_type())
+    return (low is not None and number < low) or (high is not None and number > high)
+
+
 class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
-    """Django's, refusing a key past what its integer column holds as an invalid choice. Django's
-    own puts every key in one IN lookup, which sends such a number to the database and fails
-    there (SQLite: OverflowError; PostgreSQL: out of range): a 500 on a tampered form."""
+    """Django's, refusing a key past what its column holds as an invalid choice (key_out_of_range):
+    a 500 on a tampered form otherwise."""
 
     def _check_values(self, value):
         meta = self.queryset.model._meta
         field = meta.get_field(self.to_field_name) if self.to_field_name else meta.pk
-        if isinstance(field, models.IntegerField) and isinstance(value, (list, tuple)):
-            low, high = connections[self.queryset.db].ops.integer_field_range(field.get_internal_type())
-            for item in value:
-                try:
-                    number = int(item)
-                except (TypeError, ValueError):
-                    continue  # Django's own check names it.
-                if (low is not None and number < low) or (high is not None and number > high):
-                    raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": item})
+        for item in value if isinstance(value, (list, tuple)) else ():
+            if key_out_of_range(field, item, self.queryset.db):
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": item})
         return super()._check_values(value)
 
 

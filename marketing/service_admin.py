@@ -15,13 +15,14 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from .admin_relations import RelationsAdminMixin
 from .web import add_service_errors, error_text
 
 # Where a refused save leaves the service's error for the form of the second, re-rendering pass.
 _REFUSAL = "_service_refusal"
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(RelationsAdminMixin, admin.ModelAdmin):
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -79,7 +80,7 @@ class ServiceAdmin(admin.ModelAdmin):
                     raise ValidationError(f"Nothing was deleted. {obj}: {error_text(error)}") from error
 
 
-class ServiceInline(admin.TabularInline):
+class ServiceInline(RelationsAdminMixin, admin.TabularInline):
     """An inline whose formset calls services: it overrides ``save_new``, ``save_existing`` and
     ``delete_existing``, and finds the staff user acting in ``self.actor``."""
 

@@ -2,10 +2,21 @@
 form back with what is missing, or the row, never a 500. Admins of rows only the system writes
 offer no add form at all."""
 
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 
-from tests.test_no_500s import _PostForms
+from tests.test_no_500s import GARBAGE, OUT_OF_RANGE, _PostForms
+
+# The project's own apps: the vendors' admins (auth's groups, dj-stripe, django-celery-beat) are theirs.
+OURS = {
+    config.label
+    for config in apps.get_app_configs()
+    if Path(config.path).is_relative_to(settings.BASE_DIR) and ".venv" not in Path(config.path).parts
+}
 
 
 def test_it_answers_every_admin_add_form_sent_as_shown(client, rf, staff_alice, pages):
@@ -37,3 +48,31 @@ def test_it_offers_no_add_form_for_rows_only_the_system_writes(client, staff_ali
         "djstripe_webhookendpoint",
     ):
         assert client.get(reverse(f"admin:{name}_add")).status_code == 403, name
+
+
+def test_it_answers_garbage_in_every_field_of_our_admin_forms_with_the_form(client, rf, staff_alice, pages):
+    """Every add and change form of the project's own admins, each field given each garbage value
+    at once: autocomplete keys that are not numbers or too big for their column included."""
+    client.force_login(staff_alice)
+    client.raise_request_exception = False
+    request = rf.get("/admin/")
+    request.user = staff_alice
+    failed, sent = [], 0
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in OURS:
+            continue
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        paths = [reverse(f"{name}_add")] if model_admin.has_add_permission(request) else []
+        if first := model._default_manager.first():
+            paths.append(reverse(f"{name}_change", args=[first.pk]))
+        for path in paths:
+            parser = _PostForms()
+            parser.feed(client.get(path).content.decode())
+            for _, fields in parser.forms:
+                for value in GARBAGE + OUT_OF_RANGE:
+                    status = client.post(path, dict.fromkeys(fields - {"csrfmiddlewaretoken"}, value)).status_code
+                    sent += 1
+                    if status >= 500:
+                        failed.append((path, value[:20], status))
+    assert sent > 200
+    assert failed == []
