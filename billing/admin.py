@@ -1,6 +1,7 @@
 from django.contrib import admin
-from djstripe.admin.admin import WebhookEndpointAdmin as DjstripeWebhookEndpointAdmin
-from djstripe.models import APIKey, WebhookEndpoint
+from djstripe.models import APIKey
+
+from marketing.admin_relations import RelationsAdminMixin
 
 from .models import BillingAccount, MeterEvent, ReceivedEvent
 
@@ -43,13 +44,17 @@ class ReceivedEventAdmin(admin.ModelAdmin):
 admin.site.unregister(APIKey)
 
 
-# The endpoint is made by `manage.py billing_setup`, which keeps its signing secret encrypted
-# (billing/signals.py). dj-stripe's own add form builds the URL from its URLconf, which this
-# project does not mount, so it could only fail.
-admin.site.unregister(WebhookEndpoint)
+class _StripeMirror:
+    """dj-stripe's tables mirror objects at Stripe, written by its webhooks and `billing_setup`: a
+    row added here would exist nowhere at Stripe (and its add forms answered a 500 to some
+    input: the webhook endpoint's builds a URL from dj-stripe's URLconf, which is not mounted)."""
 
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(DjstripeWebhookEndpointAdmin):
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+for _model, _model_admin in list(admin.site._registry.items()):
+    if _model._meta.app_label == "djstripe":
+        admin.site.unregister(_model)
+        _admin_class = type(_model_admin)
+        admin.site.register(_model, type(_admin_class.__name__, (_StripeMirror, RelationsAdminMixin, _admin_class), {}))

@@ -1,12 +1,17 @@
 from collections.abc import Callable
 from functools import partial
 
+from celery.schedules import ParseException
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django_celery_beat.admin import CrontabScheduleAdmin as BeatCrontabScheduleAdmin
+from django_celery_beat.models import CrontabSchedule
 
 from . import services
 from .admin_relations import RelationsAdminMixin
@@ -128,3 +133,31 @@ class InvitationAdmin(RelationsAdminMixin, admin.ModelAdmin):
     list_select_related = ["workspace", "invited_by"]
     readonly_fields = ["uuid", "created_at", "accepted_at", "accepted_by"]
     autocomplete_fields = ["workspace", "invited_by"]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(RelationsAdminMixin, BaseGroupAdmin):
+    pass
+
+
+admin.site.unregister(CrontabSchedule)
+
+
+@admin.register(CrontabSchedule)
+class CrontabScheduleAdmin(BeatCrontabScheduleAdmin):
+    """django-celery-beat's, the crontab in words shown only when celery can read it: with a field
+    such as "-1" (celery's ParseException, which its reading lets through) the form's redisplay
+    failed instead of showing the field's error."""
+
+    fields = tuple("reading" if name == "human_readable" else name for name in BeatCrontabScheduleAdmin.fields)
+    readonly_fields = ("reading",)
+
+    @admin.display(description="Human readable")
+    def reading(self, obj: CrontabSchedule) -> str:
+        try:
+            return obj.human_readable
+        except ParseException:
+            return self.get_empty_value_display()

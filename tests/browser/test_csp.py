@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from djstripe.models import Customer
 from playwright.sync_api import expect
 
 from tests.factories import CampaignFactory, PASSWORD, add_image
@@ -146,7 +147,8 @@ def test_it_reads_a_periodic_tasks_crontab_in_words_in_the_admin(watched, live_s
 
 
 def test_it_styles_dj_stripes_warning_in_the_admin(watched, live_server, sign_in, staff_alice):
+    customer = Customer.objects.create(id="cus_csp", livemode=False)
     sign_in(staff_alice)
-    _visit(watched, f"{live_server.url}/admin/djstripe/customer/add/")
+    _visit(watched, f"{live_server.url}/admin/djstripe/customer/{customer.pk}/change/")
 
     expect(watched.locator(".stripe-confirmation-warning")).to_have_css("padding", "16px")

@@ -1,25 +1,14 @@
 """Every add form in the admin can be sent as it is shown: a staff member pressing Save gets the
 form back with what is missing, or the row, never a 500. Admins of rows only the system writes
-offer no add form at all."""
+offer no add form at all, nor do dj-stripe's, whose rows mirror objects at Stripe."""
 
-from pathlib import Path
-
-from django.apps import apps
-from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 
 from tests.test_no_500s import GARBAGE, OUT_OF_RANGE, _PostForms
 
-# The project's own apps: the vendors' admins (auth's groups, dj-stripe, django-celery-beat) are theirs.
-OURS = {
-    config.label
-    for config in apps.get_app_configs()
-    if Path(config.path).is_relative_to(settings.BASE_DIR) and ".venv" not in Path(config.path).parts
-}
 
-
-def _admin_forms(client, rf, staff, *, changes: bool, apps_only: set[str] | None = None):
+def _admin_forms(client, rf, staff, *, changes: bool):
     """(path, field names) of every admin add form staff may use, and of every change form of a
     model with a row when ``changes``; the client signed in as ``staff`` and answering 500s."""
     client.force_login(staff)
@@ -27,8 +16,6 @@ def _admin_forms(client, rf, staff, *, changes: bool, apps_only: set[str] | None
     request = rf.get("/admin/")
     request.user = staff
     for model, model_admin in admin.site._registry.items():
-        if apps_only is not None and model._meta.app_label not in apps_only:
-            continue
         name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         paths = [reverse(f"{name}_add")] if model_admin.has_add_permission(request) else []
         if changes and (first := model._default_manager.first()):
@@ -36,8 +23,9 @@ def _admin_forms(client, rf, staff, *, changes: bool, apps_only: set[str] | None
         for path in paths:
             parser = _PostForms()
             parser.feed(client.get(path).content.decode())
-            for _, fields in parser.forms:
-                yield path, fields - {"csrfmiddlewaretoken"}
+            for action, fields in parser.forms:
+                if not action:  # the page's own form, not the header's log-out button
+                    yield path, fields - {"csrfmiddlewaretoken"}
 
 
 def test_it_answers_every_admin_add_form_sent_as_shown(client, rf, staff_alice, pages):
@@ -46,7 +34,7 @@ def test_it_answers_every_admin_add_form_sent_as_shown(client, rf, staff_alice, 
         for path, fields in _admin_forms(client, rf, staff_alice, changes=False)
     ]
 
-    assert len(sent) > 30
+    assert len(sent) > 10
     assert [(path, status) for path, status in sent if status >= 500] == []
 
 
@@ -55,20 +43,20 @@ def test_it_offers_no_add_form_for_rows_only_the_system_writes(client, staff_ali
 
     for name in (
         "billing_billingaccount", "billing_meterevent", "billing_receivedevent", "campaigns_imagegeneration",
-        "djstripe_webhookendpoint",
+        "djstripe_webhookendpoint", "djstripe_customer", "djstripe_invoice",
     ):
         assert client.get(reverse(f"admin:{name}_add")).status_code == 403, name
 
 
-def test_it_answers_garbage_in_every_field_of_our_admin_forms_with_the_form(client, rf, staff_alice, pages):
-    """Every add and change form of the project's own admins, each field given each garbage value
-    at once: autocomplete keys that are not numbers or too big for their column included."""
+def test_it_answers_garbage_in_every_field_of_every_admin_form_with_the_form(client, rf, staff_alice, pages):
+    """Every add and change form of the admin, the vendors' included, each field given each garbage
+    value at once: autocomplete keys that are not numbers or too big for their column included."""
     failed, sent = [], 0
-    for path, fields in _admin_forms(client, rf, staff_alice, changes=True, apps_only=OURS):
+    for path, fields in _admin_forms(client, rf, staff_alice, changes=True):
         for value in GARBAGE + OUT_OF_RANGE:
             status = client.post(path, dict.fromkeys(fields, value)).status_code
             sent += 1
             if status >= 500:
                 failed.append((path, value[:20], status))
-    assert sent > 200
+    assert sent > 100
     assert failed == []
