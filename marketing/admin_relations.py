@@ -46,7 +46,7 @@ class _AutocompleteSelectMultiple(_KnownKeysOnly, AutocompleteSelectMultiple):
 
 
 class RelationsAdminMixin:
-    """For a ModelAdmin or an inline: its autocomplete widgets and many-to-many fields as above."""
+    """For a ModelAdmin or an inline: its autocomplete and raw-id widgets and its many-to-many fields as above."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
