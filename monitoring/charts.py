@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from integrations.instagram.charts import nice_ceiling
+from integrations.instagram.charts import label_margin, nice_ceiling
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2")
 
@@ -42,6 +42,10 @@ class TimeChart:
     columns: list[tuple[float, float, str]] = field(default_factory=list)  # x, width, tooltip
     has_data: bool = False
 
+    @property
+    def middle(self) -> float:
+        return (self.left + self.right) / 2
+
 
 def fmt_number(value: float, unit: str = "") -> str:
     if unit == "%":
@@ -55,6 +59,11 @@ def fmt_number(value: float, unit: str = "") -> str:
     else:
         text = f"{value:.2f}"
     return f"{text} {unit}".strip()
+
+
+def axis_number(value: float) -> str:
+    """A tick's value as it is: a quarter of a nice ceiling needs two decimals at most."""
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def time_chart(
@@ -75,6 +84,12 @@ def time_chart(
     top_value = nice_ceiling(max(values)) if values and max(values) > 0 else 1
     if top_value < 1 and values:
         top_value = 1
+    # The axis reads in the caption's unit, so a tick says only its number ("0.75 req/min" would
+    # need a third of the chart's width), exactly: rounded as the tooltips are, a top of 1 ms
+    # would read 0, 0, 0, 1, 1.
+    tick_values = [top_value * share for share in (0, 0.25, 0.5, 0.75, 1)]
+    tick_labels = [axis_number(value) + ("%" if unit == "%" else "") for value in tick_values]
+    chart.left = label_margin(tick_labels, least=chart.left)
     plot_w, plot_h = chart.right - chart.left, chart.bottom - chart.top
     step = plot_w / max(1, len(buckets) - 1)
 
@@ -99,7 +114,7 @@ def time_chart(
         last = next((v for v in reversed(points) if v is not None), None)
         line.latest = formatter(last, unit) if last is not None else "—"
         chart.lines.append(line)
-    chart.y_ticks = [(y_of(top_value * share), formatter(top_value * share, unit)) for share in (0, 0.25, 0.5, 0.75, 1)]
+    chart.y_ticks = [(y_of(value), label) for value, label in zip(tick_values, tick_labels, strict=True)]
     local = [timezone.localtime(bucket) for bucket in buckets]
     label_every = max(1, math.ceil(len(buckets) / 6))
     chart.x_ticks = [(x_of(i), moment.strftime(label_format)) for i, moment in enumerate(local) if i % label_every == 0]

@@ -34,6 +34,17 @@ def nice_ceiling(value: float) -> int:
     return int(10 * power)
 
 
+# Axis labels are 11px (css/analytics.css, css/monitoring.css): digits and most units take under
+# 6.5px a character there, and 6px part them from the plot.
+AXIS_CHAR_PX, AXIS_GAP_PX = 6.5, 6
+
+
+def label_margin(labels: list[str], *, least: int) -> int:
+    """The room left of the plot that its y labels need, at least ``least`` pixels, so that the
+    longest label is not cut off by the SVG's edge."""
+    return max(least, math.ceil(AXIS_GAP_PX + 2 + AXIS_CHAR_PX * max(map(len, labels), default=0)))
+
+
 def line_chart(points: list[tuple[date, int | None]], *, width: int = 400, height: int = 160) -> Chart:
     """Plots one value per day; days without data (None) leave a gap instead of a zero."""
     chart = Chart(width=width, height=height, left=48, top=10, right=width - 10, bottom=height - 24)
@@ -43,6 +54,7 @@ def line_chart(points: list[tuple[date, int | None]], *, width: int = 400, heigh
     chart.has_data = bool(values)
     chart.latest = values[-1] if values else None
     top_value = nice_ceiling(max(values)) if values else 1
+    chart.left = label_margin([f"{top_value:,}"], least=chart.left)
     plot_w, plot_h = chart.right - chart.left, chart.bottom - chart.top
     step = plot_w / max(1, len(points) - 1)
 
@@ -64,7 +76,8 @@ def line_chart(points: list[tuple[date, int | None]], *, width: int = 400, heigh
         chart.dots.append((x, y, f"{day:%b} {day.day}", value))
     if run:
         chart.segments.append(" ".join(run))
-    chart.y_ticks = [(y_of(int(top_value * share)), f"{int(top_value * share):,}") for share in (0, 0.5, 1)]
+    # Counts: a whole-number middle tick, and none when it would be 0 again (a top of 1).
+    chart.y_ticks = [(y_of(value), f"{value:,}") for value in sorted({0, top_value // 2, top_value})]
     label_every = max(1, math.ceil(len(points) / 6))
     chart.x_labels = [
         (x_of(index), f"{day:%b} {day.day}") for index, (day, _) in enumerate(points) if index % label_every == 0
