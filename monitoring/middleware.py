@@ -17,12 +17,20 @@ class RequestRollupMiddleware:
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        match = request.resolver_match
-        route = match.view_name if match is not None else "<unmatched>"
         recorder.record_timing(
             "request",
-            f"{request.method} {route}",
+            f"{request.method} {_route(request)}",
             ms=(time.perf_counter() - started) * 1000,
             failed=response.status_code >= 500,
         )
         return response
+
+
+def _route(request: HttpRequest) -> str:
+    if request.resolver_match is not None:
+        return request.resolver_match.view_name
+    # WhiteNoise answers for static files below this middleware without resolving a URL: they
+    # get a row of their own, so that "<unmatched>" is the requests no URL takes (404s, scans).
+    if request.path.startswith(settings.STATIC_URL):
+        return "<static>"
+    return "<unmatched>"

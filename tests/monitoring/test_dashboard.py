@@ -4,6 +4,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from monitoring import recorder
@@ -140,3 +141,13 @@ def test_it_shows_an_owner_their_own_runs_destinations_events_and_errors(alice_c
     assert "KeyError in our publish" in content
     assert "Someone else" not in content
     assert "@rival" not in content
+
+
+# WhiteNoise serves from the apps' static folders, as under `make run`, instead of STATIC_ROOT.
+@override_settings(WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=True)
+def test_it_counts_static_files_apart_from_requests_no_url_takes(client, db):
+    assert client.get("/static/css/monitoring.css").status_code == 200
+    assert client.get("/no-such-page/").status_code in (302, 404)
+    recorder.flush()
+    counted = dict(Rollup.objects.filter(series="request", resolution="m").values_list("key", "count"))
+    assert counted == {"GET <static>": 1, "GET <unmatched>": 1}
