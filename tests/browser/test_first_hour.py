@@ -96,3 +96,17 @@ def test_it_shows_every_tab_of_the_top_bar_without_scrolling(page, live_server, 
     )
     assert page.locator(".topnav a").count() >= 10
     assert hidden == [], f"cut off at {width} px: {hidden}"
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_it_keeps_the_header_to_one_row_and_the_tabs_on_a_phone(page, live_server, sign_in, alice, alice_workspace, width):
+    alice_workspace.name = "Sommerschlussverkauf Leinenhemden Berlin"
+    alice_workspace.save()
+    sign_in(alice)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{live_server.url}/")
+    brand, account = (page.locator(selector).first.bounding_box() for selector in (".brand", ".account-menu"))
+    assert abs(account["y"] + account["height"] / 2 - (brand["y"] + brand["height"] / 2)) < 4
+    assert page.locator(".topbar").bounding_box()["height"] < 120  # the row and the tabs' row
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.get_by_role("link", name="Marketing").first.is_visible()  # named for screen readers
