@@ -120,3 +120,11 @@ def test_it_counts_an_emoji_the_same_on_the_form_and_the_detail_page(alice_clien
     assert "120 / 2,200 characters" in counted
     assert "120 / 2,200 characters" in detail
     assert "120 / 2,200 characters" in edit
+
+
+def test_it_draws_the_previews_action_icons_instead_of_relying_on_an_emoji_font(alice_client, alice_workspace):
+    _post(alice_client, caption="Linen, 30% off")
+    detail = alice_client.get(Campaign.objects.get(workspace=alice_workspace).get_absolute_url()).content.decode()
+    actions = detail.split('<div class="ig-actions" aria-hidden="true">', 1)[1].split("</div>", 1)[0]
+    assert actions.count("<svg") == 3
+    assert "💬" not in actions and "♡" not in actions
