@@ -339,7 +339,8 @@ def _generation(campaign: Campaign, generation_id: int) -> ImageGeneration:
 @require_GET
 def campaign_gallery(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    return render(request, "campaigns/detail.html#gallery", _detail_context(request, campaign))
+    # The post preview shows the same images: it comes along, swapped out of band.
+    return render(request, "campaigns/detail.html#gallery", {**_detail_context(request, campaign), "refresh_preview": True})
 
 
 def _image(request: HttpRequest, campaign_id: int, image_id: int) -> CampaignImage:

@@ -111,5 +111,10 @@ def test_it_shows_progress_and_then_the_result_without_a_reload(alice_client, ca
     done = alice_client.get(f"/campaigns/{campaign.pk}/generations/{generation.pk}/", HTTP_HX_REQUEST="true")
     assert b"hx-trigger" not in done.content
     assert done["HX-Trigger"] == "campaign-images-changed"
-    gallery = alice_client.get(f"/campaigns/{campaign.pk}/gallery/", HTTP_HX_REQUEST="true")
-    assert b"Placeholder" in gallery.content
+    gallery = alice_client.get(f"/campaigns/{campaign.pk}/gallery/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Placeholder" in gallery
+    # The post preview beside it is swapped too, out of band, now with the image.
+    preview = gallery.split('<div id="post-preview" hx-swap-oob="true">', 1)[1]
+    image = campaign.images.get()
+    assert f'src="/campaigns/{campaign.pk}/images/{image.pk}/"' in preview
+    assert "No image yet" not in preview
