@@ -111,6 +111,10 @@ def _image_path(instance: "CampaignImage", filename: str) -> str:
     return f"campaigns/{instance.campaign.workspace_id}/{instance.token.hex}.jpg"
 
 
+def _thumbnail_path(instance: "CampaignImage", filename: str) -> str:
+    return f"campaigns/{instance.campaign.workspace_id}/{instance.token.hex}-thumb.jpg"
+
+
 class ImageSource(models.TextChoices):
     UPLOAD = "upload", "Uploaded"
     AI = "ai", "AI generated"
@@ -124,6 +128,8 @@ class CampaignImage(models.Model):
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     position = models.PositiveSmallIntegerField(default=0)
     file = models.FileField(upload_to=_image_path)
+    # A small square for lists (images.thumbnail); made on first view for images older than it.
+    thumbnail = models.FileField(upload_to=_thumbnail_path, blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=16, choices=ImageSource.choices, default=ImageSource.UPLOAD)
@@ -140,6 +146,11 @@ class CampaignImage(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("campaign_image", args=[self.campaign_id, self.pk])
+
+    @property
+    def stored_paths(self) -> list[str]:
+        """Every file of this image in storage, to delete with it."""
+        return [name for name in (self.file.name, self.thumbnail.name) if name]
 
     @property
     def public_url(self) -> str:

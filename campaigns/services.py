@@ -197,7 +197,7 @@ def campaign_delete(*, campaign: Campaign, by: User | None) -> None:
     """Deletes a campaign, its images' files once committed, and its history."""
     if campaign.executions.filter(status=ExecutionStatus.RUNNING).exists():
         raise ValidationError("A run of this campaign is in progress. Cancel it or wait for it to finish.")
-    paths = [image.file.name for image in campaign.images.all()]
+    paths = [path for image in campaign.images.all() for path in image.stored_paths]
     storage = CampaignImage._meta.get_field("file").storage
     campaign.delete()
     transaction.on_commit(lambda: [storage.delete(path) for path in paths])
@@ -228,7 +228,18 @@ def _image_create(
         fallback_reason=fallback_reason[:300],
     )
     image.file.save("image.jpg", ContentFile(prepared.content), save=False)
+    image.thumbnail.save("thumb.jpg", ContentFile(images.thumbnail(prepared.content)), save=False)
     image.save()
+    return image
+
+
+def campaign_image_thumbnail(*, image: CampaignImage) -> CampaignImage:
+    """Makes the image's thumbnail if it has none yet (images stored before thumbnails were)."""
+    if not image.thumbnail:
+        with image.file.open("rb") as stored:
+            content = stored.read()
+        image.thumbnail.save("thumb.jpg", ContentFile(images.thumbnail(content)), save=False)
+        CampaignImage.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
     return image
 
 
@@ -253,13 +264,13 @@ def campaign_image_add(
 
 @transaction.atomic
 def campaign_image_remove(*, image: CampaignImage) -> None:
-    campaign, path = image.campaign, image.file.name
+    campaign, paths = image.campaign, image.stored_paths
     storage = image.file.storage
     image.delete()
     for position, remaining in enumerate(campaign.images.all()):
         if remaining.position != position:
             CampaignImage.objects.filter(pk=remaining.pk).update(position=position)
-    transaction.on_commit(lambda: storage.delete(path))
+    transaction.on_commit(lambda: [storage.delete(path) for path in paths])
 
 
 @transaction.atomic

@@ -23,6 +23,11 @@ urlpatterns = [
     ),
     path("campaigns/<int:campaign_id>/images/<int:image_id>/", views.campaign_image, name="campaign_image"),
     path(
+        "campaigns/<int:campaign_id>/images/<int:image_id>/thumbnail/",
+        views.campaign_image_thumbnail,
+        name="campaign_image_thumbnail",
+    ),
+    path(
         "campaigns/<int:campaign_id>/images/<int:image_id>/remove/",
         views.campaign_image_remove,
         name="campaign_image_remove",

@@ -355,7 +355,22 @@ def _image(request: HttpRequest, campaign_id: int, image_id: int) -> CampaignIma
 @require_GET
 def campaign_image(request: HttpRequest, campaign_id: int, image_id: int) -> FileResponse:
     image = _image(request, campaign_id, image_id)
-    return FileResponse(image.file.open("rb"), content_type="image/jpeg")
+    return _image_response(image.file)
+
+
+@workspace_required
+@require_GET
+def campaign_image_thumbnail(request: HttpRequest, campaign_id: int, image_id: int) -> FileResponse:
+    image = services.campaign_image_thumbnail(image=_image(request, campaign_id, image_id))
+    return _image_response(image.thumbnail)
+
+
+def _image_response(file) -> FileResponse:
+    response = FileResponse(file.open("rb"), content_type="image/jpeg")
+    # An image's files never change (a new image is a new row, at a new URL): the browser keeps
+    # them instead of fetching every thumbnail again on each visit to the list. Private: signed in.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
 
 
 @workspace_required

@@ -23,7 +23,17 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture
+def latest_schema_after():
+    """Brings the schema back to the latest migrations: the tests run after this one on the same
+    database would miss every column added since AFTER."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
 def test_it_moves_destinations_and_run_ids_onto_targets_and_steps():
     old = migrate(BEFORE)
     Account = old.get_model("instagram", "InstagramAccount")

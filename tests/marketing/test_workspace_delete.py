@@ -35,7 +35,7 @@ def test_it_deletes_the_workspace_cancels_runs_and_removes_files(
 ):
     image = campaign.images.get()
     storage = image.file.storage
-    assert storage.exists(image.file.name)
+    assert storage.exists(image.file.name) and storage.exists(image.thumbnail.name)
     CampaignExecution.objects.create(workspace=alice_workspace, campaign=campaign, source="manual")
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post("/workspace/delete/", {"confirm_name": "Alice Co"}, follow=True)
@@ -43,6 +43,7 @@ def test_it_deletes_the_workspace_cancels_runs_and_removes_files(
     assert not Workspace.objects.filter(pk=alice_workspace.pk).exists()
     assert not Campaign.objects.exists() and not CampaignImage.objects.exists()
     assert not storage.exists(image.file.name)
+    assert image.thumbnail.name and not storage.exists(image.thumbnail.name)
 
 
 def test_it_cancels_a_run_in_progress_before_deleting(alice, alice_workspace, campaign):

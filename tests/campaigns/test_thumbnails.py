@@ -1,0 +1,73 @@
+"""The campaign list's thumbnails: small squares made with the image, cached by the browser, gone with it."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from campaigns import images, services
+from campaigns.models import CampaignImage
+from tests.factories import CampaignFactory, add_image, jpeg_bytes
+
+
+@pytest.fixture
+def campaign(alice_workspace):
+    return CampaignFactory(workspace=alice_workspace, name="Linen")
+
+
+def _size(content: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(content)) as image:
+        assert image.format == "JPEG"
+        return image.size
+
+
+def test_it_crops_the_centre_into_a_small_square():
+    assert _size(images.thumbnail(jpeg_bytes((1080, 1350)))) == (images.THUMBNAIL_PX, images.THUMBNAIL_PX)
+    assert len(images.thumbnail(jpeg_bytes((1440, 754)))) < 10_000
+
+
+def test_the_list_shows_the_thumbnail_which_the_browser_may_keep(alice_client, campaign):
+    image = add_image(campaign, size=(1080, 1350))
+    thumbnail_url = f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/"
+    assert f'src="{thumbnail_url}"' in alice_client.get("/campaigns/").content.decode()
+
+    response = alice_client.get(thumbnail_url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert _size(b"".join(response.streaming_content)) == (96, 96)
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    full = alice_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/")
+    assert _size(b"".join(full.streaming_content)) == (1080, 1350)
+    assert full["Cache-Control"] == "private, max-age=31536000, immutable"
+
+
+def test_an_image_stored_before_thumbnails_gets_one_on_first_view(alice_client, campaign):
+    image = add_image(campaign)
+    image.thumbnail.delete(save=False)
+    CampaignImage.objects.filter(pk=image.pk).update(thumbnail="")
+
+    response = alice_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/")
+    assert _size(b"".join(response.streaming_content)) == (96, 96)
+    image.refresh_from_db()
+    assert image.thumbnail and image.thumbnail.storage.exists(image.thumbnail.name)
+
+
+def test_another_workspaces_thumbnail_is_not_found(charlie_client, campaign):
+    image = add_image(campaign)
+    assert charlie_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/").status_code == 404
+
+
+def test_removing_an_image_or_its_campaign_removes_its_thumbnail(campaign, django_capture_on_commit_callbacks):
+    first, second = add_image(campaign), add_image(campaign)
+    storage = first.file.storage
+    with django_capture_on_commit_callbacks(execute=True):
+        services.campaign_image_remove(image=first)
+    assert not storage.exists(first.thumbnail.name) and not storage.exists(first.file.name)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.campaign_delete(campaign=campaign, by=None)
+    assert not storage.exists(second.thumbnail.name) and not storage.exists(second.file.name)
+
+
+def test_a_duplicated_campaign_has_thumbnails_of_its_own(campaign):
+    image = add_image(campaign)
+    copy = services.campaign_duplicate(campaign=campaign, by=None).images.get()
+    assert copy.thumbnail.name and copy.thumbnail.name != image.thumbnail.name
