@@ -26,7 +26,7 @@ def test_it_crops_the_centre_into_a_small_square():
     assert len(images.thumbnail(jpeg_bytes((1440, 754)))) < 10_000
 
 
-def test_the_list_shows_the_thumbnail_which_the_browser_may_keep(alice_client, campaign):
+def test_it_lists_the_thumbnail_which_the_browser_may_keep(alice_client, campaign):
     image = add_image(campaign, size=(1080, 1350))
     thumbnail_url = f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/"
     assert f'src="{thumbnail_url}"' in alice_client.get("/campaigns/").content.decode()
@@ -40,7 +40,7 @@ def test_the_list_shows_the_thumbnail_which_the_browser_may_keep(alice_client, c
     assert full["Cache-Control"] == "private, max-age=31536000, immutable"
 
 
-def test_an_image_stored_before_thumbnails_gets_one_on_first_view(alice_client, campaign):
+def test_it_makes_the_thumbnail_of_an_older_image_on_first_view(alice_client, campaign):
     image = add_image(campaign)
     image.thumbnail.delete(save=False)
     CampaignImage.objects.filter(pk=image.pk).update(thumbnail="")
@@ -51,12 +51,12 @@ def test_an_image_stored_before_thumbnails_gets_one_on_first_view(alice_client, 
     assert image.thumbnail and image.thumbnail.storage.exists(image.thumbnail.name)
 
 
-def test_another_workspaces_thumbnail_is_not_found(charlie_client, campaign):
+def test_it_answers_404_for_another_workspaces_thumbnail(charlie_client, campaign):
     image = add_image(campaign)
     assert charlie_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/").status_code == 404
 
 
-def test_removing_an_image_or_its_campaign_removes_its_thumbnail(campaign, django_capture_on_commit_callbacks):
+def test_it_removes_the_thumbnail_with_its_image_or_campaign(campaign, django_capture_on_commit_callbacks):
     first, second = add_image(campaign), add_image(campaign)
     storage = first.file.storage
     with django_capture_on_commit_callbacks(execute=True):
@@ -67,7 +67,7 @@ def test_removing_an_image_or_its_campaign_removes_its_thumbnail(campaign, djang
     assert not storage.exists(second.thumbnail.name) and not storage.exists(second.file.name)
 
 
-def test_a_duplicated_campaign_has_thumbnails_of_its_own(campaign):
+def test_it_gives_a_duplicated_campaign_thumbnails_of_its_own(campaign):
     image = add_image(campaign)
     copy = services.campaign_duplicate(campaign=campaign, by=None).images.get()
     assert copy.thumbnail.name and copy.thumbnail.name != image.thumbnail.name

@@ -26,7 +26,7 @@ def _fits(chart) -> bool:
         ("messages", [1_234_567, 0, 0, 0, 0], ["0", "500,000", "1,000,000", "1,500,000", "2,000,000"]),
     ],
 )
-def test_its_ticks_say_exact_numbers_in_the_captions_unit(unit, values, ticks):
+def test_it_labels_ticks_with_exact_numbers_in_the_captions_unit(unit, values, ticks):
     chart = time_chart(title="Chart", unit=unit, buckets=MINUTES, series={"all": values})
     assert [text for _, text in chart.y_ticks] == ticks
     assert _fits(chart)
@@ -45,7 +45,7 @@ def test_it_keeps_the_units_in_the_legend_and_the_tooltips():
     assert "p95: 250 ms" in chart.columns[-1][2]
 
 
-def test_instagram_charts_fit_big_counts_and_never_repeat_a_tick():
+def test_it_fits_big_instagram_counts_and_never_repeats_a_tick():
     days = [date(2026, 11, day) for day in range(1, 8)]
     big = line_chart([(day, 2_345_678) for day in days])
     assert [text for _, text in big.y_ticks] == ["0", "1,250,000", "2,500,000"]
