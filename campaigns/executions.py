@@ -422,9 +422,11 @@ def _prepare_image(
     try:
         generation = image_generation_run(generation_id=generation.pk, fallback=False)
     except openai_client.NotConfigured:
+        # None is publishable, so any image the campaign has is a placeholder: say so, or the
+        # marketer looking at it on the page reads "no image" as a fault.
+        has = "only placeholder images, which runs never publish," if campaign.images.exists() else "no image to publish"
         raise StepFailed(
-            "The campaign has no image to publish and OpenAI is not configured (OPENAI_API_KEY): "
-            "upload an image or set the key.",
+            f"The campaign has {has} and OpenAI is not configured (OPENAI_API_KEY): upload an image or set the key.",
             category=ErrorCategory.VALIDATION,
         ) from None
     except ProviderError as error:

@@ -21,7 +21,15 @@ from marketing.web import add_service_errors, error_text, workspace_required
 from . import destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
+from .models import (
+    Campaign,
+    CampaignExecution,
+    CampaignImage,
+    CampaignStatus,
+    ImageGeneration,
+    ImageSource,
+    ScheduleKind,
+)
 
 PAGE_SIZE = 25
 # Each status's label, read from a dict: get_status_display() rebuilt the choices per call (0.12 ms a page).
@@ -599,10 +607,12 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 def _preview_of(campaign: Campaign) -> dict:
     caption = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
+    preview_images = list(campaign.images.all())
     # Instagram shows about the first 125 characters of a caption before "more".
     return {
         "campaign": campaign,
-        "preview_images": list(campaign.images.all()),
+        "preview_images": preview_images,
+        "publishable_preview": any(image.source != ImageSource.PLACEHOLDER for image in preview_images),
         "caption_head": caption[:125],
         "caption_rest": caption[125:],
     }

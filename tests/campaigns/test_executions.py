@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import destinations, executions, selectors
+from campaigns import services as campaign_services
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.models import CampaignExecution, CampaignTarget, ExecutionStep
 from marketing.models import Workspace
@@ -82,7 +83,22 @@ def test_it_fails_without_an_image_or_an_openai_key_and_draws_no_placeholder(run
     execution = CampaignExecution.objects.get()
     assert (execution.status, execution.error_category) == ("failed", "validation")
     assert "OPENAI_API_KEY" in execution.error_message
+    assert "has no image to publish" in execution.error_message
     assert not campaign.images.exists()
+
+
+def test_it_says_the_campaigns_only_image_is_a_placeholder_when_it_fails_for_that(run_now, campaign, alice_client):
+    generation = campaign_services.image_generation_request(campaign=campaign, by=None)
+    campaign_services.image_generation_run(generation_id=generation.pk)
+    assert campaign.images.get().source == "placeholder"
+
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+    assert execution.status == "failed"
+    assert "only placeholder images, which runs never publish," in execution.error_message
+    page = alice_client.get(campaign.get_absolute_url()).content.decode()
+    assert "Placeholder (never published)" in page
+    assert "A placeholder, shown here only" in page
 
 
 def test_it_generates_an_image_for_a_run_without_one(run_now, campaign, fake_openai):
