@@ -27,7 +27,7 @@ def test_it_signs_up_verifies_logs_in_and_toggles_password_visibility(page, live
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("heading", name="Welcome").is_visible()
 
-    page.get_by_label("Account menu").click()
+    page.locator("summary", has_text="Account menu").click()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/accounts/login/**")
 

@@ -1,0 +1,78 @@
+"""What axe-core found on the signed-in pages, held: names that say what is shown, headers with
+names, and badge text that reads against its background (WCAG AA)."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+APP_CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "app.css"
+
+
+class _Structure(HTMLParser):
+    """Empty table headers, and summaries whose aria-label leaves out the text they show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, dict, list[str]]] = []
+        self.empty_headers = 0
+        self.mislabelled: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("th", "summary"):
+            self.stack.append((tag, dict(attrs), []))
+
+    def handle_data(self, data):
+        for _, _, texts in self.stack:
+            texts.append(data)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1][0] != tag:
+            return
+        _, attrs, texts = self.stack.pop()
+        text = " ".join("".join(texts).split())
+        if tag == "th" and not text and "aria-label" not in attrs:
+            self.empty_headers += 1
+        label = attrs.get("aria-label")
+        if tag == "summary" and label and text and text.lower() not in label.lower():
+            self.mislabelled.append(f"{label!r} shows {text!r}")
+
+
+def test_it_names_what_each_page_shows(client, staff_alice, pages):
+    client.force_login(staff_alice)
+    for path in pages:
+        structure = _Structure()
+        structure.feed(client.get(path).content.decode())
+        assert structure.empty_headers == 0, f"{path}: a table header without a name"
+        assert structure.mislabelled == [], path
+
+
+def _luminance(hex_colour: str) -> float:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def _contrast(first: str, second: str) -> float:
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _colours() -> dict[str, str]:
+    return dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6});", APP_CSS.read_text()))
+
+
+@pytest.mark.parametrize("name", ["danger", "success", "warning", "primary"])
+def test_it_keeps_badge_and_alert_text_readable_on_its_soft_background(name):
+    colours = _colours()
+    assert _contrast(colours[name], colours[f"{name}-soft"]) >= 4.5
+
+
+def test_it_keeps_muted_text_readable_on_the_page_and_in_cards():
+    colours = _colours()
+    assert _contrast(colours["muted"], colours["bg"]) >= 4.5
+    assert _contrast(colours["muted"], colours["surface"]) >= 4.5
