@@ -45,3 +45,12 @@ def test_it_signs_up_verifies_logs_in_and_toggles_password_visibility(page, live
     page.wait_for_url(f"{live_server.url}/")
     assert "newcomer's workspace" in page.locator(".workspace-switcher summary").inner_text()
     assert Membership.objects.get(user__email=EMAIL).role == "owner"
+
+
+def test_it_underlines_a_link_inside_a_sentence(page, live_server):
+    page.goto(f"{live_server.url}/accounts/login/")
+    link = page.locator("p a[href$='/accounts/signup/']").first
+    assert link.evaluate("a => getComputedStyle(a).textDecorationLine") == "underline"
+    # Buttons, links styled as buttons included, stay without one.
+    buttons = page.locator(".btn").evaluate_all("els => els.map(e => getComputedStyle(e).textDecorationLine)")
+    assert buttons and "underline" not in buttons
