@@ -101,3 +101,16 @@ def test_it_keeps_badge_and_alert_text_readable_on_its_soft_background(name):
 def test_it_keeps_muted_text_readable_on_every_background(background):
     colours = _colours()
     assert _contrast(colours["muted"], colours[background]) >= 4.5
+
+
+def test_it_uses_no_pictograph_a_plain_font_lacks():
+    # Emoji (U+1F000 on) showed as an empty box in Chromium with Debian's fonts and no emoji
+    # font; the symbols used instead (U+2190-U+27BF) come with common text fonts, DejaVu included.
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    found = [
+        f"{path.relative_to(templates)}: {char!r}"
+        for path in templates.rglob("*.html")
+        for char in set(path.read_text())
+        if ord(char) >= 0x1F000
+    ]
+    assert found == []
