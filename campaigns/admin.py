@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from marketing.forms import TimezoneField
 from marketing.service_admin import ServiceAdmin, ServiceInline
@@ -37,11 +39,21 @@ class CampaignImageInline(ServiceInline):
     model = CampaignImage
     formset = CampaignImageFormSet
     extra = 0
-    fields = ["position", "file", "width", "height", "source", "model", "fallback_reason"]
+    fields = ["position", "preview", "width", "height", "source", "model", "fallback_reason"]
     readonly_fields = fields
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Image")
+    def preview(self, image: CampaignImage) -> str:
+        # Through the image's public URL: media files are not served as such, so the file
+        # field's own link led nowhere, and the marketers' image URLs answer for their workspace only.
+        url = reverse("public_image", args=[image.token.hex])
+        return format_html('<a href="{0}"><img class="admin-thumb" src="{0}" alt="" width="96" height="96"></a>', url)
 
 
 class CampaignTargetInline(admin.TabularInline):

@@ -192,3 +192,12 @@ def test_it_keeps_the_schedule_form_when_the_service_refuses(staff_client, campa
     assert "This time has already passed." in response.content.decode()
     assert 'value="2026-03-01T09:00"' in response.content.decode()
     assert not Schedule.objects.exists()
+
+
+def test_it_previews_each_image_through_a_link_that_answers(staff_client, campaign):
+    image = add_image(campaign)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    url = f"/media/p/{image.token.hex}.jpg"
+    assert f'<img class="admin-thumb" src="{url}"' in page
+    assert "/media/campaigns/" not in page  # the file field's own link, which nothing serves
+    assert staff_client.get(url).status_code == 200
