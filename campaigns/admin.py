@@ -194,8 +194,6 @@ class ImageGenerationAdmin(admin.ModelAdmin):
         return False
 
 
-
-
 class ScheduleAdminForm(forms.ModelForm):
     """Times are typed on the wall clock of the schedule's zone, as on the page."""
 
