@@ -166,7 +166,34 @@
     });
   }
 
+  // A table wider than the screen scrolls inside its wrapper: the wrapper then takes the
+  // keyboard's focus (the arrow keys scroll it) and is named as a region after the table's first
+  // header. Checked again when the window's width changes.
+  function markScrollable(wrap) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      var header = wrap.querySelector("caption, th");
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", "Table" + (header ? ": " + header.textContent.trim() : "") + ", scrolls sideways");
+    } else if (wrap.hasAttribute("tabindex")) {
+      wrap.removeAttribute("tabindex");
+      wrap.removeAttribute("role");
+      wrap.removeAttribute("aria-label");
+    }
+  }
+
+  function addScrollableTables(root) {
+    root.querySelectorAll(".table-wrap").forEach(markScrollable);
+  }
+
+  var resized;
+  window.addEventListener("resize", function () {
+    clearTimeout(resized);
+    resized = setTimeout(function () { addScrollableTables(document); }, 150);
+  });
+
   function enhance(root) {
+    addScrollableTables(root);
     addCalendarDrag(root);
     addCalendarDayClick(root);
     addCarousels(root);

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from campaigns.models import Campaign, CampaignExecution
 from marketing.models import Membership, User
@@ -110,3 +111,32 @@ def test_it_keeps_the_header_to_one_row_and_the_tabs_on_a_phone(page, live_serve
     assert page.locator(".topbar").bounding_box()["height"] < 120  # the row and the tabs' row
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert page.get_by_role("link", name="Marketing").first.is_visible()  # named for screen readers
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_it_lets_the_keyboard_scroll_a_table_wider_than_the_screen(page, live_server, sign_in, alice, width):
+    sign_in(alice)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{live_server.url}/pricing/")
+    wrap = page.locator(".table-wrap").first
+    if width == 390:
+        assert wrap.get_attribute("tabindex") == "0" and wrap.get_attribute("role") == "region"
+        assert "scrolls sideways" in wrap.get_attribute("aria-label")
+        wrap.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        expect(wrap).not_to_have_js_property("scrollLeft", 0)
+    else:
+        assert wrap.get_attribute("tabindex") is None  # it does not scroll: not a stop for the Tab key
+    # Narrowed after loading: marked then, too.
+    page.set_viewport_size({"width": 360, "height": 800})
+    expect(wrap).to_have_attribute("tabindex", "0")
+
+
+def test_it_shows_past_days_of_the_phone_calendar_without_fading_their_text(page, live_server, sign_in, alice):
+    sign_in(alice)
+    page.set_viewport_size({"width": 390, "height": 800})
+    last_month = (timezone.now().replace(day=1) - timedelta(days=1)).date()
+    page.goto(f"{live_server.url}/calendar/?view=month&date={last_month:%Y-%m-%d}")
+    opacities = page.locator(".cal-agenda-past").evaluate_all("els => els.map(e => getComputedStyle(e).opacity)")
+    assert opacities and set(opacities) == {"1"}
