@@ -140,3 +140,17 @@ def test_it_shows_past_days_of_the_phone_calendar_without_fading_their_text(page
     page.goto(f"{live_server.url}/calendar/?view=month&date={last_month:%Y-%m-%d}")
     opacities = page.locator(".cal-agenda-past").evaluate_all("els => els.map(e => getComputedStyle(e).opacity)")
     assert opacities and set(opacities) == {"1"}
+
+
+def test_it_lets_the_keyboard_skip_the_header(page, live_server, sign_in, alice):
+    sign_in(alice)
+    page.goto(f"{live_server.url}/campaigns/")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert not skip.is_visible() or skip.bounding_box()["y"] < 0  # out of sight until focused
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+    assert skip.bounding_box()["y"] >= 0
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
