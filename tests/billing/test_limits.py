@@ -150,6 +150,15 @@ def test_it_renders_the_catalogue_on_the_pricing_page_without_keys(client, db):
     assert b"Basic" in response.content and b"790.00" in response.content and b"Billing is not configured" in response.content
 
 
+def test_it_shows_a_visitor_on_the_pricing_page_the_way_in(client, alice):
+    visitor = client.get("/pricing/").content.decode()
+    assert '<nav class="public-nav" aria-label="Account">' in visitor
+    assert 'href="/accounts/login/">Sign in</a>' in visitor and 'href="/accounts/signup/">Sign up</a>' in visitor
+    client.force_login(alice)
+    signed_in = client.get("/pricing/").content.decode()
+    assert "public-nav" not in signed_in and "Account menu" in signed_in
+
+
 def test_it_shows_members_the_plan_read_only(billing_on, client, bob, alice_workspace):
     put_on_plan(alice_workspace, "basic")
     client.force_login(bob)
