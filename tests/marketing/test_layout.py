@@ -1,6 +1,7 @@
 import re
 from types import ModuleType
 
+from django.test import Client
 from django.urls import include, path, reverse
 
 from marketing.context_processors import LAYOUT_URL_NAMES, layout
@@ -22,11 +23,15 @@ def test_it_follows_a_changed_urlconf(rf, settings):
 def test_it_shows_every_link_of_the_layout(alice_client):
     alice_client.get("/")  # the first request stores the current workspace in the session
     html = alice_client.get("/campaigns/").content.decode()
-    # alice owns her workspace and is not staff: all but the staff links and the mailbox show.
-    hidden = {"monitoring:dashboard", "admin:index", "dev_mailbox"}
+    # alice owns her workspace and is not staff: all but the staff links, the mailbox and the
+    # visitor's way in show.
+    visitors = {"account_login", "account_signup", "billing_pricing"}
+    hidden = {"monitoring:dashboard", "admin:index", "dev_mailbox", *visitors}
     hrefs = set(re.findall(r'(?:href|action)="([^"?]+)"', html))
     assert {reverse(name) for name in LAYOUT_URL_NAMES if name not in hidden} <= hrefs
     assert "" not in hrefs
+    public = set(re.findall(r'href="([^"?]+)"', Client().get("/pricing/").content.decode()))
+    assert {reverse(name) for name in visitors} <= public
 
 
 def test_it_marks_the_tab_of_the_page_and_no_other(alice_client):
