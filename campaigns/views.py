@@ -21,15 +21,7 @@ from marketing.web import add_service_errors, error_text, workspace_required
 from . import destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
-from .models import (
-    Campaign,
-    CampaignExecution,
-    CampaignImage,
-    CampaignStatus,
-    ImageGeneration,
-    ImageSource,
-    ScheduleKind,
-)
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
 
 PAGE_SIZE = 25
 # Each status's label, read from a dict: get_status_display() rebuilt the choices per call (0.12 ms a page).
@@ -612,7 +604,7 @@ def _preview_of(campaign: Campaign) -> dict:
     return {
         "campaign": campaign,
         "preview_images": preview_images,
-        "publishable_preview": any(image.source != ImageSource.PLACEHOLDER for image in preview_images),
+        "publishable_preview": bool(selectors.images_read(campaign=campaign, images=preview_images, keep=False)),
         "caption_head": caption[:125],
         "caption_rest": caption[125:],
     }

@@ -110,11 +110,8 @@ def workspace_delete(*, workspace: Workspace, by: Membership, confirm_name: str)
     for execution in unfinished:
         execution_cancel(execution=execution, by=by.user)
     storage = CampaignImage._meta.get_field("file").storage
-    paths = [
-        path
-        for pair in CampaignImage.objects.filter(campaign__workspace=workspace).values_list("file", "thumbnail")
-        for path in pair
-    ]
+    images = CampaignImage.objects.filter(campaign__workspace=workspace).only("file", "thumbnail")
+    paths = [path for image in images for path in image.stored_paths]
     workspace_id = workspace.pk
     workspace.delete()
     transaction.on_commit(lambda: [storage.delete(path) for path in paths if path])
