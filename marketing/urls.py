@@ -12,7 +12,8 @@ from . import api, views
 
 urlpatterns = [
     # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.
-    path("hooks/", include(trigger_hooks + n8n_hooks)),
+    *trigger_hooks,
+    *n8n_hooks,
     *stripe_webhooks,
     path("members/", views.members, name="member_list"),
     path("members/invite/", views.invitation_create, name="invitation_create"),

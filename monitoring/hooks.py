@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import time
 from typing import Any
 
@@ -160,9 +161,16 @@ def publish_finished(*, destination: str, kind: str, ok: bool) -> None:
     recorder.record_timing("publish", destination, failed=not ok)
 
 
+@functools.cache
+def _trigger_events(outcome: str):
+    # labels() checks its arguments and takes a lock on every call; there are a dozen outcomes,
+    # and this counter is counted on every inbound event.
+    return metrics.TRIGGER_EVENTS.labels(outcome=outcome)
+
+
 def trigger_event(*, outcome: str) -> None:
     """Called for every inbound trigger event: matched, not_matched or rejected:<reason>."""
     if not settings.MONITORING_ENABLED:
         return
-    metrics.TRIGGER_EVENTS.labels(outcome=outcome).inc()
+    _trigger_events(outcome).inc()
     recorder.record_timing("trigger_event", outcome, failed=outcome.startswith("rejected"))

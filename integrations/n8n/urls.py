@@ -13,8 +13,8 @@ urlpatterns = [
     path("n8n/executions/", views.execution_list, name="n8n_executions"),
 ]
 
-# Mounted under /hooks/ by the project's URLconf.
+# At the top of the project's URLconf, after the trigger hooks.
 hook_urlpatterns = [
-    path("n8n/<uuid:execution_uuid>/", views.callback, name="n8n_callback"),
-    path("n8n/<str:token>/", views.callback_unknown, name="n8n_callback_unknown"),
+    path("hooks/n8n/<uuid:execution_uuid>/", views.callback, name="n8n_callback"),
+    path("hooks/n8n/<str:token>/", views.callback_unknown, name="n8n_callback_unknown"),
 ]

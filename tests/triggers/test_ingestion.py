@@ -6,11 +6,12 @@ import pytest
 import time_machine
 from django.db import OperationalError, connection
 from django.test import override_settings
+from django.urls import URLPattern, get_resolver, resolve
 
 from campaigns.models import CampaignExecution, CampaignStatus, ExecutionStatus
 from tests.factories import CampaignFactory
 from marketing.webhooks import signature
-from triggers import services
+from triggers import services, views
 from triggers.models import TriggerEvent, TriggerRejection
 
 from .conftest import BIG_ORDER_RULES, database_down
@@ -408,6 +409,14 @@ def test_it_accepts_the_url_without_its_trailing_slash(make_trigger, client):
     trigger = make_trigger()
     response = client.post(f"/hooks/triggers/{trigger.token}", data={"a": 1}, content_type="application/json")
     assert response.status_code == 202
+
+
+def test_it_resolves_the_event_url_with_the_first_pattern_of_the_urlconf():
+    # Senders post here at volume: no include() on the way, no other pattern tried first.
+    first = get_resolver().url_patterns[0]
+    assert isinstance(first, URLPattern)
+    assert first.callback is views.trigger_hook
+    assert resolve("/hooks/triggers/abc/").route == first.pattern._route
 
 
 # Without a database -------------------------------------------------------------------------------
