@@ -28,6 +28,7 @@ BENCHMARKS = {
     "triggers_eval": "bench.triggers_eval",
     "monitoring_overhead": "bench.monitoring_overhead",
     "monitoring_storm": "bench.monitoring_storm",
+    "monitoring_workspace": "bench.monitoring_workspace",
     "cms_poll": "bench.cms_poll",
     "billing_limits": "bench.billing_limits",
     "billing_webhook": "bench.billing_webhook",

@@ -229,7 +229,11 @@ class CampaignExecution(models.Model):
     """One run of a campaign: its steps, outcome and the ids outside services gave it."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions")
+    # No index of its own: execution_workspace_finish (workspace, finished_at) serves it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions", db_index=False)
+    # Its index stays although execution_campaign_queued begins with it: on PostgreSQL, Django's
+    # removal of a field's index also drops execution_one_manual_in_flight, a unique index on
+    # that one column.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="executions")
     source = models.CharField(max_length=16, choices=ExecutionSource.choices)
     status = models.CharField(max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED)
@@ -265,6 +269,9 @@ class CampaignExecution(models.Model):
         indexes = [
             models.Index(fields=["campaign", "-queued_at"], name="execution_campaign_queued"),
             models.Index(fields=["status", "lease_expires_at"], name="execution_status_lease"),
+            # The workspace's runs finished in a range (its monitoring page): the range, not the
+            # workspace's whole history.
+            models.Index(fields=["workspace", "finished_at"], name="execution_workspace_finish"),
         ]
 
     def __str__(self) -> str:
@@ -303,7 +310,8 @@ STEP_LABELS = {"prepare_image": "Prepare the image", "render_caption": "Render t
 
 
 class ExecutionStep(models.Model):
-    execution = models.ForeignKey(CampaignExecution, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: step_unique_position (execution, position) serves lookups by run.
+    execution = models.ForeignKey(CampaignExecution, on_delete=models.CASCADE, related_name="steps", db_index=False)
     position = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)

@@ -345,6 +345,9 @@ def workspace_dashboard(*, workspace, range_name: str) -> dict:
 
     destinations = (
         ExecutionStep.objects.filter(execution__workspace=workspace, name="publish", finished_at__gte=since)
+        # Implied by the step's finish (a run finishes after its steps), and what lets the
+        # database read the range's runs instead of the workspace's whole history.
+        .filter(Q(execution__finished_at__gte=since) | Q(execution__finished_at__isnull=True))
         .exclude(destination="")
         .values("destination", "object_id")
         .annotate(

@@ -174,7 +174,8 @@ class TriggerEvent(models.Model):
     # The id senders see, made when the event arrives: a buffered event has no row id yet, and
     # writing a buffered batch twice must not store it twice.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="trigger_events")
+    # No index of its own: trigger_event_workspace_time (workspace, received_at) serves it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="trigger_events", db_index=False)
     # No index of its own: trigger_event_recent (trigger, -received_at) serves lookups by trigger.
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="events", db_index=False)
     # Set when the event arrives, not when its row is written (later, for a buffered event).
@@ -196,7 +197,11 @@ class TriggerEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["trigger", "-received_at"], name="trigger_event_recent")]
+        indexes = [
+            models.Index(fields=["trigger", "-received_at"], name="trigger_event_recent"),
+            # The workspace's events in a range (its monitoring page): the range, not the log.
+            models.Index(fields=["workspace", "received_at"], name="trigger_event_workspace_time"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["trigger", "planned_for"],

@@ -224,3 +224,27 @@ def test_it_links_a_triggered_run_back_to_its_trigger(alice_client, alice_worksp
     assert (
         f'href="/triggers/{trigger.pk}/">Launch button</a> (event <span title="{event.uuid}">{event.uuid.hex[:8]}</span>)'
     ).encode() in response.content
+
+
+def test_it_prunes_old_events_of_every_trigger_in_batches_and_keeps_the_recent_ones(alice, alice_workspace, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import CampaignFactory
+    from triggers import services
+    from triggers.models import TriggerEvent
+    from triggers.services import trigger_create, trigger_fire_manual
+
+    campaign = CampaignFactory(workspace=alice_workspace)
+    kept, old = [], []
+    for name in ("First", "Second"):
+        trigger = trigger_create(workspace=alice_workspace, by=alice, name=name, kind="manual", campaigns=[campaign])
+        events = [trigger_fire_manual(trigger=trigger, by=alice) for _ in range(4)]
+        old += [event.uuid for event in events[:3]]
+        kept.append(events[3].uuid)
+    TriggerEvent.objects.filter(uuid__in=old).update(received_at=timezone.now() - timedelta(days=31))
+
+    assert services.trigger_events_prune(older_than=timedelta(days=30), batch=2) == 6
+
+    assert set(TriggerEvent.objects.values_list("uuid", flat=True)) == set(kept)
