@@ -143,6 +143,44 @@ def test_it_shows_an_owner_their_own_runs_destinations_events_and_errors(alice_c
     assert "@rival" not in content
 
 
+
+def test_it_counts_publishes_per_destination_across_chunks_and_in_runs_still_going(alice_client, alice_workspace, monkeypatch):
+    from campaigns.models import CampaignExecution, ExecutionSource, ExecutionStatus, ExecutionStep, StepStatus
+    from integrations.instagram.models import InstagramAccount
+    from monitoring import selectors
+    from tests.factories import CampaignFactory
+
+    monkeypatch.setattr(selectors, "STEP_READ_CHUNK", 2)
+    now = timezone.now()
+    shop = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
+    outlet = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="3", username="outlet", page_id="4")
+    campaign = CampaignFactory(workspace=alice_workspace)
+
+    def run(*, finished_ago, steps):
+        execution = CampaignExecution.objects.create(
+            workspace=alice_workspace, campaign=campaign, source=ExecutionSource.SCHEDULE,
+            status=ExecutionStatus.RUNNING if finished_ago is None else ExecutionStatus.SUCCEEDED,
+            finished_at=None if finished_ago is None else now - finished_ago,
+        )
+        for position, (account, status, step_ago) in enumerate(steps):
+            ExecutionStep.objects.create(execution=execution, position=position, name="publish", status=status,
+                                         destination="instagram", object_id=account.pk, finished_at=now - step_ago)
+
+    minutes = timedelta(minutes=1)
+    for _ in range(3):
+        run(finished_ago=minutes, steps=[(shop, StepStatus.SUCCEEDED, 2 * minutes), (outlet, StepStatus.FAILED, 2 * minutes)])
+    # Still publishing to the outlet; its step for the shop is done.
+    run(finished_ago=None, steps=[(shop, StepStatus.SUCCEEDED, minutes)])
+    # Before the range: not counted.
+    run(finished_ago=timedelta(days=2), steps=[(outlet, StepStatus.SUCCEEDED, timedelta(days=2))])
+
+    response = alice_client.get("/monitoring/workspace/?range=day")
+
+    assert response.context["destinations"] == [
+        {"destination": "Instagram @shop", "runs": 4, "failed": 0, "success_rate": 100.0},
+        {"destination": "Instagram @outlet", "runs": 3, "failed": 3, "success_rate": 0.0},
+    ]
+
 # WhiteNoise serves from the apps' static folders, as under `make run`, instead of STATIC_ROOT.
 @override_settings(WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=True)
 def test_it_counts_static_files_apart_from_requests_no_url_takes(client, db):
