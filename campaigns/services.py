@@ -239,7 +239,10 @@ def campaign_image_thumbnail(*, image: CampaignImage) -> CampaignImage:
         with image.file.open("rb") as stored:
             content = stored.read()
         image.thumbnail.save("thumb.jpg", ContentFile(images.thumbnail(content)), save=False)
-        CampaignImage.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
+        # Two first views at once each made one: the row keeps the first, the other file goes.
+        if not CampaignImage.objects.filter(pk=image.pk, thumbnail="").update(thumbnail=image.thumbnail.name):
+            image.thumbnail.delete(save=False)
+            image.refresh_from_db(fields=["thumbnail"])
     return image
 
 

@@ -1,9 +1,12 @@
+import logging
 import uuid
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +25,8 @@ from . import destinations, executions, recurrence, scheduling, selectors, servi
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
 # Each status's label, read from a dict: get_status_display() rebuilt the choices per call (0.12 ms a page).
@@ -361,12 +366,16 @@ def campaign_image(request: HttpRequest, campaign_id: int, image_id: int) -> Fil
 @workspace_required
 @require_GET
 def campaign_image_thumbnail(request: HttpRequest, campaign_id: int, image_id: int) -> FileResponse:
-    image = services.campaign_image_thumbnail(image=_image(request, campaign_id, image_id))
+    image = _image(request, campaign_id, image_id)
+    try:
+        image = services.campaign_image_thumbnail(image=image)
+    except FileNotFoundError:
+        _missing(image.file)
     return _image_response(image.thumbnail)
 
 
 def _image_response(file) -> FileResponse:
-    response = FileResponse(file.open("rb"), content_type="image/jpeg")
+    response = FileResponse(_opened(file), content_type="image/jpeg")
     # An image's files never change (a new image is a new row, at a new URL): the browser keeps
     # them instead of fetching every thumbnail again on each visit to the list. Private: signed in.
     response["Cache-Control"] = "private, max-age=31536000, immutable"
@@ -427,7 +436,20 @@ def public_image(request: HttpRequest, token: str) -> FileResponse:
     image = CampaignImage.objects.filter(token=token).only("file").first() if _is_hex_uuid(token) else None
     if image is None:
         raise Http404("No such image.")
-    return FileResponse(image.file.open("rb"), content_type="image/jpeg")
+    return FileResponse(_opened(image.file), content_type="image/jpeg")
+
+
+def _opened(file) -> File:
+    try:
+        return file.open("rb")
+    except FileNotFoundError:
+        _missing(file)
+
+
+def _missing(file) -> NoReturn:
+    # No one can fix this from the page: the media storage lost a file the database names.
+    logger.error("campaign image missing from the media storage", extra={"file": file.name})
+    raise Http404("No such image.")
 
 
 def _is_hex_uuid(value: str) -> bool:

@@ -51,6 +51,38 @@ def test_it_makes_the_thumbnail_of_an_older_image_on_first_view(alice_client, ca
     assert image.thumbnail and image.thumbnail.storage.exists(image.thumbnail.name)
 
 
+def test_it_keeps_one_thumbnail_when_two_first_views_make_one_at_once(campaign):
+    image = add_image(campaign)
+    image.thumbnail.delete(save=False)
+    CampaignImage.objects.filter(pk=image.pk).update(thumbnail="")
+    first_view, second_view = CampaignImage.objects.get(pk=image.pk), CampaignImage.objects.get(pk=image.pk)
+    storage = image.thumbnail.storage
+
+    kept = services.campaign_image_thumbnail(image=first_view).thumbnail.name
+    # The second view read the row before the first stored its thumbnail.
+    assert services.campaign_image_thumbnail(image=second_view).thumbnail.name == kept
+
+    assert CampaignImage.objects.get(pk=image.pk).thumbnail.name == kept
+    folder = kept.rsplit("/", 1)[0]
+    assert [name for name in storage.listdir(folder)[1] if "thumb" in name] == [kept.rsplit("/", 1)[1]]
+
+
+def test_it_answers_404_when_the_storage_lost_an_images_file(alice_client, campaign, caplog):
+    image = add_image(campaign)
+    image.file.storage.delete(image.file.name)
+    image.thumbnail.storage.delete(image.thumbnail.name)
+    for url in (
+        f"/campaigns/{campaign.pk}/images/{image.pk}/",
+        f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/",
+        f"/media/p/{image.token}.jpg",
+    ):
+        assert alice_client.get(url).status_code == 404
+    assert "campaign image missing from the media storage" in caplog.text
+
+    CampaignImage.objects.filter(pk=image.pk).update(thumbnail="")
+    assert alice_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/").status_code == 404
+
+
 def test_it_answers_404_for_another_workspaces_thumbnail(charlie_client, campaign):
     image = add_image(campaign)
     assert charlie_client.get(f"/campaigns/{campaign.pk}/images/{image.pk}/thumbnail/").status_code == 404
