@@ -148,6 +148,11 @@ class CampaignImage(models.Model):
         return reverse("campaign_image", args=[self.campaign_id, self.pk])
 
     @property
+    def publishable(self) -> bool:
+        """Runs publish it. A placeholder stands in for an image in the editor only."""
+        return self.source != ImageSource.PLACEHOLDER
+
+    @property
     def stored_paths(self) -> list[str]:
         """Every file of this image in storage, to delete with it."""
         return [name for name in (self.file.name, self.thumbnail.name) if name]

@@ -12,7 +12,7 @@ from marketing.compiled import CompiledShapes, rows
 from marketing.models import Workspace
 
 from . import destinations
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ImageSource, Schedule
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, Schedule
 
 if TYPE_CHECKING:
     from .scheduling import Plan
@@ -227,7 +227,7 @@ def images_read(*, campaign: Campaign, images: list[CampaignImage], keep: bool =
     ``publishable_images``, or with a run's claim), kept on the instance as ``keep`` says."""
     for image in images:
         image.campaign = campaign
-    publishable = [image for image in images if image.source != ImageSource.PLACEHOLDER]
+    publishable = [image for image in images if image.publishable]
     if keep and publishable:
         campaign._kept_publishable_images = tuple(publishable)
     return publishable
