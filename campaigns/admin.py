@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from marketing.admin_mixins import NoAddMixin
 from marketing.forms import TimezoneField
 from marketing.service_admin import ServiceAdmin, ServiceInline
 from marketing.web import add_service_errors
@@ -33,7 +34,7 @@ class CampaignImageFormSet(BaseInlineFormSet):
         services.campaign_image_remove(image=obj)
 
 
-class CampaignImageInline(ServiceInline):
+class CampaignImageInline(NoAddMixin, ServiceInline):
     """Images are added and reordered on the campaign's page; here staff can only remove one."""
 
     model = CampaignImage
@@ -45,9 +46,6 @@ class CampaignImageInline(ServiceInline):
     class Media:
         css = {"all": ["css/admin.css"]}
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.display(description="Image")
     def preview(self, image: CampaignImage) -> str:
         # Through the image's public URL: media files are not served as such, so the file
@@ -56,7 +54,7 @@ class CampaignImageInline(ServiceInline):
         return format_html('<a href="{0}"><img class="admin-thumb" src="{0}" alt="" width="96" height="96"></a>', url)
 
 
-class CampaignTargetInline(admin.TabularInline):
+class CampaignTargetInline(NoAddMixin, admin.TabularInline):
     """Read-only: targets are chosen on the campaign page or through the API, where they are checked."""
 
     model = CampaignTarget
@@ -65,11 +63,8 @@ class CampaignTargetInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
-class CampaignExecutionInline(admin.TabularInline):
+class CampaignExecutionInline(NoAddMixin, admin.TabularInline):
     model = CampaignExecution
     extra = 0
     fields = ["uuid", "source", "status", "queued_at", "finished_at", "error_category", "error_message"]
@@ -78,19 +73,13 @@ class CampaignExecutionInline(admin.TabularInline):
     can_delete = False
     ordering = ["-queued_at"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(NoAddMixin, admin.TabularInline):
     model = CampaignStatusChange
     extra = 0
     fields = ["at", "from_status", "to_status", "by", "via", "note"]
     readonly_fields = fields
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Campaign)
@@ -146,7 +135,7 @@ class CampaignAdmin(ServiceAdmin):
             self.message_user(request, f"{verb.capitalize()} {done} campaign(s).", messages.SUCCESS)
 
 
-class ExecutionStepInline(admin.TabularInline):
+class ExecutionStepInline(NoAddMixin, admin.TabularInline):
     model = ExecutionStep
     extra = 0
     fields = [
@@ -156,12 +145,9 @@ class ExecutionStepInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(CampaignExecution)
-class CampaignExecutionAdmin(admin.ModelAdmin):
+class CampaignExecutionAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["uuid", "campaign", "workspace", "source", "status", "error_category", "queued_at", "finished_at"]
     list_filter = ["status", "source", "error_category", "queued_at"]
     search_fields = ["uuid", "campaign__name", "workspace__name", "steps__external_id"]
@@ -169,9 +155,6 @@ class CampaignExecutionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CampaignExecution._meta.fields]
     inlines = [ExecutionStepInline]
     actions = ["cancel"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[CampaignExecution]) -> None:
@@ -183,15 +166,12 @@ class CampaignExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImageGeneration)
-class ImageGenerationAdmin(admin.ModelAdmin):
+class ImageGenerationAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["campaign", "status", "model", "created_at", "finished_at"]
     list_filter = ["status", "model", "created_at"]
     search_fields = ["campaign__name", "prompt", "fallback_reason"]
     list_select_related = ["campaign"]
     readonly_fields = [f.name for f in ImageGeneration._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 class ScheduleAdminForm(forms.ModelForm):

@@ -3,12 +3,14 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from marketing.admin_mixins import NoAddMixin
+
 from . import services
 from .models import Alert, AlertNotification, AlertRule, ErrorGroup, ErrorOccurrence, GroupStatus
 
 
 @admin.register(ErrorGroup)
-class ErrorGroupAdmin(admin.ModelAdmin):
+class ErrorGroupAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["title", "category", "status", "times_seen", "first_seen", "last_seen", "regressed_at"]
     list_filter = ["status", "category", "level"]
     search_fields = ["title", "culprit", "fingerprint"]
@@ -43,19 +45,13 @@ class ErrorGroupAdmin(admin.ModelAdmin):
     def reopen(self, request, queryset):
         self._set(request, queryset, GroupStatus.OPEN)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(ErrorOccurrence)
-class ErrorOccurrenceAdmin(admin.ModelAdmin):
+class ErrorOccurrenceAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["group", "at", "workspace"]
     list_select_related = ["group", "workspace"]
     raw_id_fields = ["group", "workspace"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(AlertRule)
@@ -80,11 +76,8 @@ class AlertNotificationInline(admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["rule", "key", "state", "started_at", "resolved_at", "reminders"]
     list_filter = ["state", "rule"]
     readonly_fields = ["rule", "key", "state", "summary", "value", "started_at", "last_notified_at", "reminders", "resolved_at"]
     inlines = [AlertNotificationInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False

@@ -6,21 +6,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from marketing.admin_mixins import NoAddMixin
 from marketing.service_admin import ServiceAdmin
 
 from . import services
 from .models import Trigger, TriggerEvent, TriggerKind, TriggerRejection
 
 
-class TriggerRejectionInline(admin.TabularInline):
+class TriggerRejectionInline(NoAddMixin, admin.TabularInline):
     model = TriggerRejection
     extra = 0
     fields = ["reason", "count", "last_at"]
     readonly_fields = fields
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Trigger)
@@ -95,7 +93,7 @@ class TriggerAdmin(ServiceAdmin):
 
 
 @admin.register(TriggerEvent)
-class TriggerEventAdmin(admin.ModelAdmin):
+class TriggerEventAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["received_at", "trigger", "workspace", "source", "matched", "fired", "skipped_reason"]
     list_filter = ["source", "matched", "fired", "skipped_reason", "received_at"]
     # The event id a sender was answered with finds its event.
@@ -119,9 +117,6 @@ class TriggerEventAdmin(admin.ModelAdmin):
         "payload_pretty",
         "runs",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from marketing.admin_mixins import NoAddMixin
+
 from . import services
 from .models import ContentItem, ContentSource
 
 
 @admin.register(ContentSource)
-class ContentSourceAdmin(admin.ModelAdmin):
+class ContentSourceAdmin(NoAddMixin, admin.ModelAdmin):
     """Read-mostly: workspaces connect and edit sources on their own pages; staff can check or pause them.
     The application password is never shown."""
 
@@ -24,9 +26,6 @@ class ContentSourceAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["check_now", "pause", "resume"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -57,15 +56,12 @@ class ContentSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContentItem)
-class ContentItemAdmin(admin.ModelAdmin):
+class ContentItemAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["title", "source", "workspace", "status", "published_at", "imported_at", "campaign"]
     list_filter = ["status", "source__kind"]
     list_select_related = ["source", "workspace", "campaign"]
     search_fields = ["title", "guid", "link", "source__name", "workspace__name"]
     readonly_fields = [field.name for field in ContentItem._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

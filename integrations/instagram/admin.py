@@ -2,12 +2,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from marketing.admin_mixins import NoAddMixin
+
 from . import insights, services
 from .models import InsightValue, InstagramAccount, PublishAttempt
 
 
 @admin.register(InstagramAccount)
-class InstagramAccountAdmin(admin.ModelAdmin):
+class InstagramAccountAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["username", "workspace", "status", "token_expires_at", "quota_usage", "quota_total", "updated_at"]
     list_filter = ["status", "token_expires_at", "connected_at"]
     search_fields = ["username", "ig_user_id", "page_name", "page_id", "workspace__name"]
@@ -30,9 +32,6 @@ class InstagramAccountAdmin(admin.ModelAdmin):
     ]
     actions = ["refresh_token", "pull_insights"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # accounts come from the OAuth flow, which sets the token
-
     @admin.action(description="Refresh the access token now")
     def refresh_token(self, request: HttpRequest, queryset: QuerySet[InstagramAccount]) -> None:
         refreshed = sum(services.token_refresh(account=account) for account in queryset)
@@ -45,7 +44,7 @@ class InstagramAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(PublishAttempt)
-class PublishAttemptAdmin(admin.ModelAdmin):
+class PublishAttemptAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["id", "account", "execution", "status", "container_id", "media_id", "error_code", "started_at"]
     list_filter = ["status", "error_code", "started_at"]
     search_fields = ["container_id", "media_id", "error_message", "account__username", "execution__uuid"]
@@ -53,18 +52,12 @@ class PublishAttemptAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in PublishAttempt._meta.fields]
     date_hierarchy = "started_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(InsightValue)
-class InsightValueAdmin(admin.ModelAdmin):
+class InsightValueAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["day", "account", "object_type", "object_id", "metric", "value", "updated_at"]
     list_filter = ["object_type", "metric", "day"]
     search_fields = ["object_id", "account__username"]
     list_select_related = ["account"]
     readonly_fields = [field.name for field in InsightValue._meta.fields]
     date_hierarchy = "day"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

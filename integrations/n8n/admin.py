@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from marketing.admin_mixins import NoAddMixin
+
 from .models import N8nConnection, N8nWorkflow
 
 
 @admin.register(N8nConnection)
-class N8nConnectionAdmin(admin.ModelAdmin):
+class N8nConnectionAdmin(NoAddMixin, admin.ModelAdmin):
     """The API key and the callback secret are never shown; workspaces set them on their own page."""
 
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -16,9 +18,6 @@ class N8nConnectionAdmin(admin.ModelAdmin):
     search_fields = ["workspace__name", "workspace__slug", "base_url"]
     fields = ["workspace", "base_url", "has_api_key", "n8n_credentials", "credential_base_url", "last_checked_at", "last_error"]
     readonly_fields = ["workspace", "has_api_key", "n8n_credentials", "credential_base_url", "last_checked_at", "last_error"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     @admin.display(boolean=True, description="API key set")
     def has_api_key(self, obj: N8nConnection) -> bool:
@@ -30,7 +29,7 @@ class N8nConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(N8nWorkflow)
-class N8nWorkflowAdmin(admin.ModelAdmin):
+class N8nWorkflowAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ["name", "workspace", "template_key", "n8n_id", "active", "updated_at"]
     list_filter = ["active", "template_key"]
     list_select_related = ["workspace"]
@@ -39,6 +38,3 @@ class N8nWorkflowAdmin(admin.ModelAdmin):
         "workspace", "template_key", "name", "n8n_id", "webhook_path", "active", "params", "last_error",
         "installed_at", "updated_at",
     ]  # fmt: skip
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
