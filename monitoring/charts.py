@@ -23,7 +23,8 @@ class Line:
     label: str
     color: str
     segments: list[str] = field(default_factory=list)
-    latest: str = ""
+    # Beside its name in the legend: the latest value, or the range's total for counts.
+    figure: str = ""
 
 
 @dataclass
@@ -74,8 +75,10 @@ def time_chart(
     series: dict[str, list[float | None]],
     label_format: str = "%H:%M",
     formatter: Callable[[float, str], str] = fmt_number,
+    whole: bool = False,
 ) -> TimeChart:
-    """One line per series over ``buckets``; None leaves a gap. Times shown in the active zone."""
+    """One line per series over ``buckets``; None leaves a gap. Times shown in the active zone.
+    ``whole``: the values are counts, and the axis ticks whole numbers ("1.25 runs" counts nothing)."""
     chart = TimeChart(title=title, unit=unit)
     values = [v for points in series.values() for v in points if v is not None]
     chart.has_data = any(v for v in values)
@@ -84,6 +87,8 @@ def time_chart(
     top_value = nice_ceiling(max(values)) if values and max(values) > 0 else 1
     if top_value < 1 and values:
         top_value = 1
+    if whole:
+        top_value = 4 * nice_ceiling(math.ceil(max(values, default=0) / 4))
     # The axis reads in the caption's unit, so a tick says only its number ("0.75 req/min" would
     # need a third of the chart's width), exactly: rounded as the tooltips are, a top of 1 ms
     # would read 0, 0, 0, 1, 1.
@@ -111,8 +116,12 @@ def time_chart(
             run.append(f"{x_of(index)},{y_of(value)}")
         if run:
             line.segments.append(" ".join(run))
-        last = next((v for v in reversed(points) if v is not None), None)
-        line.latest = formatter(last, unit) if last is not None else "—"
+        if whole:
+            # A count's latest bucket (this hour, often 0) says less than the range's total.
+            line.figure = f"{formatter(sum(v for v in points if v is not None), unit)} in all"
+        else:
+            last = next((v for v in reversed(points) if v is not None), None)
+            line.figure = formatter(last, unit) if last is not None else "—"
         chart.lines.append(line)
     chart.y_ticks = [(y_of(value), label) for value, label in zip(tick_values, tick_labels, strict=True)]
     local = [timezone.localtime(bucket) for bucket in buckets]

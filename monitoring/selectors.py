@@ -313,6 +313,7 @@ def error_group_chart(*, group: ErrorGroup, range_name: str = "day") -> charts.T
         unit="per hour",
         buckets=buckets,
         series={"occurrences": [by_bucket[b].count if b in by_bucket else 0 for b in buckets]},
+        whole=True,
     )
 
 
@@ -378,7 +379,7 @@ def workspace_dashboard(*, workspace, range_name: str) -> dict:
             failed[index] += 1
     runs_chart = charts.time_chart(
         title="Finished runs", unit="runs", buckets=buckets, series={"succeeded": ok, "failed": failed},
-        label_format=LABEL_FORMATS[range_name],
+        label_format=LABEL_FORMATS[range_name], whole=True,
     )
     from campaigns.destinations import destination_label, targets_describe
     from campaigns.models import CampaignTarget

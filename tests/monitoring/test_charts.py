@@ -32,6 +32,23 @@ def test_it_labels_ticks_with_exact_numbers_in_the_captions_unit(unit, values, t
     assert _fits(chart)
 
 
+@pytest.mark.parametrize(
+    ("values", "ticks"),
+    [
+        ([3, 0, 1, None, 2], ["0", "1", "2", "3", "4"]),
+        ([7, 0, 0, 0, 0], ["0", "2", "4", "6", "8"]),
+        ([17, 0, 0, 0, 0], ["0", "5", "10", "15", "20"]),
+        ([0, 0, 0, 0, 0], ["0", "1", "2", "3", "4"]),
+        ([1_234_567, 0, 0, 0, 0], ["0", "500,000", "1,000,000", "1,500,000", "2,000,000"]),
+    ],
+)
+def test_it_ticks_whole_numbers_for_counts(values, ticks):
+    chart = time_chart(title="Finished runs", unit="runs", buckets=MINUTES, series={"succeeded": values}, whole=True)
+    assert [text for _, text in chart.y_ticks] == ticks
+    # The legend gives the range's total, not the last bucket's count.
+    assert chart.lines[0].figure == f"{sum(v for v in values if v is not None):,} runs in all"
+
+
 def test_it_widens_the_margin_for_long_ticks_and_keeps_the_plot_right_of_it():
     chart = time_chart(title="Queue depth", unit="messages", buckets=MINUTES, series={"ready": [1_234_567] * 5})
     assert chart.left > 56
@@ -41,7 +58,7 @@ def test_it_widens_the_margin_for_long_ticks_and_keeps_the_plot_right_of_it():
 
 def test_it_keeps_the_units_in_the_legend_and_the_tooltips():
     chart = time_chart(title="Response time", unit="ms", buckets=MINUTES, series={"p95": [250] * 5})
-    assert chart.lines[0].latest == "250 ms"
+    assert chart.lines[0].figure == "250 ms"
     assert "p95: 250 ms" in chart.columns[-1][2]
 
 
