@@ -84,11 +84,10 @@ def time_chart(
     chart.has_data = any(v for v in values)
     if not buckets:
         return chart
-    top_value = nice_ceiling(max(values)) if values and max(values) > 0 else 1
-    if top_value < 1 and values:
-        top_value = 1
     if whole:
         top_value = 4 * nice_ceiling(math.ceil(max(values, default=0) / 4))
+    else:
+        top_value = nice_ceiling(max(values)) if values and max(values) > 0 else 1
     # The axis reads in the caption's unit, so a tick says only its number ("0.75 req/min" would
     # need a third of the chart's width), exactly: rounded as the tooltips are, a top of 1 ms
     # would read 0, 0, 0, 1, 1.
