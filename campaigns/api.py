@@ -1,6 +1,8 @@
 """/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
 and answer JSON; every object is loaded through the workspace of the token or the session."""
 
+import zoneinfo
+
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -121,14 +123,29 @@ class StatusSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=CampaignStatus.choices)
 
 
+# The schema states what the scheduling service checks (recurrence.zone, recurrence.validate_cron),
+# which stays the one place that checks it and words the errors.
+@extend_schema_field({"type": "string", "enum": sorted(zoneinfo.available_timezones())})
+class _ZoneField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^\s*\S+(\s+\S+){4}\s*$"})
+class _CronField(serializers.CharField):
+    pass
+
+
 class SchedulePlanSerializer(serializers.Serializer):
-    """Times without a zone are read on the schedule zone's wall clock (the page's DST rule)."""
+    """Times without a zone are read on the schedule zone's wall clock (the page's DST rule).
+
+    `once` needs `run_at`, in the future. `recurring` needs a `preset` or a five-field `cron`.
+    """
 
     kind = serializers.ChoiceField(choices=ScheduleKind.choices)
-    timezone = serializers.CharField(required=False)
+    timezone = _ZoneField(required=False, help_text="An IANA time zone; default: the workspace's.")
     run_at = serializers.DateTimeField(required=False, default_timezone=None)
     preset = serializers.ChoiceField(choices=list(PRESETS), required=False)
-    cron = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    cron = _CronField(required=False, allow_blank=True, max_length=100, help_text="minute hour day-of-month month day-of-week, e.g. '30 12 * * 1-5'.")
     starts_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=None)
     ends_at = serializers.DateTimeField(required=False, allow_null=True, default_timezone=None)
     max_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)

@@ -1,6 +1,6 @@
 """/api/v1/sources/: content sources and their items. Same services as the pages, same auth as the rest of the API."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,7 +23,18 @@ class _WorkspaceChoice(serializers.PrimaryKeyRelatedField):
         return self.choices_for(workspace=self.context["workspace"])
 
 
+# The schema states what the service checks (fetch.check_url), which stays the one place that does.
+@extend_schema_field({"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 1000})
+class _HttpUrlField(serializers.URLField):
+    pass
+
+
 class SourceSerializer(serializers.ModelSerializer):
+    """A feed takes no WordPress user name or password; a WordPress site takes both or neither.
+    A source sends each new post to `trigger`, creates a draft campaign (`create_drafts`), or
+    both; only one that creates campaigns may `publish_automatically`."""
+
+    url = _HttpUrlField(max_length=1000, help_text="The feed's URL, or the WordPress site's home page: http:// or https://.")
     wp_app_password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     has_app_password = serializers.SerializerMethodField()
     trigger = _WorkspaceChoice(choices=selectors.trigger_choices, required=False, allow_null=True)
