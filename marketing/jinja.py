@@ -2,7 +2,9 @@
 
 The campaign list's content is one (``campaigns/list_content.html`` and its results, put in the
 layout by ``{% jinja %}``): the list re-renders on every filter keystroke, and Django's engine took
-2.3 ms for its 25 rows where Jinja2 takes about a quarter of that. The helpers here are the ones
+2.3 ms for its 25 rows where Jinja2 takes about a quarter of that. The layout's top bar is the
+other (``_topbar.html``, in base.html): every page shows it, and with it in Jinja2 base.html takes
+0.33 ms instead of 0.41. The helpers here are the ones
 the Django templates use, under the same names.
 """
 

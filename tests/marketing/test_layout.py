@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import include, path, reverse
 
 from marketing.context_processors import LAYOUT_URL_NAMES, layout
+from tests.factories import MembershipFactory
 
 
 def test_it_gives_the_layout_the_links_reverse_gives(rf):
@@ -47,3 +48,22 @@ def test_it_marks_the_tab_of_the_page_and_no_other(alice_client):
     ]:
         nav = re.search(r'<nav class="topnav".*?</nav>', alice_client.get(page).content.decode(), re.S).group()
         assert re.findall(r'aria-current="page">([^<]+)</a>', nav) == [tab], page
+
+
+def test_it_lets_the_top_bar_forms_post_with_the_pages_one_csrf_token(alice, alice_workspace):
+    other = MembershipFactory(user=alice, role="member").workspace
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/")  # the first request stores the current workspace in the session
+    html = client.get("/campaigns/").content.decode()
+    bar = re.search(r'<header class="topbar">.*?</header>', html, re.S).group()
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', bar))
+    # One masked token for the page: the switcher's forms, the sign-out form and htmx's header.
+    assert tokens == set(re.findall(r'"X-CSRFToken": "([^"]+)"', html))
+    assert len(tokens) == 1 and html.count(tokens.pop()) == 4  # two workspaces, sign out, the header
+    switch = re.search(rf'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)">\s*<input type="hidden" name="workspace" value="{other.pk}">', bar)
+    response = client.post(switch.group(1), {"csrfmiddlewaretoken": switch.group(2), "workspace": other.pk})
+    assert response.status_code == 302
+    assert client.get("/").context["workspace"] == other
+    refused = client.post(switch.group(1), {"workspace": alice_workspace.pk})
+    assert refused.status_code == 403
