@@ -1,14 +1,13 @@
 """/api/v1/ for campaigns, runs and schedules. Views parse, call the same services as the pages,
 and answer JSON; every object is loaded through the workspace of the token or the session."""
 
-import zoneinfo
-
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
+from marketing.forms import timezone_choices
 from marketing.selectors import get_for_workspace_or_404
 
 from . import executions, scheduling, selectors, services
@@ -125,7 +124,7 @@ class StatusSerializer(serializers.Serializer):
 
 # The schema states what the scheduling service checks (recurrence.zone, recurrence.validate_cron),
 # which stays the one place that checks it and words the errors.
-@extend_schema_field({"type": "string", "enum": sorted(zoneinfo.available_timezones())})
+@extend_schema_field({"type": "string", "enum": [name for name, _ in timezone_choices()]})
 class _ZoneField(serializers.CharField):
     pass
 
