@@ -105,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.db import connection
 
+    from bench import host
+
     # One JSON log line per request would bury the report; dropping it saves both views the same work.
     logging.disable(logging.INFO)
     crashed = []
     started = time.perf_counter()
     with bench_settings(), throwaway_database():
         print(f"Database: {connection.vendor} ({connection.settings_dict['NAME']}, throwaway)", flush=True)
+        print(host.measure().line(), flush=True)
         for name in args.names or BENCHMARKS:
             print(f"\n== {name}", flush=True)
             try:
