@@ -14,7 +14,7 @@ from integrations.crypto import decrypt, encrypt
 from marketing.models import Workspace
 
 from . import cache
-from .evaluation import CompiledRules, compile_rules
+from .evaluation import compile_rules
 from .models import EVENT_KINDS, Trigger, TriggerEvent, TriggerKind, TriggerRejection
 
 logger = logging.getLogger(__name__)
@@ -176,13 +176,3 @@ def campaign_choices(*, workspace: Workspace, trigger: Trigger | None = None) ->
         chosen = trigger.campaigns.values("pk")
         return (queryset.exclude(status=CampaignStatus.ARCHIVED) | queryset.filter(pk__in=chosen)).distinct().order_by("name", "id")
     return queryset.exclude(status=CampaignStatus.ARCHIVED).order_by("name", "id")
-
-
-def conditional_rules(*, workspace: Workspace) -> list[tuple[int, CompiledRules]]:
-    """(id, compiled rules) of the workspace's enabled conditional triggers, for evaluating one event against all."""
-    return [
-        (pk, compile_rules(rules))
-        for pk, rules in Trigger.objects.filter(workspace=workspace, kind=TriggerKind.CONDITIONAL, enabled=True)
-        .order_by("pk")
-        .values_list("pk", "rules")
-    ]
