@@ -248,3 +248,25 @@ def test_it_prunes_old_events_of_every_trigger_in_batches_and_keeps_the_recent_o
     assert services.trigger_events_prune(older_than=timedelta(days=30), batch=2) == 6
 
     assert set(TriggerEvent.objects.values_list("uuid", flat=True)) == set(kept)
+
+
+def test_it_searches_for_old_events_once_per_workspace_however_many_triggers_it_has(
+    alice, alice_workspace, django_assert_max_num_queries
+):
+    from datetime import timedelta
+
+    from marketing.services import workspace_create
+    from tests.factories import CampaignFactory
+    from triggers import services
+    from triggers.services import trigger_create, trigger_fire_manual
+
+    other = workspace_create(name="Other", owner=alice)
+    for workspace in (alice_workspace, other):
+        campaign = CampaignFactory(workspace=workspace)
+        for number in range(5):
+            trigger = trigger_create(workspace=workspace, by=alice, name=f"T{number}", kind="manual", campaigns=[campaign])
+            trigger_fire_manual(trigger=trigger, by=alice)
+
+    # The workspaces with triggers, then one search for old events in each.
+    with django_assert_max_num_queries(3):
+        assert services.trigger_events_prune(older_than=timedelta(days=30)) == 0
