@@ -1,8 +1,8 @@
 """How fast this host is, printed before the benchmarks, so that runs on different machines can be read side by side.
 
 The lines with an absolute target (publish and eval in ms, dispatch in s) follow the host more
-than the code: the same publish code printed 5.8 ms on one 2-core VM and 23 ms on another of the
-same kind (bench/README.md, "Reading a run"). Three figures that no code of the project touches
+than the code: much the same publish code printed 5.8 ms on one 2-core VM and 16 to 23 ms on
+another of the same kind (bench/README.md, "Reading a run"). Three figures that no code of the project touches
 say how fast this host is at what the benchmarks spend their time on: plain Python, a round trip
 to PostgreSQL and one to Redis.
 """
