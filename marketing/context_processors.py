@@ -6,21 +6,26 @@ from django.urls import ResolverMatch, URLResolver, get_resolver, get_script_pre
 from .links import reversed_link
 from .selectors import memberships_for_user
 
+# The navigation's tabs, in order: (tab, the URL name it links to, its label). Which tab a page is
+# under is worked out by _nav_current.
+NAV_TABS = (
+    ("dashboard", "dashboard", "Dashboard"),
+    ("campaigns", "campaign_list", "Campaigns"),
+    ("instagram", "instagram_accounts", "Instagram"),
+    ("n8n", "n8n_connection", "n8n"),
+    ("sources", "cms_sources", "Sources"),
+    ("triggers", "trigger_list", "Triggers"),
+    ("calendar", "calendar", "Calendar"),
+    ("members", "member_list", "Members"),
+    ("billing", "billing", "Billing"),
+    ("settings", "workspace_settings", "Settings"),
+)
 # The pages under the "Settings" tab of the navigation.
 SETTINGS_PAGES = ("workspace_settings", "api_tokens", "account_settings", "workspace_delete")
 # The links of the layout (base.html and its includes), none of which takes an argument: they are
 # the same on every page, so they are reversed once rather than by a {% url %} each per page.
 LAYOUT_URL_NAMES = (
-    "dashboard",
-    "campaign_list",
-    "instagram_accounts",
-    "n8n_connection",
-    "cms_sources",
-    "trigger_list",
-    "calendar",
-    "member_list",
-    "billing",
-    "workspace_settings",
+    *(name for _, name, _ in NAV_TABS),
     "workspace_switch",
     "workspace_create",
     "account_settings",
@@ -65,12 +70,14 @@ def layout(request: HttpRequest) -> dict:
     out once per URLconf and script prefix (marketing/links.py says why that is enough). A
     namespaced name's colon becomes an underscore (``layout_urls.admin_index``).
 
-    ``{% if nav_current.campaigns %}``: whether the page is under the Campaigns tab, worked out
-    here once rather than by a chain of lookups and filters for each of ten tabs.
+    ``nav_tabs``: the navigation's tabs (``url``, ``label``, and ``current`` when the page is
+    under it), worked out here once rather than by a chain of lookups and filters for each tab.
     """
+    urls = _layout_urls(get_resolver(get_urlconf()), get_script_prefix())
+    current = _nav_current(request.resolver_match)
     return {
-        "layout_urls": _layout_urls(get_resolver(get_urlconf()), get_script_prefix()),
-        "nav_current": _nav_current(request.resolver_match),
+        "layout_urls": urls,
+        "nav_tabs": [{"url": urls[name], "label": label, "current": current[tab]} for tab, name, label in NAV_TABS],
     }
 
 
