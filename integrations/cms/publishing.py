@@ -7,7 +7,7 @@ after a lost answer neither uploads twice nor creates the post twice.
 
 from __future__ import annotations
 
-import html
+from django.template.loader import render_to_string
 
 from campaigns.captions import normalize_hashtags
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
@@ -28,10 +28,8 @@ def marker(execution: CampaignExecution, step: ExecutionStep) -> str:
 
 def post_content(caption: str, image_urls: list[str]) -> str:
     """The caption as paragraphs, then the images after the first (the first is the featured image)."""
-    paragraphs = [part.strip() for part in caption.split("\n\n") if part.strip()]
-    body = "\n".join(f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>" for part in paragraphs)
-    figures = "\n".join(f'<figure class="wp-block-image"><img src="{html.escape(url)}" alt=""></figure>' for url in image_urls)
-    return "\n".join(part for part in (body, figures) if part)
+    paragraphs = [part.strip() for part in caption.replace("\r\n", "\n").split("\n\n") if part.strip()]
+    return render_to_string("cms/wordpress_post.html", {"paragraphs": paragraphs, "image_urls": image_urls}).strip()
 
 
 def publish(*, execution: CampaignExecution, step: ExecutionStep, site: ContentSource) -> StepOutcome:

@@ -2,8 +2,8 @@ import json
 import re
 
 from django import template
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import conditional_escape, format_html_join
+from django.utils.safestring import SafeString
 
 from triggers.evaluation import OPERATORS, show
 
@@ -22,7 +22,8 @@ def pretty_json(value, limit: int = 5000) -> str:
 @register.filter
 def reason(text: str) -> SafeString:
     """A decision's reason with its `paths` set as code."""
-    return mark_safe(_CODE.sub(r"<code>\1</code>", escape(text or "")))
+    pieces = _CODE.split(text or "")  # plain text and code alternate, plain text first and last
+    return format_html_join("", "{}<code>{}</code>", zip(pieces[0::2], pieces[1::2])) + conditional_escape(pieces[-1])
 
 
 @register.filter

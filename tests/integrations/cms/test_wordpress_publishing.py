@@ -118,3 +118,14 @@ def test_it_offers_wordpress_sites_with_a_password_on_the_campaign_form(alice_cl
 def test_it_removes_a_deleted_site_from_campaigns(campaign, site):
     services.source_delete(source=site)
     assert not campaign.targets.exists()
+
+
+def test_it_writes_the_caption_as_escaped_paragraphs_then_the_other_images():
+    content = publishing.post_content(
+        'Fish & chips <b>today</b>\r\nfrom 12\r\n\r\n"Fresh" only', ["https://blog.example/a.jpg?x=1&y=2"]
+    )
+    assert content == (
+        "<p>Fish &amp; chips &lt;b&gt;today&lt;/b&gt;<br>from 12</p>\n"
+        "<p>&quot;Fresh&quot; only</p>\n"
+        '<figure class="wp-block-image"><img src="https://blog.example/a.jpg?x=1&amp;y=2" alt=""></figure>'
+    )
