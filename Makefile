@@ -36,14 +36,14 @@ bench: install var
 	$(DEV) $(BIN)/python -m bench.run
 
 e2e-n8n: install
-	$(DEV) $(BIN)/python e2e/n8n/run.py
+	$(DEV) $(BIN)/python -m e2e.n8n.run
 
 # Schemathesis over the whole API schema against a live server (a few minutes at most).
 e2e-api: install
-	$(BIN)/python e2e/api/run.py
+	$(BIN)/python -m e2e.api.run
 
 e2e-wordpress: install
-	$(DEV) $(BIN)/python e2e/wordpress/run.py
+	$(DEV) $(BIN)/python -m e2e.wordpress.run
 
 clean:
 	rm -rf $(VENV) var staticfiles

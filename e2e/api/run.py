@@ -9,20 +9,22 @@
 3. Runs ``schemathesis run`` on /api/schema/ with the token, every check on (no 5xx, answers
    that match the schema, no undocumented status code), bounded in examples and time. A config
    file gives the operations on one campaign, trigger or source the ids of those made in step 1.
-4. Stops the server, also on failure. Exit code: schemathesis's.
+4. Stops the server, also on failure or ^C. Exit code: schemathesis's.
+
+Usage: python -m e2e.api.run
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+import requests
+
+from e2e.harness import free_port, interrupt_on_termination, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -72,13 +74,12 @@ parameters = {{ "path.id" = {source} }}
 DEAD_PROXY = "http://127.0.0.1:9"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def log(message: str) -> None:
+    print(f"[e2e-api] {message}", flush=True)
 
 
 def main() -> int:
+    interrupt_on_termination()
     with tempfile.TemporaryDirectory(prefix="e2e-api-") as folder:
         env = {
             **os.environ,
@@ -118,12 +119,9 @@ def main() -> int:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(base + "/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_until(
+                lambda: requests.get(base + "/healthz", timeout=1).ok, process=server, what="gunicorn", logfile=None, timeout=60, every=0.2
+            )
             command = [
                 str(BIN / "schemathesis"), "--config-file", str(config), "run", base + "/api/schema/",
                 "--url", base,
@@ -136,12 +134,15 @@ def main() -> int:
                 "--request-timeout", "10",
                 "--workers", "2",
             ]
-            print("[e2e-api]", " ".join(command).replace(token, "mkt_…"), flush=True)
+            log(" ".join(command).replace(token, "mkt_…"))
             return subprocess.run(command, cwd=ROOT, timeout=TIME_LIMIT).returncode
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(10)
+            stop(server, grace=10, log=log)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)

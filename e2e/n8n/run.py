@@ -11,7 +11,7 @@
    test server, install templates with our client and run campaigns through them.
 5. Stops n8n (its whole process group) and removes the temporary folder, also on failure or ^C.
 
-Usage: e2e/n8n/run.py [--serve] [pytest args...]. --serve keeps n8n running until ^C instead of
+Usage: python -m e2e.n8n.run [--serve] [pytest args...]. --serve keeps n8n running until ^C instead of
 running the tests (for development). Only Python's standard library and requests are needed.
 """
 
@@ -22,8 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +29,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from e2e.harness import free_port, interrupt_on_termination, stop, tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_JSON = ROOT / "package.json"
@@ -74,12 +74,6 @@ def ensure_installed() -> None:
         INSTALLED_MARKER.write_text(VERSION)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def n8n_env(home: Path, port: int, broker_port: int) -> dict[str, str]:
     base = f"http://127.0.0.1:{port}"
     return {
@@ -120,22 +114,13 @@ def n8n_env(home: Path, port: int, broker_port: int) -> dict[str, str]:
     }
 
 
-def wait_healthy(base: str, process: subprocess.Popen, logfile: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"n8n exited with {process.returncode} while starting:\n{tail(logfile)}")
-        try:
-            # While it migrates its database n8n answers every path with 200 "n8n is starting up",
-            # so wait for readiness and for the REST API to answer JSON.
-            if requests.get(f"{base}/healthz/readiness", timeout=2).status_code == 200:
-                settings = requests.get(f"{base}/rest/settings", timeout=2)
-                if settings.status_code == 200 and settings.headers.get("content-type", "").startswith("application/json"):
-                    return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"n8n did not become healthy within {STARTUP_TIMEOUT:.0f}s:\n{tail(logfile)}")
+def healthy(base: str) -> bool:
+    # While it migrates its database n8n answers every path with 200 "n8n is starting up", so
+    # wait for readiness and for the REST API to answer JSON.
+    if requests.get(f"{base}/healthz/readiness", timeout=2).status_code != 200:
+        return False
+    settings = requests.get(f"{base}/rest/settings", timeout=2)
+    return settings.status_code == 200 and settings.headers.get("content-type", "").startswith("application/json")
 
 
 def create_api_key(base: str) -> str:
@@ -160,41 +145,10 @@ def create_api_key(base: str) -> str:
     return data["rawApiKey"]
 
 
-def tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    """Stops n8n and everything it started (task runners), by its process group."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        log("n8n did not stop within 20 s; killing it")
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
-
-
-def _raise_on_signal(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str]) -> int:
     serve = "--serve" in argv
     pytest_args = [arg for arg in argv if arg != "--serve"]
-    signal.signal(signal.SIGTERM, _raise_on_signal)
-    signal.signal(signal.SIGHUP, _raise_on_signal)
+    interrupt_on_termination()
     ensure_installed()
     home = Path(tempfile.mkdtemp(prefix="marketing-n8n-e2e-"))
     logfile = home / "n8n.log"
@@ -215,7 +169,7 @@ def main(argv: list[str]) -> int:
                 start_new_session=True,  # its own process group, so stop() reaches its children
             )
         started = time.monotonic()
-        wait_healthy(base, process, logfile)
+        wait_until(lambda: healthy(base), process=process, what="n8n", logfile=logfile, timeout=STARTUP_TIMEOUT, every=0.5)
         log(f"n8n is up after {time.monotonic() - started:.1f}s; creating the owner and an API key")
         api_key = create_api_key(base)
         if serve:
@@ -239,7 +193,7 @@ def main(argv: list[str]) -> int:
         if not succeeded and not serve:
             log(f"n8n log (last lines):\n{tail(logfile)}")
         log("stopping n8n")
-        stop(process)
+        stop(process, grace=20, log=log)  # n8n and its task runners
         shutil.rmtree(home, ignore_errors=True)
         log("stopped; temporary data removed")
 

@@ -15,7 +15,7 @@ tests/integrations/cms/test_e2e_real_wordpress.py.
 5. Runs the e2e tests with WP_E2E_BASE_URL, WP_E2E_USER and WP_E2E_APP_PASSWORD set.
 6. Stops PHP, drops the database and removes the folder, also on failure or ^C.
 
-Usage: e2e/wordpress/run.py [--serve] [pytest args...]. --serve keeps WordPress running until
+Usage: python -m e2e.wordpress.run [--serve] [pytest args...]. --serve keeps WordPress running until
 ^C instead of running the tests. Only Python's standard library and requests are needed.
 """
 
@@ -25,8 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from e2e.harness import free_port, interrupt_on_termination, stop, tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDPRESS = Path("/usr/share/wordpress")
@@ -71,12 +71,6 @@ def mysql(sql: str) -> None:
     command = ["mysql", "-h", DB_HOST, "-P", str(DB_PORT), "-u", DB_USER, "--batch", "-e", sql]
     env = {**os.environ, "MYSQL_PWD": DB_PASSWORD}
     subprocess.run(command, check=True, env=env, timeout=30, stdout=subprocess.DEVNULL)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def php_string(value: str) -> str:
@@ -121,20 +115,6 @@ require_once ABSPATH . 'wp-settings.php';
     )
 
 
-def wait_up(base: str, process: subprocess.Popen, logfile: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"php exited with {process.returncode} while starting:\n{tail(logfile)}")
-        try:
-            if requests.get(f"{base}/wp-admin/install.php", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"WordPress did not answer within {STARTUP_TIMEOUT:.0f}s:\n{tail(logfile)}")
-
-
 def install(base: str) -> None:
     """WordPress's own installer, as the browser form posts it."""
     response = requests.post(
@@ -173,35 +153,10 @@ echo $created[0];
     return password
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def _raise_on_signal(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str]) -> int:
     serve = "--serve" in argv
     pytest_args = [arg for arg in argv if arg != "--serve"]
-    signal.signal(signal.SIGTERM, _raise_on_signal)
-    signal.signal(signal.SIGHUP, _raise_on_signal)
+    interrupt_on_termination()
     ensure_installed()
     home = Path(tempfile.mkdtemp(prefix="marketing-wp-e2e-"))
     site = home / "site"
@@ -229,7 +184,10 @@ def main(argv: list[str]) -> int:
                 start_new_session=True,
             )
         started = time.monotonic()
-        wait_up(base, process, logfile)
+        wait_until(
+            lambda: requests.get(f"{base}/wp-admin/install.php", timeout=5).status_code == 200,
+            process=process, what="WordPress (php -S)", logfile=logfile, timeout=STARTUP_TIMEOUT, every=0.3,
+        )  # fmt: skip
         install(base)
         password = application_password(site, port)
         log(f"installed in {time.monotonic() - started:.1f}s; user {ADMIN['user']} has an application password")
@@ -249,8 +207,8 @@ def main(argv: list[str]) -> int:
         return 130
     finally:
         if not succeeded and not serve:
-            log(f"PHP log (last lines):\n{tail(logfile)}")
-        stop(process)
+            log(f"PHP log (last lines):\n{tail(logfile, 40)}")
+        stop(process, grace=10, log=log)
         try:
             mysql(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
         except (subprocess.SubprocessError, OSError):

@@ -1,4 +1,4 @@
-"""Against a real WordPress: `make e2e-wordpress` (e2e/wordpress/run.py) starts one and runs these.
+"""Against a real WordPress: `make e2e-wordpress` (python -m e2e.wordpress.run) starts one and runs these.
 
 Skipped unless WP_E2E_BASE_URL, WP_E2E_USER and WP_E2E_APP_PASSWORD point at a running site.
 Posts are written through WordPress's own REST API, the way an editor's WordPress would; our app

@@ -1,4 +1,4 @@
-"""The round trip through a real n8n 2.8.4: `make e2e-n8n` (e2e/n8n/run.py) starts one and runs these.
+"""The round trip through a real n8n 2.8.4: `make e2e-n8n` (python -m e2e.n8n.run) starts one and runs these.
 
 Skipped unless N8N_E2E_BASE_URL and N8N_E2E_API_KEY point at a running n8n. Our app runs on
 pytest-django's live server; n8n calls its callback URL for real. Everything listens on 127.0.0.1.
