@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make e2e-api`: schemathesis over the whole API schema, against our app on a live server.
 
 1. Migrates a throwaway SQLite database in a temporary folder, and creates a user, a workspace, an

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make e2e-n8n`: a real n8n on 127.0.0.1, driven by our product in tests/integrations/n8n/test_e2e_real_n8n.py.
 
 1. Installs n8n (the repository's package.json, with its xlsx override) into a cache folder

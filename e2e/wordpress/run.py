@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make e2e-wordpress`: a real WordPress on 127.0.0.1, driven by our product in
 tests/integrations/cms/test_e2e_real_wordpress.py.
 
