@@ -36,8 +36,6 @@ import itertools
 import json
 import os
 import secrets
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -59,6 +57,7 @@ from django.test import override_settings
 
 from bench import Metric, Result
 from bench.triggers_urls import BARE_EVENT_PATH
+from e2e.harness import free_port, stop, wait_until
 from campaigns.models import Campaign
 from marketing.models import User
 from marketing.services import workspace_create
@@ -140,12 +139,6 @@ def _stream() -> str:
     return f"bench-triggers-{os.getpid()}:events"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
@@ -159,7 +152,7 @@ def _request(port: int, method: str, path: str, body: bytes | None = None, heade
 @contextmanager
 def gunicorn(database_url: str, folder: str, encryption_key: str) -> Iterator[int]:
     """A gunicorn serving the project on 127.0.0.1; yields its port and always stops it."""
-    port = _free_port()
+    port = free_port()
     log = Path(folder) / "gunicorn.log"
     env = {
         **os.environ,
@@ -196,39 +189,12 @@ def gunicorn(database_url: str, folder: str, encryption_key: str) -> Iterator[in
             command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=output, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{_tail(log)}")
-            try:
-                if _request(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer on port {port} within 30 s:\n{_tail(log)}")
-            time.sleep(0.2)
+        wait_until(
+            lambda: _request(port, "GET", "/healthz")[0] == 200, process=process, what="gunicorn", logfile=log, timeout=30, every=0.2
+        )
         yield port
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            # The group is gunicorn's own (start_new_session): its master and its workers.
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        stop(process, grace=15, log=print)  # its master and workers: the group is its own (start_new_session)
 
 
 def load(

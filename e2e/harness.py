@@ -1,6 +1,6 @@
-"""What the e2e harnesses (``python -m e2e.<peer>.run``) share: a free port, waiting for a peer to
-answer, a log's last lines, stopping a peer's whole process group, and ^C semantics for SIGTERM
-and SIGHUP."""
+"""What the e2e harnesses (``python -m e2e.<peer>.run``) and the ingest benchmark's gunicorn
+share: a free port, waiting for a peer to answer, a log's last lines, stopping a peer's whole
+process group, and ^C semantics for SIGTERM and SIGHUP."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import requests
 
 
 def free_port() -> int:
@@ -25,7 +23,8 @@ def wait_until(
     ready: Callable[[], bool], *, process: subprocess.Popen, what: str, logfile: Path | None, timeout: float, every: float
 ) -> None:
     """Asks ``ready()`` every ``every`` seconds until it says yes; RuntimeError, with the log's last
-    lines, when the peer exits first or ``timeout`` seconds pass. A refused connection is "not yet"."""
+    lines, when the peer exits first or ``timeout`` seconds pass. A refused connection (an OSError,
+    as requests' errors are too) is "not yet"."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -33,7 +32,7 @@ def wait_until(
         try:
             if ready():
                 return
-        except requests.RequestException:
+        except OSError:
             pass
         time.sleep(every)
     raise RuntimeError(f"{what} did not answer within {timeout:.0f}s:\n{tail(logfile)}")
