@@ -26,8 +26,19 @@ def connect() -> None:
     signals.task_prerun.connect(on_task_prerun, dispatch_uid="monitoring.task_prerun")
     signals.task_postrun.connect(on_task_postrun, dispatch_uid="monitoring.task_postrun")
     signals.task_failure.connect(on_task_failure, dispatch_uid="monitoring.task_failure")
+    signals.beat_init.connect(on_beat_init, dispatch_uid="monitoring.beat_init")
     signals.worker_process_shutdown.connect(lambda **_: recorder.flush_at_exit(), weak=False, dispatch_uid="monitoring.shutdown")
     atexit.register(recorder.flush_at_exit)
+
+
+def on_beat_init(sender: Any = None, **kwargs: Any) -> None:
+    """Beat sends its heartbeat as it starts. Its first scheduled one comes 30 s later, and the
+    minute's alert evaluation, often due sooner, would find none and report beat silent: a
+    FIRING and a RESOLVED message on every start. A broker that does not answer is logged by
+    Celery's signal dispatch, and beat starts anyway."""
+    from .tasks import heartbeat
+
+    heartbeat.apply_async(expires=25)
 
 
 def request_category(path: str) -> str:

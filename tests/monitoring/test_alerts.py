@@ -236,3 +236,20 @@ def test_it_lists_alerts_for_staff_on_the_alert_history_page(channels, client, a
     response = client.get("/monitoring/alerts/")
     assert response.status_code == 200
     assert b"Workers silent" in response.content
+
+
+def test_it_finds_beat_alive_when_the_minute_evaluation_comes_before_the_first_scheduled_heartbeat(channels, monkeypatch):
+    from celery import signals
+
+    from monitoring.models import Heartbeat
+
+    monkeypatch.setattr(app.control, "ping", lambda **kwargs: [{"celery@a": {"ok": "pong"}}])
+    _only(AlertKind.BEAT_SILENT)
+    assert not Heartbeat.objects.filter(name="beat").exists()
+
+    signals.beat_init.send(sender=None)
+    alerts.evaluate()
+
+    assert Heartbeat.objects.get(name="beat").at > timezone.now() - timedelta(seconds=5)
+    assert not Alert.objects.exists()
+    assert mail.outbox == []
