@@ -256,6 +256,9 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
+        # kombu looks for new files once a second by default: a task waited up to a second to
+        # start, and a worker's answer to a ping as long. Ten looks a second cost nothing here.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 # With the broker down, sending a task fails within about a second and goes to the outbox

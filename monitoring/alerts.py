@@ -8,6 +8,7 @@ an error group...). What ``threshold`` and ``window_minutes`` mean per kind is i
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,7 +122,8 @@ def _workers_silent(rule: AlertRule, now: datetime) -> list[Finding]:
     from marketing.celery import app
 
     try:
-        answers = app.control.ping(timeout=1.0) or []
+        # Returns once the expected number have answered, not after the whole second.
+        answers = app.control.ping(timeout=1.0, limit=max(1, math.ceil(rule.threshold))) or []
     except Exception:  # noqa: BLE001 - the broker itself is down: nobody answers
         answers = []
     if len(answers) >= rule.threshold:

@@ -100,7 +100,9 @@ def checks() -> dict[str, HealthCheck]:
         "database": Database(),
         "cache": Cache(),
         "broker": Broker(),
-        "worker": Worker(timeout=timedelta(seconds=1)),
+        # The first answer is enough: without a limit the ping waits out its whole second, and
+        # /readyz with it, longer than a probe's usual one-second timeout.
+        "worker": Worker(timeout=timedelta(seconds=1), limit=1),
         "beat": HeartbeatAge(),
         "alert_evaluator": HeartbeatAge(
             name="evaluator", max_age_setting="MONITORING_EVALUATOR_MAX_AGE_SECONDS", what="alert evaluation"

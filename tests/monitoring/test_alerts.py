@@ -253,3 +253,16 @@ def test_it_finds_beat_alive_when_the_minute_evaluation_comes_before_the_first_s
     assert Heartbeat.objects.get(name="beat").at > timezone.now() - timedelta(seconds=5)
     assert not Alert.objects.exists()
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(("expected", "answering", "fires"), [(1, 3, False), (2, 2, False), (3, 2, True)])
+def test_it_counts_workers_until_the_expected_number_answered(channels, celery_ping, expected, answering, fires):
+    ping = celery_ping(workers=answering)
+    services.heartbeat_touch(name="beat")
+    _only(AlertKind.WORKERS_SILENT)
+    AlertRule.objects.filter(kind=AlertKind.WORKERS_SILENT).update(threshold=expected)
+
+    alerts.evaluate()
+
+    assert Alert.objects.filter(rule__kind=AlertKind.WORKERS_SILENT, state=AlertState.FIRING).exists() is fires
+    assert ping.waited == ([1.0] if fires else [])

@@ -120,3 +120,21 @@ def test_it_shows_staff_the_checks_and_their_history_on_the_status_page(client, 
 
 def test_it_keeps_the_status_page_for_staff_only(alice_client):
     assert alice_client.get("/monitoring/status/").status_code == 302
+
+
+def test_it_answers_readyz_at_the_first_worker_reply_instead_of_waiting_out_the_ping(client, healthy, celery_ping):
+    ping = celery_ping(workers=3)
+
+    response = client.get("/readyz?check=worker")
+
+    assert response.json()["checks"]["worker"]["status"] == "ok"
+    assert ping.waited == []
+
+
+def test_it_waits_out_the_ping_when_no_worker_answers(client, healthy, celery_ping):
+    ping = celery_ping(workers=0)
+
+    response = client.get("/readyz?check=worker")
+
+    assert response.status_code == 503
+    assert ping.waited == [1.0]
