@@ -15,7 +15,8 @@ from django_celery_beat.models import CrontabSchedule
 
 from . import services
 from .admin_relations import RelationsAdminMixin
-from .models import Invitation, Membership, Role, User, Workspace
+from .admin_mixins import NoAddMixin
+from .models import Feedback, FeedbackStatus, Invitation, Membership, Role, User, Workspace
 from .service_admin import ServiceAdmin, ServiceInline
 
 
@@ -133,6 +134,51 @@ class InvitationAdmin(RelationsAdminMixin, admin.ModelAdmin):
     list_select_related = ["workspace", "invited_by"]
     readonly_fields = ["uuid", "created_at", "accepted_at", "accepted_by"]
     autocomplete_fields = ["workspace", "invited_by"]
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(NoAddMixin, ServiceAdmin):
+    """Marketers send it from the account menu ("Send feedback"). Staff set its status and write
+    a reply here: the sender sees both on their feedback page and gets the reply by email."""
+
+    list_display = ["created_at", "kind", "status", "summary", "workspace", "author", "replied_at"]
+    list_filter = ["status", "kind", "created_at"]
+    search_fields = ["message", "reply", "author__email", "workspace__name"]
+    list_select_related = ["workspace", "author"]
+    date_hierarchy = "created_at"
+    fields = ["workspace", "author", "kind", "created_at", "page", "user_agent", "message", "status", "reply", "replied_at", "replied_by"]
+    readonly_fields = ["workspace", "author", "kind", "created_at", "page", "user_agent", "message", "replied_at", "replied_by"]
+    actions = ["mark_read", "mark_planned", "mark_done", "mark_declined"]
+
+    @admin.display(description="Message")
+    def summary(self, obj: Feedback) -> str:
+        return obj.message if len(obj.message) <= 90 else obj.message[:89] + "…"
+
+    def save_model(self, request: HttpRequest, obj: Feedback, form, change: bool) -> None:
+        previous = Feedback.objects.get(pk=obj.pk)
+        obj.reply = previous.reply  # the service compares against what was sent before
+        services.feedback_respond(feedback=obj, status=form.cleaned_data["status"], reply=form.cleaned_data["reply"], by=request.user)
+
+    def _mark(self, request: HttpRequest, queryset, status: str) -> None:
+        for feedback in queryset:
+            services.feedback_respond(feedback=feedback, status=status, reply=feedback.reply, by=request.user)
+        self.message_user(request, f"{queryset.count()} marked “{FeedbackStatus(status).label}”.")
+
+    @admin.action(description="Mark as read")
+    def mark_read(self, request: HttpRequest, queryset) -> None:
+        self._mark(request, queryset, FeedbackStatus.READ)
+
+    @admin.action(description="Mark as planned")
+    def mark_planned(self, request: HttpRequest, queryset) -> None:
+        self._mark(request, queryset, FeedbackStatus.PLANNED)
+
+    @admin.action(description="Mark as done")
+    def mark_done(self, request: HttpRequest, queryset) -> None:
+        self._mark(request, queryset, FeedbackStatus.DONE)
+
+    @admin.action(description="Mark as not planned")
+    def mark_declined(self, request: HttpRequest, queryset) -> None:
+        self._mark(request, queryset, FeedbackStatus.DECLINED)
 
 
 admin.site.unregister(Group)

@@ -36,6 +36,7 @@ LAYOUT_URL_NAMES = (
     "account_signup",
     "billing_pricing",
     "api_tokens",
+    "feedback",
     "dev_mailbox",
     "monitoring:workspace_dashboard",
     "monitoring:dashboard",

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models
 from django.forms.renderers import TemplatesSetting
 
-from .models import Role, User, Workspace
+from .models import FeedbackKind, Role, User, Workspace
 
 
 class FormRenderer(TemplatesSetting):
@@ -128,3 +128,15 @@ class AccountSettingsForm(forms.ModelForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, label="Token name", help_text="Say what uses it, e.g. “Shop backend”.")
+
+
+class FeedbackForm(forms.Form):
+    kind = forms.ChoiceField(label="What is it about?", choices=FeedbackKind.choices, widget=forms.RadioSelect, initial=FeedbackKind.PROBLEM)
+    message = forms.CharField(
+        label="Your message",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "What happened, what you expected, or what would help you."}),
+        help_text="The team reads every message and answers here and by email.",
+    )
+    # The page the form was opened from, sent back with it (not shown).
+    page = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)

@@ -220,3 +220,49 @@ class OutboxTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}{tuple(self.args)}"
+
+
+class FeedbackKind(models.TextChoices):
+    PROBLEM = "problem", "Something is not working"
+    IDEA = "idea", "An idea or a wish"
+    QUESTION = "question", "A question"
+    PRAISE = "praise", "Something I like"
+
+
+class FeedbackStatus(models.TextChoices):
+    NEW = "new", "Received"
+    READ = "read", "Read by the team"
+    PLANNED = "planned", "Planned"
+    DONE = "done", "Done"
+    DECLINED = "declined", "Not planned"
+
+
+class Feedback(models.Model):
+    """What a marketer tells the team from inside the product, with the page it was sent from.
+    Staff answer it in the admin; the sender sees the status and the reply on the feedback page."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="feedback")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="feedback")
+    kind = models.CharField(max_length=16, choices=FeedbackKind.choices, default=FeedbackKind.PROBLEM)
+    message = models.TextField(max_length=5000)
+    page = models.CharField(max_length=500, blank=True, help_text="The page it was sent from.")
+    user_agent = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=FeedbackStatus.choices, default=FeedbackStatus.NEW)
+    reply = models.TextField(max_length=5000, blank=True, help_text="Shown to the sender, and emailed to them when saved.")
+    replied_at = models.DateTimeField(null=True, blank=True)
+    replied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "feedback"
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="feedback_status_recent"),
+            models.Index(fields=["workspace", "author", "-created_at"], name="feedback_author_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"

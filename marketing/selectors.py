@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 
-from .models import ApiToken, Invitation, Membership, User, Workspace
+from .models import ApiToken, Feedback, Invitation, Membership, User, Workspace
 
 SESSION_WORKSPACE_KEY = "workspace_id"
 
@@ -83,3 +83,8 @@ def api_token_list(*, workspace: Workspace, membership: Membership) -> QuerySet[
     if not membership.can_manage_members:
         tokens = tokens.filter(user=membership.user)
     return tokens
+
+
+def feedback_sent(*, workspace: Workspace, user: User, limit: int = 20) -> list[Feedback]:
+    """What ``user`` sent from ``workspace``, newest first, with its status and reply."""
+    return list(Feedback.objects.filter(workspace=workspace, author=user).order_by("-created_at", "-id")[:limit])

@@ -19,7 +19,7 @@ from billing.plans import Limit
 from billing.services import limit_check
 
 from . import outbox
-from .models import MANAGER_ROLES, ApiToken, Invitation, Membership, Role, User, Workspace
+from .models import MANAGER_ROLES, ApiToken, Feedback, FeedbackStatus, Invitation, Membership, Role, User, Workspace
 from .selectors import SESSION_WORKSPACE_KEY
 
 logger = logging.getLogger(__name__)
@@ -359,3 +359,56 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+# A person sends a handful in an hour at most; more is a script or a stuck button.
+FEEDBACK_PER_HOUR = 10
+
+
+@transaction.atomic
+def feedback_submit(
+    *, workspace: Workspace, user: User, kind: str, message: str, page: str = "", user_agent: str = ""
+) -> Feedback:
+    """Stores what ``user`` tells the team and emails staff once the transaction commits."""
+    since = timezone.now() - timedelta(hours=1)
+    if Feedback.objects.filter(author=user, created_at__gte=since).count() >= FEEDBACK_PER_HOUR:
+        raise ValidationError(
+            f"You have sent {FEEDBACK_PER_HOUR} messages in the last hour. Please wait a little before sending more."
+        )
+    feedback = Feedback(
+        workspace=workspace,
+        author=user,
+        kind=kind,
+        message=message.strip(),
+        page=page[:500],
+        user_agent=user_agent[:300],
+    )
+    feedback.full_clean()
+    feedback.save()
+    from .tasks import send_feedback_to_staff
+
+    outbox.send_on_commit(send_feedback_to_staff, feedback.pk)
+    return feedback
+
+
+@transaction.atomic
+def feedback_respond(*, feedback: Feedback, status: str, reply: str, by: User) -> Feedback:
+    """Staff set the status and the reply; a new or changed reply is emailed to the sender.
+
+    Opening a new message to answer it marks it read."""
+    reply = reply.strip()
+    changed_reply = reply != feedback.reply
+    if status == FeedbackStatus.NEW and reply:
+        status = FeedbackStatus.READ
+    feedback.status = status
+    feedback.reply = reply
+    if changed_reply and reply:
+        feedback.replied_at = timezone.now()
+        feedback.replied_by = by
+    feedback.full_clean()
+    feedback.save()
+    if changed_reply and reply and feedback.author_id:
+        from .tasks import send_feedback_reply
+
+        outbox.send_on_commit(send_feedback_reply, feedback.pk)
+    return feedback

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from . import idempotency, outbox
 from .webhooks import signature
-from .models import Invitation, User
+from .models import Feedback, Invitation, User
 from .services import invitation_token
 
 
@@ -37,6 +37,40 @@ def send_login_lockout_email(user_id: int, minutes: int) -> None:
         message=render_to_string("marketing/email/login_lockout_message.txt", context),
         from_email=None,
         recipient_list=[user.email],
+    )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_feedback_to_staff(feedback_id: int) -> None:
+    """Emails a marketer's new feedback to active staff, with the admin link to answer it."""
+    from monitoring.notify import recipients
+
+    feedback = Feedback.objects.select_related("workspace", "author").filter(pk=feedback_id).first()
+    to = recipients()
+    if feedback is None or not to:
+        return
+    url = settings.PUBLIC_BASE_URL + reverse("admin:marketing_feedback_change", args=[feedback.pk])
+    context = {"feedback": feedback, "url": url}
+    send_mail(
+        subject=render_to_string("marketing/email/feedback_staff_subject.txt", context).strip(),
+        message=render_to_string("marketing/email/feedback_staff_message.txt", context),
+        from_email=None,
+        recipient_list=to,
+    )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_feedback_reply(feedback_id: int) -> None:
+    """Emails the team's reply to the marketer who sent the feedback."""
+    feedback = Feedback.objects.select_related("author").filter(pk=feedback_id, author__is_active=True).exclude(reply="").first()
+    if feedback is None:
+        return
+    context = {"feedback": feedback, "url": settings.PUBLIC_BASE_URL + reverse("feedback")}
+    send_mail(
+        subject=render_to_string("marketing/email/feedback_reply_subject.txt", context).strip(),
+        message=render_to_string("marketing/email/feedback_reply_message.txt", context),
+        from_email=None,
+        recipient_list=[feedback.author.email],
     )
 
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path("workspace/settings/", views.workspace_settings, name="workspace_settings"),
     path("workspace/delete/", views.workspace_delete, name="workspace_delete"),
     path("account/", views.account_settings, name="account_settings"),
+    path("feedback/", views.feedback, name="feedback"),
     path("dev/mailbox/", views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:mail_id>/", views.dev_mailbox, name="dev_mail"),
     path("favicon.ico", views.favicon),

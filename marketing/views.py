@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,6 +16,7 @@ from .adapters import SESSION_INVITATION_KEY
 from .forms import (
     AccountSettingsForm,
     ApiTokenForm,
+    FeedbackForm,
     InvitationForm,
     RoleForm,
     SwitchWorkspaceForm,
@@ -24,12 +26,13 @@ from .forms import (
 from .models import ApiToken, Invitation, Membership, Role
 from .selectors import (
     api_token_list,
+    feedback_sent,
     get_for_workspace_or_404,
     invitation_list_pending,
     member_list,
     memberships_for_user,
 )
-from .web import error_text, workspace_required
+from .web import add_service_errors, error_text, workspace_required
 
 
 def _members_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:
@@ -282,6 +285,37 @@ def favicon(request: HttpRequest) -> HttpResponse:
     The static URL is looked up per request: with the manifest storage it exists only after
     collectstatic, which module import must not depend on."""
     return redirect(static("favicon.svg"), permanent=True)
+
+
+@workspace_required
+def feedback(request: HttpRequest) -> HttpResponse:
+    """The feedback form, opened from any page (``?from=`` that page), and what the user sent before."""
+    page = _same_site_path(request, request.POST.get("page") if request.method == "POST" else request.GET.get("from"))
+    form = FeedbackForm(request.POST or None, initial={"page": page})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.feedback_submit(
+                workspace=request.workspace,
+                user=request.user,
+                kind=form.cleaned_data["kind"],
+                message=form.cleaned_data["message"],
+                page=page,
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Thank you. The team reads every message; the answer will show here and come by email.")
+            return redirect(page or "feedback")
+    context = {"form": form, "sent": feedback_sent(workspace=request.workspace, user=request.user), "back": page}
+    return render(request, "marketing/feedback.html", context)
+
+
+def _same_site_path(request: HttpRequest, url: str | None) -> str:
+    """``url`` if it is a path on this site (never another host: it is redirected to), else ''."""
+    if not url or not url.startswith("/") or not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return ""
+    return url[:500]
 
 
 @workspace_required

@@ -197,6 +197,7 @@ def pages(staff_alice, alice_workspace):
         "/workspace/settings/",
         "/workspace/api-tokens/",
         "/account/",
+        "/feedback/",
         "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
         "/accounts/password/change/",
         "/api/docs/",

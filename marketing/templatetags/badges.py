@@ -18,16 +18,19 @@ TONES: dict[str, str] = {
     "succeeded": "success",
     "published": "success",
     "connected": "success",
+    "done": "success",
     "success": "success",
     # Waiting its turn.
     "scheduled": "info",
     "queued": "info",
     "pending": "info",
+    "planned": "info",
     # Under way.
     "active": "primary",
     "running": "primary",
     "waiting": "primary",
     "started": "primary",
+    "read": "primary",
     # Needs a look.
     "paused": "warning",
     "retrying": "warning",
@@ -43,6 +46,7 @@ TONES: dict[str, str] = {
     "archived": "muted",
     "cancelled": "muted",
     "skipped": "muted",
+    "declined": "muted",
 }
 
 
