@@ -155,9 +155,9 @@ class FeedbackAdmin(NoAddMixin, ServiceAdmin):
         return obj.message if len(obj.message) <= 90 else obj.message[:89] + "…"
 
     def save_model(self, request: HttpRequest, obj: Feedback, form, change: bool) -> None:
-        previous = Feedback.objects.get(pk=obj.pk)
-        obj.reply = previous.reply  # the service compares against what was sent before
-        services.feedback_respond(feedback=obj, status=form.cleaned_data["status"], reply=form.cleaned_data["reply"], by=request.user)
+        # The row as stored, not the form's instance: the service emails a reply that changed.
+        stored = Feedback.objects.get(pk=obj.pk)
+        services.feedback_respond(feedback=stored, status=form.cleaned_data["status"], reply=form.cleaned_data["reply"], by=request.user)
 
     def _mark(self, request: HttpRequest, queryset, status: str) -> None:
         for feedback in queryset:
