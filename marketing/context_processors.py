@@ -37,6 +37,7 @@ LAYOUT_URL_NAMES = (
     "billing_pricing",
     "api_tokens",
     "feedback",
+    "help",
     "dev_mailbox",
     "monitoring:workspace_dashboard",
     "monitoring:dashboard",

@@ -29,6 +29,7 @@ urlpatterns = [
     path("workspace/delete/", views.workspace_delete, name="workspace_delete"),
     path("account/", views.account_settings, name="account_settings"),
     path("feedback/", views.feedback, name="feedback"),
+    path("help/", views.help_page, name="help"),
     path("dev/mailbox/", views.dev_mailbox, name="dev_mailbox"),
     path("dev/mailbox/<str:mail_id>/", views.dev_mailbox, name="dev_mail"),
     path("favicon.ico", views.favicon),

@@ -287,6 +287,12 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("favicon.svg"), permanent=True)
 
 
+@require_GET
+def help_page(request: HttpRequest) -> HttpResponse:
+    """The marketer's guide: each part of the product in a few lines, with links to its pages."""
+    return render(request, "marketing/help.html")
+
+
 @workspace_required
 def feedback(request: HttpRequest) -> HttpResponse:
     """The feedback form, opened from any page (``?from=`` that page), and what the user sent before."""

@@ -198,6 +198,7 @@ def pages(staff_alice, alice_workspace):
         "/workspace/api-tokens/",
         "/account/",
         "/feedback/",
+        "/help/",
         "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
         "/accounts/password/change/",
         "/api/docs/",

@@ -161,3 +161,4 @@ def test_it_offers_feedback_from_every_page_with_the_page_filled_in(alice_client
     content = alice_client.get("/campaigns/?q=a&status=draft").content.decode()
 
     assert 'href="/feedback/?from=/campaigns/%3Fq%3Da%26status%3Ddraft"' in content
+
