@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.text import Truncator
 from django_celery_beat.admin import CrontabScheduleAdmin as BeatCrontabScheduleAdmin
 from django_celery_beat.models import CrontabSchedule
 
@@ -136,6 +137,19 @@ class InvitationAdmin(RelationsAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["workspace", "invited_by"]
 
 
+def _feedback_mark(status: FeedbackStatus) -> Callable:
+    """The list action that sets ``status`` on the selected feedback, through the service."""
+
+    @admin.action(description=f"Mark as {status.label.lower()}", permissions=["change"])
+    def mark(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> None:
+        for feedback in queryset:
+            services.feedback_respond(feedback=feedback, status=status, reply=feedback.reply, by=request.user)
+        modeladmin.message_user(request, f"{len(queryset)} marked “{status.label}”.")
+
+    mark.__name__ = f"mark_{status}"
+    return mark
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(NoAddMixin, ServiceAdmin):
     """Marketers send it from the account menu ("Send feedback"). Staff set its status and write
@@ -148,37 +162,17 @@ class FeedbackAdmin(NoAddMixin, ServiceAdmin):
     date_hierarchy = "created_at"
     fields = ["workspace", "author", "kind", "created_at", "page", "user_agent", "message", "status", "reply", "replied_at", "replied_by"]
     readonly_fields = ["workspace", "author", "kind", "created_at", "page", "user_agent", "message", "replied_at", "replied_by"]
-    actions = ["mark_read", "mark_planned", "mark_done", "mark_declined"]
+    actions = [_feedback_mark(status) for status in (FeedbackStatus.READ, FeedbackStatus.PLANNED, FeedbackStatus.DONE, FeedbackStatus.DECLINED)]
 
     @admin.display(description="Message")
     def summary(self, obj: Feedback) -> str:
-        return obj.message if len(obj.message) <= 90 else obj.message[:89] + "…"
+        return Truncator(obj.message).chars(90)
 
     def save_model(self, request: HttpRequest, obj: Feedback, form, change: bool) -> None:
         # The row as stored, not the form's instance: the service emails a reply that changed.
         stored = Feedback.objects.get(pk=obj.pk)
         services.feedback_respond(feedback=stored, status=form.cleaned_data["status"], reply=form.cleaned_data["reply"], by=request.user)
 
-    def _mark(self, request: HttpRequest, queryset, status: str) -> None:
-        for feedback in queryset:
-            services.feedback_respond(feedback=feedback, status=status, reply=feedback.reply, by=request.user)
-        self.message_user(request, f"{queryset.count()} marked “{FeedbackStatus(status).label}”.")
-
-    @admin.action(description="Mark as read")
-    def mark_read(self, request: HttpRequest, queryset) -> None:
-        self._mark(request, queryset, FeedbackStatus.READ)
-
-    @admin.action(description="Mark as planned")
-    def mark_planned(self, request: HttpRequest, queryset) -> None:
-        self._mark(request, queryset, FeedbackStatus.PLANNED)
-
-    @admin.action(description="Mark as done")
-    def mark_done(self, request: HttpRequest, queryset) -> None:
-        self._mark(request, queryset, FeedbackStatus.DONE)
-
-    @admin.action(description="Mark as not planned")
-    def mark_declined(self, request: HttpRequest, queryset) -> None:
-        self._mark(request, queryset, FeedbackStatus.DECLINED)
 
 
 admin.site.unregister(Group)

@@ -1,10 +1,9 @@
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
 
 from . import idempotency, outbox
+from .emails import send_templated
 from .webhooks import signature
 from .models import Feedback, Invitation, User
 from .services import invitation_token
@@ -17,12 +16,7 @@ def send_invitation_email(invitation_id: int) -> None:
         return
     url = settings.PUBLIC_BASE_URL + reverse("invitation_accept", args=[invitation_token(invitation)])
     context = {"invitation": invitation, "url": url}
-    send_mail(
-        subject=render_to_string("marketing/email/invitation_subject.txt", context).strip(),
-        message=render_to_string("marketing/email/invitation_message.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    send_templated("marketing/email/invitation", context, [invitation.email])
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -32,12 +26,7 @@ def send_login_lockout_email(user_id: int, minutes: int) -> None:
     if user is None:
         return
     context = {"user": user, "minutes": minutes, "reset_url": settings.PUBLIC_BASE_URL + reverse("account_reset_password")}
-    send_mail(
-        subject=render_to_string("marketing/email/login_lockout_subject.txt", context).strip(),
-        message=render_to_string("marketing/email/login_lockout_message.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+    send_templated("marketing/email/login_lockout", context, [user.email])
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -51,12 +40,7 @@ def send_feedback_to_staff(feedback_id: int) -> None:
         return
     url = settings.PUBLIC_BASE_URL + reverse("admin:marketing_feedback_change", args=[feedback.pk])
     context = {"feedback": feedback, "url": url}
-    send_mail(
-        subject=render_to_string("marketing/email/feedback_staff_subject.txt", context).strip(),
-        message=render_to_string("marketing/email/feedback_staff_message.txt", context),
-        from_email=None,
-        recipient_list=to,
-    )
+    send_templated("marketing/email/feedback_staff", context, to)
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -66,12 +50,7 @@ def send_feedback_reply(feedback_id: int) -> None:
     if feedback is None:
         return
     context = {"feedback": feedback, "url": settings.PUBLIC_BASE_URL + reverse("feedback")}
-    send_mail(
-        subject=render_to_string("marketing/email/feedback_reply_subject.txt", context).strip(),
-        message=render_to_string("marketing/email/feedback_reply_message.txt", context),
-        from_email=None,
-        recipient_list=[feedback.author.email],
-    )
+    send_templated("marketing/email/feedback_reply", context, [feedback.author.email])
 
 
 @shared_task

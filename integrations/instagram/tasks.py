@@ -4,9 +4,9 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
+
+from marketing.emails import send_templated
 
 from . import insights, selectors, services
 from .models import AccountStatus, InstagramAccount
@@ -54,10 +54,5 @@ def send_reconnect_email(account_id: int) -> int:
     if not recipients:
         return 0
     context = {"account": account, "url": settings.PUBLIC_BASE_URL + reverse("instagram_accounts")}
-    send_mail(
-        subject=render_to_string("instagram/email/reconnect_subject.txt", context).strip(),
-        message=render_to_string("instagram/email/reconnect_message.txt", context),
-        from_email=None,
-        recipient_list=recipients,
-    )
+    send_templated("instagram/email/reconnect", context, recipients)
     return len(recipients)
