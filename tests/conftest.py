@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from integrations import http
 from integrations.cms.models import ContentItem, ContentSource
-from integrations.instagram.models import InstagramAccount
+from integrations.instagram.models import InsightValue, InstagramAccount
 from integrations.n8n.models import N8nWorkflow
 from marketing import ratelimit
 from monitoring import recorder
@@ -155,6 +155,11 @@ def pages(staff_alice, alice_workspace):
     )
     InvitationFactory(workspace=alice_workspace, email="dana@example.com")
     account = InstagramAccount.objects.create(workspace=alice_workspace, ig_user_id="1", username="shop", page_id="2")
+    for ago, value in ((1, 120), (40, 80)):  # this period and the one before: the summaries compare them
+        InsightValue.objects.create(
+            workspace=alice_workspace, account=account, object_type="account", object_id="1", metric="views",
+            day=timezone.now().date() - timedelta(days=ago), value=value,
+        )
     source = ContentSource.objects.create(workspace=alice_workspace, name="Acme blog", url="https://example.com/feed")
     ContentItem.objects.create(workspace=alice_workspace, source=source, guid="1", title="Hello")
     N8nWorkflow.objects.create(

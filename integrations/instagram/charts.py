@@ -79,7 +79,7 @@ def line_chart(points: list[tuple[date, int | None]], *, width: int = 400, heigh
     # Counts: a whole-number middle tick, and none when it would be 0 again (a top of 1).
     chart.y_ticks = [(y_of(value), f"{value:,}") for value in sorted({0, top_value // 2, top_value})]
     label_every = max(1, math.ceil(len(points) / 6))
-    chart.x_labels = [
-        (x_of(index), f"{day:%b} {day.day}") for index, (day, _) in enumerate(points) if index % label_every == 0
-    ]
+    labels = [(x_of(index), f"{day:%b} {day.day}") for index, (day, _) in enumerate(points) if index % label_every == 0]
+    # A label is centred on its day: one on the last days would run past the SVG's right edge and be cut.
+    chart.x_labels = [(x, text) for x, text in labels if x + AXIS_CHAR_PX * len(text) / 2 <= width]
     return chart

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -31,7 +31,20 @@ ACCOUNT_CHARTS = {
     "accounts_engaged": "Accounts engaged",
     "total_interactions": "Interactions",
 }
+ANALYTICS_PERIODS = (7, 30, 90)
 ANALYTICS_DAYS = 30
+# How a period is summed up per metric. Followers is a count on a day, so the period shows the
+# latest and its change. Reach and accounts engaged count distinct accounts per day: the same
+# person on two days counts twice, so a sum would overstate them and the period shows a day's
+# average. Views and interactions add up.
+LATEST, DAILY_AVERAGE, TOTAL = "latest", "daily_average", "total"
+ACCOUNT_SUMMARY = {
+    "followers_count": LATEST,
+    "reach": DAILY_AVERAGE,
+    "views": TOTAL,
+    "accounts_engaged": DAILY_AVERAGE,
+    "total_interactions": TOTAL,
+}
 
 
 def account_list(*, workspace: Workspace) -> QuerySet[InstagramAccount]:
@@ -141,10 +154,74 @@ class MetricChart:
     chart: charts.Chart
 
 
-def account_analytics(*, account: InstagramAccount, days: int = ANALYTICS_DAYS) -> dict:
-    """Charts of the account's daily metrics and its recent posts' numbers."""
+@dataclass
+class MetricSummary:
+    """A metric over the period beside the same over the period before it."""
+
+    label: str
+    kind: str  # LATEST, DAILY_AVERAGE or TOTAL
+    value: int | None  # None: no data in the period
+    previous: int | None
+    days: int
+
+    @property
+    def change(self) -> int | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def change_percent(self) -> int | None:
+        """The change against the period before, in percent; None when that period had nothing to compare with."""
+        if self.change is None or not self.previous:
+            return None
+        return round(100 * self.change / self.previous)
+
+    @property
+    def comparison(self) -> str:
+        """The change in words, or "" when there is nothing to compare with."""
+        if self.kind == LATEST:
+            if self.change is None:
+                return ""
+            if self.change == 0:
+                return f"no change in {self.days} days"
+            return f"{_signed(self.change)} in {self.days} days"
+        if self.change_percent is None:
+            return ""
+        if self.change_percent == 0:
+            return f"about the same as the {self.days} days before"
+        return f"{_signed(self.change_percent)}% on the {self.days} days before"
+
+    @property
+    def trend(self) -> str:
+        """"up", "down" or "" for the comparison's colour: more is better for every metric shown."""
+        change = self.change if self.kind == LATEST else self.change_percent
+        if not change:
+            return ""
+        return "up" if change > 0 else "down"
+
+
+def _signed(number: int) -> str:
+    return f"{number:+,}".replace("-", "\N{MINUS SIGN}")
+
+
+def analytics_period(value: str | None) -> int:
+    """The number of days asked for in ``?days=``, or the default for anything else."""
+    try:
+        days = int(value or "")
+    except ValueError:
+        return ANALYTICS_DAYS
+    return days if days in ANALYTICS_PERIODS else ANALYTICS_DAYS
+
+
+def analytics_window(days: int) -> tuple[date, date]:
+    """The period's first and last day: the last ``days`` days, today included."""
     end = timezone.now().date()
-    start = end - timedelta(days=days - 1)
+    return end - timedelta(days=days - 1), end
+
+
+def account_daily_values(*, account: InstagramAccount, start: date, end: date) -> dict[str, dict[date, int | None]]:
+    """The account's stored daily numbers between two days, by metric then day."""
     rows = InsightValue.objects.filter(
         account=account,
         workspace_id=account.workspace_id,
@@ -156,6 +233,25 @@ def account_analytics(*, account: InstagramAccount, days: int = ANALYTICS_DAYS) 
     by_metric: dict[str, dict[date, int | None]] = {}
     for metric, day, value in rows:
         by_metric.setdefault(metric, {})[day] = value
+    return by_metric
+
+
+def _summed_up(kind: str, by_day: dict[date, int | None], start: date, end: date) -> int | None:
+    values = [value for day, value in sorted(by_day.items()) if start <= day <= end and value is not None]
+    if not values:
+        return None
+    if kind == LATEST:
+        return values[-1]
+    if kind == DAILY_AVERAGE:
+        return round(sum(values) / len(values))
+    return sum(values)
+
+
+def account_analytics(*, account: InstagramAccount, days: int = ANALYTICS_DAYS) -> dict:
+    """Charts and summaries of the account's daily metrics over the last ``days`` days, and its recent posts' numbers."""
+    start, end = analytics_window(days)
+    previous_start, previous_end = start - timedelta(days=days), start - timedelta(days=1)
+    by_metric = account_daily_values(account=account, start=previous_start, end=end)
     all_days = [start + timedelta(days=offset) for offset in range(days)]
     metric_charts = [
         MetricChart(
@@ -165,15 +261,70 @@ def account_analytics(*, account: InstagramAccount, days: int = ANALYTICS_DAYS) 
         )
         for metric, label in ACCOUNT_CHARTS.items()
     ]
+    summaries = [
+        MetricSummary(
+            label=ACCOUNT_CHARTS[metric],
+            kind=kind,
+            value=_summed_up(kind, by_metric.get(metric, {}), start, end),
+            previous=_summed_up(kind, by_metric.get(metric, {}), previous_start, previous_end),
+            days=days,
+        )
+        for metric, kind in ACCOUNT_SUMMARY.items()
+    ]
     steps = list(
         steps_published_to(account=account)
         .select_related("execution__campaign")
         .order_by("-execution__queued_at", "-execution_id")[:20]
     )
     return {
+        "days": days,
+        "periods": ANALYTICS_PERIODS,
         "charts": metric_charts,
+        "summaries": summaries,
         "posts": _post_insights(workspace_id=account.workspace_id, steps=steps),
         "metric_labels": list(MEDIA_METRIC_LABELS.values()),
         "start": start,
         "end": end,
     }
+
+
+def account_daily_rows(*, account: InstagramAccount, days: int) -> tuple[list[str], list[list]]:
+    """The account's numbers, one row per day of the period, for a CSV download; no data is an empty cell."""
+    start, end = analytics_window(days)
+    by_metric = account_daily_values(account=account, start=start, end=end)
+    header = ["Date", *ACCOUNT_CHARTS.values()]
+    rows = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        rows.append([day.isoformat(), *(by_metric.get(metric, {}).get(day) for metric in ACCOUNT_CHARTS)])
+    return header, rows
+
+
+def account_post_rows(*, account: InstagramAccount, days: int) -> tuple[list[str], list[list]]:
+    """Every post published to the account in the period with its newest numbers, oldest first, for a CSV download.
+
+    Times are in the active time zone, which the header names.
+    """
+    start, _ = analytics_window(days)
+    since = datetime.combine(start, time.min, tzinfo=UTC)  # the period's days are UTC days, as the insights'
+    steps = list(
+        steps_published_to(account=account)
+        .filter(finished_at__gte=since)
+        .select_related("execution__campaign")
+        .order_by("finished_at", "execution_id")
+    )
+    header = [
+        "Campaign", f"Published ({timezone.get_current_timezone_name()})", "Post", "Media ID", "Numbers as of",
+        *MEDIA_METRIC_LABELS.values(),
+    ]
+    rows = []
+    for step, post in zip(steps, _post_insights(workspace_id=account.workspace_id, steps=steps), strict=True):
+        rows.append([
+            post.execution.campaign.name,
+            timezone.localtime(step.finished_at).strftime("%Y-%m-%d %H:%M"),
+            post.permalink,
+            post.media_id,
+            post.day.isoformat() if post.day else "",
+            *(value for _, value in post.metrics),
+        ])
+    return header, rows

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from marketing.csv_export import csv_filename, csv_response
 from marketing.selectors import get_for_workspace_or_404
 from marketing.web import workspace_required
 
@@ -128,9 +129,23 @@ def analytics(request: HttpRequest, account_id: int) -> HttpResponse:
         "account": account,
         "attempts": selectors.recent_attempts(account=account),
         "can_manage": _can_manage(request),
-        **selectors.account_analytics(account=account),
+        **selectors.account_analytics(account=account, days=selectors.analytics_period(request.GET.get("days"))),
     }
     return render(request, "instagram/analytics.html", context)
+
+
+CSV_REPORTS = {"daily": selectors.account_daily_rows, "posts": selectors.account_post_rows}
+
+
+@workspace_required
+@require_GET
+def analytics_csv(request: HttpRequest, account_id: int, report: str) -> HttpResponse:
+    account = _account(request, account_id)
+    if report not in CSV_REPORTS:
+        raise Http404("No such download.")
+    days = selectors.analytics_period(request.GET.get("days"))
+    header, rows = CSV_REPORTS[report](account=account, days=days)
+    return csv_response(filename=csv_filename(account.username, report, f"{days}-days"), header=header, rows=rows)
 
 
 @workspace_required
