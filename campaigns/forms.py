@@ -1,7 +1,8 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from marketing.forms import TimezoneField
 from marketing.web import add_service_errors
@@ -9,7 +10,7 @@ from marketing.web import add_service_errors
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
 from . import destinations
-from .models import Campaign, CampaignStatus, ScheduleKind
+from .models import Campaign, CampaignStatus, ExecutionSource, ExecutionStatus, ScheduleKind
 from .recurrence import DST_RULE_HELP, PRESETS, zone
 from .scheduling import Plan, plan_from_input
 from .selectors import SORTS
@@ -232,3 +233,25 @@ class ScheduleForm(forms.Form):
     def plan(self) -> Plan:
         """The plan of a valid form."""
         return self._plan
+
+
+RUN_PERIODS = [("", "Any time"), (1, "Last 24 hours"), (7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days")]
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status")] + list(ExecutionStatus.choices))
+    source = forms.ChoiceField(required=False, label="Started by", choices=[("", "Anything")] + list(ExecutionSource.choices))
+    days = forms.TypedChoiceField(required=False, label="Queued", coerce=int, empty_value=None, choices=RUN_PERIODS)
+    campaign = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+    def values(self) -> dict:
+        """The filters for ``selectors.run_list``; a field given a value it does not offer is left out."""
+        self.is_valid()
+        data = self.cleaned_data
+        days = data.get("days")
+        return {
+            "status": data.get("status", ""),
+            "source": data.get("source", ""),
+            "since": timezone.now() - timedelta(days=days) if days else None,
+            "campaign_id": data.get("campaign"),
+        }

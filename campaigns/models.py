@@ -277,6 +277,8 @@ class CampaignExecution(models.Model):
             # The workspace's runs finished in a range (its monitoring page): the range, not the
             # workspace's whole history.
             models.Index(fields=["workspace", "finished_at"], name="execution_workspace_finish"),
+            # The workspace's run list and the dashboard's recent runs, newest first, a page at a time.
+            models.Index(fields=["workspace", "-queued_at", "-id"], name="execution_ws_queued"),
         ]
 
     def __str__(self) -> str:

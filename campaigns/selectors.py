@@ -1,5 +1,6 @@
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from datetime import date, datetime, time, timedelta
@@ -416,3 +417,87 @@ def dashboard_summary(*, workspace: Workspace) -> DashboardSummary:
             workspace=workspace, status="failed", queued_at__gte=week_ago
         ).count(),
     )
+
+
+RUN_PAGE_SIZE = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+@dataclass
+class RunPage:
+    runs: list[CampaignExecution]
+    older_cursor: str  # "" on the last page
+
+
+def run_list(
+    *, workspace: Workspace, status: str = "", source: str = "", since: datetime | None = None, campaign_id: int | None = None
+) -> QuerySet[CampaignExecution]:
+    """The workspace's runs, newest first, narrowed by what is given."""
+    runs = CampaignExecution.objects.filter(workspace=workspace)
+    if status:
+        runs = runs.filter(status=status)
+    if source:
+        runs = runs.filter(source=source)
+    if since is not None:
+        runs = runs.filter(queued_at__gte=since)
+    if campaign_id is not None:
+        runs = runs.filter(campaign_id=campaign_id)
+    return runs.order_by("-queued_at", "-id")
+
+
+def make_run_cursor(execution: CampaignExecution) -> str:
+    """Where a page of runs ends: the last run's queue time (microseconds since 1970) and id."""
+    return f"{(execution.queued_at - _EPOCH) // timedelta(microseconds=1)}.{execution.pk}"
+
+
+def read_run_cursor(token: str) -> tuple[datetime, int] | None:
+    """The (queue time, id) a cursor holds; None for a missing or garbled one."""
+    try:
+        micros, pk = (int(part) for part in token.split(".", 1))
+        return _EPOCH + timedelta(microseconds=micros), pk
+    except (ValueError, OverflowError):
+        return None
+
+
+def run_page(*, workspace: Workspace, older_than: str = "", size: int = RUN_PAGE_SIZE, **filters) -> RunPage:
+    """A page of the workspace's runs read along (workspace, queued_at, id) from a cursor, never by OFFSET or COUNT."""
+    runs = run_list(workspace=workspace, **filters).select_related("campaign", "requested_by").prefetch_related("steps")
+    if (position := read_run_cursor(older_than)) is not None:
+        queued_at, pk = position
+        runs = runs.filter(Q(queued_at__lt=queued_at) | Q(queued_at=queued_at, pk__lt=pk))
+    found = list(runs[: size + 1])
+    more = len(found) > size
+    found = found[:size]
+    return RunPage(runs=found, older_cursor=make_run_cursor(found[-1]) if more else "")
+
+
+def run_rows(*, workspace: Workspace, **filters) -> tuple[list[str], Iterator[list]]:
+    """Every run the filters give, as CSV rows, newest first; read in chunks, so that a long history fits in memory."""
+    header = [
+        "Run", "Campaign", "Source", "Requested by", "Status", "Error category", "Error",
+        f"Queued ({timezone.get_current_timezone_name()})", "Started", "Finished", "Seconds", "Steps",
+    ]
+    runs = run_list(workspace=workspace, **filters).select_related("campaign", "requested_by").prefetch_related("steps")
+
+    def moment(value: datetime | None) -> str:
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    def rows():
+        for run in runs.iterator(chunk_size=500):
+            seconds = round((run.finished_at - run.started_at).total_seconds(), 1) if run.started_at and run.finished_at else None
+            yield [
+                run.uuid.hex,
+                run.campaign.name,
+                run.get_source_display(),
+                run.requested_by.email if run.requested_by else "",
+                run.get_status_display(),
+                run.get_error_category_display() if run.error_category else "",
+                run.error_message,
+                moment(run.queued_at),
+                moment(run.started_at),
+                moment(run.finished_at),
+                seconds,
+                "; ".join(f"{step.label}: {step.get_status_display()}" for step in run.steps.all()),
+            ]
+
+    return header, rows()

@@ -51,6 +51,8 @@ urlpatterns = [
         name="campaign_schedule_action",
     ),
     path("calendar/", views.calendar, name="calendar"),
+    path("runs/", views.run_list, name="run_list"),
+    path("runs/export.csv", views.run_list_csv, name="run_list_csv"),
     path("campaigns/<int:campaign_id>/reschedule/", views.campaign_reschedule, name="campaign_reschedule"),
     path("campaigns/<int:campaign_id>/preview/", views.campaign_preview, name="campaign_preview"),
     path("media/p/<str:token>.jpg", views.public_image, name="public_image"),

@@ -16,6 +16,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from marketing import idempotency
+from marketing.csv_export import csv_filename, csv_response
 from marketing.selectors import get_for_workspace_or_404, member_list, pending_invitations_for_user
 from marketing.services import invitation_token
 from marketing.timefmt import when
@@ -23,7 +24,7 @@ from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
-from .forms import CampaignFilterForm, CampaignForm, ScheduleForm, StatusForm
+from .forms import CampaignFilterForm, CampaignForm, RunFilterForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,38 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.boosted:
         return render(request, "campaigns/results.html", context, using="jinja2")
     return render(request, "campaigns/list.html", context)
+
+
+@workspace_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Every run of the workspace, newest first, by status, what started it, when, and campaign."""
+    form = RunFilterForm(request.GET)
+    values = form.values()
+    campaign = _campaign(request, values["campaign_id"]) if values["campaign_id"] else None
+    page = selectors.run_page(workspace=request.workspace, older_than=request.GET.get("older", ""), **values)
+    query = request.GET.copy()
+    query.pop("older", None)
+    context = {
+        "form": form,
+        "page": page,
+        "campaign": campaign,
+        "query": query.urlencode(),
+        "is_filtered": any(value for value in values.values()),
+        "is_first_page": "older" not in request.GET,
+    }
+    return render(request, "campaigns/runs.html", context)
+
+
+@workspace_required
+@require_GET
+def run_list_csv(request: HttpRequest) -> HttpResponse:
+    values = RunFilterForm(request.GET).values()
+    if values["campaign_id"]:
+        _campaign(request, values["campaign_id"])  # another workspace's campaign is a 404, not an empty file
+    header, rows = selectors.run_rows(workspace=request.workspace, **values)
+    filename = csv_filename(request.workspace.name, "runs", timezone.localdate().isoformat())
+    return csv_response(filename=filename, header=header, rows=rows)
 
 
 def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -> Campaign | None:

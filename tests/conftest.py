@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from campaigns.models import CampaignExecution, ExecutionStep
 from integrations import http
 from integrations.cms.models import ContentItem, ContentSource
 from integrations.instagram.models import InsightValue, InstagramAccount
@@ -150,6 +151,10 @@ def pages(staff_alice, alice_workspace):
     """The signed-in pages, each with its data, so that the branches with tables and charts render."""
     campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
     add_image(campaign)
+    execution = CampaignExecution.objects.create(
+        workspace=alice_workspace, campaign=campaign, source="schedule", status="failed", error_message="Refused"
+    )
+    ExecutionStep.objects.create(execution=execution, position=0, name="publish", status="failed")
     trigger = trigger_services.trigger_create(
         workspace=alice_workspace, by=None, name="Orders", kind="event", campaigns=[campaign]
     )
@@ -180,6 +185,7 @@ def pages(staff_alice, alice_workspace):
         f"/campaigns/{campaign.pk}/edit/",
         f"/campaigns/{campaign.pk}/schedule/",
         "/calendar/",
+        "/runs/",
         "/triggers/",
         "/triggers/new/",
         f"/triggers/{trigger.pk}/",

@@ -43,7 +43,7 @@ def summaries(account, days: int) -> dict[str, selectors.MetricSummary]:
 
 
 def read_csv(response) -> list[list[str]]:
-    text = response.content.decode("utf-8")
+    text = response.getvalue().decode("utf-8")
     assert text.startswith("\ufeff")
     return list(csv.reader(io.StringIO(text[1:])))
 
