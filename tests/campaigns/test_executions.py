@@ -435,6 +435,13 @@ def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_
     assert b'hx-trigger="every 2s"' in alice_client.get(campaign.get_absolute_url()).content
     fragment = alice_client.get(f"/campaigns/{campaign.pk}/executions/", HTTP_HX_REQUEST="true")
     assert b"<html" not in fragment.content and b"Waiting" in fragment.content
+    # The answer replaces the polling element: it must poll on while the run waits...
+    assert b'id="executions"' in fragment.content and b'hx-trigger="every 2s"' in fragment.content
+
+    CampaignExecution.objects.update(status="succeeded", finished_at=timezone.now())
+    finished = alice_client.get(f"/campaigns/{campaign.pk}/executions/", HTTP_HX_REQUEST="true")
+    # ...and stop once it is done.
+    assert b'id="executions"' in finished.content and b"hx-trigger" not in finished.content
 
 
 def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campaign, destination):
