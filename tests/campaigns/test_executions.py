@@ -444,6 +444,21 @@ def test_it_polls_the_history_only_while_a_run_is_in_progress(alice_client, run_
     assert b'id="executions"' in finished.content and b"hx-trigger" not in finished.content
 
 
+def test_it_polls_a_runs_page_until_the_run_is_finished(alice_client, run_now, campaign, destination):
+    add_image(campaign)
+    destination(StepOutcome(detail="Handed over", waiting=True))
+    run_now(campaign)
+    execution = CampaignExecution.objects.get()
+
+    waiting = alice_client.get(execution.get_absolute_url(), HTTP_HX_REQUEST="true")
+    assert b"<html" not in waiting.content
+    assert b'id="execution"' in waiting.content and b'hx-trigger="every 2s"' in waiting.content
+
+    CampaignExecution.objects.update(status="succeeded", finished_at=timezone.now())
+    finished = alice_client.get(execution.get_absolute_url(), HTTP_HX_REQUEST="true")
+    assert b'id="execution"' in finished.content and b"hx-trigger" not in finished.content
+
+
 def test_it_keeps_a_published_run_succeeded_when_only_a_follow_up_gives_up(campaign, destination):
     add_image(campaign)
     destination(*[RetryLater("comment rate limited", countdown=1)] * 10)
