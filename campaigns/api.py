@@ -11,7 +11,9 @@ from marketing.forms import timezone_choices
 from marketing.selectors import get_for_workspace_or_404
 
 from . import executions, scheduling, selectors, services
-from .models import Campaign, CampaignExecution, CampaignStatus, ExecutionSource, Schedule, ScheduleKind, ErrorCategory
+from .models import (
+    Campaign, CampaignExecution, CampaignStatus, ErrorCategory, ExecutionSource, ExecutionStatus, Schedule, ScheduleKind,
+)
 from .recurrence import PRESETS
 
 
@@ -274,6 +276,38 @@ class CampaignExecutionsApi(generics.ListAPIView):
     def get_queryset(self):
         campaign = _campaign(self.request, self.kwargs["pk"])
         return campaign.executions.prefetch_related("steps").order_by("-queued_at", "-id")
+
+
+class ExecutionListQuerySerializer(serializers.Serializer):
+    """The run list's filters; a bad one is a 400 naming the parameter."""
+
+    status = serializers.ChoiceField(choices=ExecutionStatus.values, required=False)
+    source = serializers.ChoiceField(choices=ExecutionSource.values, required=False)
+    campaign = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="A campaign's id: only its runs."
+    )
+    since = serializers.DateTimeField(required=False, help_text="Only runs queued at or after this time (ISO 8601).")
+
+
+@extend_schema_view(get=extend_schema(parameters=[ExecutionListQuerySerializer]))
+class ExecutionListApi(generics.ListAPIView):
+    """Every run of the workspace, newest first, as on the Runs page; paged as every list of the API is."""
+
+    serializer_class = ExecutionSerializer
+
+    def get_queryset(self):
+        query = ExecutionListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
+        if "campaign" in filters:
+            _campaign(self.request, filters["campaign"])  # another workspace's campaign is a 404
+        return selectors.run_list(
+            workspace=workspace_of(self.request),
+            status=filters.get("status", ""),
+            source=filters.get("source", ""),
+            since=filters.get("since"),
+            campaign_id=filters.get("campaign"),
+        ).prefetch_related("steps")
 
 
 class ExecutionDetailApi(generics.RetrieveAPIView):

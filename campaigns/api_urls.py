@@ -17,5 +17,6 @@ urlpatterns = [
         login_not_required(api.CampaignExecutionsApi.as_view()),
         name="api_campaign_executions",
     ),
+    path("executions/", login_not_required(api.ExecutionListApi.as_view()), name="api_executions"),
     path("executions/<uuid:uuid>/", login_not_required(api.ExecutionDetailApi.as_view()), name="api_execution"),
 ]

@@ -165,6 +165,7 @@ def idempotent(method: Callable) -> Callable:
 
 class ApiRootSerializer(serializers.Serializer):
     campaigns = serializers.URLField()
+    executions = serializers.URLField()
     schema = serializers.URLField()
     docs = serializers.URLField()
 
@@ -181,7 +182,12 @@ class ApiRoot(APIView):
             return request.build_absolute_uri(reverse(name))
 
         return Response(
-            {"campaigns": link("api_campaigns"), "schema": link("api_schema"), "docs": link("api_docs")}
+            {
+                "campaigns": link("api_campaigns"),
+                "executions": link("api_executions"),
+                "schema": link("api_schema"),
+                "docs": link("api_docs"),
+            }
         )
 
 

@@ -123,3 +123,43 @@ def test_it_loads_the_api_docs(alice_client):
 def test_it_answers_400_with_the_first_comment_rule(api):
     status, body = _json(api, "post", "/api/v1/campaigns/", {"name": "Loud", "first_comment": "BUY NOW"})
     assert status == 400 and "capital letters" in body["errors"]["first_comment"][0]
+
+
+def test_it_lists_the_workspaces_runs_newest_first_a_page_at_a_time(api, alice_workspace, charlie):
+    campaign = CampaignFactory(workspace=alice_workspace)
+    runs = [
+        CampaignExecution.objects.create(workspace=alice_workspace, campaign=campaign, source="manual", status="succeeded")
+        for _ in range(53)
+    ]
+    theirs = CampaignFactory(workspace=charlie.memberships.get().workspace)
+    CampaignExecution.objects.create(workspace=theirs.workspace, campaign=theirs, source="manual", status="succeeded")
+
+    status, first = _json(api, "get", "/api/v1/executions/")
+    _, second = _json(api, "get", first["next"].split("testserver")[1])
+
+    assert status == 200 and first["count"] == 53
+    ids = [run["id"] for run in first["results"] + second["results"]]
+    assert ids == [str(run.uuid) for run in reversed(runs)]
+    assert second["next"] is None
+
+
+def test_it_filters_the_runs_it_lists(api, alice_workspace):
+    spring, autumn = CampaignFactory(workspace=alice_workspace), CampaignFactory(workspace=alice_workspace)
+    failed = CampaignExecution.objects.create(workspace=alice_workspace, campaign=spring, source="trigger", status="failed")
+    CampaignExecution.objects.create(workspace=alice_workspace, campaign=autumn, source="manual", status="succeeded")
+
+    for query in ("status=failed", "source=trigger", f"campaign={spring.pk}"):
+        _, body = _json(api, "get", f"/api/v1/executions/?{query}")
+        assert [run["id"] for run in body["results"]] == [str(failed.uuid)], query
+    _, later = _json(api, "get", "/api/v1/executions/?since=2999-01-01T00:00:00Z")
+    assert later["results"] == []
+
+
+def test_it_answers_400_or_404_for_a_bad_run_filter(api, charlie):
+    theirs = CampaignFactory(workspace=charlie.memberships.get().workspace)
+
+    assert _json(api, "get", "/api/v1/executions/?status=zzz")[0] == 400
+    assert _json(api, "get", "/api/v1/executions/?since=yesterday")[0] == 400
+    assert _json(api, "get", "/api/v1/executions/?campaign=-1")[0] == 400
+    assert _json(api, "get", f"/api/v1/executions/?campaign={theirs.pk}")[0] == 404
+    assert _json(api, "get", "/api/v1/executions/?page=garbage")[0] == 404
