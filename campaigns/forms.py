@@ -14,7 +14,7 @@ from .models import Campaign, CampaignStatus, ExecutionSource, ExecutionStatus, 
 from .recurrence import DST_RULE_HELP, PRESETS, zone
 from .scheduling import Plan, plan_from_input
 from .selectors import SORTS
-from .services import MAX_IMAGES
+from .services import BULK_ACTION_CHOICES, MAX_IMAGES
 
 
 class MultipleImageInput(forms.ClearableFileInput):
@@ -255,3 +255,16 @@ class RunFilterForm(forms.Form):
             "since": timezone.now() - timedelta(days=days) if days else None,
             "campaign_id": data.get("campaign"),
         }
+
+
+class CampaignBulkForm(forms.Form):
+    """The campaign list's "with the selected" form: an action and the ticked campaigns' ids."""
+
+    action = forms.ChoiceField(choices=BULK_ACTION_CHOICES)
+    ids = forms.TypedMultipleChoiceField(coerce=int, error_messages={"required": "Select at least one campaign."})
+    next = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, data, **kwargs) -> None:
+        super().__init__(data, **kwargs)
+        # Any id is offered: the service reads only the workspace's campaigns among them.
+        self.fields["ids"].choices = [(value, value) for value in data.getlist("ids") if value.isascii() and value.isdigit() and len(value) < 19]

@@ -5,6 +5,7 @@ of a campaign (executions and their steps) are in ``executions``.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -202,6 +203,48 @@ def campaign_delete(*, campaign: Campaign, by: User | None) -> None:
     campaign.delete()
     transaction.on_commit(lambda: [storage.delete(path) for path in paths])
     logger.info("campaign deleted", extra={"campaign_id": campaign.pk, "by": getattr(by, "pk", None)})
+
+
+# What the campaign list does to the campaigns ticked in it: the same services as one campaign's page.
+BULK_ACTIONS = {
+    "pause": ("Pause", "paused"),
+    "activate": ("Activate", "activated"),
+    "archive": ("Archive", "archived"),
+    "delete": ("Delete", "deleted"),
+}
+BULK_ACTION_CHOICES = [(key, label) for key, (label, _) in BULK_ACTIONS.items()]
+BULK_MAX = 100
+
+
+@dataclass
+class BulkOutcome:
+    done: list[Campaign]
+    refused: list[tuple[Campaign, str]]  # each with why, in the words of the service that refused it
+
+
+def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by: User | None) -> BulkOutcome:
+    """Applies ``action`` to each of the workspace's campaigns among ``ids``, each on its own: one
+    refused (a transition the status machine forbids, a run in progress) leaves the others done."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError(f"Unknown action: {action}.")
+    if len(ids) > BULK_MAX:
+        raise ValidationError(f"Select at most {BULK_MAX} campaigns at a time.")
+    outcome = BulkOutcome(done=[], refused=[])
+    for campaign in Campaign.objects.filter(workspace=workspace, pk__in=ids).order_by("name", "pk"):
+        try:
+            with transaction.atomic():
+                if action == "delete":
+                    campaign_delete(campaign=campaign, by=by)
+                elif action == "archive":
+                    campaign_archive(campaign=campaign, by=by)
+                else:
+                    to = CampaignStatus.PAUSED if action == "pause" else CampaignStatus.ACTIVE
+                    campaign_transition(campaign=campaign, to=to, by=by)
+        except ValidationError as error:
+            outcome.refused.append((campaign, " ".join(error.messages)))
+        else:
+            outcome.done.append(campaign)
+    return outcome
 
 
 def _image_create(

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +24,7 @@ from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
-from .forms import CampaignFilterForm, CampaignForm, RunFilterForm, ScheduleForm, StatusForm
+from .forms import CampaignBulkForm, CampaignFilterForm, CampaignForm, RunFilterForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
 
 logger = logging.getLogger(__name__)
@@ -85,11 +85,44 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         # Only an empty first page needs to ask whether the workspace has any campaign at all.
         "has_any": bool(page.campaigns) or page.number > 1 or (is_filtered and selectors.campaign_list(workspace=request.workspace, status="all").exists()),
         "status_labels": STATUS_LABELS,
+        "bulk_actions": services.BULK_ACTION_CHOICES,
     }
     # The page's content is Jinja2 (templates/jinja2/campaigns/), in the layout by campaigns/list.html.
     if request.htmx and not request.htmx.boosted:
         return render(request, "campaigns/results.html", context, using="jinja2")
     return render(request, "campaigns/list.html", context)
+
+
+@workspace_required
+@require_POST
+def campaign_bulk(request: HttpRequest) -> HttpResponse:
+    """Pause, activate, archive or delete the campaigns ticked in the list; back to the list as it was."""
+    form = CampaignBulkForm(request.POST)
+    back = reverse("campaign_list")
+    if not form.is_valid():
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        return redirect(back)
+    # Only the list's own query string is taken back: never an address of the sender's choosing.
+    if query := form.cleaned_data["next"].lstrip("?"):
+        back = f"{back}?{QueryDict(query).urlencode()}"
+    try:
+        outcome = services.campaign_bulk_apply(
+            workspace=request.workspace, ids=form.cleaned_data["ids"], action=form.cleaned_data["action"], by=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+        return redirect(back)
+    _, done_word = services.BULK_ACTIONS[form.cleaned_data["action"]]
+    if outcome.done:
+        count = len(outcome.done)
+        messages.success(request, f"{count} campaign{'s' if count > 1 else ''} {done_word}.")
+    for campaign, reason in outcome.refused[:5]:
+        messages.warning(request, f"“{campaign.name}” was not {done_word}: {reason}")
+    if len(outcome.refused) > 5:
+        messages.warning(request, f"{len(outcome.refused) - 5} more were not {done_word}.")
+    if not outcome.done and not outcome.refused:
+        messages.error(request, "None of the selected campaigns is in this workspace any more.")
+    return redirect(back)
 
 
 @workspace_required
