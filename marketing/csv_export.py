@@ -19,7 +19,8 @@ def safe_cell(value: Any) -> Any:
 
 
 def csv_filename(*parts: str) -> str:
-    return "-".join(slugify(part) for part in parts if part) + ".csv"
+    """The parts as one ASCII name; a part with nothing left once slugified (an emoji name) is dropped."""
+    return "-".join(slug for slug in map(slugify, parts) if slug) + ".csv"
 
 
 class _Line:

@@ -9,7 +9,7 @@ import time_machine
 
 from integrations.instagram import charts, selectors
 from integrations.instagram.models import InsightValue
-from marketing.csv_export import safe_cell
+from marketing.csv_export import csv_filename, safe_cell
 from tests.factories import CampaignFactory, add_image
 
 from .conftest import IG_USER_ID
@@ -178,3 +178,7 @@ def test_it_keeps_each_day_label_inside_the_chart(days):
     assert len(chart.x_labels) >= 3
     for x, text in chart.x_labels:
         assert x + charts.AXIS_CHAR_PX * len(text) / 2 <= chart.width, text
+
+
+def test_it_names_a_download_in_ascii_without_empty_parts():
+    assert csv_filename("🌸🌸", "Café Ünïcode", "runs", "2026-11-30") == "cafe-unicode-runs-2026-11-30.csv"
