@@ -445,6 +445,11 @@ def run_list(
     return runs.order_by("-queued_at", "-id")
 
 
+def _runs_shown(*, workspace: Workspace, **filters) -> QuerySet[CampaignExecution]:
+    """The runs with what a row of the list or the download shows: campaign, requester, steps."""
+    return run_list(workspace=workspace, **filters).select_related("campaign", "requested_by").prefetch_related("steps")
+
+
 def make_run_cursor(execution: CampaignExecution) -> str:
     """Where a page of runs ends: the last run's queue time (microseconds since 1970) and id."""
     return f"{(execution.queued_at - _EPOCH) // timedelta(microseconds=1)}.{execution.pk}"
@@ -461,7 +466,7 @@ def read_run_cursor(token: str) -> tuple[datetime, int] | None:
 
 def run_page(*, workspace: Workspace, older_than: str = "", size: int = RUN_PAGE_SIZE, **filters) -> RunPage:
     """A page of the workspace's runs read along (workspace, queued_at, id) from a cursor, never by OFFSET or COUNT."""
-    runs = run_list(workspace=workspace, **filters).select_related("campaign", "requested_by").prefetch_related("steps")
+    runs = _runs_shown(workspace=workspace, **filters)
     if (position := read_run_cursor(older_than)) is not None:
         queued_at, pk = position
         runs = runs.filter(Q(queued_at__lt=queued_at) | Q(queued_at=queued_at, pk__lt=pk))
@@ -477,7 +482,7 @@ def run_rows(*, workspace: Workspace, **filters) -> tuple[list[str], Iterator[li
         "Run", "Campaign", "Source", "Requested by", "Status", "Error category", "Error",
         f"Queued ({timezone.get_current_timezone_name()})", "Started", "Finished", "Seconds", "Steps",
     ]
-    runs = run_list(workspace=workspace, **filters).select_related("campaign", "requested_by").prefetch_related("steps")
+    runs = _runs_shown(workspace=workspace, **filters)
 
     def moment(value: datetime | None) -> str:
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""

@@ -165,6 +165,10 @@ class MetricSummary:
     days: int
 
     @property
+    def heading(self) -> str:
+        return {DAILY_AVERAGE: f"{self.label}, daily average", TOTAL: f"{self.label}, total"}.get(self.kind, self.label)
+
+    @property
     def change(self) -> int | None:
         if self.value is None or self.previous is None:
             return None
