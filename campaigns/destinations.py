@@ -13,7 +13,8 @@ To add a destination (WordPress, say):
    ``publish``. Override the optional hooks it has: ``offered``/``describe`` (which objects the
    form offers and how they read), ``insights`` (a panel on the campaign page),
    ``needs_reconnect`` (the reconnect flag behind the banner), ``checks_spacing``/``daily_quota``
-   (the scheduling conflict and quota checks), ``max_per_campaign``.
+   (the scheduling conflict and quota checks), ``timing_hint`` (when its past posts did best, on
+   the schedule page), ``max_per_campaign``.
 2. Register one instance in the integration's ``AppConfig.ready()``:
    ``destinations.register(WordPressDestination())``.
 
@@ -84,6 +85,15 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class TimingHint:
+    """When a target's own past posts did best, offered while scheduling: ``times`` in the viewer's zone."""
+
+    label: str
+    times: list[str]
+    url: str
+
+
+@dataclass(frozen=True)
 class InsightsPanel:
     """A block on the campaign page: ``template`` is included with ``data``."""
 
@@ -114,6 +124,9 @@ class Destination:
         return Choice(key=f"{self.key}:{obj.pk}", label=str(obj))
 
     def insights(self, *, campaign: Campaign) -> InsightsPanel | None:
+        return None
+
+    def timing_hint(self, obj: models.Model) -> TimingHint | None:
         return None
 
     def needs_reconnect(self) -> QuerySet | None:
@@ -217,6 +230,19 @@ def targets_describe(targets: Iterable[CampaignTarget], *, workspace_id: int) ->
         described.get(t.key) or Choice(key=t.key, label=f"{destination_label(t.destination)} (removed)", ready=False)
         for t in targets
     ]
+
+
+def timing_hints(*, campaign: Campaign) -> list[TimingHint]:
+    """What each of the campaign's targets says about when to publish, one query or so per target."""
+    hints = []
+    for target in campaign.targets.all():
+        destination = _registry.get(target.destination)
+        if destination is None:
+            continue
+        obj = destination.queryset(workspace_id=campaign.workspace_id).filter(pk=target.object_id).first()
+        if obj is not None and (hint := destination.timing_hint(obj)) is not None:
+            hints.append(hint)
+    return hints
 
 
 def ready_count(*, workspace: Workspace) -> int:

@@ -577,7 +577,9 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 messages.warning(request, warning)
             messages.success(request, "Schedule saved.")
             return redirect(campaign)
-    return render(request, "campaigns/schedule.html", _preview_context(request, campaign, form))
+    context = _preview_context(request, campaign, form)
+    context["timing_hints"] = destinations.timing_hints(campaign=campaign)
+    return render(request, "campaigns/schedule.html", context)
 
 
 @workspace_required

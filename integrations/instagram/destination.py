@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.urls import reverse
 
-from campaigns.destinations import Choice, Destination, InsightsPanel, StepOutcome
+from campaigns.destinations import Choice, Destination, InsightsPanel, StepOutcome, TimingHint
 from campaigns.models import Campaign, CampaignExecution, ExecutionStep
 
 from .models import AccountStatus, InstagramAccount
@@ -36,6 +37,15 @@ class InstagramDestination(Destination):
 
         posts = campaign_insights(campaign=campaign)
         return InsightsPanel(template="instagram/_campaign_insights.html", data=posts) if posts else None
+
+    def timing_hint(self, obj: InstagramAccount) -> TimingHint | None:
+        from .selectors import best_times
+
+        best = best_times(account=obj).best
+        if not best:
+            return None
+        url = reverse("instagram_analytics", args=[obj.pk]) + "#best-times"
+        return TimingHint(label=f"@{obj.username}", times=[slot.label for slot in best], url=url)
 
     def needs_reconnect(self) -> QuerySet:
         return InstagramAccount.objects.filter(status=AccountStatus.NEEDS_RECONNECT)

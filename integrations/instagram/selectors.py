@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -98,10 +99,8 @@ class PostInsights:
         return self.day is not None
 
 
-def _post_insights(*, workspace_id: int, steps: list[ExecutionStep]) -> list[PostInsights]:
-    """Each step's post (from the media id it reported) with its newest numbers."""
-    posts = [(step, step.state.get("outputs", {})) for step in steps]
-    media_ids = [outputs.get("instagram_media_id", "") for _, outputs in posts]
+def _latest_media_values(*, workspace_id: int, media_ids: list[str]) -> dict[str, dict[str, tuple[date, int | None]]]:
+    """Each post's newest stored value of each metric, with its day: ``{media id: {metric: (day, value)}}``."""
     latest: dict[str, dict[str, tuple[date, int | None]]] = {}
     rows = (
         InsightValue.objects.filter(workspace_id=workspace_id, object_type=InsightObject.MEDIA, object_id__in=media_ids)
@@ -110,6 +109,15 @@ def _post_insights(*, workspace_id: int, steps: list[ExecutionStep]) -> list[Pos
     )
     for media_id, metric, day, value in rows:
         latest.setdefault(media_id, {}).setdefault(metric, (day, value))
+    return latest
+
+
+def _post_insights(*, workspace_id: int, steps: list[ExecutionStep]) -> list[PostInsights]:
+    """Each step's post (from the media id it reported) with its newest numbers."""
+    posts = [(step, step.state.get("outputs", {})) for step in steps]
+    latest = _latest_media_values(
+        workspace_id=workspace_id, media_ids=[outputs.get("instagram_media_id", "") for _, outputs in posts]
+    )
     found_posts = []
     for step, outputs in posts:
         media_id = outputs.get("instagram_media_id", "")
@@ -332,3 +340,131 @@ def account_post_rows(*, account: InstagramAccount, days: int) -> tuple[list[str
             *(value for _, value in post.metrics),
         ])
     return header, rows
+
+
+# Best times to post: when the account's own posts drew the most engagement, by weekday and
+# time of day in the viewer's time zone. A post's engagement is its interactions per account
+# reached, so a time is not favoured only because the audience grew or a post was boosted.
+BEST_TIMES_DAYS = 90
+BEST_TIMES_BLOCK_HOURS = 3
+BEST_TIMES_MIN_POSTS = 5  # posts with numbers before any time is suggested
+BEST_TIMES_MIN_SLOT_POSTS = 2  # one post at a time says little about the time
+BEST_TIMES_SHOWN = 3
+HEAT_LEVELS = 4
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+BLOCKS = tuple(range(24 // BEST_TIMES_BLOCK_HOURS))
+INTERACTION_PARTS = ("likes", "comments", "shares", "saved")
+
+
+@dataclass(frozen=True)
+class TimeSlot:
+    """Posts published in one weekday's block of hours, and their mean engagement."""
+
+    weekday: int  # 0 is Monday
+    block: int
+    posts: int
+    rate: float  # interactions per account reached, averaged over the posts
+    level: int  # 0 to HEAT_LEVELS, against the best slot with enough posts
+
+    @property
+    def enough(self) -> bool:
+        return self.posts >= BEST_TIMES_MIN_SLOT_POSTS
+
+    @property
+    def hours(self) -> str:
+        return block_label(self.block)
+
+    @property
+    def label(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.hours}"
+
+    @property
+    def percent(self) -> str:
+        return f"{100 * self.rate:.1f}%"
+
+
+def block_label(block: int) -> str:
+    start = block * BEST_TIMES_BLOCK_HOURS
+    return f"{start:02d}:00–{start + BEST_TIMES_BLOCK_HOURS:02d}:00"
+
+
+@dataclass
+class BestTimes:
+    posts: int  # posts of the window with a reach to divide by
+    slots: dict[tuple[int, int], TimeSlot]
+    zone: str
+    days: int = BEST_TIMES_DAYS
+
+    @property
+    def best(self) -> list[TimeSlot]:
+        """The slots with the highest engagement among those with enough posts; none before enough posts."""
+        if self.posts < BEST_TIMES_MIN_POSTS:
+            return []
+        eligible = [slot for slot in self.slots.values() if slot.enough]
+        return sorted(eligible, key=lambda slot: (-slot.rate, -slot.posts, slot.weekday, slot.block))[:BEST_TIMES_SHOWN]
+
+    @property
+    def rows(self) -> list[tuple[str, list[TimeSlot | None]]]:
+        """The week as a grid: a row per weekday, a cell per block, None where nothing was published."""
+        return [(name, [self.slots.get((weekday, block)) for block in BLOCKS]) for weekday, name in enumerate(WEEKDAYS)]
+
+    @property
+    def block_labels(self) -> list[str]:
+        return [block_label(block) for block in BLOCKS]
+
+    @property
+    def min_posts(self) -> int:
+        return BEST_TIMES_MIN_POSTS
+
+
+def post_engagement(values: dict[str, tuple[date, int | None]]) -> float | None:
+    """Interactions per account reached, or None without a reach to divide by.
+
+    Instagram's total is taken when it has one; otherwise the parts it has are added up.
+    """
+    reach = values.get("reach", (None, None))[1]
+    if not reach:
+        return None
+    total = values.get("total_interactions", (None, None))[1]
+    if total is None:
+        parts = [values[part][1] for part in INTERACTION_PARTS if part in values and values[part][1] is not None]
+        if not parts:
+            return None
+        total = sum(parts)
+    return total / reach
+
+
+def best_times(*, account: InstagramAccount) -> BestTimes:
+    """When the account's posts of the last ``BEST_TIMES_DAYS`` days did best, in the active time zone."""
+    since = timezone.now() - timedelta(days=BEST_TIMES_DAYS)
+    published = list(
+        steps_published_to(account=account).filter(finished_at__gte=since).values_list("finished_at", "state")
+    )
+    media_of = [(finished_at, (state or {}).get("outputs", {}).get("instagram_media_id", "")) for finished_at, state in published]
+    latest = _latest_media_values(workspace_id=account.workspace_id, media_ids=[media_id for _, media_id in media_of])
+    rates: dict[tuple[int, int], list[float]] = {}
+    for finished_at, media_id in media_of:
+        rate = post_engagement(latest.get(media_id, {}))
+        if rate is None:
+            continue
+        local = timezone.localtime(finished_at)
+        rates.setdefault((local.weekday(), local.hour // BEST_TIMES_BLOCK_HOURS), []).append(rate)
+    means = {key: sum(values) / len(values) for key, values in rates.items()}
+    # One lucky post would pale every other time: shades are against the best time with enough posts.
+    top = max(
+        (mean for key, mean in means.items() if len(rates[key]) >= BEST_TIMES_MIN_SLOT_POSTS),
+        default=max(means.values(), default=0),
+    )
+    slots = {
+        key: TimeSlot(
+            weekday=key[0],
+            block=key[1],
+            posts=len(rates[key]),
+            rate=mean,
+            level=min(HEAT_LEVELS, math.ceil(HEAT_LEVELS * mean / top)) if top else 0,
+        )
+        for key, mean in means.items()
+    }
+    return BestTimes(
+        posts=sum(len(values) for values in rates.values()), slots=slots, zone=timezone.get_current_timezone_name()
+    )

@@ -128,6 +128,7 @@ def analytics(request: HttpRequest, account_id: int) -> HttpResponse:
     context = {
         "account": account,
         "attempts": selectors.recent_attempts(account=account),
+        "best_times": selectors.best_times(account=account),
         "can_manage": _can_manage(request),
         **selectors.account_analytics(account=account, days=selectors.analytics_period(request.GET.get("days"))),
     }
