@@ -90,8 +90,14 @@ class CampaignAdmin(ServiceAdmin):
     list_filter = ["status", "created_at", "updated_at", "workspace"]
     search_fields = ["name", "caption", "brief", "workspace__name"]
     list_select_related = ["workspace", "created_by"]
-    fields = ["workspace", *services.EDITABLE_FIELDS, "status", "created_by", "updated_by", "created_at", "updated_at"]
-    readonly_fields = ["status", "created_by", "updated_by", "created_at", "updated_at"]
+    fields = [
+        "workspace", *services.EDITABLE_FIELDS, "status", "created_by", "updated_by", "created_at", "updated_at",
+        "approved_by", "approved_at", "approval_requested_by", "approval_requested_at",
+    ]
+    readonly_fields = [
+        "status", "created_by", "updated_by", "created_at", "updated_at",
+        "approved_by", "approved_at", "approval_requested_by", "approval_requested_at",
+    ]
     autocomplete_fields = ["workspace"]
     inlines = [CampaignTargetInline, CampaignImageInline, CampaignExecutionInline, StatusChangeInline]
     actions = ["run_now", "archive"]

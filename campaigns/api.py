@@ -10,7 +10,7 @@ from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.forms import timezone_choices
 from marketing.selectors import get_for_workspace_or_404
 
-from . import executions, scheduling, selectors, services
+from . import approval, executions, scheduling, selectors, services
 from .models import (
     Campaign, CampaignExecution, CampaignStatus, ErrorCategory, ExecutionSource, ExecutionStatus, Schedule, ScheduleKind,
 )
@@ -241,6 +241,24 @@ class CampaignStatusApi(APIView):
         campaign = services.campaign_transition(
             campaign=_campaign(request, pk), to=serializer.validated_data["to"], by=request.user, via="api"
         )
+        return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
+
+
+class CampaignApproveApi(APIView):
+    """Approves the campaign's content as it is now (owners and admins; see the workspace's approval setting)."""
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    def post(self, request, pk: int):
+        campaign = approval.campaign_approve(campaign=_campaign(request, pk), by=request.membership)
+        return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
+
+
+class CampaignApprovalRequestApi(APIView):
+    """Asks the workspace's owners and admins, by email, to approve the campaign as it is now."""
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    def post(self, request, pk: int):
+        campaign = approval.campaign_approval_request(campaign=_campaign(request, pk), by=request.user)
         return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
 
 

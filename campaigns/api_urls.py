@@ -10,6 +10,14 @@ urlpatterns = [
     path("campaigns/<int:pk>/run/", login_not_required(api.CampaignRunApi.as_view()), name="api_campaign_run"),
     path("campaigns/<int:pk>/status/", login_not_required(api.CampaignStatusApi.as_view()), name="api_campaign_status"),
     path(
+        "campaigns/<int:pk>/approve/", login_not_required(api.CampaignApproveApi.as_view()), name="api_campaign_approve"
+    ),
+    path(
+        "campaigns/<int:pk>/approval-request/",
+        login_not_required(api.CampaignApprovalRequestApi.as_view()),
+        name="api_campaign_approval_request",
+    ),
+    path(
         "campaigns/<int:pk>/schedule/", login_not_required(api.CampaignScheduleApi.as_view()), name="api_campaign_schedule"
     ),
     path(

@@ -24,6 +24,7 @@ from marketing.compiled import Of, insert_row, rows, update_row, update_rows, up
 from marketing.models import User
 
 from . import destinations
+from .approval import approval_refusal
 from .captions import caption_problems, render_caption
 from .destinations import RetryLater, StepFailed, StepOutcome
 from .models import (
@@ -92,6 +93,8 @@ def execution_create(
     """
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot run. Restore it to a draft first.")
+    if refusal := approval_refusal(campaign):
+        raise ValidationError(refusal, code="not_approved")
     if source != ExecutionSource.SCHEDULE:
         limit_check(workspace=campaign.workspace_id, limit=Limit.RUNS_PER_MONTH)
     execution = CampaignExecution(workspace_id=campaign.workspace_id, campaign=campaign, source=source, requested_by=by)
@@ -262,6 +265,10 @@ def execution_run(*, execution_id: int) -> CampaignExecution | None:
     refusal = run_refusal(workspace_id=execution.workspace_id) if execution.attempts <= 1 else None
     if refusal:
         _execution_finish(execution, ExecutionStatus.CANCELLED, category=ErrorCategory.QUOTA, message=refusal)
+        return execution
+    # Checked on every attempt: content changed while a run waited to retry is not approved either.
+    if execution.workspace.require_approval and (refusal := approval_refusal(execution.campaign)):
+        _execution_finish(execution, ExecutionStatus.CANCELLED, category=ErrorCategory.VALIDATION, message=refusal)
         return execution
     context: dict[str, str] = {}
     retry: RetryLater | None = None

@@ -39,6 +39,17 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Approval (workspaces that require it, see campaigns/approval.py): what was approved is kept
+    # as a fingerprint of the content, so any change to it, by any path, needs a new approval.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]

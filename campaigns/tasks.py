@@ -1,9 +1,13 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
-from . import executions, scheduling, services
+from marketing.emails import send_templated
+
+from . import approval, executions, scheduling, services
 from .destinations import RetryLater
+from .models import Campaign
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +36,19 @@ def recover_stale_executions() -> int:
 def dispatch_due_runs() -> int:
     """Beat: starts the executions of every schedule that is due (safe to run twice at once)."""
     return scheduling.dispatch_due_runs()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_approval_request(campaign_id: int) -> None:
+    """Emails the workspace's owners and admins (not the one who asked) a campaign waiting for their approval."""
+    campaign = (
+        Campaign.objects.select_related("workspace", "approval_requested_by")
+        .filter(pk=campaign_id, approval_requested_at__isnull=False)
+        .first()
+    )
+    if campaign is None:
+        return
+    to = approval.approver_emails(workspace=campaign.workspace, besides=campaign.approval_requested_by)
+    if to:
+        url = settings.PUBLIC_BASE_URL + campaign.get_absolute_url()
+        send_templated("campaigns/email/approval_request", {"campaign": campaign, "url": url}, to)

@@ -13,6 +13,12 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/delete/", views.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:campaign_id>/run/", views.campaign_run, name="campaign_run"),
     path("campaigns/<int:campaign_id>/duplicate/", views.campaign_duplicate, name="campaign_duplicate"),
+    path("campaigns/<int:campaign_id>/approve/", views.campaign_approve, name="campaign_approve"),
+    path(
+        "campaigns/<int:campaign_id>/approval-request/",
+        views.campaign_approval_request,
+        name="campaign_approval_request",
+    ),
     path("campaigns/<int:campaign_id>/status/", views.campaign_status, name="campaign_status"),
     path("campaigns/<int:campaign_id>/executions/", views.campaign_executions, name="campaign_executions"),
     path("campaigns/<int:campaign_id>/gallery/", views.campaign_gallery, name="campaign_gallery"),

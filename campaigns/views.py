@@ -5,7 +5,7 @@ from typing import NoReturn
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
@@ -22,7 +22,7 @@ from marketing.services import invitation_token
 from marketing.timefmt import when
 from marketing.web import add_service_errors, error_text, workspace_required
 
-from . import destinations, executions, recurrence, scheduling, selectors, services
+from . import approval, destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import CampaignBulkForm, CampaignFilterForm, CampaignForm, RunFilterForm, ScheduleForm, StatusForm
 from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
@@ -46,6 +46,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "summary": selectors.dashboard_summary(workspace=request.workspace),
         "member_count": member_list(workspace=request.workspace).count(),
+        "waiting_for_approval": (
+            approval.waiting_for_approval(workspace=request.workspace) if request.membership.can_manage_members else []
+        ),
         "pending_invitations": [
             (invitation, invitation_token(invitation)) for invitation in pending_invitations_for_user(user=request.user)
         ],
@@ -268,6 +271,8 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "run_in_progress": any(not e.is_finished for e in executions),
         "generation": generation,
         "targets": selectors.campaign_targets(campaign=campaign),
+        "approval": approval.approval_state(campaign),
+        "can_approve": request.membership.can_manage_members,
         "status_changes": campaign.status_changes.select_related("by")[:10],
         "schedule": getattr(campaign, "schedule", None),
         "insight_panels": destinations.insight_panels(campaign=campaign),
@@ -326,6 +331,32 @@ def campaign_run(request: HttpRequest, campaign_id: int) -> HttpResponse:
             messages.info(request, "This run was already queued. Its steps appear below as they happen.")
         else:
             messages.success(request, "Run queued. Its steps appear below as they happen.")
+    return redirect(campaign)
+
+
+@workspace_required
+@require_POST
+def campaign_approve(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        approval.campaign_approve(campaign=campaign, by=request.membership)
+    except (ValidationError, PermissionDenied) as error:
+        messages.error(request, error_text(error) if isinstance(error, ValidationError) else str(error))
+    else:
+        messages.success(request, "Approved: the campaign publishes as it is now. Any change needs a new approval.")
+    return redirect(campaign)
+
+
+@workspace_required
+@require_POST
+def campaign_approval_request(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        approval.campaign_approval_request(campaign=campaign, by=request.user)
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+    else:
+        messages.success(request, "Approval asked for: the workspace's owners and admins have been emailed.")
     return redirect(campaign)
 
 
@@ -579,6 +610,7 @@ def campaign_schedule(request: HttpRequest, campaign_id: int) -> HttpResponse:
             return redirect(campaign)
     context = _preview_context(request, campaign, form)
     context["timing_hints"] = destinations.timing_hints(campaign=campaign)
+    context["approval"] = approval.approval_state(campaign)
     return render(request, "campaigns/schedule.html", context)
 
 

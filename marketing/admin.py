@@ -90,8 +90,8 @@ class UserAdmin(ServiceAdmin, BaseUserAdmin):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(ServiceAdmin):
-    list_display = ["name", "slug", "timezone", "member_count", "created_at"]
-    list_filter = ["timezone", "created_at"]
+    list_display = ["name", "slug", "timezone", "require_approval", "member_count", "created_at"]
+    list_filter = ["timezone", "require_approval", "created_at"]
     search_fields = ["name", "slug", "memberships__user__email"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [WorkspaceMembershipInline]

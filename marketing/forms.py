@@ -90,10 +90,19 @@ class SignupForm(AllauthSignupForm):
 class WorkspaceForm(forms.Form):
     name = forms.CharField(max_length=100, label="Workspace name")
     timezone = TimezoneField(help_text="Schedules default to this zone.")
+    require_approval = forms.BooleanField(
+        required=False,
+        label="Campaigns need an owner's or admin's approval before they publish",
+        help_text="Members ask for approval from the campaign's page; any change to an approved campaign's texts, "
+        "images or destinations needs a new one. Runs of a campaign that is not approved are cancelled.",
+    )
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, data=None) -> "WorkspaceForm":
-        return cls(data, initial={"name": workspace.name, "timezone": workspace.timezone})
+        return cls(
+            data,
+            initial={"name": workspace.name, "timezone": workspace.timezone, "require_approval": workspace.require_approval},
+        )
 
 
 class WorkspaceDeleteForm(forms.Form):

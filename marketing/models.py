@@ -78,6 +78,11 @@ class Workspace(models.Model):
         default=30,
         help_text="Scheduling warns when two runs would publish to the same account closer together than this.",
     )
+    require_approval = models.BooleanField(
+        "Campaigns need approval",
+        default=False,
+        help_text="A campaign publishes only once an owner or admin has approved its current content.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
 

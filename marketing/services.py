@@ -46,12 +46,16 @@ def workspace_create(*, name: str, owner: User, timezone_name: str = "UTC") -> W
 
 
 @transaction.atomic
-def workspace_update(*, workspace: Workspace, by: Membership, name: str, timezone_name: str) -> Workspace:
+def workspace_update(
+    *, workspace: Workspace, by: Membership, name: str, timezone_name: str, require_approval: bool | None = None
+) -> Workspace:
     _require_manager(by)
     workspace.name = name.strip()
     workspace.timezone = timezone_name
+    if require_approval is not None:
+        workspace.require_approval = require_approval
     workspace.full_clean()
-    workspace.save(update_fields=["name", "timezone"])
+    workspace.save(update_fields=["name", "timezone", "require_approval"])
     return workspace
 
 

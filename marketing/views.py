@@ -221,6 +221,7 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 by=request.membership,
                 name=form.cleaned_data["name"],
                 timezone_name=form.cleaned_data["timezone"],
+                require_approval=form.cleaned_data["require_approval"],
             )
         except ValidationError as error:
             form.add_error(None, error_text(error))

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import images
+from campaigns.approval import campaign_approval_request
 from campaigns.executions import execution_create
 from campaigns.models import Campaign, CampaignStatus, ExecutionSource, ImageSource
 from campaigns.services import campaign_create, campaign_image_add, image_generation_request
@@ -389,7 +390,11 @@ def _campaign_from(item: ContentItem) -> Campaign:
         )
         if prepared is not None:
             campaign_image_add(campaign=campaign, prepared=prepared, source=ImageSource.UPLOAD)
-        if source.publish_automatically:
+        if source.publish_automatically and campaign.workspace.require_approval:
+            # Nothing publishes unapproved: the approvers are asked instead (an AI image comes with the run).
+            campaign_approval_request(campaign=campaign, by=None)
+            notes.append("Not published automatically: this workspace requires approval, which was asked for.")
+        elif source.publish_automatically:
             # Without an image the run's first step generates one.
             execution_create(campaign=campaign, source=ExecutionSource.TRIGGER)
             notes.append("Published automatically.")

@@ -226,6 +226,23 @@ def test_it_runs_the_campaign_at_once_when_the_source_publishes_on_its_own(feed_
     assert execution.steps.first().name == "prepare_image"  # the run makes the AI image
 
 
+def test_it_asks_for_approval_instead_of_publishing_where_approval_is_required(
+    alice_workspace, alice, feed_server, make_source, mailoutbox
+):
+    alice_workspace.require_approval = True
+    alice_workspace.save()
+    feed_server.serve("/feed.xml", ONE_POST)
+    source = make_source(publish_automatically=True)
+    poll(source)
+    feed_server.serve("/feed.xml", two_posts())
+    poll(source)
+    item = source.items.get(guid="new-2")
+    assert not CampaignExecution.objects.filter(campaign=item.campaign).exists()
+    assert item.campaign.approval_requested_at is not None
+    assert "Not published automatically: this workspace requires approval" in item.note
+    assert [mail.to for mail in mailoutbox] == [["alice@example.com"]]
+
+
 def test_it_processes_an_item_once(source, feed_server):
     feed_server.serve("/feed.xml", two_posts())
     poll(source)

@@ -1,0 +1,140 @@
+"""Approval: in a workspace that requires it, a campaign publishes only the content an owner or admin approved.
+
+What was approved is kept as a fingerprint of the content (texts, images in order, targets), so a
+change by any path (the form, the API, the admin, an image generated or moved) needs a new
+approval without every one of those paths having to remember it. A run checks the fingerprint
+when it starts; a run of content nobody approved is cancelled with the reason, and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from marketing import outbox
+from marketing.models import MANAGER_ROLES, Membership, User, Workspace
+
+from .models import Campaign, CampaignImage, CampaignStatus, CampaignTarget
+
+NOT_APPROVED = "Not approved: this workspace publishes a campaign only once an owner or admin has approved it."
+CHANGED = "Changed since it was approved: an owner or admin must approve it again before it publishes."
+
+
+def content_fingerprint(campaign: Campaign) -> str:
+    """A digest of everything a run publishes: the texts, the images in carousel order and the targets."""
+    images = CampaignImage.objects.filter(campaign=campaign).order_by("position", "id").values_list("token", "file")
+    targets = CampaignTarget.objects.filter(campaign=campaign).order_by("destination", "object_id")
+    content = {
+        "brief": campaign.brief,  # a run without an image generates one from it
+        "caption": campaign.caption,
+        "hashtags": campaign.hashtags,
+        "first_comment": campaign.first_comment,
+        "images": [[str(token), name] for token, name in images],
+        "targets": [[target.destination, target.object_id] for target in targets],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    required: bool
+    approved: bool
+    changed: bool  # approved once, changed since
+    requested_at: datetime | None
+
+    @property
+    def refusal(self) -> str:
+        """Why a run would not publish, or "" when it may."""
+        if not self.required or self.approved:
+            return ""
+        return CHANGED if self.changed else NOT_APPROVED
+
+
+def approval_state(campaign: Campaign) -> ApprovalState:
+    workspace = campaign.workspace
+    if not workspace.require_approval:
+        return ApprovalState(required=False, approved=True, changed=False, requested_at=None)
+    approved = bool(campaign.approved_fingerprint) and campaign.approved_fingerprint == content_fingerprint(campaign)
+    return ApprovalState(
+        required=True,
+        approved=approved,
+        changed=bool(campaign.approved_fingerprint) and not approved,
+        requested_at=None if approved else campaign.approval_requested_at,
+    )
+
+
+def approval_refusal(campaign: Campaign) -> str:
+    """Why the campaign may not publish now for want of approval; "" when it may (or none is required)."""
+    return approval_state(campaign).refusal
+
+
+def _require_approver(by: Membership | None, campaign: Campaign) -> None:
+    if not isinstance(by, Membership) or by.workspace_id != campaign.workspace_id or by.role not in MANAGER_ROLES:
+        raise PermissionDenied("Only owners and admins can approve campaigns.")
+
+
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, by: Membership) -> Campaign:
+    """Approves the campaign's content as it is now."""
+    _require_approver(by, campaign)
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot be approved. Restore it to a draft first.")
+    # The row is locked while its texts are read, so an edit of them cannot slip in before the approval is saved.
+    texts = Campaign.objects.select_for_update().values("brief", "caption", "hashtags", "first_comment").get(pk=campaign.pk)
+    for name, value in texts.items():
+        setattr(campaign, name, value)
+    campaign.approved_fingerprint = content_fingerprint(campaign)
+    campaign.approved_at = timezone.now()
+    campaign.approved_by = by.user
+    campaign.approval_requested_at = None
+    campaign.approval_requested_by = None
+    campaign.save(update_fields=[
+        "approved_fingerprint", "approved_at", "approved_by", "approval_requested_at", "approval_requested_by",
+    ])
+    return campaign
+
+
+@transaction.atomic
+def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaign:
+    """Asks the workspace's owners and admins, by email, to approve the campaign as it is now (``by`` None: the product asked)."""
+    from .tasks import send_approval_request
+
+    state = approval_state(campaign)
+    if not state.required:
+        raise ValidationError("This workspace does not require approval: the campaign can publish as it is.")
+    if state.approved:
+        raise ValidationError("This campaign is already approved as it is.")
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot be approved. Restore it to a draft first.")
+    campaign.approval_requested_at = timezone.now()
+    campaign.approval_requested_by = by
+    campaign.save(update_fields=["approval_requested_at", "approval_requested_by"])
+    outbox.send_on_commit(send_approval_request, campaign.pk)
+    return campaign
+
+
+def waiting_for_approval(*, workspace: Workspace, limit: int = 10) -> list[Campaign]:
+    """Campaigns someone asked to approve, oldest request first, with what changed since left to the page."""
+    if not workspace.require_approval:
+        return []
+    waiting: QuerySet[Campaign] = (
+        Campaign.objects.filter(workspace=workspace, approval_requested_at__isnull=False)
+        .exclude(status=CampaignStatus.ARCHIVED)
+        .select_related("approval_requested_by")
+        .order_by("approval_requested_at", "id")
+    )
+    return list(waiting[:limit])
+
+
+def approver_emails(*, workspace: Workspace, besides: User | None = None) -> list[str]:
+    members = Membership.objects.filter(workspace=workspace, role__in=MANAGER_ROLES, user__is_active=True)
+    if besides is not None:
+        members = members.exclude(user=besides)
+    return list(members.order_by("user__email").values_list("user__email", flat=True))
