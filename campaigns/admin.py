@@ -23,6 +23,7 @@ from .models import (
     CampaignTarget,
     ExecutionSource,
     ExecutionStep,
+    HashtagGroup,
     ImageGeneration,
     Schedule,
 )
@@ -242,3 +243,25 @@ class ScheduleAdmin(ServiceAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
         scheduling.campaign_unschedule(campaign=obj.campaign, by=request.user, via="admin")
+
+
+@admin.register(HashtagGroup)
+class HashtagGroupAdmin(ServiceAdmin):
+    """Saves through hashtag_group_save (the names' uniqueness, Instagram's hashtag limit)."""
+
+    list_display = ["name", "workspace", "hashtags", "updated_at"]
+    search_fields = ["name", "hashtags", "workspace__name"]
+    list_select_related = ["workspace"]
+    autocomplete_fields = ["workspace"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: HashtagGroup | None = None) -> list[str]:
+        return ["workspace"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: HashtagGroup, form, change: bool) -> None:
+        saved = services.hashtag_group_save(
+            workspace=obj.workspace, name=obj.name, hashtags=obj.hashtags, group=obj if change else None
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: HashtagGroup) -> None:
+        services.hashtag_group_delete(group=obj)

@@ -70,6 +70,7 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args, workspace, existing_images: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.workspace = workspace
         self.existing_images = existing_images
         self.needs_fit = False
         current = [target.key for target in self.instance.targets.all()] if self.instance.pk else []
@@ -131,6 +132,16 @@ class CampaignFilterForm(forms.Form):
             "status": self.cleaned_data["status"],
             "sort": self.cleaned_data["sort"] if self.cleaned_data["sort"] in SORTS else "updated",
         }
+
+
+class HashtagGroupForm(forms.Form):
+    name = forms.CharField(max_length=60, label="Name", widget=forms.TextInput(attrs={"placeholder": "Summer sale"}))
+    hashtags = forms.CharField(
+        max_length=3000,
+        label="Hashtags",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "#summer #sale #beachwear"}),
+        help_text="Separated by spaces, with or without #.",
+    )
 
 
 class StatusForm(forms.Form):

@@ -71,6 +71,23 @@ class Campaign(models.Model):
 
 
 
+class HashtagGroup(models.Model):
+    """Hashtags a workspace uses again and again, added to a campaign's hashtags in one click."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="hashtag_groups")
+    name = models.CharField(max_length=60)
+    hashtags = models.TextField(help_text="Separated by spaces, with or without #.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="hashtag_group_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class CampaignTarget(models.Model):
     """One place a campaign publishes to: a registered destination (``destinations.py``) and the id of
     that destination's object (an Instagram account, an n8n workflow...).

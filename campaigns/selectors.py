@@ -13,7 +13,7 @@ from marketing.compiled import CompiledShapes, rows
 from marketing.models import Workspace
 
 from . import destinations
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, Schedule
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, HashtagGroup, ImageGeneration, Schedule
 
 if TYPE_CHECKING:
     from .scheduling import Plan
@@ -506,3 +506,7 @@ def run_rows(*, workspace: Workspace, **filters) -> tuple[list[str], Iterator[li
             ]
 
     return header, rows()
+
+
+def hashtag_groups(*, workspace: Workspace) -> list[HashtagGroup]:
+    return list(HashtagGroup.objects.filter(workspace=workspace).order_by("name", "id"))

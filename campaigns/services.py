@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from marketing import outbox
 from marketing.models import User, Workspace
 
 from . import destinations, images
-from .captions import normalize_hashtags, post_problems
+from .captions import MAX_HASHTAGS, normalize_hashtags, post_problems
 from .models import (
     Campaign,
     CampaignImage,
@@ -31,6 +31,7 @@ from .models import (
     CampaignTarget,
     ExecutionStatus,
     GenerationStatus,
+    HashtagGroup,
     ImageGeneration,
     ImageSource,
 )
@@ -245,6 +246,40 @@ def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by
         else:
             outcome.done.append(campaign)
     return outcome
+
+
+MAX_HASHTAG_GROUPS = 100
+
+
+def hashtag_group_save(*, workspace: Workspace, name: str, hashtags: str, group: HashtagGroup | None = None) -> HashtagGroup:
+    """Creates a group (``group`` None) or changes one; the hashtags are kept normalised (``#a #b``)."""
+    name = name.strip()
+    tags = normalize_hashtags(hashtags)
+    if not name:
+        raise ValidationError({"name": "Give the group a name."})
+    if not tags:
+        raise ValidationError({"hashtags": "Add at least one hashtag."})
+    count = len(tags.split())
+    if count > MAX_HASHTAGS:
+        raise ValidationError({"hashtags": f"{count} hashtags; Instagram allows {MAX_HASHTAGS} on a post."})
+    others = HashtagGroup.objects.filter(workspace=workspace).exclude(pk=group.pk if group else None)
+    if others.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"There is already a group named “{name}”."})
+    if group is None and others.count() >= MAX_HASHTAG_GROUPS:
+        raise ValidationError(f"A workspace keeps up to {MAX_HASHTAG_GROUPS} hashtag groups: delete one first.")
+    group = group or HashtagGroup(workspace=workspace)
+    group.name, group.hashtags = name, tags
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError:  # the same name saved at the same moment
+        raise ValidationError({"name": f"There is already a group named “{name}”."}) from None
+    return group
+
+
+def hashtag_group_delete(*, group: HashtagGroup) -> None:
+    """Deletes the group; campaigns keep the hashtags they took from it."""
+    group.delete()
 
 
 def _image_create(

@@ -24,8 +24,16 @@ from marketing.web import add_service_errors, error_text, workspace_required
 
 from . import approval, destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
-from .forms import CampaignBulkForm, CampaignFilterForm, CampaignForm, RunFilterForm, ScheduleForm, StatusForm
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, ImageGeneration, ScheduleKind
+from .forms import (
+    CampaignBulkForm,
+    CampaignFilterForm,
+    CampaignForm,
+    HashtagGroupForm,
+    RunFilterForm,
+    ScheduleForm,
+    StatusForm,
+)
+from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, HashtagGroup, ImageGeneration, ScheduleKind
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +262,12 @@ def _form_context(form: CampaignForm, **extra) -> dict:
     data = form.data if form.is_bound else {}
     caption = data.get("caption", form.initial.get("caption", getattr(form.instance, "caption", "")))
     hashtags = data.get("hashtags", form.initial.get("hashtags", getattr(form.instance, "hashtags", "")))
-    return {"form": form, "counter": _caption_counter(caption=caption or "", hashtags=hashtags or ""), **extra}
+    return {
+        "form": form,
+        "counter": _caption_counter(caption=caption or "", hashtags=hashtags or ""),
+        "hashtag_groups": selectors.hashtag_groups(workspace=form.workspace),
+        **extra,
+    }
 
 
 def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
@@ -398,6 +411,46 @@ def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
         messages.success(request, f"Campaign “{campaign.name}” deleted.")
         return redirect("campaign_list")
     return render(request, "campaigns/confirm_delete.html", {"campaign": campaign})
+
+
+@workspace_required
+def hashtag_groups(request: HttpRequest) -> HttpResponse:
+    """The workspace's saved hashtag groups, with the form that adds one."""
+    form = HashtagGroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.hashtag_group_save(workspace=request.workspace, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Hashtag group “{group.name}” saved: add it from a campaign's form.")
+            return redirect("hashtag_groups")
+    groups = selectors.hashtag_groups(workspace=request.workspace)
+    return render(request, "campaigns/hashtag_groups.html", {"form": form, "groups": groups})
+
+
+@workspace_required
+def hashtag_group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_for_workspace_or_404(HashtagGroup, workspace=request.workspace, pk=group_id)
+    form = HashtagGroupForm(request.POST or None, initial={"name": group.name, "hashtags": group.hashtags})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.hashtag_group_save(workspace=request.workspace, group=group, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Hashtag group “{group.name}” saved.")
+            return redirect("hashtag_groups")
+    return render(request, "campaigns/hashtag_group_edit.html", {"form": form, "group": group})
+
+
+@workspace_required
+@require_POST
+def hashtag_group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_for_workspace_or_404(HashtagGroup, workspace=request.workspace, pk=group_id)
+    services.hashtag_group_delete(group=group)
+    messages.success(request, f"Hashtag group “{group.name}” deleted. Campaigns keep the hashtags they took from it.")
+    return redirect("hashtag_groups")
 
 
 @workspace_required

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from campaigns.models import CampaignExecution, ExecutionStep
+from campaigns.models import CampaignExecution, ExecutionStep, HashtagGroup
 from integrations import http
 from integrations.cms.models import ContentItem, ContentSource
 from integrations.instagram.models import InsightValue, InstagramAccount
@@ -149,8 +149,12 @@ def staff_alice(alice):
 @pytest.fixture
 def pages(staff_alice, alice_workspace):
     """The signed-in pages, each with its data, so that the branches with tables and charts render."""
-    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale")
+    # Approval on, and asked for: the campaign's and the dashboard's approval branches render.
+    alice_workspace.require_approval = True
+    alice_workspace.save(update_fields=["require_approval"])
+    campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale", approval_requested_at=timezone.now())
     add_image(campaign)
+    hashtag_group = HashtagGroup.objects.create(workspace=alice_workspace, name="Brand", hashtags="#acme #wear")
     execution = CampaignExecution.objects.create(
         workspace=alice_workspace, campaign=campaign, source="schedule", status="failed", error_message="Refused"
     )
@@ -184,6 +188,8 @@ def pages(staff_alice, alice_workspace):
         f"/campaigns/{campaign.pk}/",
         f"/campaigns/{campaign.pk}/edit/",
         f"/campaigns/{campaign.pk}/schedule/",
+        "/campaigns/hashtags/",
+        f"/campaigns/hashtags/{hashtag_group.pk}/",
         "/calendar/",
         "/runs/",
         "/triggers/",

@@ -192,7 +192,30 @@
     resized = setTimeout(function () { addScrollableTables(document); }, 150);
   });
 
+  // A hashtag group's button adds its tags to the hashtags field, each once (as the server
+  // normalises them: # optional, case-insensitive), and tells the caption counter.
+  function addHashtagGroups(root) {
+    root.querySelectorAll("[data-hashtags-target]").forEach(function (box) {
+      var field = document.getElementById(box.dataset.hashtagsTarget);
+      if (!field) return;
+      box.querySelectorAll("button[data-hashtags]").forEach(function (button) {
+        button.addEventListener("click", function () {
+          var words = field.value.split(/[\s,]+/).filter(Boolean);
+          var seen = new Set(words.map(function (word) { return word.replace(/^#+/, "").toLowerCase(); }));
+          button.dataset.hashtags.split(/\s+/).filter(Boolean).forEach(function (tag) {
+            var key = tag.replace(/^#+/, "").toLowerCase();
+            if (key && !seen.has(key)) { seen.add(key); words.push(tag); }
+          });
+          field.value = words.join(" ");
+          field.dispatchEvent(new Event("input", { bubbles: true }));
+          field.focus();
+        });
+      });
+    });
+  }
+
   function enhance(root) {
+    addHashtagGroups(root);
     addScrollableTables(root);
     addCalendarDrag(root);
     addCalendarDayClick(root);
