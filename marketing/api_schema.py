@@ -34,6 +34,10 @@ PROBLEM_STATUSES = {
     "422": "An Idempotency-Key reused for a different request.",
     "429": "Too many requests: wait as Retry-After says.",
 }
+# Answered by the web server (gunicorn) before the request reaches the app, so not problem details.
+SERVER_STATUSES = {
+    "414": "The request line (address and query) is longer than the server accepts (4 KB).",
+}
 PROBLEM_SCHEMA = {
     "type": "object",
     "description": "Problem details (RFC 9457), the shape of every error of this API.",
@@ -61,4 +65,6 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
             for status, description in PROBLEM_STATUSES.items():
                 responses.setdefault(status, {"description": description})
                 responses[status].setdefault("content", {})["application/problem+json"] = {"schema": reference}
+            for status, description in SERVER_STATUSES.items():
+                responses.setdefault(status, {"description": description})
     return result
