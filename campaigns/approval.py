@@ -111,6 +111,8 @@ def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaig
         raise ValidationError("This workspace does not require approval: the campaign can publish as it is.")
     if state.approved:
         raise ValidationError("This campaign is already approved as it is.")
+    if state.requested_at is not None:
+        raise ValidationError("Approval was already asked for: the owners and admins have been emailed.")
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot be approved. Restore it to a draft first.")
     campaign.approval_requested_at = timezone.now()

@@ -123,6 +123,15 @@ def test_it_emails_the_approvers_when_a_member_asks(campaign, bob, bob_client, a
     assert campaign.approval_requested_by == bob
 
 
+def test_it_emails_the_approvers_once_per_request(campaign, alice, bob, bob_client, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        bob_client.post(f"/campaigns/{campaign.pk}/approval-request/")
+        response = bob_client.post(f"/campaigns/{campaign.pk}/approval-request/", follow=True)
+
+    assert "Approval was already asked for" in response.content.decode()
+    assert len(mailoutbox) == 1
+
+
 def test_it_shows_a_member_how_to_ask_and_an_owner_how_to_approve(campaign, bob_client, alice, client):
     page = bob_client.get(f"/campaigns/{campaign.pk}/").content.decode()
     assert approval.NOT_APPROVED in page
