@@ -94,4 +94,4 @@ def test_it_offers_the_groups_on_the_campaign_form(alice_client, alice_workspace
 
     for url in ("/campaigns/new/", f"/campaigns/{campaign.pk}/edit/"):
         page = alice_client.get(url).content.decode()
-        assert '<button class="btn btn-sm" type="button" data-hashtags="#acme #wear" title="#acme #wear">＋ Brand</button>' in page
+        assert '<button class="btn btn-sm" type="button" data-hashtags="#acme #wear" title="#acme #wear">+ Brand</button>' in page
