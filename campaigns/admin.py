@@ -91,14 +91,16 @@ class CampaignAdmin(ServiceAdmin):
     list_filter = ["status", "created_at", "updated_at", "workspace"]
     search_fields = ["name", "caption", "brief", "workspace__name"]
     list_select_related = ["workspace", "created_by"]
+    # Approval is the workspace's own: staff see it, and change it only through the pages or the API.
+    APPROVAL_FIELDS = [
+        "approved_by", "approved_at", "approval_requested_by", "approval_requested_at",
+        "changes_requested_by", "changes_requested_at", "changes_requested_note",
+    ]
     fields = [
         "workspace", *services.EDITABLE_FIELDS, "status", "created_by", "updated_by", "created_at", "updated_at",
-        "approved_by", "approved_at", "approval_requested_by", "approval_requested_at",
+        *APPROVAL_FIELDS,
     ]
-    readonly_fields = [
-        "status", "created_by", "updated_by", "created_at", "updated_at",
-        "approved_by", "approved_at", "approval_requested_by", "approval_requested_at",
-    ]
+    readonly_fields = ["status", "created_by", "updated_by", "created_at", "updated_at", *APPROVAL_FIELDS]
     autocomplete_fields = ["workspace"]
     inlines = [CampaignTargetInline, CampaignImageInline, CampaignExecutionInline, StatusChangeInline]
     actions = ["run_now", "archive"]

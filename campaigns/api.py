@@ -253,6 +253,23 @@ class CampaignApproveApi(APIView):
         return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
 
 
+class ChangesRequestSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, help_text="What should change; emailed to the member who asked for approval.")
+
+
+class CampaignChangesRequestApi(APIView):
+    """Answers a request for approval with what to change (owners and admins)."""
+
+    @extend_schema(request=ChangesRequestSerializer, responses={200: CampaignSerializer})
+    def post(self, request, pk: int):
+        serializer = ChangesRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = approval.campaign_changes_request(
+            campaign=_campaign(request, pk), by=request.membership, note=serializer.validated_data["note"]
+        )
+        return Response(CampaignSerializer(_campaign(request, campaign.pk)).data)
+
+
 class CampaignApprovalRequestApi(APIView):
     """Asks the workspace's owners and admins, by email, to approve the campaign as it is now."""
 

@@ -13,6 +13,11 @@ urlpatterns = [
         "campaigns/<int:pk>/approve/", login_not_required(api.CampaignApproveApi.as_view()), name="api_campaign_approve"
     ),
     path(
+        "campaigns/<int:pk>/request-changes/",
+        login_not_required(api.CampaignChangesRequestApi.as_view()),
+        name="api_campaign_request_changes",
+    ),
+    path(
         "campaigns/<int:pk>/approval-request/",
         login_not_required(api.CampaignApprovalRequestApi.as_view()),
         name="api_campaign_approval_request",

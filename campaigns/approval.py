@@ -95,9 +95,44 @@ def campaign_approve(*, campaign: Campaign, by: Membership) -> Campaign:
     campaign.approved_by = by.user
     campaign.approval_requested_at = None
     campaign.approval_requested_by = None
+    _changes_request_clear(campaign)
     campaign.save(update_fields=[
         "approved_fingerprint", "approved_at", "approved_by", "approval_requested_at", "approval_requested_by",
+        *CHANGES_FIELDS,
     ])
+    return campaign
+
+
+CHANGES_FIELDS = ("changes_requested_note", "changes_requested_at", "changes_requested_by")
+MAX_CHANGES_NOTE = 1000
+
+
+def _changes_request_clear(campaign: Campaign) -> None:
+    campaign.changes_requested_note, campaign.changes_requested_at, campaign.changes_requested_by = "", None, None
+
+
+@transaction.atomic
+def campaign_changes_request(*, campaign: Campaign, by: Membership, note: str) -> Campaign:
+    """Answers a request for approval with what to change; the one who asked is emailed the note."""
+    from .tasks import send_changes_requested
+
+    _require_approver(by, campaign)
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": "Say what should change."})
+    if len(note) > MAX_CHANGES_NOTE:
+        raise ValidationError({"note": f"Keep it under {MAX_CHANGES_NOTE:,} characters ({len(note):,} now)."})
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot be approved. Restore it to a draft first.")
+    asked_by = campaign.approval_requested_by
+    campaign.changes_requested_note = note
+    campaign.changes_requested_at = timezone.now()
+    campaign.changes_requested_by = by.user
+    campaign.approval_requested_at = None
+    campaign.approval_requested_by = None
+    campaign.save(update_fields=[*CHANGES_FIELDS, "approval_requested_at", "approval_requested_by"])
+    if asked_by is not None and asked_by != by.user:
+        outbox.send_on_commit(send_changes_requested, campaign.pk, asked_by.pk)
     return campaign
 
 
@@ -117,7 +152,8 @@ def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaig
         raise ValidationError("Archived campaigns cannot be approved. Restore it to a draft first.")
     campaign.approval_requested_at = timezone.now()
     campaign.approval_requested_by = by
-    campaign.save(update_fields=["approval_requested_at", "approval_requested_by"])
+    _changes_request_clear(campaign)  # asking again answers the last request for changes
+    campaign.save(update_fields=["approval_requested_at", "approval_requested_by", *CHANGES_FIELDS])
     outbox.send_on_commit(send_approval_request, campaign.pk)
     return campaign
 

@@ -50,6 +50,11 @@ class Campaign(models.Model):
     approval_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    changes_requested_note = models.TextField(blank=True)
+    changes_requested_at = models.DateTimeField(null=True, blank=True)
+    changes_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]

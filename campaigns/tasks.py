@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from marketing.emails import send_templated
+from marketing.models import User
 
 from . import approval, executions, scheduling, services
 from .destinations import RetryLater
@@ -52,3 +53,18 @@ def send_approval_request(campaign_id: int) -> None:
     if to:
         url = settings.PUBLIC_BASE_URL + campaign.get_absolute_url()
         send_templated("campaigns/email/approval_request", {"campaign": campaign, "url": url}, to)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_changes_requested(campaign_id: int, user_id: int) -> None:
+    """Emails the member who asked for approval what an owner or admin wants changed."""
+    campaign = (
+        Campaign.objects.select_related("workspace", "changes_requested_by")
+        .filter(pk=campaign_id, changes_requested_at__isnull=False)
+        .first()
+    )
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if campaign is None or user is None:
+        return
+    url = settings.PUBLIC_BASE_URL + campaign.get_absolute_url()
+    send_templated("campaigns/email/changes_requested", {"campaign": campaign, "url": url}, [user.email])

@@ -18,6 +18,9 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/duplicate/", views.campaign_duplicate, name="campaign_duplicate"),
     path("campaigns/<int:campaign_id>/approve/", views.campaign_approve, name="campaign_approve"),
     path(
+        "campaigns/<int:campaign_id>/request-changes/", views.campaign_changes_request, name="campaign_changes_request"
+    ),
+    path(
         "campaigns/<int:campaign_id>/approval-request/",
         views.campaign_approval_request,
         name="campaign_approval_request",

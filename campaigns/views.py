@@ -362,6 +362,21 @@ def campaign_approve(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
+def campaign_changes_request(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        approval.campaign_changes_request(campaign=campaign, by=request.membership, note=request.POST.get("note", ""))
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Changes asked for: the member who asked for approval has been emailed your note.")
+    return redirect(campaign)
+
+
+@workspace_required
+@require_POST
 def campaign_approval_request(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     try:

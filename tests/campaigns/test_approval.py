@@ -215,3 +215,47 @@ def test_it_notes_the_missing_approval_in_a_trigger_that_fires(campaign):
 
     assert not event.fired
     assert approval.NOT_APPROVED in event.note
+
+
+def test_it_sends_the_note_of_requested_changes_to_the_member_who_asked(
+    campaign, alice, alice_client, bob, bob_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        bob_client.post(f"/campaigns/{campaign.pk}/approval-request/")
+        response = alice_client.post(
+            f"/campaigns/{campaign.pk}/request-changes/", {"note": "Shorter caption, please.\nAnd a brighter image."},
+            follow=True,
+        )
+
+    assert "Changes asked for" in response.content.decode()
+    to_bob = mailoutbox[-1]
+    assert to_bob.to == ["bob@example.com"]
+    assert to_bob.subject == f"Changes asked for on “{campaign.name}”"
+    assert "Shorter caption, please.\nAnd a brighter image." in to_bob.body
+    page = bob_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "alice@example.com asked for changes" in page and "Ask for approval" in page
+    assert approval.approval_refusal(campaign) == approval.NOT_APPROVED
+
+
+def test_it_clears_the_requested_changes_when_the_member_asks_again(campaign, alice_membership, bob_client):
+    bob_client.post(f"/campaigns/{campaign.pk}/approval-request/")
+    approval.campaign_changes_request(campaign=campaign, by=alice_membership, note="Fix the typo")
+
+    bob_client.post(f"/campaigns/{campaign.pk}/approval-request/")
+
+    campaign.refresh_from_db()
+    assert (campaign.changes_requested_note, campaign.approval_requested_at is not None) == ("", True)
+
+
+@pytest.mark.parametrize(("note", "message"), [("  ", "Say what should change."), ("x" * 1001, "Keep it under 1,000 characters")])
+def test_it_refuses_a_request_for_changes_without_a_usable_note(campaign, alice_membership, note, message):
+    with pytest.raises(ValidationError, match=message):
+        approval.campaign_changes_request(campaign=campaign, by=alice_membership, note=note)
+
+
+def test_it_lets_only_owners_and_admins_request_changes(campaign, bob_client):
+    response = bob_client.post(f"/campaigns/{campaign.pk}/request-changes/", {"note": "No"}, follow=True)
+
+    assert "Only owners and admins can approve campaigns." in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.changes_requested_at is None
