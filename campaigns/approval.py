@@ -25,6 +25,8 @@ from .models import Campaign, CampaignImage, CampaignStatus, CampaignTarget
 
 NOT_APPROVED = "Not approved: this workspace publishes a campaign only once an owner or admin has approved it."
 CHANGED = "Changed since it was approved: an owner or admin must approve it again before it publishes."
+CHANGES_FIELDS = ("changes_requested_note", "changes_requested_at", "changes_requested_by")
+MAX_CHANGES_NOTE = 1000
 
 
 def content_fingerprint(campaign: Campaign) -> str:
@@ -103,10 +105,6 @@ def campaign_approve(*, campaign: Campaign, by: Membership) -> Campaign:
     return campaign
 
 
-CHANGES_FIELDS = ("changes_requested_note", "changes_requested_at", "changes_requested_by")
-MAX_CHANGES_NOTE = 1000
-
-
 def _changes_request_clear(campaign: Campaign) -> None:
     campaign.changes_requested_note, campaign.changes_requested_at, campaign.changes_requested_by = "", None, None
 
@@ -159,7 +157,7 @@ def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaig
 
 
 def waiting_for_approval(*, workspace: Workspace, limit: int = 10) -> list[Campaign]:
-    """Campaigns someone asked to approve, oldest request first, with what changed since left to the page."""
+    """Campaigns someone asked to approve and nobody has answered yet, oldest request first."""
     if not workspace.require_approval:
         return []
     waiting: QuerySet[Campaign] = (

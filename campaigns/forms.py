@@ -144,6 +144,15 @@ class HashtagGroupForm(forms.Form):
     )
 
 
+class ChangesRequestForm(forms.Form):
+    note = forms.CharField(
+        max_length=1000,
+        label="What should change?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say what should change."},
+    )
+
+
 class StatusForm(forms.Form):
     to = forms.ChoiceField(choices=CampaignStatus.choices)
 

@@ -28,6 +28,7 @@ from .forms import (
     CampaignBulkForm,
     CampaignFilterForm,
     CampaignForm,
+    ChangesRequestForm,
     HashtagGroupForm,
     RunFilterForm,
     ScheduleForm,
@@ -364,8 +365,12 @@ def campaign_approve(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_POST
 def campaign_changes_request(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
+    form = ChangesRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
+        return redirect(campaign)
     try:
-        approval.campaign_changes_request(campaign=campaign, by=request.membership, note=request.POST.get("note", ""))
+        approval.campaign_changes_request(campaign=campaign, by=request.membership, note=form.cleaned_data["note"])
     except ValidationError as error:
         messages.error(request, error_text(error))
     except PermissionDenied as error:

@@ -259,3 +259,9 @@ def test_it_lets_only_owners_and_admins_request_changes(campaign, bob_client):
     assert "Only owners and admins can approve campaigns." in response.content.decode()
     campaign.refresh_from_db()
     assert campaign.changes_requested_at is None
+
+
+def test_it_says_what_is_missing_from_an_empty_request_for_changes(campaign, alice_client):
+    response = alice_client.post(f"/campaigns/{campaign.pk}/request-changes/", {"note": ""}, follow=True)
+
+    assert "Say what should change." in response.content.decode()
