@@ -16,6 +16,7 @@ from . import executions, scheduling, services
 from .forms import WallClockField
 from .models import (
     Campaign,
+    CampaignComment,
     CampaignExecution,
     CampaignImage,
     CampaignStatus,
@@ -267,3 +268,13 @@ class HashtagGroupAdmin(ServiceAdmin):
 
     def delete_model(self, request: HttpRequest, obj: HashtagGroup) -> None:
         services.hashtag_group_delete(group=obj)
+
+
+@admin.register(CampaignComment)
+class CampaignCommentAdmin(NoAddMixin, admin.ModelAdmin):
+    """The team's comments, for staff to read (and delete one that should not be there)."""
+
+    list_display = ["campaign", "author", "created_at"]
+    search_fields = ["body", "campaign__name", "author__email"]
+    list_select_related = ["campaign", "author"]
+    readonly_fields = ["workspace", "campaign", "author", "body", "created_at"]

@@ -153,6 +153,15 @@ class ChangesRequestForm(forms.Form):
     )
 
 
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=2000,
+        label="Comment",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Feedback, a question, a reminder…"}),
+        error_messages={"required": "Write something first."},
+    )
+
+
 class StatusForm(forms.Form):
     to = forms.ChoiceField(choices=CampaignStatus.choices)
 

@@ -139,6 +139,23 @@ class CampaignStatusChange(models.Model):
         return f"{self.campaign}: {self.from_status} → {self.to_status}"
 
 
+class CampaignComment(models.Model):
+    """A note the team leaves on a campaign: feedback before approval, a reminder, a question."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["campaign", "created_at", "id"], name="comment_campaign_created")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.body[:40]}"
+
+
 def _image_path(instance: "CampaignImage", filename: str) -> str:
     # The token makes the public URL unguessable; the workspace id keeps files apart on disk.
     return f"campaigns/{instance.campaign.workspace_id}/{instance.token.hex}.jpg"

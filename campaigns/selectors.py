@@ -13,7 +13,16 @@ from marketing.compiled import CompiledShapes, rows
 from marketing.models import Workspace
 
 from . import destinations
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, HashtagGroup, ImageGeneration, Schedule
+from .models import (
+    Campaign,
+    CampaignComment,
+    CampaignExecution,
+    CampaignImage,
+    CampaignStatus,
+    HashtagGroup,
+    ImageGeneration,
+    Schedule,
+)
 
 if TYPE_CHECKING:
     from .scheduling import Plan
@@ -510,3 +519,13 @@ def run_rows(*, workspace: Workspace, **filters) -> tuple[list[str], Iterator[li
 
 def hashtag_groups(*, workspace: Workspace) -> list[HashtagGroup]:
     return list(HashtagGroup.objects.filter(workspace=workspace).order_by("name", "id"))
+
+
+def campaign_comments(*, campaign: Campaign, limit: int = 100) -> list[CampaignComment]:
+    """The campaign's latest comments, oldest of them first, as a conversation reads."""
+    latest = (
+        CampaignComment.objects.filter(workspace_id=campaign.workspace_id, campaign=campaign)
+        .select_related("author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return list(reversed(latest))

@@ -19,12 +19,13 @@ from billing.services import ai_image_record_usage, limit_check
 from integrations.http import ProviderError
 from integrations.openai import client as openai_client
 from marketing import outbox
-from marketing.models import User, Workspace
+from marketing.models import MANAGER_ROLES, Membership, User, Workspace
 
 from . import destinations, images
 from .captions import MAX_HASHTAGS, normalize_hashtags, post_problems
 from .models import (
     Campaign,
+    CampaignComment,
     CampaignImage,
     CampaignStatus,
     CampaignStatusChange,
@@ -246,6 +247,25 @@ def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by
         else:
             outcome.done.append(campaign)
     return outcome
+
+
+MAX_COMMENT_CHARS = 2000
+
+
+def comment_add(*, campaign: Campaign, by: User, body: str) -> CampaignComment:
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "Write something first."})
+    if len(body) > MAX_COMMENT_CHARS:
+        raise ValidationError({"body": f"Keep it under {MAX_COMMENT_CHARS:,} characters ({len(body):,} now)."})
+    return CampaignComment.objects.create(workspace_id=campaign.workspace_id, campaign=campaign, author=by, body=body)
+
+
+def comment_delete(*, comment: CampaignComment, by: Membership) -> None:
+    """Its author deletes a comment, or an owner or admin does."""
+    if comment.author_id != by.user_id and by.role not in MANAGER_ROLES:
+        raise ValidationError("Only its author, an owner or an admin can delete a comment.")
+    comment.delete()
 
 
 MAX_HASHTAG_GROUPS = 100

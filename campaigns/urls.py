@@ -17,6 +17,12 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/run/", views.campaign_run, name="campaign_run"),
     path("campaigns/<int:campaign_id>/duplicate/", views.campaign_duplicate, name="campaign_duplicate"),
     path("campaigns/<int:campaign_id>/approve/", views.campaign_approve, name="campaign_approve"),
+    path("campaigns/<int:campaign_id>/comments/", views.campaign_comment_add, name="campaign_comment_add"),
+    path(
+        "campaigns/<int:campaign_id>/comments/<int:comment_id>/delete/",
+        views.campaign_comment_delete,
+        name="campaign_comment_delete",
+    ),
     path(
         "campaigns/<int:campaign_id>/request-changes/", views.campaign_changes_request, name="campaign_changes_request"
     ),

@@ -29,12 +29,22 @@ from .forms import (
     CampaignFilterForm,
     CampaignForm,
     ChangesRequestForm,
+    CommentForm,
     HashtagGroupForm,
     RunFilterForm,
     ScheduleForm,
     StatusForm,
 )
-from .models import Campaign, CampaignExecution, CampaignImage, CampaignStatus, HashtagGroup, ImageGeneration, ScheduleKind
+from .models import (
+    Campaign,
+    CampaignComment,
+    CampaignExecution,
+    CampaignImage,
+    CampaignStatus,
+    HashtagGroup,
+    ImageGeneration,
+    ScheduleKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +298,8 @@ def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
         "approval": approval.approval_state(campaign),
         "can_approve": request.membership.can_manage_members,
         "status_changes": campaign.status_changes.select_related("by")[:10],
+        "comments": selectors.campaign_comments(campaign=campaign),
+        "comment_form": CommentForm(),
         "schedule": getattr(campaign, "schedule", None),
         "insight_panels": destinations.insight_panels(campaign=campaign),
         "schedule_words": selectors.schedule_words(getattr(campaign, "schedule", None)),
@@ -359,6 +371,33 @@ def campaign_approve(request: HttpRequest, campaign_id: int) -> HttpResponse:
     else:
         messages.success(request, "Approved: the campaign publishes as it is now. Any change needs a new approval.")
     return redirect(campaign)
+
+
+@workspace_required
+@require_POST
+def campaign_comment_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
+    else:
+        try:
+            services.comment_add(campaign=campaign, by=request.user, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            messages.error(request, error_text(error))
+    return redirect(campaign.get_absolute_url() + "#comments")
+
+
+@workspace_required
+@require_POST
+def campaign_comment_delete(request: HttpRequest, campaign_id: int, comment_id: int) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    comment = get_for_workspace_or_404(CampaignComment.objects.filter(campaign=campaign), workspace=request.workspace, pk=comment_id)
+    try:
+        services.comment_delete(comment=comment, by=request.membership)
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+    return redirect(campaign.get_absolute_url() + "#comments")
 
 
 @workspace_required

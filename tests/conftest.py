@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from campaigns.models import CampaignExecution, ExecutionStep, HashtagGroup
+from campaigns.models import CampaignComment, CampaignExecution, ExecutionStep, HashtagGroup
 from integrations import http
 from integrations.cms.models import ContentItem, ContentSource
 from integrations.instagram.models import InsightValue, InstagramAccount
@@ -155,6 +155,7 @@ def pages(staff_alice, alice_workspace):
     campaign = CampaignFactory(workspace=alice_workspace, name="Spring sale", approval_requested_at=timezone.now())
     add_image(campaign)
     hashtag_group = HashtagGroup.objects.create(workspace=alice_workspace, name="Brand", hashtags="#acme #wear")
+    CampaignComment.objects.create(workspace=alice_workspace, campaign=campaign, author=staff_alice, body="Brighter?\nYes.")
     execution = CampaignExecution.objects.create(
         workspace=alice_workspace, campaign=campaign, source="schedule", status="failed", error_message="Refused"
     )
