@@ -20,7 +20,7 @@ from marketing.csv_export import csv_filename, csv_response
 from marketing.selectors import get_for_workspace_or_404, member_list, pending_invitations_for_user
 from marketing.services import invitation_token
 from marketing.timefmt import when
-from marketing.web import add_service_errors, error_text, workspace_required
+from marketing.web import add_service_errors, error_text, form_error_text, workspace_required
 
 from . import approval, destinations, executions, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
@@ -122,7 +122,7 @@ def campaign_bulk(request: HttpRequest) -> HttpResponse:
     form = CampaignBulkForm(request.POST)
     back = reverse("campaign_list")
     if not form.is_valid():
-        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        messages.error(request, form_error_text(form))
         return redirect(back)
     # Only the list's own query string is taken back: never an address of the sender's choosing.
     if query := form.cleaned_data["next"].lstrip("?"):
@@ -379,7 +379,7 @@ def campaign_comment_add(request: HttpRequest, campaign_id: int) -> HttpResponse
     campaign = _campaign(request, campaign_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
+        messages.error(request, form_error_text(form))
     else:
         try:
             services.comment_add(campaign=campaign, by=request.user, body=form.cleaned_data["body"])
@@ -406,7 +406,7 @@ def campaign_changes_request(request: HttpRequest, campaign_id: int) -> HttpResp
     campaign = _campaign(request, campaign_id)
     form = ChangesRequestForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
+        messages.error(request, form_error_text(form))
         return redirect(campaign)
     try:
         approval.campaign_changes_request(campaign=campaign, by=request.membership, note=form.cleaned_data["note"])

@@ -28,6 +28,11 @@ def error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def form_error_text(form: forms.BaseForm) -> str:
+    """A refused form's messages as one line, for a form posted from a button or a small box."""
+    return " ".join(message for errors in form.errors.values() for message in errors)
+
+
 def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
     """Puts a service's ValidationError on the form: by field where the form has that field,
     at the top of the form otherwise."""
