@@ -258,7 +258,27 @@ def comment_add(*, campaign: Campaign, by: User, body: str) -> CampaignComment:
         raise ValidationError({"body": "Write something first."})
     if len(body) > MAX_COMMENT_CHARS:
         raise ValidationError({"body": f"Keep it under {MAX_COMMENT_CHARS:,} characters ({len(body):,} now)."})
-    return CampaignComment.objects.create(workspace_id=campaign.workspace_id, campaign=campaign, author=by, body=body)
+    comment = CampaignComment.objects.create(workspace_id=campaign.workspace_id, campaign=campaign, author=by, body=body)
+    from .tasks import send_comment_notification
+
+    outbox.send_on_commit(send_comment_notification, comment.pk)
+    return comment
+
+
+def comment_recipients(*, comment: CampaignComment) -> list[str]:
+    """Who hears of a new comment: the campaign's author, whoever asked for its approval and the
+    earlier commenters, while they are active members of its workspace; never the comment's author."""
+    campaign = comment.campaign
+    people = {campaign.created_by_id, campaign.approval_requested_by_id}
+    people |= set(
+        CampaignComment.objects.filter(campaign=campaign, workspace_id=campaign.workspace_id).values_list("author_id", flat=True)
+    )
+    people -= {None, comment.author_id}
+    return list(
+        Membership.objects.filter(workspace_id=campaign.workspace_id, user_id__in=people, user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
 
 
 def comment_delete(*, comment: CampaignComment, by: Membership) -> None:

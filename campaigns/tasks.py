@@ -8,7 +8,7 @@ from marketing.models import User
 
 from . import approval, executions, scheduling, services
 from .destinations import RetryLater
-from .models import Campaign
+from .models import Campaign, CampaignComment
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +68,14 @@ def send_changes_requested(campaign_id: int, user_id: int) -> None:
         return
     url = settings.PUBLIC_BASE_URL + campaign.get_absolute_url()
     send_templated("campaigns/email/changes_requested", {"campaign": campaign, "url": url}, [user.email])
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_comment_notification(comment_id: int) -> None:
+    """Emails a new comment to the people following the campaign, one message each."""
+    comment = CampaignComment.objects.select_related("campaign__workspace", "author").filter(pk=comment_id).first()
+    if comment is None:
+        return
+    url = settings.PUBLIC_BASE_URL + comment.campaign.get_absolute_url() + "#comments"
+    for email in services.comment_recipients(comment=comment):
+        send_templated("campaigns/email/comment", {"comment": comment, "campaign": comment.campaign, "url": url}, [email])

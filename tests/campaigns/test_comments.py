@@ -86,3 +86,20 @@ def test_it_reads_the_comments_in_a_bounded_number_of_queries(campaign, alice_cl
 
     with django_assert_max_num_queries(few):
         alice_client.get(f"/campaigns/{campaign.pk}/")
+
+
+def test_it_emails_a_comment_to_the_campaigns_people_but_not_its_author(
+    alice_workspace, alice, bob, alice_client, bob_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    campaign = CampaignFactory(workspace=alice_workspace, created_by=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/campaigns/{campaign.pk}/comments/", {"body": "Brighter image, please."})
+    [to_bob] = mailoutbox
+    assert to_bob.to == ["bob@example.com"]
+    assert to_bob.subject == f"alice commented on “{campaign.name}”"
+    assert "Brighter image, please." in to_bob.body and f"/campaigns/{campaign.pk}/#comments" in to_bob.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        bob_client.post(f"/campaigns/{campaign.pk}/comments/", {"body": "Done."})
+
+    assert [mail.to for mail in mailoutbox[1:]] == [["alice@example.com"]]  # she commented before
