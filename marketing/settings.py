@@ -234,6 +234,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Daily backups by beat (marketing/backups.py) into this directory, keeping the newest BACKUP_KEEP;
+# off when empty. The "Backups not made" alert watches them.
+BACKUP_DIR = env("BACKUP_DIR", default="")
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+BACKUP_HOUR = env.int("BACKUP_HOUR", default=3)  # UTC
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -300,6 +305,7 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "monitoring-minute": {"task": "monitoring.tasks.every_minute", "schedule": crontab(), "options": {"expires": 55}},
     "monitoring-prune": {"task": "monitoring.tasks.prune", "schedule": crontab(hour=2, minute=55)},
+    "marketing-backup": {"task": "marketing.tasks.backup_scheduled", "schedule": crontab(hour=BACKUP_HOUR, minute=20)},
 }
 
 REST_FRAMEWORK = {

@@ -66,3 +66,19 @@ def prune_webhook_receipts() -> int:
 @shared_task
 def drain_outbox() -> int:
     return outbox.drain()
+
+
+@shared_task
+def backup_scheduled() -> str:
+    """Beat, daily: a backup into BACKUP_DIR (when set), then its heartbeat for the stale-backup alert."""
+    from pathlib import Path
+
+    from monitoring.services import heartbeat_touch
+
+    from . import backups
+
+    if not settings.BACKUP_DIR:
+        return ""
+    backup = backups.backup_create(output=Path(settings.BACKUP_DIR), keep=max(1, settings.BACKUP_KEEP))
+    heartbeat_touch(name="backup")
+    return str(backup.path)

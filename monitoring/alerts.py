@@ -40,6 +40,7 @@ MEANING: dict[str, str] = {
     AlertKind.INSTAGRAM_TOKEN: "threshold: days before a token expires (or the account needs reconnecting)",
     AlertKind.N8N_CALLBACK_TIMEOUTS: "threshold: runs failed for want of an n8n callback within the window",
     AlertKind.STRIPE_WEBHOOKS_FAILING: "threshold: Stripe webhook deliveries that failed validation or processing within the window",
+    AlertKind.BACKUP_STALE: "threshold: hours since the last scheduled backup (only with BACKUP_DIR set)",
 }
 
 
@@ -216,6 +217,19 @@ def _stripe_webhooks_failing(rule: AlertRule, now: datetime) -> list[Finding]:
     return [Finding("", f"{count} Stripe webhook deliveries failed in the last {rule.window_minutes} min", count)]
 
 
+def _backup_stale(rule: AlertRule, now: datetime) -> list[Finding]:
+    """The daily backup (marketing.tasks.backup_scheduled) has not succeeded for too long."""
+    if not settings.BACKUP_DIR:
+        return []
+    at = Heartbeat.objects.filter(name="backup").values_list("at", flat=True).first()
+    if at is None:
+        return [Finding("", f"No scheduled backup has succeeded yet into {settings.BACKUP_DIR}", None)]
+    hours = (now - at).total_seconds() / 3600
+    if hours <= rule.threshold:
+        return []
+    return [Finding("", f"The last scheduled backup succeeded {hours:.0f} h ago", hours)]
+
+
 EVALUATORS: dict[str, Callable[[AlertRule, datetime], list[Finding]]] = {
     AlertKind.ERROR_RATE: _error_rate,
     AlertKind.NEW_ERROR_GROUP: _new_error_group,
@@ -227,6 +241,7 @@ EVALUATORS: dict[str, Callable[[AlertRule, datetime], list[Finding]]] = {
     AlertKind.INSTAGRAM_TOKEN: _instagram_token,
     AlertKind.N8N_CALLBACK_TIMEOUTS: _n8n_callback_timeouts,
     AlertKind.STRIPE_WEBHOOKS_FAILING: _stripe_webhooks_failing,
+    AlertKind.BACKUP_STALE: _backup_stale,
 }
 
 

@@ -157,6 +157,7 @@ class AlertKind(models.TextChoices):
     INSTAGRAM_TOKEN = "instagram_token", "Instagram token expired or expiring"
     N8N_CALLBACK_TIMEOUTS = "n8n_callback_timeouts", "n8n callbacks timing out"
     STRIPE_WEBHOOKS_FAILING = "stripe_webhooks_failing", "Stripe webhooks failing"
+    BACKUP_STALE = "backup_stale", "Backups not made"
 
 
 class AlertRule(models.Model):

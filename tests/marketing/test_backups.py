@@ -120,3 +120,22 @@ def test_it_keeps_the_newest_backups_it_is_told_to(tmp_path):
             call_command("backup", output=output, keep=2, stdout=io.StringIO())
 
     assert sorted(path.name for path in output.iterdir()) == ["backup-20261206T030000Z", "backup-20261207T030000Z"]
+
+
+def test_it_backs_up_daily_only_where_a_directory_is_set(settings, tmp_path):
+    from marketing.tasks import backup_scheduled
+    from monitoring.models import Heartbeat
+
+    settings.BACKUP_DIR = ""
+    assert backup_scheduled() == ""
+    assert not Heartbeat.objects.filter(name="backup").exists()
+
+    settings.BACKUP_DIR, settings.BACKUP_KEEP = str(tmp_path / "nightly"), 1
+    start = datetime(2026, 12, 5, 3, 20, tzinfo=UTC)
+    for day in range(2):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            written = backup_scheduled()
+
+    assert [path.name for path in (tmp_path / "nightly").iterdir()] == ["backup-20261206T032000Z"]
+    assert written.endswith("backup-20261206T032000Z")
+    assert Heartbeat.objects.get(name="backup").at == start + timedelta(days=1)

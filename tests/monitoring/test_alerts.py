@@ -130,6 +130,14 @@ class Situations:
             WebhookEventTrigger.objects.all().delete()
             ReceivedEvent.objects.update(processed_at=timezone.now())
 
+    def backup_stale(self, on: bool):
+        from django.conf import settings
+
+        if on:  # backups are set up and none has succeeded
+            self.monkeypatch.setattr(settings, "BACKUP_DIR", "/var/backups/marketing")
+        else:
+            services.heartbeat_touch(name="backup")
+
 
 def _only(kind: str) -> AlertRule:
     AlertRule.objects.exclude(kind=kind).update(enabled=False)
