@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -162,9 +163,15 @@ def backup_restore(path: Path) -> Backup:
     dump = path / DUMPS[connection.vendor]
     try:
         if connection.vendor == "postgresql":
+            # Tables the backup does not have came with migrations newer than it: they go, or
+            # `migrate` would find them already there when it creates them again.
+            newer = set(connection.introspection.table_names()) - _dumped_tables(dump)
             connections.close_all()
             _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
                   f"--dbname={settings.DATABASES['default']['NAME']}", str(dump)])
+            with connection.cursor() as cursor:
+                for table in sorted(newer):
+                    cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)} CASCADE")
         else:
             connection.ensure_connection()
             source = sqlite3.connect(dump)
@@ -177,6 +184,17 @@ def backup_restore(path: Path) -> Backup:
         raise
     _swap_media(staged)
     return backup
+
+
+def _dumped_tables(dump: Path) -> set[str]:
+    """The tables in a pg_dump archive, from its table of contents."""
+    try:
+        listing = subprocess.run(["pg_restore", "--list", str(dump)], check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise BackupError("pg_restore is not installed: install PostgreSQL's client tools.") from None
+    except subprocess.CalledProcessError as failed:
+        raise BackupError(f"pg_restore could not read the dump: {failed.stderr.strip()[-500:]}") from None
+    return {match[1] for match in re.finditer(r"^\d+; \d+ \d+ TABLE \S+ (\S+) ", listing, re.MULTILINE)}
 
 
 def _stage_media(archive_path: Path) -> Path:

@@ -139,3 +139,14 @@ def test_it_backs_up_daily_only_where_a_directory_is_set(settings, tmp_path):
     assert [path.name for path in (tmp_path / "nightly").iterdir()] == ["backup-20261206T032000Z"]
     assert written.endswith("backup-20261206T032000Z")
     assert Heartbeat.objects.get(name="backup").at == start + timedelta(days=1)
+
+
+def test_it_drops_tables_newer_than_the_backup_so_migrate_can_create_them_again(tmp_path):
+    made = backup(tmp_path / "backups")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE newer_feature_row (id integer)")
+
+    call_command("restore", str(made.path), yes=True, stdout=io.StringIO())
+
+    assert "newer_feature_row" not in connection.introspection.table_names()
+    assert "campaigns_campaign" in connection.introspection.table_names()
