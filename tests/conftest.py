@@ -170,6 +170,17 @@ def pages(staff_alice, alice_workspace):
             workspace=alice_workspace, account=account, object_type="account", object_id="1", metric="views",
             day=timezone.now().date() - timedelta(days=ago), value=value,
         )
+    # A post published to the account, with numbers: the analytics page draws its best-times grid.
+    published = CampaignExecution.objects.create(workspace=alice_workspace, campaign=campaign, source="manual", status="succeeded")
+    ExecutionStep.objects.create(
+        execution=published, position=1, name="publish", status="succeeded", destination="instagram", object_id=account.pk,
+        external_id="m1", finished_at=timezone.now() - timedelta(days=2), state={"outputs": {"instagram_media_id": "m1"}},
+    )
+    for metric, value in (("reach", 100), ("total_interactions", 9)):
+        InsightValue.objects.create(
+            workspace=alice_workspace, account=account, object_type="media", object_id="m1",
+            metric=metric, day=timezone.now().date(), value=value,
+        )
     source = ContentSource.objects.create(workspace=alice_workspace, name="Acme blog", url="https://example.com/feed")
     ContentItem.objects.create(workspace=alice_workspace, source=source, guid="1", title="Hello")
     N8nWorkflow.objects.create(
