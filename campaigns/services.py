@@ -267,7 +267,8 @@ def comment_add(*, campaign: Campaign, by: User, body: str) -> CampaignComment:
 
 def comment_recipients(*, comment: CampaignComment) -> list[str]:
     """Who hears of a new comment: the campaign's author, whoever asked for its approval and the
-    earlier commenters, while they are active members of its workspace; never the comment's author."""
+    earlier commenters, while they are active members of its workspace who want these emails;
+    never the comment's author."""
     campaign = comment.campaign
     people = {campaign.created_by_id, campaign.approval_requested_by_id}
     people |= set(
@@ -275,7 +276,9 @@ def comment_recipients(*, comment: CampaignComment) -> list[str]:
     )
     people -= {None, comment.author_id}
     return list(
-        Membership.objects.filter(workspace_id=campaign.workspace_id, user_id__in=people, user__is_active=True)
+        Membership.objects.filter(
+            workspace_id=campaign.workspace_id, user_id__in=people, user__is_active=True, user__notify_comments=True
+        )
         .order_by("user__email")
         .values_list("user__email", flat=True)
     )

@@ -2,6 +2,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.urls import reverse
 
 from marketing.emails import send_templated
 from marketing.models import User
@@ -76,6 +77,11 @@ def send_comment_notification(comment_id: int) -> None:
     comment = CampaignComment.objects.select_related("campaign__workspace", "author").filter(pk=comment_id).first()
     if comment is None:
         return
-    url = settings.PUBLIC_BASE_URL + comment.campaign.get_absolute_url() + "#comments"
+    context = {
+        "comment": comment,
+        "campaign": comment.campaign,
+        "url": settings.PUBLIC_BASE_URL + comment.campaign.get_absolute_url() + "#comments",
+        "settings_url": settings.PUBLIC_BASE_URL + reverse("account_settings"),
+    }
     for email in services.comment_recipients(comment=comment):
-        send_templated("campaigns/email/comment", {"comment": comment, "campaign": comment.campaign, "url": url}, [email])
+        send_templated("campaigns/email/comment", context, [email])

@@ -131,7 +131,7 @@ class AccountSettingsForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["name", "timezone"]
+        fields = ["name", "timezone", "notify_comments"]
         labels = {"name": "Your name"}
 
 

@@ -49,6 +49,11 @@ class User(AbstractUser):
         validators=[validate_timezone],
         help_text="Times are shown to you in this zone.",
     )
+    notify_comments = models.BooleanField(
+        "Email me new comments",
+        default=True,
+        help_text="On the campaigns you wrote, asked to approve or commented on.",
+    )
 
     objects = UserManager()
 

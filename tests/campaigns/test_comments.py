@@ -103,3 +103,17 @@ def test_it_emails_a_comment_to_the_campaigns_people_but_not_its_author(
         bob_client.post(f"/campaigns/{campaign.pk}/comments/", {"body": "Done."})
 
     assert [mail.to for mail in mailoutbox[1:]] == [["alice@example.com"]]  # she commented before
+
+
+def test_it_emails_no_one_who_turned_comment_emails_off(alice_workspace, alice, bob, alice_client, mailoutbox, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory(workspace=alice_workspace, created_by=bob)
+    bob_settings = Client()
+    bob_settings.force_login(bob)
+    bob_settings.post("/account/", {"name": "Bob", "timezone": "UTC"})  # the box unticked
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/campaigns/{campaign.pk}/comments/", {"body": "Anyone?"})
+
+    bob.refresh_from_db()
+    assert bob.notify_comments is False
+    assert mailoutbox == []
