@@ -281,18 +281,21 @@ def _form_context(form: CampaignForm, **extra) -> dict:
     }
 
 
-def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
+def _executions_context(campaign: Campaign) -> dict:
+    """What the run history fragment needs, and no more: it is polled every 2 s while a run goes on."""
     executions = selectors.execution_history(campaign=campaign)
+    return {"campaign": campaign, "executions": executions, "run_in_progress": any(not e.is_finished for e in executions)}
+
+
+def _detail_context(request: HttpRequest, campaign: Campaign) -> dict:
     generation = selectors.latest_generation(campaign=campaign)
     return {
-        "campaign": campaign,
+        **_executions_context(campaign),
         "run_key": uuid.uuid4().hex,
         "images": list(campaign.images.all()),
         "caption": render_caption(caption=campaign.caption, hashtags=campaign.hashtags),
         "counter": _caption_counter(caption=campaign.caption, hashtags=campaign.hashtags),
         **_preview_of(campaign),
-        "executions": executions,
-        "run_in_progress": any(not e.is_finished for e in executions),
         "generation": generation,
         "targets": selectors.campaign_targets(campaign=campaign),
         "approval": approval.approval_state(campaign),
@@ -323,7 +326,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def campaign_executions(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The execution history fragment, polled while a run is in progress."""
     campaign = _campaign(request, campaign_id)
-    return render(request, "campaigns/detail.html#executions", _detail_context(request, campaign))
+    return render(request, "campaigns/detail.html#executions", _executions_context(campaign))
 
 
 @workspace_required
@@ -366,8 +369,10 @@ def campaign_approve(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     try:
         approval.campaign_approve(campaign=campaign, by=request.membership)
-    except (ValidationError, PermissionDenied) as error:
-        messages.error(request, error_text(error) if isinstance(error, ValidationError) else str(error))
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+    except PermissionDenied as error:
+        messages.error(request, str(error))
     else:
         messages.success(request, "Approved: the campaign publishes as it is now. Any change needs a new approval.")
     return redirect(campaign)
