@@ -8,9 +8,10 @@ from rest_framework.views import APIView
 
 from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
 from marketing.forms import timezone_choices
+from marketing.models import Workspace
 from marketing.selectors import get_for_workspace_or_404
 
-from . import approval, executions, scheduling, selectors, services
+from . import approval, destinations, executions, scheduling, selectors, services
 from .models import (
     Campaign, CampaignExecution, CampaignStatus, ErrorCategory, ExecutionSource, ExecutionStatus, Schedule, ScheduleKind,
 )
@@ -352,3 +353,47 @@ class ExecutionDetailApi(generics.RetrieveAPIView):
         return get_for_workspace_or_404(
             CampaignExecution.objects.prefetch_related("steps"), workspace=workspace_of(self.request), uuid=self.kwargs["uuid"]
         )
+
+
+class DestinationSerializer(serializers.Serializer):
+    """One object of the workspace that campaigns can publish to, as the campaign form offers it."""
+
+    key = serializers.CharField(help_text="What a campaign's `targets` takes, e.g. instagram:12.")
+    kind = serializers.CharField(help_text="The destination: instagram, n8n, wordpress...")
+    kind_label = serializers.CharField(help_text="The destination in words, e.g. Instagram.")
+    id = serializers.IntegerField(help_text="The object's id (an Instagram account's, an n8n workflow's...).")
+    name = serializers.CharField(help_text="How the pages name it, e.g. @shop.")
+    can_publish = serializers.BooleanField(
+        help_text="False when a run would fail to publish there now, e.g. an Instagram account to reconnect."
+    )
+    note = serializers.CharField(help_text="Why it cannot publish now (e.g. needs reconnecting); empty when it can.")
+
+
+def _destination_rows(*, workspace: Workspace) -> list[dict]:
+    """The targets the campaign form offers, as the API names them; a query or so per destination."""
+    rows = []
+    for choices in destinations.target_choices(workspace=workspace).values():
+        for choice in choices:
+            kind, object_id = destinations.parse_key(choice.key)
+            rows.append(
+                {
+                    "key": choice.key,
+                    "kind": kind,
+                    "kind_label": destinations.destination_label(kind),
+                    "id": object_id,
+                    "name": choice.label,
+                    "can_publish": choice.ready,
+                    "note": choice.note,
+                }
+            )
+    return rows
+
+
+class DestinationListApi(generics.ListAPIView):
+    """Where the workspace's campaigns can publish: the keys `targets` takes, the ones the campaign
+    form offers (a disconnected Instagram account is left out); paged as every list of the API is."""
+
+    serializer_class = DestinationSerializer
+
+    def get_queryset(self):
+        return _destination_rows(workspace=workspace_of(self.request))

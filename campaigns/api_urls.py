@@ -32,4 +32,5 @@ urlpatterns = [
     ),
     path("executions/", login_not_required(api.ExecutionListApi.as_view()), name="api_executions"),
     path("executions/<uuid:uuid>/", login_not_required(api.ExecutionDetailApi.as_view()), name="api_execution"),
+    path("destinations/", login_not_required(api.DestinationListApi.as_view()), name="api_destinations"),
 ]
