@@ -45,6 +45,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("api/v1/", login_not_required(api.ApiRoot.as_view()), name="api_root"),
     path("api/v1/", include("campaigns.api_urls")),
+    path("api/v1/", include("integrations.instagram.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", login_not_required(SpectacularSwaggerSplitView.as_view(url_name="api_schema")), name="api_docs"),
     path("workspace/api-tokens/", views.api_tokens, name="api_tokens"),
