@@ -9,7 +9,7 @@ from marketing.web import add_service_errors
 
 from .images import FIT_CHOICES, prepare_upload
 from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
-from . import destinations
+from . import destinations, imports
 from .models import Campaign, CampaignStatus, ExecutionSource, ExecutionStatus, ScheduleKind
 from .recurrence import DST_RULE_HELP, PRESETS, zone
 from .scheduling import Plan, plan_from_input
@@ -142,6 +142,31 @@ class HashtagGroupForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "#summer #sale #beachwear"}),
         help_text="Separated by spaces, with or without #.",
     )
+
+
+class CampaignImportForm(forms.Form):
+    """A CSV file, or its rows pasted from a spreadsheet; ``confirm`` imports what a check showed."""
+
+    file = forms.FileField(label="CSV file", required=False, widget=forms.FileInput(attrs={"accept": ".csv,.tsv,.txt,text/csv"}))
+    text = forms.CharField(
+        label="Or paste the rows",
+        required=False,
+        strip=False,
+        max_length=imports.MAX_BYTES,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "name,caption,targets,publish_at", "spellcheck": "false"}),
+        help_text="Copied from a spreadsheet with its header row; tabs, commas and semicolons all work.",
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload is not None:
+            cleaned["text"] = imports.decode(upload.read(imports.MAX_BYTES + 1))
+        elif not cleaned.get("text", "").strip() and not self.errors:
+            raise ValidationError("Choose a CSV file, or paste its rows.")
+        return cleaned
 
 
 class ChangesRequestForm(forms.Form):

@@ -22,12 +22,13 @@ from marketing.services import invitation_token
 from marketing.timefmt import when
 from marketing.web import add_service_errors, error_text, form_error_text, workspace_required
 
-from . import approval, destinations, executions, recurrence, scheduling, selectors, services
+from . import approval, destinations, executions, imports, recurrence, scheduling, selectors, services
 from .captions import MAX_CAPTION_CHARS, render_caption, text_length
 from .forms import (
     CampaignBulkForm,
     CampaignFilterForm,
     CampaignForm,
+    CampaignImportForm,
     ChangesRequestForm,
     CommentForm,
     HashtagGroupForm,
@@ -475,6 +476,79 @@ def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
         messages.success(request, f"Campaign “{campaign.name}” deleted.")
         return redirect("campaign_list")
     return render(request, "campaigns/confirm_delete.html", {"campaign": campaign})
+
+
+@workspace_required
+def campaign_import(request: HttpRequest) -> HttpResponse:
+    """Campaigns from a CSV file: a check shows each row as it would be imported, then one click imports them all."""
+    form = CampaignImportForm(request.POST if request.method == "POST" else None, request.FILES or None)
+    report = confirm_form = None
+    if request.method == "POST" and form.is_valid():
+        text = form.cleaned_data["text"]
+        if form.cleaned_data["confirm"]:
+            try:
+                answer = _import_once(request, text, form.cleaned_data["idempotency_key"])
+            except imports.ImportRefused as refused:
+                report = refused.report
+                messages.error(request, "Nothing was imported: the file changed or the workspace did since the check. See below.")
+            except idempotency.KeyReused as error:
+                messages.error(request, str(error))
+            else:
+                if answer.replayed:
+                    messages.info(request, "These campaigns were already imported.")
+                else:
+                    _imported_messages(request, answer.body)
+                return redirect(f"{reverse('campaign_list')}?sort=created")
+        else:
+            report = imports.campaigns_import(workspace=request.workspace, by=request.user, text=text, commit=False)
+        # The rows stay in the box to be corrected; the import button sends exactly what was checked.
+        form = CampaignImportForm(initial={"text": text})
+        if report is not None and report.ok:
+            confirm_form = CampaignImportForm(initial={"text": text, "confirm": True, "idempotency_key": uuid.uuid4().hex})
+    context = {
+        "form": form,
+        "confirm_form": confirm_form,
+        "report": report,
+        "columns": imports.COLUMNS,
+        "max_rows": imports.MAX_ROWS,
+    }
+    return render(request, "campaigns/import.html", context)
+
+
+def _import_once(request: HttpRequest, text: str, key: str) -> idempotency.Answer:
+    """Imports ``text``; with the key the check's page made, a second click replays the first import."""
+
+    def work() -> idempotency.Answer:
+        report = imports.campaigns_import(workspace=request.workspace, by=request.user, text=text, commit=True)
+        return idempotency.Answer(
+            status=201, body={"created": len(report.rows), "scheduled": report.scheduled_count}
+        )
+
+    try:
+        key = idempotency.check_key(key)
+    except idempotency.BadKey:
+        return work()
+    fingerprint = idempotency.fingerprint("campaign_import", text)
+    return idempotency.once(workspace=request.workspace, key=key, fingerprint=fingerprint, work=work)
+
+
+def _imported_messages(request: HttpRequest, outcome: dict) -> None:
+    created, scheduled = outcome["created"], outcome["scheduled"]
+    text = f"{created} campaign{'s' if created != 1 else ''} imported"
+    messages.success(request, f"{text}, {scheduled} of them scheduled." if scheduled else f"{text}, as drafts.")
+    if request.workspace.require_approval:
+        messages.info(request, "They publish once an owner or admin approves them: ask for approval from each campaign's page.")
+
+
+@workspace_required
+@require_GET
+def campaign_import_sample(request: HttpRequest) -> HttpResponse:
+    """A file to start from: the columns, and two rows that import as they are in this workspace."""
+    return csv_response(
+        filename="campaigns-import-sample.csv",
+        header=list(imports.COLUMNS),
+        rows=imports.sample_rows(workspace=request.workspace),
+    )
 
 
 @workspace_required

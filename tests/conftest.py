@@ -202,6 +202,7 @@ def pages(staff_alice, alice_workspace):
         f"/campaigns/{campaign.pk}/schedule/",
         "/campaigns/hashtags/",
         f"/campaigns/hashtags/{hashtag_group.pk}/",
+        "/campaigns/import/",
         "/calendar/",
         "/runs/",
         "/triggers/",

@@ -1,0 +1,328 @@
+import csv
+import io
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from billing.plans import FREE, Limit
+from campaigns import imports
+from campaigns.models import Campaign, Schedule
+from integrations.instagram.models import InstagramAccount
+from integrations.n8n.models import N8nWorkflow
+from tests.factories import CampaignFactory, WorkspaceFactory
+
+NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
+URL = "/campaigns/import/"
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def account(alice_workspace):
+    return InstagramAccount.objects.create(
+        workspace=alice_workspace, ig_user_id="17841400000000001", username="alice.shop", page_id="1"
+    )
+
+
+def check(workspace, text, user=None):
+    return imports.campaigns_import(workspace=workspace, by=user, text=text, commit=False)
+
+
+def run(workspace, text, user=None):
+    return imports.campaigns_import(workspace=workspace, by=user, text=text, commit=True)
+
+
+def errors_of(report):
+    return {row.line: row.errors for row in report.rows if row.errors}
+
+
+def test_it_imports_a_post_planned_once_on_the_zones_clock(alice_workspace, alice, account):
+    run(alice_workspace, "name,caption,targets,publish_at,timezone\nTeaser,Soon.,@alice.shop,2027-03-05 09:30,Europe/Paris\n", alice)
+
+    campaign = Campaign.objects.get(workspace=alice_workspace)
+    schedule = Schedule.objects.get(campaign=campaign)
+    assert (campaign.name, campaign.caption, campaign.status, campaign.created_by) == ("Teaser", "Soon.", "scheduled", alice)
+    assert [target.key for target in campaign.targets.all()] == [f"instagram:{account.pk}"]
+    assert schedule.kind == "once"
+    assert schedule.run_at == datetime(2027, 3, 5, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+def test_it_imports_a_recurrence_in_the_workspaces_zone_when_the_row_names_none(alice_workspace, account):
+    alice_workspace.timezone = "America/New_York"
+    alice_workspace.save()
+
+    run(alice_workspace, "name,targets,cron\nMonday tip,alice.shop,0 9 * * 1\n")
+
+    schedule = Schedule.objects.get(campaign__workspace=alice_workspace)
+    assert (schedule.kind, schedule.cron, schedule.timezone) == ("recurring", "0 9 * * 1", "America/New_York")
+
+
+def test_it_keeps_a_row_without_a_time_as_a_draft(alice_workspace):
+    report = run(alice_workspace, "name,hashtags\nIdea,spring #sale\n")
+
+    campaign = Campaign.objects.get(workspace=alice_workspace)
+    assert (campaign.status, campaign.hashtags) == ("draft", "#spring #sale")
+    assert not Schedule.objects.exists()
+    assert report.rows[0].schedule == ""
+
+
+def test_it_checks_every_row_and_keeps_nothing(alice_workspace, account):
+    report = check(alice_workspace, "name,targets,publish_at\nA,@alice.shop,2027-03-05 09:30\nB,,\n")
+
+    assert report.ok
+    assert [(row.line, row.name, row.targets) for row in report.rows] == [(2, "A", ["@alice.shop"]), (3, "B", [])]
+    assert report.rows[0].schedule.startswith("Once, ")
+    assert report.scheduled_count == 1
+    assert not Campaign.objects.exists() and not Schedule.objects.exists()
+
+
+def test_it_imports_nothing_when_one_row_is_wrong(alice_workspace, account):
+    text = "name,targets\nGood,@alice.shop\nBad,@nobody\nAlso good,\n"
+
+    with pytest.raises(imports.ImportRefused) as refused:
+        run(alice_workspace, text)
+
+    assert errors_of(refused.value.report) == {3: ["targets: no account or workflow named “@nobody” in this workspace."]}
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (",Caption,,,", "name: a campaign needs a name."),
+        ("A,,,tomorrow,", "publish_at: “tomorrow” is not a date and time such as 2027-01-15 09:30."),
+        ("A,,,2027-03-05,", "publish_at: “2027-03-05” is not a date and time such as 2027-01-15 09:30."),
+        ("A,,,2027-02-27 09:00,", "publish_at: This time has already passed."),
+        ("A,,,2027-03-05 09:00,0 9 * * 1", "publish_at, cron: give one of them"),
+        ("A,,,,61 9 * * *", "cron: "),
+        ("A," + "x" * 2300 + ",,,", "caption"),
+    ],
+)
+def test_it_says_what_is_wrong_on_the_rows_line(alice_workspace, row, expected):
+    report = check(alice_workspace, f"name,caption,targets,publish_at,cron\nFine,,,,\n{row}\n")
+
+    assert not report.ok
+    assert list(errors_of(report)) == [3]
+    assert any(expected in error for error in errors_of(report)[3]), errors_of(report)
+
+
+def test_it_names_an_unknown_zone(alice_workspace):
+    report = check(alice_workspace, "name,publish_at,timezone\nA,2027-03-05 09:00,Mars/Olympus\n")
+
+    assert errors_of(report)[2][0].startswith("timezone: ")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_it_reads_the_separators_spreadsheets_save_with(alice_workspace, account, delimiter):
+    written = io.StringIO()
+    csv.writer(written, delimiter=delimiter).writerows([["name", "caption", "targets"], ["A", "Hello, world; again", "@alice.shop"]])
+    text = written.getvalue()
+
+    report = run(alice_workspace, text)
+
+    assert report.ok
+    assert Campaign.objects.get().caption == "Hello, world; again"
+
+
+def test_it_reads_header_names_in_any_case_and_order_and_a_byte_order_mark(alice_workspace):
+    run(alice_workspace, "\ufeffCaption,First Comment,NAME\nHi,First!,A\n")
+
+    campaign = Campaign.objects.get()
+    assert (campaign.name, campaign.caption, campaign.first_comment) == ("A", "Hi", "First!")
+
+
+def test_it_reads_a_cell_a_csv_download_kept_from_being_a_formula(alice_workspace, account):
+    run(alice_workspace, "name,caption,targets\nA,'- 20% off,'@alice.shop\n")
+
+    campaign = Campaign.objects.get()
+    assert campaign.caption == "- 20% off"
+    assert campaign.targets.get().object_id == account.pk
+
+
+def test_it_matches_several_targets_by_key_or_name(alice_workspace, account):
+    workflow = N8nWorkflow.objects.create(workspace=alice_workspace, template_key="t", name="Newsletter", n8n_id="1", webhook_path="p")
+
+    run(alice_workspace, f'name,targets\nA,"ALICE.SHOP | n8n:{workflow.pk}"\n')
+
+    assert sorted(target.key for target in Campaign.objects.get().targets.all()) == [f"instagram:{account.pk}", f"n8n:{workflow.pk}"]
+
+
+def test_it_asks_for_a_key_when_two_destinations_share_a_name(alice_workspace):
+    for n8n_id in ("1", "2"):
+        N8nWorkflow.objects.create(
+            workspace=alice_workspace, template_key=f"t{n8n_id}", name="Newsletter", n8n_id=n8n_id, webhook_path="p"
+        )
+
+    report = check(alice_workspace, "name,targets\nA,Newsletter\n")
+
+    assert "names 2 destinations; use its key" in errors_of(report)[2][0]
+
+
+def test_it_never_reaches_another_workspaces_account(alice_workspace, charlie):
+    other = InstagramAccount.objects.create(
+        workspace=charlie.memberships.get().workspace, ig_user_id="17841400000000009", username="charlie.shop", page_id="9"
+    )
+
+    by_name = check(alice_workspace, "name,targets\nA,@charlie.shop\n")
+    by_key = check(alice_workspace, f"name,targets\nA,instagram:{other.pk}\n")
+
+    assert errors_of(by_name)[2] == ["targets: no account or workflow named “@charlie.shop” in this workspace."]
+    assert errors_of(by_key)[2] == [f"targets: no account or workflow named “instagram:{other.pk}” in this workspace."]
+
+
+def test_it_warns_when_the_files_own_rows_publish_too_close_together(alice_workspace, account):
+    report = run(alice_workspace, "name,targets,publish_at\nA,@alice.shop,2027-03-05 09:00\nB,@alice.shop,2027-03-05 09:10\n")
+
+    assert report.ok
+    assert report.rows[0].warnings == []
+    assert "“A” also publishes to @alice.shop within 30 minutes" in report.rows[1].warnings[0]
+    assert Campaign.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "The file is empty."),
+        ("name,colour\nA,red\n", "Unknown column: 'colour'."),
+        ("caption\nHello\n", "name is missing"),
+        ("name,name\nA,B\n", "Each column once: name"),
+        ("name\n", "a header but no campaign rows"),
+        ("name\nA,extra\n", "Line 2: more cells than columns"),
+        ('name\n"A\x00\n', "NUL characters"),
+        ('name,caption\nA,"open quote\n', "cannot be read as CSV"),
+    ],
+)
+def test_it_refuses_a_file_it_cannot_read_and_says_why(alice_workspace, text, problem):
+    report = check(alice_workspace, text)
+
+    assert not report.ok
+    assert any(problem in text for text in report.problems), report.problems
+    with pytest.raises(imports.ImportRefused):
+        run(alice_workspace, text)
+    assert not Campaign.objects.exists()
+
+
+def test_it_takes_at_most_max_rows(alice_workspace):
+    report = check(alice_workspace, "name\n" + "A\n" * (imports.MAX_ROWS + 1))
+
+    assert report.problems == [f"At most {imports.MAX_ROWS} campaigns a file; this one has {imports.MAX_ROWS + 1}. Split it."]
+
+
+def test_it_refuses_a_file_that_is_not_utf8():
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        imports.decode("name\nCafé\n".encode("latin-1"))
+
+
+def test_it_imports_nothing_past_the_plans_campaign_limit(settings, alice_workspace):
+    settings.STRIPE_SECRET_KEY = "sk_test_FakeKeyForTests0123456789abcdef"  # billing on, on the free plan
+    room = FREE.limit(Limit.CAMPAIGNS) - 1
+    for number in range(room):
+        CampaignFactory(workspace=alice_workspace, name=f"Old {number}")
+
+    with pytest.raises(imports.ImportRefused) as refused:
+        run(alice_workspace, "name\nFits\nOne too many\n")
+
+    assert list(errors_of(refused.value.report)) == [3]
+    assert "plan allows" in errors_of(refused.value.report)[3][0]
+    assert Campaign.objects.filter(workspace=alice_workspace).count() == room
+
+
+# The page ------------------------------------------------------------------------------------
+
+
+def test_it_checks_an_uploaded_file_then_imports_it_on_confirm(alice_client, alice_workspace, alice, account):
+    upload = SimpleUploadedFile("posts.csv", b"name,targets,publish_at\nA,@alice.shop,2027-03-05 09:30\nB,,\n")
+
+    checked = alice_client.post(URL, {"file": upload})
+
+    assert checked.status_code == 200
+    assert "Ready to import 2 campaigns" in checked.text
+    assert not Campaign.objects.exists()
+    confirm = checked.context["confirm_form"]
+    imported = alice_client.post(
+        URL, {"text": confirm["text"].value(), "confirm": "True", "idempotency_key": confirm["idempotency_key"].value()}
+    )
+
+    assert imported.status_code == 302
+    assert imported.url == "/campaigns/?sort=created"
+    assert sorted(Campaign.objects.filter(workspace=alice_workspace).values_list("name", "created_by")) == [
+        ("A", alice.pk), ("B", alice.pk)
+    ]
+    assert "2 campaigns imported, 1 of them scheduled." in [str(m) for m in imported.wsgi_request._messages]
+
+
+def test_it_imports_once_when_the_button_is_clicked_twice(alice_client, alice_workspace):
+    form = {"text": "name\nA\nB\n", "confirm": "True", "idempotency_key": "0f" * 16}
+
+    alice_client.post(URL, form)
+    again = alice_client.post(URL, form, follow=True)
+
+    assert Campaign.objects.filter(workspace=alice_workspace).count() == 2
+    assert "These campaigns were already imported." in again.text
+
+
+def test_it_shows_each_rows_problem_and_keeps_the_rows_to_correct(alice_client):
+    response = alice_client.post(URL, {"text": "name,publish_at\nA,soon\n"})
+
+    assert response.status_code == 200
+    assert "Nothing imported: 1 problem to fix" in response.text
+    assert "publish_at: “soon” is not a date and time" in response.text
+    assert response.context["confirm_form"] is None
+    assert response.context["form"]["text"].value() == "name,publish_at\nA,soon\n"
+
+
+def test_it_imports_nothing_when_a_confirmed_file_no_longer_passes(alice_client):
+    response = alice_client.post(URL, {"text": "name\n\"\"\n", "confirm": "True", "idempotency_key": "k1"})
+
+    assert response.status_code == 200
+    assert "Nothing was imported" in response.text
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Choose a CSV file, or paste its rows."),
+        ({"file": SimpleUploadedFile("x.csv", "name\nCafé\n".encode("utf-16"))}, "not UTF-8"),
+        ({"text": "name\nA\x00\n"}, "Null characters are not allowed."),
+    ],
+)
+def test_it_answers_bad_input_with_the_form_and_a_reason(alice_client, data, message):
+    response = alice_client.post(URL, data)
+
+    assert response.status_code == 200
+    assert message in response.text
+    assert not Campaign.objects.exists()
+
+
+def test_it_imports_into_the_signed_in_members_workspace_only(client, charlie):
+    client.force_login(charlie)
+    other = WorkspaceFactory(name="Not Charlie's")
+
+    client.post(URL, {"text": "name\nMine\n", "confirm": "True", "idempotency_key": "k2"})
+
+    assert list(Campaign.objects.values_list("workspace__name", flat=True)) == ["Charlie Inc"]
+    assert not Campaign.objects.filter(workspace=other).exists()
+
+
+def test_it_offers_a_sample_file_that_imports_as_it_is(alice_client, alice_workspace, account):
+    response = alice_client.get(reverse("campaign_import_sample"))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+
+    assert text.splitlines()[0] == ",".join(imports.COLUMNS)
+    report = check(alice_workspace, text)
+    assert report.ok, (report.problems, errors_of(report))
+    assert [row.targets for row in report.rows] == [["@alice.shop"], ["@alice.shop"]]
+
+
+def test_it_is_linked_from_the_campaign_list(alice_client):
+    assert f'href="{URL}"' in alice_client.get("/campaigns/").text
