@@ -29,17 +29,25 @@ CHANGES_FIELDS = ("changes_requested_note", "changes_requested_at", "changes_req
 MAX_CHANGES_NOTE = 1000
 
 
+TEXT_FIELDS = ("brief", "caption", "hashtags", "first_comment")
+
+
 def content_fingerprint(campaign: Campaign) -> str:
     """A digest of everything a run publishes: the texts, the images in carousel order and the targets."""
     images = CampaignImage.objects.filter(campaign=campaign).order_by("position", "id").values_list("token", "file")
     targets = CampaignTarget.objects.filter(campaign=campaign).order_by("destination", "object_id")
+    return _digest(
+        {name: getattr(campaign, name) for name in TEXT_FIELDS},
+        images=list(images),
+        targets=[(target.destination, target.object_id) for target in targets],
+    )
+
+
+def _digest(texts: dict[str, str], *, images: list[tuple], targets: list[tuple[str, int]]) -> str:
     content = {
-        "brief": campaign.brief,  # a run without an image generates one from it
-        "caption": campaign.caption,
-        "hashtags": campaign.hashtags,
-        "first_comment": campaign.first_comment,
+        **texts,  # the brief too: a run without an image generates one from it
         "images": [[str(token), name] for token, name in images],
-        "targets": [[target.destination, target.object_id] for target in targets],
+        "targets": [[destination, object_id] for destination, object_id in targets],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -70,6 +78,55 @@ def approval_state(campaign: Campaign) -> ApprovalState:
         changed=bool(campaign.approved_fingerprint) and not approved,
         requested_at=None if approved else campaign.approval_requested_at,
     )
+
+
+# The list's word for each state, with its badge's colour.
+BADGES = {
+    "approved": ("Approved", "success"),
+    "changes_requested": ("Changes requested", "warning"),
+    "requested": ("Awaiting approval", "info"),
+    "changed": ("Changed since approval", "warning"),
+    "not_approved": ("Not approved", "muted"),
+}
+
+
+def approval_badges(*, workspace: Workspace, campaigns: list[Campaign]) -> dict[int, tuple[str, str]]:
+    """Each listed campaign's approval as (label, colour), in three queries for the whole page; {} when not required."""
+    if not workspace.require_approval or not campaigns:
+        return {}
+    campaign_ids = [campaign.pk for campaign in campaigns]
+    rows = Campaign.objects.filter(workspace=workspace, pk__in=campaign_ids).values(
+        "pk", *TEXT_FIELDS, "approved_fingerprint", "approval_requested_at", "changes_requested_at"
+    )
+    images: dict[int, list[tuple]] = {}
+    for campaign_id, token, name in (
+        CampaignImage.objects.filter(campaign_id__in=campaign_ids)
+        .order_by("campaign_id", "position", "id")
+        .values_list("campaign_id", "token", "file")
+    ):
+        images.setdefault(campaign_id, []).append((token, name))
+    targets: dict[int, list[tuple[str, int]]] = {}
+    for campaign_id, destination, object_id in (
+        CampaignTarget.objects.filter(campaign_id__in=campaign_ids)
+        .order_by("campaign_id", "destination", "object_id")
+        .values_list("campaign_id", "destination", "object_id")
+    ):
+        targets.setdefault(campaign_id, []).append((destination, object_id))
+    badges = {}
+    for row in rows:
+        approved = row["approved_fingerprint"]
+        if approved and approved == _digest(
+            {name: row[name] for name in TEXT_FIELDS}, images=images.get(row["pk"], []), targets=targets.get(row["pk"], [])
+        ):
+            state = "approved"
+        elif row["changes_requested_at"]:
+            state = "changes_requested"
+        elif row["approval_requested_at"]:
+            state = "requested"
+        else:
+            state = "changed" if approved else "not_approved"
+        badges[row["pk"]] = BADGES[state]
+    return badges
 
 
 def approval_refusal(campaign: Campaign) -> str:

@@ -265,3 +265,58 @@ def test_it_says_what_is_missing_from_an_empty_request_for_changes(campaign, ali
     response = alice_client.post(f"/campaigns/{campaign.pk}/request-changes/", {"note": ""}, follow=True)
 
     assert "Say what should change." in response.content.decode()
+
+
+CHANGES = [
+    lambda c: services.campaign_update(campaign=c, by=None, caption="Summer is here"),
+    lambda c: add_image(c),
+    lambda c: CampaignTarget.objects.create(
+        campaign=c, destination="n8n", object_id=N8nWorkflow.objects.create(workspace=c.workspace, name="W", template_key="t", n8n_id="1").pk
+    ),
+]
+
+
+def test_it_shows_an_approved_campaign_as_approved_in_the_list(campaign, alice_membership):
+    approval.campaign_approve(campaign=campaign, by=alice_membership)
+
+    assert approval.approval_badges(workspace=campaign.workspace, campaigns=[campaign]) == {campaign.pk: ("Approved", "success")}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=["caption", "image added", "target added"])
+def test_it_shows_a_campaign_changed_since_its_approval_in_the_list(campaign, alice_membership, change):
+    approval.campaign_approve(campaign=campaign, by=alice_membership)
+    change(campaign)
+
+    assert approval.approval_badges(workspace=campaign.workspace, campaigns=[campaign]) == {
+        campaign.pk: ("Changed since approval", "warning")
+    }
+
+
+def test_it_shows_every_campaigns_approval_in_the_list_in_three_more_queries(
+    workspace, alice, alice_membership, bob, alice_client, django_assert_max_num_queries
+):
+    approved, asked, answered, never = (CampaignFactory(workspace=workspace, name=name) for name in ("Approved one", "Asked", "Answered", "Never"))
+    for campaign in (approved, asked, answered):
+        add_image(campaign)
+    approval.campaign_approve(campaign=approved, by=alice_membership)
+    approval.campaign_approval_request(campaign=asked, by=bob)
+    approval.campaign_approval_request(campaign=answered, by=bob)
+    approval.campaign_changes_request(campaign=answered, by=alice_membership, note="Brighter")
+    alice_client.force_login(alice)
+    alice_client.get("/")  # the first request stores the current workspace in the session
+
+    with django_assert_max_num_queries(7):
+        page = alice_client.get("/campaigns/")
+
+    badges = {campaign.name: label for campaign in page.context["page"].campaigns for label, _ in [page.context["approval_badges"][campaign.pk]]}
+    assert badges == {"Approved one": "Approved", "Asked": "Awaiting approval", "Answered": "Changes requested", "Never": "Not approved"}
+    assert '<span class="badge badge-info">Awaiting approval</span>' in page.text
+
+
+def test_it_shows_no_approval_in_the_list_where_none_is_required(alice_workspace, alice_client):
+    CampaignFactory(workspace=alice_workspace, name="Free to publish")
+
+    page = alice_client.get("/campaigns/")
+
+    assert page.context["approval_badges"] == {}
+    assert "Not approved" not in page.text
