@@ -5,6 +5,7 @@ of a campaign (executions and their steps) are in ``executions``.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -265,23 +266,77 @@ def comment_add(*, campaign: Campaign, by: User, body: str) -> CampaignComment:
     return comment
 
 
-def comment_recipients(*, comment: CampaignComment) -> list[str]:
-    """Who hears of a new comment: the campaign's author, whoever asked for its approval and the
-    earlier commenters, while they are active members of its workspace who want these emails;
-    never the comment's author."""
+# A mention is ``@`` and a handle: the part of a member's email before its ``@`` or, when two
+# members share that part, the whole address. Not right after a letter or digit, so an email
+# address in the text mentions no one; a sentence's last full stop is not part of the handle.
+MENTION_HANDLE = r"[\w+-]+(?:\.[\w+-]+)*(?:@[\w-]+(?:\.[\w-]+)+)?"
+MENTION_RE = re.compile(rf"(?<![\w.+@-])@({MENTION_HANDLE})")
+_HANDLE_RE = re.compile(MENTION_HANDLE)
+
+
+def mentioned_handles(body: str) -> set[str]:
+    """The handles ``body`` mentions, lower-cased; whether they name anyone is for a directory to say."""
+    return {match.group(1).lower() for match in MENTION_RE.finditer(body)}
+
+
+def _handles_to_users(*, emails: dict[int, str]) -> dict[str, int]:
+    """Each handle that names exactly one of these users (user id -> email), lower-cased, to its user.
+
+    Every user has two handles: the email's part before the ``@`` and the whole address. A handle
+    two users share (bob@a.com and Bob@b.com both own "bob") names neither, so a mention never
+    reaches the wrong person; each can still be mentioned by the whole address.
+    """
+    owners: dict[str, set[int]] = {}
+    for user_id, email in emails.items():
+        email = email.lower()
+        for handle in (email.rpartition("@")[0], email):
+            owners.setdefault(handle, set()).add(user_id)
+    # An address the mention syntax cannot spell (a quote in it) gives no handle rather than a dead one.
+    return {handle: next(iter(ids)) for handle, ids in owners.items() if len(ids) == 1 and _HANDLE_RE.fullmatch(handle)}
+
+
+def _active_members(*, workspace_id: int) -> list[tuple[int, str, bool]]:
+    """(user id, email, wants comment emails) of the workspace's active members, in one query."""
+    return list(
+        Membership.objects.filter(workspace_id=workspace_id, user__is_active=True).values_list(
+            "user_id", "user__email", "user__notify_comments"
+        )
+    )
+
+
+def mention_directory(*, workspace_id: int) -> dict[str, int]:
+    """The handles that mention someone in the workspace (only its active members), to their user ids."""
+    return _handles_to_users(emails={user_id: email for user_id, email, _ in _active_members(workspace_id=workspace_id)})
+
+
+@dataclass(frozen=True)
+class CommentRecipient:
+    email: str
+    mentioned: bool
+
+
+def comment_recipients(*, comment: CampaignComment) -> list[CommentRecipient]:
+    """Who hears of a new comment, one entry per person, by email.
+
+    The members it mentions, even those who turned comment emails off: a mention is a teammate's
+    direct request, and that setting is about following the campaigns one wrote, asked to approve
+    or commented on. Then those followers, when they want these emails. Only active members of
+    the campaign's workspace, and never the comment's author, mention of themselves or not.
+    """
     campaign = comment.campaign
-    people = {campaign.created_by_id, campaign.approval_requested_by_id}
-    people |= set(
+    followers = {campaign.created_by_id, campaign.approval_requested_by_id}
+    followers |= set(
         CampaignComment.objects.filter(campaign=campaign, workspace_id=campaign.workspace_id).values_list("author_id", flat=True)
     )
-    people -= {None, comment.author_id}
-    return list(
-        Membership.objects.filter(
-            workspace_id=campaign.workspace_id, user_id__in=people, user__is_active=True, user__notify_comments=True
-        )
-        .order_by("user__email")
-        .values_list("user__email", flat=True)
-    )
+    members = _active_members(workspace_id=campaign.workspace_id)
+    directory = _handles_to_users(emails={user_id: email for user_id, email, _ in members})
+    mentioned = {directory[handle] for handle in mentioned_handles(comment.body) if handle in directory}
+    recipients = [
+        CommentRecipient(email=email, mentioned=user_id in mentioned)
+        for user_id, email, wants_emails in members
+        if user_id != comment.author_id and (user_id in mentioned or (user_id in followers and wants_emails))
+    ]
+    return sorted(recipients, key=lambda recipient: recipient.email)
 
 
 def comment_delete(*, comment: CampaignComment, by: Membership) -> None:

@@ -73,7 +73,7 @@ def send_changes_requested(campaign_id: int, user_id: int) -> None:
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_comment_notification(comment_id: int) -> None:
-    """Emails a new comment to the people following the campaign, one message each."""
+    """Emails a new comment to the people following the campaign and those it mentions, one message each."""
     comment = CampaignComment.objects.select_related("campaign__workspace", "author").filter(pk=comment_id).first()
     if comment is None:
         return
@@ -83,5 +83,5 @@ def send_comment_notification(comment_id: int) -> None:
         "url": settings.PUBLIC_BASE_URL + comment.campaign.get_absolute_url() + "#comments",
         "settings_url": settings.PUBLIC_BASE_URL + reverse("account_settings"),
     }
-    for email in services.comment_recipients(comment=comment):
-        send_templated("campaigns/email/comment", context, [email])
+    for recipient in services.comment_recipients(comment=comment):
+        send_templated("campaigns/email/comment", {**context, "mentioned": recipient.mentioned}, [recipient.email])
