@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +24,7 @@ from marketing.csv_export import FORMULA_STARTS
 from marketing.models import User, Workspace
 from marketing.timefmt import when
 
-from . import destinations, recurrence
+from . import destinations, recurrence, selectors
 from .models import Campaign, ScheduleKind
 from .scheduling import Plan, campaign_schedule, plan_from_input
 from .services import campaign_create
@@ -124,6 +126,44 @@ def campaigns_import(*, workspace: Workspace, by: User | None, text: str, commit
                 row.campaign = None
     report.committed = commit
     return report
+
+
+def campaign_export_rows(*, workspace: Workspace, search: str = "", status: str = "", sort: str = "") -> Iterator[list[str]]:
+    """The campaigns the list's filters show, in the columns an import reads, so a file exported,
+    edited and imported again makes new campaigns like them; read in chunks, for long lists."""
+    labels = _target_labels(workspace)
+    campaigns = (
+        selectors.campaign_list(workspace=workspace, search=search, status=status, sort=sort or selectors.DEFAULT_SORT)
+        .select_related("schedule")
+        .prefetch_related("targets")
+    )
+    for campaign in campaigns.iterator(chunk_size=1000):
+        schedule = getattr(campaign, "schedule", None)
+        run_at = ""
+        if schedule is not None and schedule.kind == ScheduleKind.ONCE and schedule.run_at:
+            run_at = schedule.run_at.astimezone(recurrence.zone(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
+        yield [
+            campaign.name,
+            campaign.caption,
+            campaign.hashtags,
+            campaign.first_comment,
+            campaign.brief,
+            ", ".join(labels.get(target.key, target.key) for target in campaign.targets.all()),
+            run_at,
+            schedule.cron if schedule is not None and schedule.kind == ScheduleKind.RECURRING else "",
+            schedule.timezone if schedule is not None else "",
+        ]
+
+
+def _target_labels(workspace: Workspace) -> dict[str, str]:
+    """How a file names each of the workspace's destinations: its label, or its key where two share the label."""
+    described = [
+        destination.describe(obj)
+        for destination in destinations.registered()
+        for obj in destination.queryset(workspace_id=workspace.pk)
+    ]
+    counts = Counter(choice.label.lower() for choice in described)
+    return {choice.key: choice.label if counts[choice.label.lower()] == 1 else choice.key for choice in described}
 
 
 def sample_rows(*, workspace: Workspace) -> list[list[str]]:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/bulk/", views.campaign_bulk, name="campaign_bulk"),
     path("campaigns/import/", views.campaign_import, name="campaign_import"),
+    path("campaigns/export.csv", views.campaign_list_csv, name="campaign_list_csv"),
     path("campaigns/import/sample.csv", views.campaign_import_sample, name="campaign_import_sample"),
     path("campaigns/caption-count/", views.caption_count, name="caption_count"),
     path("campaigns/hashtags/", views.hashtag_groups, name="hashtag_groups"),

@@ -543,6 +543,16 @@ def _imported_messages(request: HttpRequest, outcome: dict) -> None:
 
 @workspace_required
 @require_GET
+def campaign_list_csv(request: HttpRequest) -> HttpResponse:
+    """The listed campaigns (the list's search, status and order) in the import's columns."""
+    values = CampaignFilterForm(request.GET).values()
+    filename = csv_filename(request.workspace.name, "campaigns", timezone.localdate().isoformat())
+    rows = imports.campaign_export_rows(workspace=request.workspace, **values)
+    return csv_response(filename=filename, header=list(imports.COLUMNS), rows=rows)
+
+
+@workspace_required
+@require_GET
 def campaign_import_sample(request: HttpRequest) -> HttpResponse:
     """A file to start from: the columns, and two rows that import as they are in this workspace."""
     return csv_response(

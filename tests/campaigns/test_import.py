@@ -326,3 +326,67 @@ def test_it_offers_a_sample_file_that_imports_as_it_is(alice_client, alice_works
 
 def test_it_is_linked_from_the_campaign_list(alice_client):
     assert f'href="{URL}"' in alice_client.get("/campaigns/").text
+
+
+# Export, in the import's columns -------------------------------------------------------------
+
+
+def exported(client, query=""):
+    response = client.get(f"/campaigns/export.csv{query}")
+    assert response.status_code == 200
+    return b"".join(response.streaming_content).decode("utf-8-sig")
+
+
+def test_it_exports_the_list_in_the_columns_an_import_reads_back(alice_client, alice_workspace, alice, account):
+    workflow = N8nWorkflow.objects.create(workspace=alice_workspace, template_key="t", name="Newsletter", n8n_id="1", webhook_path="p")
+    original = (
+        "name,caption,hashtags,first_comment,brief,targets,publish_at,cron,timezone\n"
+        f'Teaser,"Soon, friends",#spring,Link in bio,Linen,"@alice.shop, n8n:{workflow.pk}",2027-03-05 09:30,,Europe/Paris\n'
+        "Monday tip,Tip,,,,,,0 9 * * 1,America/New_York\n"
+        "Idea,,,,,,,,\n"
+    )
+    run(alice_workspace, original, alice)
+
+    text = exported(alice_client, "?sort=name")
+    Campaign.objects.all().delete()
+    run(alice_workspace, text, alice)
+
+    assert text.splitlines()[0] == ",".join(imports.COLUMNS)
+    assert exported(alice_client, "?sort=name") == text
+    teaser = Campaign.objects.get(name="Teaser")
+    assert (teaser.caption, teaser.hashtags, teaser.first_comment, teaser.brief) == ("Soon, friends", "#spring", "Link in bio", "Linen")
+    assert sorted(target.key for target in teaser.targets.all()) == [f"instagram:{account.pk}", f"n8n:{workflow.pk}"]
+    assert teaser.schedule.run_at == datetime(2027, 3, 5, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    assert (Campaign.objects.get(name="Monday tip").schedule.cron, Campaign.objects.get(name="Monday tip").schedule.timezone) == (
+        "0 9 * * 1", "America/New_York"
+    )
+    assert Campaign.objects.get(name="Idea").status == "draft"
+
+
+def test_it_exports_what_the_lists_filters_show_and_only_this_workspaces(alice_client, alice_workspace, charlie):
+    CampaignFactory(workspace=alice_workspace, name="Linen shirts", caption="")
+    CampaignFactory(workspace=alice_workspace, name="Wool coats", caption="Warm.")
+    CampaignFactory(workspace=alice_workspace, name="Old linen", caption="", status="archived")
+    CampaignFactory(workspace=charlie.memberships.get().workspace, name="Charlie's linen", caption="")
+
+    names = [line.split(",")[0] for line in exported(alice_client, "?q=linen").splitlines()[1:]]
+
+    assert names == ["Linen shirts"]
+
+
+def test_it_names_a_destination_by_its_key_where_two_share_a_name(alice_client, alice_workspace, alice):
+    first, second = (
+        N8nWorkflow.objects.create(workspace=alice_workspace, template_key=f"t{n}", name="Newsletter", n8n_id=n, webhook_path="p")
+        for n in ("1", "2")
+    )
+    run(alice_workspace, f"name,targets\nA,n8n:{second.pk}\n", alice)
+
+    assert exported(alice_client).splitlines()[1] == f"A,,,,,n8n:{second.pk},,,"
+
+
+def test_it_links_the_export_with_the_lists_filters(alice_client, alice_workspace):
+    CampaignFactory(workspace=alice_workspace, name="Linen")
+
+    page = alice_client.get("/campaigns/?q=linen&sort=name")
+
+    assert 'href="/campaigns/export.csv?q=linen&amp;sort=name" download>Download CSV</a>' in page.text
