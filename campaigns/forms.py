@@ -184,6 +184,7 @@ class CommentForm(forms.Form):
         label="Comment",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Feedback, a question, a reminder…"}),
         error_messages={"required": "Write something first."},
+        help_text="Type @ and a teammate's handle, the start of their email address (@bob for bob@…), to email them this comment.",
     )
 
 
