@@ -166,6 +166,7 @@ def idempotent(method: Callable) -> Callable:
 class ApiRootSerializer(serializers.Serializer):
     campaigns = serializers.URLField()
     executions = serializers.URLField()
+    destinations = serializers.URLField()
     schema = serializers.URLField()
     docs = serializers.URLField()
 
@@ -185,6 +186,7 @@ class ApiRoot(APIView):
             {
                 "campaigns": link("api_campaigns"),
                 "executions": link("api_executions"),
+                "destinations": link("api_destinations"),
                 "schema": link("api_schema"),
                 "docs": link("api_docs"),
             }

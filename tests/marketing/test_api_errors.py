@@ -14,7 +14,8 @@ def api(alice, alice_workspace) -> Client:
 def test_it_answers_json_links_at_the_root(client, db):
     response = client.get("/api/v1/")
     assert response.status_code == 200
-    assert set(response.json()) == {"campaigns", "executions", "schema", "docs"}
+    assert set(response.json()) == {"campaigns", "executions", "destinations", "schema", "docs"}
+    assert response.json()["destinations"] == "http://testserver/api/v1/destinations/"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/campaigns/abc/", "/api/v1/executions/not-a-uuid/", "/api/v1/nothing/", "/api/v2/"])
