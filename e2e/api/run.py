@@ -1,7 +1,7 @@
 """`make e2e-api`: schemathesis over the whole API schema, against our app on a live server.
 
 1. Migrates a throwaway SQLite database in a temporary folder, and creates a user, a workspace, an
-   API token, a campaign, a manual trigger and a content source.
+   API token, a campaign, a manual trigger, a content source and an Instagram account.
 2. Serves the app with gunicorn on 127.0.0.1 and a free port (tasks run inline). Every outbound
    HTTP call goes to a proxy address on loopback where nothing listens, so the URLs schemathesis
    makes up (a source's address, polled as it is saved) are refused here and never reach the network.
@@ -33,6 +33,7 @@ TIME_LIMIT = int(os.environ.get("E2E_API_SECONDS", "300"))
 # Prints the token and the ids CONFIG needs, on the last line.
 SETUP = """
 from integrations.cms.services import source_create
+from integrations.instagram.models import InstagramAccount
 from marketing.services import api_token_create, workspace_create
 from marketing.models import User
 from tests.factories import CampaignFactory, add_image
@@ -45,7 +46,8 @@ campaign = CampaignFactory(workspace=workspace, name="Probe")
 add_image(campaign)
 trigger = trigger_create(workspace=workspace, by=user, name="Probe", kind=TriggerKind.MANUAL, campaigns=[campaign])
 source = source_create(workspace=workspace, by=user, name="Probe", url="{feed_url}")
-print(raw, campaign.pk, trigger.pk, source.pk)
+account = InstagramAccount.objects.create(workspace=workspace, ig_user_id="17841400000000001", username="probe", page_id="1")
+print(raw, campaign.pk, trigger.pk, source.pk, account.pk)
 """
 # The operations on one campaign, trigger or source, with the ids made by SETUP: without them
 # every request to an operation no other one feeds ids to ends in a 404 (a DELETE may still remove
@@ -68,6 +70,10 @@ parameters = {{ "path.id" = {source} }}
 include-path = "/api/v1/sources/{{id}}/"
 include-method = ["GET", "PATCH"]
 parameters = {{ "path.id" = {source} }}
+
+[[operations]]
+include-path = "/api/v1/instagram-accounts/{{id}}/best-times/"
+parameters = {{ "path.id" = {account} }}
 """
 # Where outbound calls go instead of the internet: the discard port on loopback, closed here.
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -109,7 +115,7 @@ def main() -> int:
         token, *ids = subprocess.run(
             [python, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True, capture_output=True, text=True
         ).stdout.strip().splitlines()[-1].split()
-        names = ("campaign", "trigger", "source")
+        names = ("campaign", "trigger", "source", "account")
         config = Path(folder) / "schemathesis.toml"
         config.write_text(CONFIG.format(**dict(zip(names, map(int, ids), strict=True))))
         server = subprocess.Popen(
