@@ -1,3 +1,4 @@
+import calendar
 from datetime import datetime, timedelta
 
 from django import forms
@@ -167,6 +168,20 @@ class CampaignImportForm(forms.Form):
         elif not cleaned.get("text", "").strip() and not self.errors:
             raise ValidationError("Choose a CSV file, or paste its rows.")
         return cleaned
+
+
+WEEKDAY_CHOICES = [(str(day), name) for day, name in enumerate(calendar.day_abbr)]
+
+
+class PostingSlotForm(forms.Form):
+    weekdays = forms.TypedMultipleChoiceField(
+        label="Days",
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one day."},
+    )
+    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
 
 
 class ChangesRequestForm(forms.Form):

@@ -1,3 +1,4 @@
+import calendar
 import uuid
 
 from django.conf import settings
@@ -91,6 +92,26 @@ class HashtagGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PostingSlot(models.Model):
+    """A time of the week the workspace likes to publish at, on its own clock: "Add to queue" takes
+    the next one no other campaign has (see ``scheduling.campaign_queue``)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posting_slots")
+    weekday = models.PositiveSmallIntegerField(help_text="0 is Monday, 6 is Sunday.")
+    time = models.TimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["weekday", "time"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "weekday", "time"], name="posting_slot_unique_time"),
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="posting_slot_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{calendar.day_name[self.weekday]} {self.time:%H:%M}"
 
 
 class CampaignTarget(models.Model):

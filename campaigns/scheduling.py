@@ -1,18 +1,19 @@
-"""Schedules: planning runs, the conflict rule, and dispatching due runs exactly once.
+"""Schedules: planning runs, the conflict rule, the queue of posting times, and dispatching due runs exactly once.
 
 The form, the API and the admin all call ``schedule_conflicts`` through ``campaign_schedule``,
 so the rule about accounts and quotas lives here once.
 """
 
+import calendar
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from marketing.models import User
+from marketing.models import User, Workspace
 from marketing.timefmt import when
 
 from . import destinations, recurrence
@@ -22,6 +23,7 @@ from .models import (
     CampaignStatus,
     DISPATCHED_STATUSES,
     ExecutionSource,
+    PostingSlot,
     Schedule,
     ScheduleKind,
 )
@@ -325,6 +327,96 @@ def campaign_resume(*, campaign: Campaign, by: User | None, via: str = "page") -
         raise ValidationError("Nothing is left to run: the schedule has passed. Schedule it again.")
     schedule.save(update_fields=["next_run_at", "updated_at"])
     return campaign_transition(campaign=campaign, to=target, by=by, via=via, note="Resumed")
+
+
+# Posting slots: "Add to queue" --------------------------------------------------------------------
+
+MAX_SLOTS = 100
+QUEUE_WEEKS = 8
+
+
+def posting_slots(*, workspace: Workspace) -> list[PostingSlot]:
+    return list(PostingSlot.objects.filter(workspace=workspace).order_by("weekday", "time"))
+
+
+def slots_by_day(slots: list[PostingSlot]) -> list[tuple[str, list[PostingSlot]]]:
+    """Each day of the week, Monday first, with its posting times."""
+    return [(name, [slot for slot in slots if slot.weekday == day]) for day, name in enumerate(calendar.day_name)]
+
+
+def posting_slot_add(*, workspace: Workspace, weekdays: list[int], at: time) -> list[PostingSlot]:
+    """Adds the time on each of ``weekdays`` (0 is Monday); a time the workspace has already is kept once."""
+    weekdays = sorted(set(weekdays))
+    if not weekdays or any(day not in range(7) for day in weekdays):
+        raise ValidationError({"weekdays": "Choose at least one day."})
+    at = at.replace(second=0, microsecond=0, tzinfo=None)
+    if PostingSlot.objects.filter(workspace=workspace).count() + len(weekdays) > MAX_SLOTS:
+        raise ValidationError(f"A workspace has at most {MAX_SLOTS} posting times.")
+    PostingSlot.objects.bulk_create(
+        [PostingSlot(workspace=workspace, weekday=day, time=at) for day in weekdays], ignore_conflicts=True
+    )
+    return posting_slots(workspace=workspace)
+
+
+def posting_slot_delete(*, slot: PostingSlot) -> None:
+    slot.delete()
+
+
+def queued_moments(
+    *, workspace: Workspace, after: datetime, until: datetime, besides: Campaign | None = None
+) -> set[datetime]:
+    """The moments already taken by the workspace's planned runs: a one-time run's time, a recurrence's next run."""
+    planned = Schedule.objects.filter(
+        campaign__workspace=workspace,
+        campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
+        next_run_at__gte=after,
+        next_run_at__lte=until,
+    )
+    if besides is not None:
+        planned = planned.exclude(campaign=besides)
+    return set(planned.values_list("next_run_at", flat=True))
+
+
+def next_free_slot(
+    *, workspace: Workspace, after: datetime | None = None, besides: Campaign | None = None
+) -> datetime | None:
+    """The first posting time after ``after`` that no planned run of the workspace takes, in the
+    next QUEUE_WEEKS weeks, on the workspace's clock; None when there is none."""
+    slots = posting_slots(workspace=workspace)
+    if not slots:
+        return None
+    after = after or timezone.now()
+    zone = recurrence.zone(workspace.timezone)
+    until = after + timedelta(weeks=QUEUE_WEEKS)
+    taken = queued_moments(workspace=workspace, after=after, until=until, besides=besides)
+    day = after.astimezone(zone).date()
+    for offset in range(QUEUE_WEEKS * 7 + 1):
+        date = day + timedelta(days=offset)
+        for slot in (slot for slot in slots if slot.weekday == date.weekday()):
+            moment = recurrence.localize(datetime.combine(date, slot.time), zone)
+            if after < moment <= until and moment not in taken:
+                return moment
+    return None
+
+
+@transaction.atomic
+def campaign_queue(*, campaign: Campaign, by: User | None, via: str = "page") -> tuple[datetime, ConflictReport]:
+    """Schedules the campaign once at the workspace's next free posting time, through
+    ``campaign_schedule`` and so its rules. Queuing in a workspace is one at a time, so two
+    campaigns queued together never take the same time."""
+    workspace = Workspace.objects.select_for_update().get(pk=campaign.workspace_id)
+    if not PostingSlot.objects.filter(workspace=workspace).exists():
+        raise ValidationError("Set the workspace's posting times first: the queue fills them in order.", code="no_slots")
+    # At least a minute ahead, so the run is not due before the schedule is saved.
+    moment = next_free_slot(workspace=workspace, after=timezone.now() + timedelta(minutes=1), besides=campaign)
+    if moment is None:
+        raise ValidationError(
+            f"Every posting time of the next {QUEUE_WEEKS} weeks is taken. Add posting times, or schedule it yourself.",
+            code="queue_full",
+        )
+    plan = Plan(kind=ScheduleKind.ONCE, timezone=workspace.timezone, run_at=moment)
+    report = campaign_schedule(campaign=campaign, plan=plan, by=by, via=via, accept_warnings=True)
+    return moment, report
 
 
 def dispatch_due_runs(*, now: datetime | None = None, batch: int = DISPATCH_BATCH) -> int:

@@ -403,6 +403,19 @@ class DashboardSummary:
     failed_last_week: int
 
 
+def upcoming_runs(*, workspace: Workspace, limit: int = 20) -> list[Schedule]:
+    """The next planned runs of the workspace, soonest first, each with its campaign."""
+    return list(
+        Schedule.objects.filter(
+            campaign__workspace=workspace,
+            campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
+            next_run_at__isnull=False,
+        )
+        .select_related("campaign")
+        .order_by("next_run_at", "id")[:limit]
+    )
+
+
 def dashboard_summary(*, workspace: Workspace) -> DashboardSummary:
     campaigns = Campaign.objects.filter(workspace=workspace).exclude(status=CampaignStatus.ARCHIVED)
     week_ago = timezone.now() - timedelta(days=7)
@@ -410,15 +423,7 @@ def dashboard_summary(*, workspace: Workspace) -> DashboardSummary:
         campaign_count=campaigns.count(),
         scheduled_count=campaigns.filter(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE]).count(),
         destination_count=destinations.ready_count(workspace=workspace),
-        upcoming=list(
-            Schedule.objects.filter(
-                campaign__workspace=workspace,
-                campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
-                next_run_at__isnull=False,
-            )
-            .select_related("campaign")
-            .order_by("next_run_at")[:5]
-        ),
+        upcoming=upcoming_runs(workspace=workspace, limit=5),
         recent_runs=list(
             CampaignExecution.objects.filter(workspace=workspace).select_related("campaign").order_by("-queued_at")[:5]
         ),

@@ -213,6 +213,7 @@ BULK_ACTIONS = {
     "pause": ("Pause", "paused"),
     "activate": ("Activate", "activated"),
     "archive": ("Archive", "archived"),
+    "queue": ("Add to queue", "queued"),
     "delete": ("Delete", "deleted"),
 }
 BULK_ACTION_CHOICES = [(key, label) for key, (label, _) in BULK_ACTIONS.items()]
@@ -240,6 +241,10 @@ def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by
                     campaign_delete(campaign=campaign, by=by)
                 elif action == "archive":
                     campaign_archive(campaign=campaign, by=by)
+                elif action == "queue":
+                    from .scheduling import campaign_queue  # scheduling builds on this module
+
+                    campaign_queue(campaign=campaign, by=by)
                 else:
                     to = CampaignStatus.PAUSED if action == "pause" else CampaignStatus.ACTIVE
                     campaign_transition(campaign=campaign, to=to, by=by)

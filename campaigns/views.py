@@ -32,6 +32,7 @@ from .forms import (
     ChangesRequestForm,
     CommentForm,
     HashtagGroupForm,
+    PostingSlotForm,
     RunFilterForm,
     ScheduleForm,
     StatusForm,
@@ -44,6 +45,7 @@ from .models import (
     CampaignStatus,
     HashtagGroup,
     ImageGeneration,
+    PostingSlot,
     ScheduleKind,
 )
 
@@ -560,6 +562,59 @@ def campaign_import_sample(request: HttpRequest) -> HttpResponse:
         header=list(imports.COLUMNS),
         rows=imports.sample_rows(workspace=request.workspace),
     )
+
+
+@workspace_required
+def posting_schedule(request: HttpRequest) -> HttpResponse:
+    """The workspace's posting times, which "Add to queue" fills in order, and what is planned next."""
+    form = PostingSlotForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scheduling.posting_slot_add(
+                workspace=request.workspace, weekdays=form.cleaned_data["weekdays"], at=form.cleaned_data["time"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Posting time {form.cleaned_data['time']:%H:%M} added.")
+            return redirect("posting_schedule")
+    slots = scheduling.posting_slots(workspace=request.workspace)
+    context = {
+        "form": form,
+        "days": scheduling.slots_by_day(slots),
+        "has_slots": bool(slots),
+        "next_free": scheduling.next_free_slot(workspace=request.workspace),
+        "upcoming": selectors.upcoming_runs(workspace=request.workspace),
+        "workspace_tz": request.workspace.timezone,
+    }
+    return render(request, "campaigns/posting_schedule.html", context)
+
+
+@workspace_required
+@require_POST
+def posting_slot_delete(request: HttpRequest, slot_id: int) -> HttpResponse:
+    slot = get_for_workspace_or_404(PostingSlot, workspace=request.workspace, pk=slot_id)
+    scheduling.posting_slot_delete(slot=slot)
+    messages.success(request, f"Posting time {slot} removed. Campaigns already queued keep their time.")
+    return redirect("posting_schedule")
+
+
+@workspace_required
+@require_POST
+def campaign_queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Add to queue: scheduled once at the workspace's next free posting time."""
+    campaign = _campaign(request, campaign_id)
+    try:
+        moment, report = scheduling.campaign_queue(campaign=campaign, by=request.user)
+    except ValidationError as error:
+        messages.error(request, error_text(error))
+        if getattr(error, "code", "") == "no_slots":
+            return redirect("posting_schedule")
+        return redirect(campaign)
+    for warning in report.warnings:
+        messages.warning(request, warning)
+    messages.success(request, f"Queued: it publishes {when(moment)}.")
+    return redirect(campaign)
 
 
 @workspace_required

@@ -203,6 +203,7 @@ def pages(staff_alice, alice_workspace):
         "/campaigns/hashtags/",
         f"/campaigns/hashtags/{hashtag_group.pk}/",
         "/campaigns/import/",
+        "/campaigns/queue/",
         "/calendar/",
         "/runs/",
         "/triggers/",

@@ -32,6 +32,7 @@ def test_it_survives_garbage_in_forms(alice_client, campaign, value):
         f"/campaigns/{campaign.pk}/schedule/preview/": ["kind", "run_at", "preset", "cron", "timezone", "max_runs"],
         f"/campaigns/{campaign.pk}/status/": ["to"],
         "/campaigns/import/": ["text", "confirm", "idempotency_key"],
+        "/campaigns/queue/": ["weekdays", "time"],
         "/members/invite/": ["email", "role"],
         "/workspaces/switch/": ["workspace"],
         "/workspace/settings/": ["name", "timezone"],

@@ -1,0 +1,192 @@
+"""Posting times and "Add to queue": a campaign scheduled at the workspace's next free posting time."""
+
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from campaigns import scheduling, services
+from campaigns.models import PostingSlot, Schedule
+from tests.factories import CampaignFactory, add_image
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # Monday 09:00 in Paris
+MON, TUE, WED = 0, 1, 2
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def workspace(alice_workspace):
+    alice_workspace.timezone = "Europe/Paris"
+    alice_workspace.save()
+    return alice_workspace
+
+
+def campaign(workspace, name="Post"):
+    made = CampaignFactory(workspace=workspace, name=name)
+    add_image(made)
+    return made
+
+
+def queued_at(made):
+    return Schedule.objects.get(campaign=made).run_at.astimezone(PARIS)
+
+
+def test_it_queues_at_the_next_posting_time_on_the_workspaces_clock(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON, WED], at=time(9, 30))
+    first = campaign(workspace)
+
+    moment, _ = scheduling.campaign_queue(campaign=first, by=alice)
+
+    assert moment.astimezone(PARIS) == datetime(2027, 3, 1, 9, 30, tzinfo=PARIS)
+    first.refresh_from_db()
+    assert first.status == "scheduled"
+    assert queued_at(first) == datetime(2027, 3, 1, 9, 30, tzinfo=PARIS)
+
+
+def test_it_fills_the_posting_times_in_order(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON, WED], at=time(9, 30))
+    posts = [campaign(workspace, f"Post {n}") for n in range(4)]
+
+    for post in posts:
+        scheduling.campaign_queue(campaign=post, by=alice)
+
+    assert [queued_at(post).strftime("%a %d %H:%M") for post in posts] == [
+        "Mon 01 09:30", "Wed 03 09:30", "Mon 08 09:30", "Wed 10 09:30"
+    ]
+
+
+def test_it_skips_a_time_another_campaign_has(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[TUE], at=time(12, 0))
+    other = campaign(workspace, "Planned by hand")
+    scheduling.campaign_schedule(
+        campaign=other, plan=scheduling.Plan(kind="once", timezone="Europe/Paris", run_at=datetime(2027, 3, 2, 12, 0, tzinfo=PARIS)), by=alice
+    )
+
+    moment, _ = scheduling.campaign_queue(campaign=campaign(workspace), by=alice)
+
+    assert moment.astimezone(PARIS) == datetime(2027, 3, 9, 12, 0, tzinfo=PARIS)
+
+
+def test_it_skips_a_time_that_has_passed_today(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(8, 0))
+
+    moment, _ = scheduling.campaign_queue(campaign=campaign(workspace), by=alice)
+
+    assert moment.astimezone(PARIS) == datetime(2027, 3, 8, 8, 0, tzinfo=PARIS)
+
+
+def test_it_keeps_a_queued_campaigns_own_time_when_queued_again(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 30))
+    post = campaign(workspace)
+    scheduling.campaign_queue(campaign=post, by=alice)
+
+    moment, _ = scheduling.campaign_queue(campaign=post, by=alice)
+
+    assert moment.astimezone(PARIS) == datetime(2027, 3, 1, 9, 30, tzinfo=PARIS)
+
+
+def test_it_keeps_the_wall_clock_across_the_change_to_summer_time(workspace, alice):
+    # Paris moves to summer time on Sunday 28 March 2027.
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 30))
+    posts = [campaign(workspace, f"Post {n}") for n in range(6)]
+
+    for post in posts:
+        scheduling.campaign_queue(campaign=post, by=alice)
+
+    assert {queued_at(post).strftime("%H:%M") for post in posts} == {"09:30"}
+    assert queued_at(posts[-1]).utcoffset().total_seconds() == 7200
+
+
+def test_it_refuses_to_queue_without_posting_times(workspace, alice):
+    with pytest.raises(ValidationError, match="Set the workspace's posting times first"):
+        scheduling.campaign_queue(campaign=campaign(workspace), by=alice)
+
+
+def test_it_says_when_every_time_is_taken(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 30))
+    # Eight weeks from Monday 09:01 hold nine Mondays at 09:30, today's included.
+    for n in range(scheduling.QUEUE_WEEKS + 1):
+        scheduling.campaign_queue(campaign=campaign(workspace, f"Post {n}"), by=alice)
+
+    with pytest.raises(ValidationError, match="Every posting time of the next 8 weeks is taken"):
+        scheduling.campaign_queue(campaign=campaign(workspace, "One too many"), by=alice)
+
+
+def test_it_adds_a_time_once_per_day_and_refuses_no_day(workspace):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON, TUE], at=time(9, 30, 15))
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[TUE, WED], at=time(9, 30))
+
+    assert [str(slot) for slot in scheduling.posting_slots(workspace=workspace)] == ["Monday 09:30", "Tuesday 09:30", "Wednesday 09:30"]
+    with pytest.raises(ValidationError):
+        scheduling.posting_slot_add(workspace=workspace, weekdays=[], at=time(9, 30))
+    with pytest.raises(ValidationError):
+        scheduling.posting_slot_add(workspace=workspace, weekdays=[7], at=time(9, 30))
+
+
+def test_it_queues_the_campaigns_ticked_in_the_list(workspace, alice):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON, TUE], at=time(18, 0))
+    posts = [campaign(workspace, name) for name in ("A", "B")]
+
+    outcome = services.campaign_bulk_apply(workspace=workspace, ids=[post.pk for post in posts], action="queue", by=alice)
+
+    assert [post.name for post in outcome.done] == ["A", "B"]
+    assert [queued_at(post).strftime("%a %H:%M") for post in posts] == ["Mon 18:00", "Tue 18:00"]
+
+
+# The pages ------------------------------------------------------------------------------------
+
+
+def test_it_adds_and_removes_posting_times_from_the_page(alice_client, workspace):
+    response = alice_client.post("/campaigns/queue/", {"weekdays": ["0", "4"], "time": "09:30"}, follow=True)
+
+    assert "Posting time 09:30 added." in response.text
+    assert list(PostingSlot.objects.filter(workspace=workspace).values_list("weekday", "time")) == [(0, time(9, 30)), (4, time(9, 30))]
+    assert "The next campaign queued publishes Mon 1 Mar" in response.text
+    slot = PostingSlot.objects.get(weekday=4)
+    alice_client.post(f"/campaigns/queue/{slot.pk}/delete/")
+    assert list(PostingSlot.objects.values_list("weekday", flat=True)) == [0]
+
+
+@pytest.mark.parametrize(("data", "message"), [({"time": "09:30"}, "Choose at least one day."), ({"weekdays": ["0"], "time": "25:99"}, "Enter a valid time.")])
+def test_it_shows_what_is_wrong_with_a_posting_time(alice_client, workspace, data, message):
+    response = alice_client.post("/campaigns/queue/", data)
+
+    assert response.status_code == 200
+    assert message in response.text
+    assert not PostingSlot.objects.exists()
+
+
+def test_it_queues_from_the_campaign_page(alice_client, workspace):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[WED], at=time(9, 30))
+    post = campaign(workspace)
+
+    response = alice_client.post(f"/campaigns/{post.pk}/queue/", follow=True)
+
+    assert "Queued: it publishes" in response.text
+    assert queued_at(post) == datetime(2027, 3, 3, 9, 30, tzinfo=PARIS)
+
+
+def test_it_sends_a_campaign_queued_without_posting_times_to_set_them(alice_client, workspace):
+    response = alice_client.post(f"/campaigns/{campaign(workspace).pk}/queue/")
+
+    assert response.status_code == 302
+    assert response.url == "/campaigns/queue/"
+
+
+def test_it_answers_404_for_another_workspaces_slot_or_campaign(client, charlie, workspace):
+    slot = scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 30))[0]
+    post = campaign(workspace)
+    client.force_login(charlie)
+
+    assert client.post(f"/campaigns/queue/{slot.pk}/delete/").status_code == 404
+    assert client.post(f"/campaigns/{post.pk}/queue/").status_code == 404
+    assert PostingSlot.objects.filter(pk=slot.pk).exists()
+    assert not Schedule.objects.exists()
