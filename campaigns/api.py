@@ -306,6 +306,24 @@ class CampaignScheduleApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class QueuedSerializer(serializers.Serializer):
+    campaign = CampaignSerializer()
+    publishes_at = serializers.DateTimeField(help_text="The posting time it took.")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Conflicts with other campaigns' runs.")
+
+
+class CampaignQueueApi(APIView):
+    """Schedules the campaign once at the workspace's next free posting time (Add to queue).
+    400 when the workspace has no posting times, or every one of the next weeks is taken."""
+
+    @extend_schema(request=None, responses={200: QueuedSerializer})
+    def post(self, request, pk: int):
+        moment, report = scheduling.campaign_queue(campaign=_campaign(request, pk), by=request.user, via="api")
+        return Response(
+            {"campaign": CampaignSerializer(_campaign(request, pk)).data, "publishes_at": moment, "warnings": report.warnings}
+        )
+
+
 class CampaignExecutionsApi(generics.ListAPIView):
     serializer_class = ExecutionSerializer
 

@@ -22,6 +22,7 @@ urlpatterns = [
         login_not_required(api.CampaignApprovalRequestApi.as_view()),
         name="api_campaign_approval_request",
     ),
+    path("campaigns/<int:pk>/queue/", login_not_required(api.CampaignQueueApi.as_view()), name="api_campaign_queue"),
     path(
         "campaigns/<int:pk>/schedule/", login_not_required(api.CampaignScheduleApi.as_view()), name="api_campaign_schedule"
     ),

@@ -26,7 +26,7 @@ from marketing.timefmt import when
 
 from . import destinations, recurrence, selectors
 from .models import Campaign, ScheduleKind
-from .scheduling import Plan, campaign_schedule, plan_from_input
+from .scheduling import Plan, campaign_queue, campaign_schedule, plan_from_input
 from .services import campaign_create
 
 MAX_ROWS = 200
@@ -40,11 +40,13 @@ COLUMNS: dict[str, str] = {
     "brief": "What the image is about; a run without an image generates one from it.",
     "targets": "Where it publishes: the names the campaign form lists (@account, a workflow's name) "
     "or keys such as instagram:12, several separated by commas or |. Empty: a draft to finish later.",
-    "publish_at": "When to publish, once: 2027-01-15 09:30, on the time zone's clock. Empty: not scheduled.",
+    "publish_at": "When to publish, once: 2027-01-15 09:30, on the time zone's clock; or queue: the next free "
+    "posting time of the workspace, row after row. Empty: not scheduled.",
     "cron": "Or a recurrence instead, as the schedule page takes it: 0 9 * * 1 is Mondays at 9:00.",
     "timezone": "The zone of publish_at and cron, such as Europe/Paris. Empty: the workspace's zone.",
 }
 REQUIRED = ("name",)
+QUEUE = "queue"
 # Spreadsheets save with the separator of the user's locale; pasted cells come tab-separated.
 DELIMITERS = (",", ";", "\t")
 TARGET_SEPARATORS = str.maketrans({";": ",", "|": ",", "\n": ","})
@@ -251,7 +253,10 @@ def _row_import(
 ) -> ImportRow:
     row = ImportRow(line=line, name=record.get("name", "").strip())
     keys = _targets(record.get("targets", ""), choices, row)
-    plan = _plan(record, workspace=workspace, row=row)
+    queued = record.get("publish_at", "").strip().lower() == QUEUE
+    plan = None if queued else _plan(record, workspace=workspace, row=row)
+    if queued and record.get("cron", "").strip():
+        row.errors.append("publish_at, cron: give one of them: queue, or a recurrence.")
     if not row.name:
         row.errors.append("name: a campaign needs a name.")
     if row.errors:
@@ -269,7 +274,11 @@ def _row_import(
                 first_comment=record.get("first_comment", ""),
                 targets=keys,
             )
-            if plan is not None:
+            if queued:
+                moment, report = campaign_queue(campaign=row.campaign, by=by, via="import")
+                row.warnings.extend(report.warnings)
+                row.schedule = f"Queue: {when(moment, workspace.timezone)}"
+            elif plan is not None:
                 report = campaign_schedule(campaign=row.campaign, plan=plan, by=by, via="import", accept_warnings=True)
                 row.warnings.extend(report.warnings)
                 row.schedule = _describe(plan)

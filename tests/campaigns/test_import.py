@@ -1,6 +1,6 @@
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from billing.plans import FREE, Limit
-from campaigns import imports
+from campaigns import imports, scheduling
 from campaigns.models import Campaign, Schedule
 from integrations.instagram.models import InstagramAccount
 from integrations.n8n.models import N8nWorkflow
@@ -390,3 +390,23 @@ def test_it_links_the_export_with_the_lists_filters(alice_client, alice_workspac
     page = alice_client.get("/campaigns/?q=linen&sort=name")
 
     assert 'href="/campaigns/export.csv?q=linen&amp;sort=name" download>Download CSV</a>' in page.text
+
+
+def test_it_puts_rows_in_the_queue_one_posting_time_after_another(alice_workspace, alice):
+    alice_workspace.timezone = "Europe/Paris"
+    alice_workspace.save()
+    scheduling.posting_slot_add(workspace=alice_workspace, weekdays=[1, 3], at=time(18, 0))
+
+    report = run(alice_workspace, "name,publish_at\nA,queue\nB,Queue\n", alice)
+
+    paris = ZoneInfo("Europe/Paris")
+    assert [Campaign.objects.get(name=name).schedule.run_at.astimezone(paris) for name in "AB"] == [
+        datetime(2027, 3, 2, 18, 0, tzinfo=paris), datetime(2027, 3, 4, 18, 0, tzinfo=paris)
+    ]
+    assert report.rows[0].schedule.startswith("Queue: Tue 2 Mar 2027, 18:00")
+
+
+def test_it_says_a_queued_row_needs_posting_times(alice_workspace):
+    report = check(alice_workspace, "name,publish_at\nA,queue\n")
+
+    assert errors_of(report) == {2: ["Set the workspace's posting times first: the queue fills them in order."]}

@@ -1,14 +1,17 @@
 """Posting times and "Add to queue": a campaign scheduled at the workspace's next free posting time."""
 
+import json
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.test import Client
 
 from campaigns import scheduling, services
 from campaigns.models import PostingSlot, Schedule
+from marketing.services import api_token_create
 from tests.factories import CampaignFactory, add_image
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -190,3 +193,34 @@ def test_it_answers_404_for_another_workspaces_slot_or_campaign(client, charlie,
     assert client.post(f"/campaigns/{post.pk}/queue/").status_code == 404
     assert PostingSlot.objects.filter(pk=slot.pk).exists()
     assert not Schedule.objects.exists()
+
+
+# The API --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(alice, workspace):
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(workspace=workspace, user=alice, name='t')[1]}")
+
+
+def test_it_queues_through_the_api(api, workspace):
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[WED], at=time(9, 30))
+    post = campaign(workspace)
+
+    response = api.post(f"/api/v1/campaigns/{post.pk}/queue/")
+
+    assert response.status_code == 200
+    assert response.json()["publishes_at"] == "2027-03-03T08:30:00Z"
+    assert response.json()["campaign"]["status"] == "scheduled"
+    assert Schedule.objects.get(campaign=post).run_at == datetime(2027, 3, 3, 9, 30, tzinfo=PARIS)
+
+
+def test_it_answers_the_api_400_with_json_without_posting_times_and_404_for_another_workspace(api, workspace, charlie):
+    refused = api.post(f"/api/v1/campaigns/{campaign(workspace).pk}/queue/")
+    hidden = api.post(f"/api/v1/campaigns/{CampaignFactory(workspace=charlie.memberships.get().workspace).pk}/queue/")
+
+    assert refused.status_code == 400
+    assert "Set the workspace's posting times first" in json.dumps(refused.json())
+    assert hidden.status_code == 404
+    assert hidden["Content-Type"] == "application/problem+json"
+
