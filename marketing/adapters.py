@@ -4,8 +4,14 @@ import logging
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import filter_users_by_email
 from allauth.core.internal import ratelimit
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from cryptography.fernet import InvalidToken
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from integrations import crypto
 
 from . import outbox
 
@@ -98,3 +104,53 @@ class AccountAdapter(DefaultAccountAdapter):
         if invitation is None or not invitation.is_pending or invitation.email.lower() != email.lower():
             return None
         return invitation
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Two-factor secrets (the TOTP key, the recovery codes' seed) are stored encrypted with
+    FIELD_ENCRYPTION_KEYS, like the tokens of outside services, so the same keys and rotation apply."""
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        try:
+            return crypto.decrypt(encrypted_text)
+        except InvalidToken:
+            # Fails closed: an empty secret would make codes anyone can compute. The user cannot
+            # sign in until the retired key is put back (FIELD_ENCRYPTION_KEYS).
+            logger.error("cannot decrypt a two-factor secret")
+            raise
+
+
+# The values allauth passes through encrypt() in each authenticator's data.
+_MFA_ENCRYPTED_KEYS = ("secret", "seed")
+
+
+def mfa_secrets_reencrypt() -> tuple[int, int]:
+    """Re-encrypts every two-factor secret with the first FIELD_ENCRYPTION_KEYS key (for
+    ``manage.py reencrypt_secrets``); returns how many authenticators were re-encrypted and how
+    many held a value no key opens, which are left as they are."""
+    keys = crypto.fernet()
+    done = unreadable = 0
+    types = [Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES]
+    for pk in Authenticator.objects.filter(type__in=types).values_list("pk", flat=True).iterator():
+        # Locked while rewritten: marking a recovery code used saves the row too, and must not be lost.
+        with transaction.atomic():
+            authenticator = Authenticator.objects.select_for_update().filter(pk=pk).first()
+            if authenticator is None:
+                continue
+            data = dict(authenticator.data)
+            try:
+                for key in _MFA_ENCRYPTED_KEYS:
+                    if data.get(key):
+                        data[key] = keys.rotate(data[key].encode()).decode()
+                if data.get("migrated_codes"):
+                    data["migrated_codes"] = [keys.rotate(code.encode()).decode() for code in data["migrated_codes"]]
+            except InvalidToken:
+                unreadable += 1
+                continue
+            authenticator.data = data
+            authenticator.save(update_fields=["data"])
+            done += 1
+    return done, unreadable

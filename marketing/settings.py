@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.forms",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "django_htmx",
     "csp",
     "template_partials",
@@ -211,6 +212,15 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
+# Two-factor authentication (allauth.mfa, at /accounts/2fa/): an authenticator app and recovery
+# codes, no security keys. Its adapter encrypts the TOTP secret and the recovery codes' seed with
+# FIELD_ENCRYPTION_KEYS. A wrong code counts as a failed login ("login_failed" above, per account).
+MFA_ADAPTER = "marketing.adapters.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Marketing"
+# A code from the step before or after is accepted too (RFC 6238's advice), so a phone's clock a
+# few seconds off, or a code typed as it changes, still signs in.
+MFA_TOTP_TOLERANCE = 1
 
 # Email: SMTP from EMAIL_URL. Without it, development keeps every email in a mailbox read at
 # /dev/mailbox/ (marketing/mailbox.py); production falls back to a local SMTP server.

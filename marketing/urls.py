@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
@@ -9,6 +10,9 @@ from monitoring import views as monitoring_views
 from triggers.urls import hook_urlpatterns as trigger_hooks
 
 from . import api, views
+
+# The admin signs in through allauth's login, so its rate limits and two-factor step apply there too.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     # Inbound webhooks first: they are the busiest URLs, and resolving walks this list in order.

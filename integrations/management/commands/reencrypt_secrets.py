@@ -12,6 +12,7 @@ from django.db.models import TextField, Value
 from django.db.models.functions import Cast
 
 from integrations.crypto import EncryptedTextField, fernet
+from marketing.adapters import mfa_secrets_reencrypt
 
 
 class Command(BaseCommand):
@@ -42,3 +43,6 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{model._meta.label}.{field.name}: {done} re-encrypted, {unreadable} no key could open."
                 )
+        # Two-factor secrets are values inside a JSON column (allauth.mfa), not an EncryptedTextField.
+        done, unreadable = mfa_secrets_reencrypt()
+        self.stdout.write(f"mfa.Authenticator.data: {done} re-encrypted, {unreadable} no key could open.")
