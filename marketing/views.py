@@ -1,5 +1,6 @@
 from allauth.account.adapter import get_adapter
 from allauth.account.views import SignupView
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -267,7 +268,8 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, "Account settings saved.")
         return redirect("account_settings")
-    return render(request, "marketing/account_settings.html", {"form": form})
+    context = {"form": form, "mfa_enabled": is_mfa_enabled(request.user)}
+    return render(request, "marketing/account_settings.html", context)
 
 
 @login_not_required

@@ -232,5 +232,6 @@ def pages(staff_alice, alice_workspace):
         "/help/",
         "/accounts/email/",  # allauth's email change page (and its hidden form) is off: ACCOUNT_CHANGE_EMAIL
         "/accounts/password/change/",
+        "/accounts/2fa/",
         "/api/docs/",
     ]
