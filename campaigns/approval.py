@@ -192,8 +192,9 @@ def campaign_changes_request(*, campaign: Campaign, by: Membership, note: str) -
 
 
 @transaction.atomic
-def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaign:
-    """Asks the workspace's owners and admins, by email, to approve the campaign as it is now (``by`` None: the product asked)."""
+def campaign_approval_request(*, campaign: Campaign, by: User | None, notify: bool = True) -> Campaign:
+    """Asks the workspace's owners and admins, by email, to approve the campaign as it is now (``by`` None: the
+    product asked). ``notify`` False: the caller sends one email for several requests (``approval_requests_notify``)."""
     from .tasks import send_approval_request
 
     state = approval_state(campaign)
@@ -209,8 +210,19 @@ def campaign_approval_request(*, campaign: Campaign, by: User | None) -> Campaig
     campaign.approval_requested_by = by
     _changes_request_clear(campaign)  # asking again answers the last request for changes
     campaign.save(update_fields=["approval_requested_at", "approval_requested_by", *CHANGES_FIELDS])
-    outbox.send_on_commit(send_approval_request, campaign.pk)
+    if notify:
+        outbox.send_on_commit(send_approval_request, campaign.pk)
     return campaign
+
+
+def approval_requests_notify(campaigns: list[Campaign]) -> None:
+    """One email to the approvers for campaigns asked about together (the list's ticked campaigns)."""
+    from .tasks import send_approval_request, send_approval_requests
+
+    if len(campaigns) == 1:
+        outbox.send_on_commit(send_approval_request, campaigns[0].pk)
+    elif campaigns:
+        outbox.send_on_commit(send_approval_requests, [campaign.pk for campaign in campaigns])
 
 
 def waiting_for_approval(*, workspace: Workspace, limit: int = 10) -> list[Campaign]:

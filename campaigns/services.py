@@ -214,10 +214,20 @@ BULK_ACTIONS = {
     "activate": ("Activate", "activated"),
     "archive": ("Archive", "archived"),
     "queue": ("Add to queue", "queued"),
+    "request_approval": ("Ask for approval", "sent for approval"),
+    "approve": ("Approve", "approved"),
     "delete": ("Delete", "deleted"),
 }
 BULK_ACTION_CHOICES = [(key, label) for key, (label, _) in BULK_ACTIONS.items()]
+APPROVAL_ACTIONS = frozenset({"request_approval", "approve"})
 BULK_MAX = 100
+
+
+def bulk_action_choices(*, workspace: Workspace) -> list[tuple[str, str]]:
+    """What the list offers to do with ticked campaigns: the approval actions only where approval is required."""
+    if workspace.require_approval:
+        return BULK_ACTION_CHOICES
+    return [(key, label) for key, label in BULK_ACTION_CHOICES if key not in APPROVAL_ACTIONS]
 
 
 @dataclass
@@ -233,11 +243,22 @@ def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by
         raise ValidationError(f"Unknown action: {action}.")
     if len(ids) > BULK_MAX:
         raise ValidationError(f"Select at most {BULK_MAX} campaigns at a time.")
+    from . import approval  # approval builds on this module
+
+    approver = None
+    if action == "approve":
+        approver = Membership.objects.filter(workspace=workspace, user=by).first()
+        if approver is None or approver.role not in MANAGER_ROLES:
+            raise ValidationError("Only owners and admins can approve campaigns.")
     outcome = BulkOutcome(done=[], refused=[])
-    for campaign in Campaign.objects.filter(workspace=workspace, pk__in=ids).order_by("name", "pk"):
+    for campaign in Campaign.objects.filter(workspace=workspace, pk__in=ids).select_related("workspace").order_by("name", "pk"):
         try:
             with transaction.atomic():
-                if action == "delete":
+                if action == "approve":
+                    approval.campaign_approve(campaign=campaign, by=approver)
+                elif action == "request_approval":
+                    approval.campaign_approval_request(campaign=campaign, by=by, notify=False)
+                elif action == "delete":
                     campaign_delete(campaign=campaign, by=by)
                 elif action == "archive":
                     campaign_archive(campaign=campaign, by=by)
@@ -252,6 +273,8 @@ def campaign_bulk_apply(*, workspace: Workspace, ids: list[int], action: str, by
             outcome.refused.append((campaign, " ".join(error.messages)))
         else:
             outcome.done.append(campaign)
+    if action == "request_approval":
+        approval.approval_requests_notify(outcome.done)
     return outcome
 
 

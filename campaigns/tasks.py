@@ -57,6 +57,24 @@ def send_approval_request(campaign_id: int) -> None:
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_approval_requests(campaign_ids: list[int]) -> None:
+    """One email to the owners and admins (not the one who asked) for campaigns asked about together."""
+    campaigns = list(
+        Campaign.objects.select_related("workspace", "approval_requested_by")
+        .filter(pk__in=campaign_ids, approval_requested_at__isnull=False)
+        .order_by("name", "pk")
+    )
+    if not campaigns:
+        return
+    asked_by = campaigns[0].approval_requested_by
+    to = approval.approver_emails(workspace=campaigns[0].workspace, besides=asked_by)
+    if to:
+        links = [(campaign, settings.PUBLIC_BASE_URL + campaign.get_absolute_url()) for campaign in campaigns]
+        context = {"links": links, "workspace": campaigns[0].workspace, "asked_by": asked_by}
+        send_templated("campaigns/email/approval_requests", context, to)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_changes_requested(campaign_id: int, user_id: int) -> None:
     """Emails the member who asked for approval what an owner or admin wants changed."""
     campaign = (

@@ -110,7 +110,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         # Only an empty first page needs to ask whether the workspace has any campaign at all.
         "has_any": bool(page.campaigns) or page.number > 1 or (is_filtered and selectors.campaign_list(workspace=request.workspace, status="all").exists()),
         "status_labels": STATUS_LABELS,
-        "bulk_actions": services.BULK_ACTION_CHOICES,
+        "bulk_actions": services.bulk_action_choices(workspace=request.workspace),
         "approval_badges": approval.approval_badges(workspace=request.workspace, campaigns=page.campaigns),
     }
     # The page's content is Jinja2 (templates/jinja2/campaigns/), in the layout by campaigns/list.html.

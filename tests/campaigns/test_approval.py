@@ -320,3 +320,48 @@ def test_it_shows_no_approval_in_the_list_where_none_is_required(alice_workspace
 
     assert page.context["approval_badges"] == {}
     assert "Not approved" not in page.text
+
+
+def test_it_asks_for_approval_of_the_ticked_campaigns_in_one_email(
+    workspace, alice, bob, bob_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    posts = [CampaignFactory(workspace=workspace, name=name) for name in ("Spring", "Summer", "Autumn")]
+    for post in posts:
+        add_image(post)
+    approval.campaign_approve(campaign=posts[2], by=Membership.objects.get(user=alice, workspace=workspace))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = bob_client.post("/campaigns/bulk/", {"action": "request_approval", "ids": [post.pk for post in posts]}, follow=True)
+
+    assert "2 campaigns sent for approval." in page.text
+    assert "“Autumn” was not sent for approval: This campaign is already approved as it is." in page.text
+    assert [(mail.to, mail.subject) for mail in mailoutbox] == [(["alice@example.com"], "Approve 2 campaigns in Alice Co")]
+    assert "- Spring\n" in mailoutbox[0].body and "- Summer\n" in mailoutbox[0].body and "Autumn" not in mailoutbox[0].body
+
+
+def test_it_approves_the_ticked_campaigns_for_an_owner_only(workspace, alice, bob, bob_client, client):
+    posts = [CampaignFactory(workspace=workspace, name=name) for name in ("Spring", "Summer")]
+    for post in posts:
+        add_image(post)
+
+    refused = bob_client.post("/campaigns/bulk/", {"action": "approve", "ids": [post.pk for post in posts]}, follow=True)
+    client.force_login(alice)
+    done = client.post("/campaigns/bulk/", {"action": "approve", "ids": [post.pk for post in posts]}, follow=True)
+
+    assert "Only owners and admins can approve campaigns." in refused.text
+    assert "2 campaigns approved." in done.text
+    for post in posts:
+        post.refresh_from_db()
+    assert [approval.approval_refusal(post) for post in posts] == ["", ""]
+
+
+def test_it_offers_the_approval_actions_only_where_approval_is_required(alice_workspace, alice_client):
+    CampaignFactory(workspace=alice_workspace)
+
+    without = alice_client.get("/campaigns/").text
+    alice_workspace.require_approval = True
+    alice_workspace.save()
+    with_approval = alice_client.get("/campaigns/").text
+
+    assert 'value="approve"' not in without and 'value="request_approval"' not in without
+    assert 'value="approve"' in with_approval and 'value="request_approval"' in with_approval
