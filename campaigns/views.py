@@ -67,6 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """The home page: the workspace's campaigns and runs at a glance, and invitations waiting."""
     context = {
         "summary": selectors.dashboard_summary(workspace=request.workspace),
+        "next_free_slot": scheduling.next_free_slot(workspace=request.workspace),
         "member_count": member_list(workspace=request.workspace).count(),
         "waiting_for_approval": (
             approval.waiting_for_approval(workspace=request.workspace) if request.membership.can_manage_members else []

@@ -224,3 +224,13 @@ def test_it_answers_the_api_400_with_json_without_posting_times_and_404_for_anot
     assert hidden.status_code == 404
     assert hidden["Content-Type"] == "application/problem+json"
 
+
+
+def test_it_shows_the_next_free_posting_time_on_the_dashboard(alice_client, workspace):
+    before = alice_client.get("/").text
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[WED], at=time(9, 30))
+
+    after = alice_client.get("/").text
+
+    assert "next free:" not in before
+    assert "next free: Wed 3 Mar 2027" in after
