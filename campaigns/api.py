@@ -6,12 +6,12 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, workspace_of
+from marketing.api import IDEMPOTENCY_KEY_PARAMETER, idempotent, problem, workspace_of
 from marketing.forms import timezone_choices
 from marketing.models import Workspace
 from marketing.selectors import get_for_workspace_or_404
 
-from . import approval, destinations, executions, scheduling, selectors, services
+from . import approval, destinations, executions, imports, scheduling, selectors, services
 from .models import (
     Campaign, CampaignExecution, CampaignStatus, ErrorCategory, ExecutionSource, ExecutionStatus, Schedule, ScheduleKind,
 )
@@ -322,6 +322,81 @@ class CampaignQueueApi(APIView):
         return Response(
             {"campaign": CampaignSerializer(_campaign(request, pk)).data, "publishes_at": moment, "warnings": report.warnings}
         )
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    csv = serializers.CharField(
+        max_length=imports.MAX_BYTES,
+        trim_whitespace=False,
+        help_text="The file's text: a header row naming the columns (name required; caption, hashtags, first_comment, "
+        "brief, targets, publish_at, cron, timezone), then one campaign a row. Commas, semicolons or tabs.",
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Check every row and keep nothing.")
+
+
+class ImportRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="The row's line in the file; the header is line 1.")
+    name = serializers.CharField()
+    targets = serializers.ListField(child=serializers.CharField(), help_text="The destinations, as the pages name them.")
+    schedule = serializers.CharField(help_text="When it publishes, in words; empty for a draft.")
+    errors = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    campaign = serializers.IntegerField(allow_null=True, help_text="The campaign made (null on a dry run or a refusal).")
+
+
+class ImportReportSerializer(serializers.Serializer):
+    imported = serializers.BooleanField(help_text="False on a dry run.")
+    problems = serializers.ListField(child=serializers.CharField(), help_text="About the whole file.")
+    rows = ImportRowSerializer(many=True)
+
+
+def _import_report(report: imports.ImportReport) -> dict:
+    return {
+        "imported": report.committed,
+        "problems": report.problems,
+        "rows": [
+            {
+                "line": row.line,
+                "name": row.name,
+                "targets": row.targets,
+                "schedule": row.schedule,
+                "errors": row.errors,
+                "warnings": row.warnings,
+                "campaign": row.campaign.pk if row.campaign is not None and report.committed else None,
+            }
+            for row in report.rows
+        ],
+    }
+
+
+class CampaignImportApi(APIView):
+    """Campaigns from CSV, as the import page makes them: every row checked by the same rules, then all
+    created or none. 201 with the campaigns made; 200 for a dry run; 400 with the report when a row or
+    the file is refused (nothing is kept)."""
+
+    @extend_schema(
+        request=ImportRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: ImportReportSerializer, 201: ImportReportSerializer},
+    )
+    @idempotent
+    def post(self, request):
+        serializer = ImportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dry_run = serializer.validated_data["dry_run"]
+        try:
+            report = imports.campaigns_import(
+                workspace=workspace_of(request), by=request.user, text=serializer.validated_data["csv"], commit=not dry_run
+            )
+        except imports.ImportRefused as refused:
+            report = refused.report
+        if not report.ok:
+            # The problem's shape, with the report beside it: each row's messages under `rows`.
+            messages = report.problems + [f"Line {row.line}: {error}" for row in report.rows for error in row.errors]
+            detail = f"{report.error_count} problem{'s' if report.error_count != 1 else ''}; nothing was imported."
+            body = _import_report(report)
+            return problem(400, detail, code="import_refused", errors={"csv": messages}, problems=body["problems"], rows=body["rows"])
+        return Response(_import_report(report), status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)
 
 
 class CampaignExecutionsApi(generics.ListAPIView):

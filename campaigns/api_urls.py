@@ -6,6 +6,7 @@ from . import api
 # The API authenticates itself (token or session); the site-wide login redirect does not apply.
 urlpatterns = [
     path("campaigns/", login_not_required(api.CampaignListApi.as_view()), name="api_campaigns"),
+    path("campaigns/import/", login_not_required(api.CampaignImportApi.as_view()), name="api_campaign_import"),
     path("campaigns/<int:pk>/", login_not_required(api.CampaignDetailApi.as_view()), name="api_campaign"),
     path("campaigns/<int:pk>/run/", login_not_required(api.CampaignRunApi.as_view()), name="api_campaign_run"),
     path("campaigns/<int:pk>/status/", login_not_required(api.CampaignStatusApi.as_view()), name="api_campaign_status"),

@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -7,6 +8,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from billing.plans import FREE, Limit
@@ -14,6 +16,7 @@ from campaigns import imports, scheduling
 from campaigns.models import Campaign, Schedule
 from integrations.instagram.models import InstagramAccount
 from integrations.n8n.models import N8nWorkflow
+from marketing.services import api_token_create
 from tests.factories import CampaignFactory, WorkspaceFactory
 
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
@@ -410,3 +413,56 @@ def test_it_says_a_queued_row_needs_posting_times(alice_workspace):
     report = check(alice_workspace, "name,publish_at\nA,queue\n")
 
     assert errors_of(report) == {2: ["Set the workspace's posting times first: the queue fills them in order."]}
+
+
+# The API ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(alice, alice_workspace):
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(workspace=alice_workspace, user=alice, name='t')[1]}")
+
+
+def post_import(api, body, **headers):
+    return api.post("/api/v1/campaigns/import/", json.dumps(body), content_type="application/json", **headers)
+
+
+def test_it_imports_through_the_api_and_names_the_campaigns_made(api, alice_workspace, account):
+    response = post_import(api, {"csv": "name,targets,publish_at\nA,@alice.shop,2027-03-05 09:30\nB,,\n"})
+
+    assert response.status_code == 201
+    body = response.json()
+    made = {campaign.name: campaign.pk for campaign in Campaign.objects.filter(workspace=alice_workspace)}
+    assert body["imported"] is True
+    assert [(row["line"], row["name"], row["campaign"], row["targets"]) for row in body["rows"]] == [
+        (2, "A", made["A"], ["@alice.shop"]), (3, "B", made["B"], [])
+    ]
+
+
+def test_it_checks_through_the_api_without_keeping_anything(api):
+    response = post_import(api, {"csv": "name\nA\n", "dry_run": True})
+
+    assert response.status_code == 200
+    assert response.json()["imported"] is False and response.json()["rows"][0]["campaign"] is None
+    assert not Campaign.objects.exists()
+
+
+def test_it_answers_the_api_400_with_each_rows_problem_and_keeps_nothing(api):
+    response = post_import(api, {"csv": "name,publish_at\nA,\nB,soon\n"})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["detail"] == "1 problem; nothing was imported."
+    assert body["errors"] == {"csv": ["Line 3: publish_at: “soon” is not a date and time such as 2027-01-15 09:30."]}
+    assert [row["errors"] for row in body["rows"]] == [[], ["publish_at: “soon” is not a date and time such as 2027-01-15 09:30."]]
+    assert not Campaign.objects.exists()
+
+
+def test_it_imports_once_through_the_api_with_an_idempotency_key(api, alice_workspace):
+    first = post_import(api, {"csv": "name\nA\n"}, HTTP_IDEMPOTENCY_KEY="import-1")
+    again = post_import(api, {"csv": "name\nA\n"}, HTTP_IDEMPOTENCY_KEY="import-1")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert Campaign.objects.filter(workspace=alice_workspace).count() == 1
