@@ -220,6 +220,11 @@ def test_it_takes_at_most_max_rows(alice_workspace):
     assert report.problems == [f"At most {imports.MAX_ROWS} campaigns a file; this one has {imports.MAX_ROWS + 1}. Split it."]
 
 
+def test_it_refuses_a_file_over_the_size_limit():
+    with pytest.raises(ValidationError, match="over 1 MB"):
+        imports.decode(b"name\n" + b"A\n" * (imports.MAX_BYTES // 2))
+
+
 def test_it_refuses_a_file_that_is_not_utf8():
     with pytest.raises(ValidationError, match="not UTF-8"):
         imports.decode("name\nCafé\n".encode("latin-1"))
