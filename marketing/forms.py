@@ -96,12 +96,24 @@ class WorkspaceForm(forms.Form):
         help_text="Members ask for approval from the campaign's page; any change to an approved campaign's texts, "
         "images or destinations needs a new one. Runs of a campaign that is not approved are cancelled.",
     )
+    require_two_factor = forms.BooleanField(
+        required=False,
+        label="Members need two-factor authentication",
+        help_text="A member without an authenticator app is sent to set one up before any page of this workspace "
+        "opens; their account settings, signing out and switching workspace stay open. Turn it on for your own "
+        "account first. API tokens are separate credentials and keep working.",
+    )
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, data=None) -> "WorkspaceForm":
         return cls(
             data,
-            initial={"name": workspace.name, "timezone": workspace.timezone, "require_approval": workspace.require_approval},
+            initial={
+                "name": workspace.name,
+                "timezone": workspace.timezone,
+                "require_approval": workspace.require_approval,
+                "require_two_factor": workspace.require_two_factor,
+            },
         )
 
 

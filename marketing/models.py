@@ -88,6 +88,12 @@ class Workspace(models.Model):
         default=False,
         help_text="A campaign publishes only once an owner or admin has approved its current content.",
     )
+    require_two_factor = models.BooleanField(
+        "Members need two-factor authentication",
+        default=False,
+        help_text="Signed-in members without an authenticator app are sent to set one up before any page of "
+        "the workspace opens. API tokens are not affected.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
 

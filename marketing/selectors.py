@@ -1,7 +1,9 @@
 from typing import TypeVar
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.db import models
-from django.db.models import OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 
 from .models import ApiToken, Feedback, Invitation, Membership, User, Workspace
@@ -54,8 +56,23 @@ def get_for_workspace_or_404(queryset: type[M] | QuerySet[M], *, workspace: Work
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
 
 
-def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
-    return Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__email")
+def member_list(*, workspace: Workspace, with_two_factor: bool = False) -> QuerySet[Membership]:
+    """The workspace's members; ``with_two_factor`` adds ``has_two_factor`` to each, in the same query."""
+    members = Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__email")
+    if with_two_factor:
+        members = members.annotate(has_two_factor=Exists(_totp_authenticators().filter(user=OuterRef("user"))))
+    return members
+
+
+def _totp_authenticators() -> QuerySet[Authenticator]:
+    # An authenticator app is what two-factor authentication means here: recovery codes exist only
+    # alongside one (allauth deletes them with it).
+    return Authenticator.objects.filter(type=Authenticator.Type.TOTP)
+
+
+def user_has_two_factor(*, user: User) -> bool:
+    """Whether ``user`` has an authenticator app turned on, as allauth's own pages tell (one query)."""
+    return is_mfa_enabled(user, types=[Authenticator.Type.TOTP])
 
 
 def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:

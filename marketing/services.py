@@ -20,7 +20,7 @@ from billing.services import limit_check
 
 from . import outbox
 from .models import MANAGER_ROLES, ApiToken, Feedback, FeedbackStatus, Invitation, Membership, Role, User, Workspace
-from .selectors import SESSION_WORKSPACE_KEY
+from .selectors import SESSION_WORKSPACE_KEY, user_has_two_factor
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +47,29 @@ def workspace_create(*, name: str, owner: User, timezone_name: str = "UTC") -> W
 
 @transaction.atomic
 def workspace_update(
-    *, workspace: Workspace, by: Membership, name: str, timezone_name: str, require_approval: bool | None = None
+    *,
+    workspace: Workspace,
+    by: Membership,
+    name: str,
+    timezone_name: str,
+    require_approval: bool | None = None,
+    require_two_factor: bool | None = None,
 ) -> Workspace:
+    """Saves an owner's or admin's workspace settings.
+
+    Requiring two-factor authentication is refused to someone who has none: the next page they
+    opened, these settings included, would send them to set it up."""
     _require_manager(by)
+    if require_two_factor and not workspace.require_two_factor and not user_has_two_factor(user=by.user):
+        raise ValidationError({"require_two_factor": "Turn on two-factor authentication for your own account first."})
     workspace.name = name.strip()
     workspace.timezone = timezone_name
     if require_approval is not None:
         workspace.require_approval = require_approval
+    if require_two_factor is not None:
+        workspace.require_two_factor = require_two_factor
     workspace.full_clean()
-    workspace.save(update_fields=["name", "timezone", "require_approval"])
+    workspace.save(update_fields=["name", "timezone", "require_approval", "require_two_factor"])
     return workspace
 
 

@@ -37,7 +37,9 @@ from .web import add_service_errors, error_text, workspace_required
 
 
 def _members_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:
-    members = member_list(workspace=request.workspace)
+    can_manage = request.membership.can_manage_members
+    # Owners and admins see who has two-factor authentication on, to chase the others.
+    members = member_list(workspace=request.workspace, with_two_factor=can_manage)
     return {
         "members": members,
         # The last owner cannot leave; deleting the workspace is what is left to offer.
@@ -45,7 +47,7 @@ def _members_context(request: HttpRequest, invite_form: InvitationForm | None = 
         and not members.filter(role=Role.OWNER).exclude(pk=request.membership.pk).exists(),
         "invitations": invitation_list_pending(workspace=request.workspace),
         "invite_form": invite_form or InvitationForm(),
-        "can_manage": request.membership.can_manage_members,
+        "can_manage": can_manage,
         "role_form": RoleForm(),
     }
 
@@ -223,9 +225,10 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 timezone_name=form.cleaned_data["timezone"],
                 require_approval=form.cleaned_data["require_approval"],
+                require_two_factor=form.cleaned_data["require_two_factor"],
             )
         except ValidationError as error:
-            form.add_error(None, error_text(error))
+            add_service_errors(form, error)
         else:
             messages.success(request, "Workspace settings saved.")
             return redirect("workspace_settings")
