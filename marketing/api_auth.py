@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 
 from .models import Membership
 from .services import api_token_authenticate
+from .web import two_factor_missing, two_factor_required_message
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -39,4 +40,11 @@ class HasWorkspace(permissions.BasePermission):
     message = "No workspace: create one or use a token that belongs to one."
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and getattr(request._request, "workspace", None))
+        if not (request.user and request.user.is_authenticated and getattr(request._request, "workspace", None)):
+            return False
+        # A workspace that requires two-factor authentication refuses the browser's session of a
+        # member without it, as its pages do (marketing.web); a token is a credential of its own.
+        if isinstance(request.successful_authenticator, SessionWorkspaceAuthentication) and two_factor_missing(request._request):
+            self.message = two_factor_required_message(request._request.workspace)
+            return False
+        return True
