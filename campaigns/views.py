@@ -541,7 +541,10 @@ def _imported_messages(request: HttpRequest, outcome: dict) -> None:
     text = f"{created} campaign{'s' if created != 1 else ''} imported"
     messages.success(request, f"{text}, {scheduled} of them scheduled." if scheduled else f"{text}, as drafts.")
     if request.workspace.require_approval:
-        messages.info(request, "They publish once an owner or admin approves them: ask for approval from each campaign's page.")
+        messages.info(
+            request,
+            "They publish once an owner or admin approves them: tick them in the list and choose “Ask for approval”.",
+        )
 
 
 @workspace_required

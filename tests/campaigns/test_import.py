@@ -471,3 +471,13 @@ def test_it_imports_once_through_the_api_with_an_idempotency_key(api, alice_work
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
     assert Campaign.objects.filter(workspace=alice_workspace).count() == 1
+
+
+def test_it_says_how_to_ask_for_approval_of_what_it_imported(alice_client, alice_workspace):
+    alice_workspace.require_approval = True
+    alice_workspace.save()
+
+    page = alice_client.post(URL, {"text": "name\nA\n", "confirm": "True", "idempotency_key": "k3"}, follow=True)
+
+    assert "tick them in the list and choose “Ask for approval”." in page.text
+    assert 'value="request_approval"' in page.text
