@@ -377,26 +377,36 @@ def queued_moments(
     return set(planned.values_list("next_run_at", flat=True))
 
 
+def posting_moments(*, workspace: Workspace, start: datetime, end: datetime) -> list[datetime]:
+    """Every posting time of the workspace from ``start`` up to ``end``, in order."""
+    slots = posting_slots(workspace=workspace)
+    if not slots:
+        return []
+    zone = recurrence.zone(workspace.timezone)
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    moments = []
+    for offset in range((last - first).days + 1):
+        date = first + timedelta(days=offset)
+        for slot in slots:
+            if slot.weekday == date.weekday():
+                moment = recurrence.localize(datetime.combine(date, slot.time), zone)
+                if start <= moment < end:
+                    moments.append(moment)
+    return moments
+
+
 def next_free_slot(
     *, workspace: Workspace, after: datetime | None = None, besides: Campaign | None = None
 ) -> datetime | None:
     """The first posting time after ``after`` that no planned run of the workspace takes, in the
     next QUEUE_WEEKS weeks, on the workspace's clock; None when there is none."""
-    slots = posting_slots(workspace=workspace)
-    if not slots:
-        return None
     after = after or timezone.now()
-    zone = recurrence.zone(workspace.timezone)
     until = after + timedelta(weeks=QUEUE_WEEKS)
+    moments = posting_moments(workspace=workspace, start=after, end=until)
+    if not moments:
+        return None
     taken = queued_moments(workspace=workspace, after=after, until=until, besides=besides)
-    day = after.astimezone(zone).date()
-    for offset in range(QUEUE_WEEKS * 7 + 1):
-        date = day + timedelta(days=offset)
-        for slot in (slot for slot in slots if slot.weekday == date.weekday()):
-            moment = recurrence.localize(datetime.combine(date, slot.time), zone)
-            if after < moment <= until and moment not in taken:
-                return moment
-    return None
+    return next((moment for moment in moments if moment not in taken), None)
 
 
 @transaction.atomic

@@ -290,6 +290,8 @@ class CalendarSlot:
     at: datetime  # local wall-clock time, naive
     entries: list[CalendarEntry]
     is_past: bool
+    # The workspace's posting times in this hour, in the viewer's zone ("09:30"), for the queue.
+    posting_times: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -376,6 +378,7 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     grid = CalendarGrid(view=view, anchor=anchor, title=title, weeks=weeks, previous=previous, next=following)
     if view == "week":
+        posting = _posting_times(workspace=workspace, start=start, end=end, tz=tz)
         grid.hours = [
             (
                 hour,
@@ -384,6 +387,7 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
                         at=(slot := datetime.combine(day.day, time(hour))),
                         entries=[entry for entry in day.entries if entry.at.hour == hour],
                         is_past=slot + timedelta(hours=1) <= local_now,
+                        posting_times=posting.get((day.day, hour), []),
                     )
                     for day in days
                 ],
@@ -391,6 +395,18 @@ def calendar_grid(*, workspace: Workspace, view: str, anchor: date, tz: ZoneInfo
             for hour in range(24)
         ]
     return grid
+
+
+def _posting_times(*, workspace: Workspace, start: datetime, end: datetime, tz: ZoneInfo) -> dict[tuple[date, int], list[str]]:
+    """The workspace's posting times between ``start`` and ``end``, by day and hour in ``tz``:
+    they are on the workspace's clock, which may not be the viewer's."""
+    from .scheduling import posting_moments
+
+    found: dict[tuple[date, int], list[str]] = {}
+    for moment in posting_moments(workspace=workspace, start=start, end=end):
+        local = moment.astimezone(tz)
+        found.setdefault((local.date(), local.hour), []).append(f"{local:%H:%M}")
+    return found
 
 
 @dataclass

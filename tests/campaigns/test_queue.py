@@ -234,3 +234,15 @@ def test_it_shows_the_next_free_posting_time_on_the_dashboard(alice_client, work
 
     assert "next free:" not in before
     assert "next free: Wed 3 Mar 2027" in after
+
+
+def test_it_shows_the_posting_times_in_the_calendars_week_in_the_viewers_zone(alice_client, alice, workspace):
+    alice.timezone = "UTC"
+    alice.save()
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[WED], at=time(9, 30))
+
+    page = alice_client.get("/calendar/?view=week&date=2027-03-01")
+
+    slots = [slot for _, row in page.context["grid"].hours for slot in row if slot.posting_times]
+    assert [(slot.at.strftime("%a %H:%M"), slot.posting_times) for slot in slots] == [("Wed 08:00", ["08:30"])]
+    assert '08:30 <span class="muted">posting time</span>' in page.text
