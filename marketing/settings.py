@@ -212,6 +212,9 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
+# Security notices: an email when the password, an email address or two-factor authentication
+# changes, so that someone who did not make the change hears of it.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 # Two-factor authentication (allauth.mfa, at /accounts/2fa/): an authenticator app and recovery
 # codes, no security keys. Its adapter encrypts the TOTP secret and the recovery codes' seed with
 # FIELD_ENCRYPTION_KEYS. A wrong code counts as a failed login ("login_failed" above, per account).

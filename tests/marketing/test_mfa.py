@@ -285,3 +285,25 @@ def test_it_shows_two_factor_on_on_the_account_page(client, alice):
 
     assert 'Two-factor authentication <span class="badge badge-success">On</span>' in page
     assert reverse("mfa_index") in page
+
+
+# Committed for real: allauth sends the notice once the activation commits, while the request is still its context.
+@pytest.mark.django_db(transaction=True)
+def test_it_emails_a_security_notice_when_the_authenticator_app_is_turned_on(client, alice, mailoutbox):
+    _reauthenticated(client, alice)
+    client.get(reverse("mfa_activate_totp"))
+
+    client.post(reverse("mfa_activate_totp"), {"code": _code(client.session[SECRET_SESSION_KEY])})
+
+    assert [(mail.to, mail.subject) for mail in mailoutbox] == [(["alice@example.com"], "[Marketing] Authenticator App Activated")]
+
+
+def test_it_emails_a_security_notice_when_the_password_changes(client, alice, mailoutbox):
+    client.force_login(alice)
+
+    client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "a-new-password-5678", "password2": "a-new-password-5678"},
+    )
+
+    assert [(mail.to, mail.subject) for mail in mailoutbox] == [(["alice@example.com"], "[Marketing] Password Changed")]
