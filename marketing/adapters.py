@@ -1,5 +1,6 @@
 import hashlib
 import logging
+import smtplib
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import filter_users_by_email
@@ -73,6 +74,14 @@ class AccountAdapter(DefaultAccountAdapter):
         from .tasks import send_login_lockout_email
 
         outbox.send(send_login_lockout_email, users[0].pk, window // 60)
+
+    def send_notification_mail(self, template_prefix, user, context=None, email=None) -> None:
+        # A security notice (password, email address or two-factor changed) is sent after the change
+        # is made: a mail server that does not answer must not turn the change into an error page.
+        try:
+            super().send_notification_mail(template_prefix, user, context=context, email=email)
+        except (OSError, smtplib.SMTPException):
+            logger.warning("security notice not sent", extra={"notice": template_prefix, "user_id": user.pk}, exc_info=True)
 
     def save_user(self, request, user, form, commit=True):
         invitation = self._invitation(request, email=form.cleaned_data.get("email", ""))

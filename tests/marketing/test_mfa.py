@@ -12,6 +12,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from cryptography.fernet import Fernet, InvalidToken
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
@@ -307,3 +308,25 @@ def test_it_emails_a_security_notice_when_the_password_changes(client, alice, ma
     )
 
     assert [(mail.to, mail.subject) for mail in mailoutbox] == [(["alice@example.com"], "[Marketing] Password Changed")]
+
+
+def test_it_changes_the_password_even_when_the_notice_cannot_be_sent(client, alice, settings, caplog):
+    settings.EMAIL_BACKEND = "tests.marketing.test_mfa.RefusingBackend"
+    client.force_login(alice)
+
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "a-new-password-5678", "password2": "a-new-password-5678"},
+    )
+
+    alice.refresh_from_db()
+    assert response.status_code == 302
+    assert alice.check_password("a-new-password-5678")
+    assert "security notice not sent" in caplog.text
+
+
+class RefusingBackend(BaseEmailBackend):
+    """A mail server that refuses the connection."""
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("no mail server")
