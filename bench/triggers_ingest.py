@@ -23,8 +23,9 @@ taking turns between the two URLs in timed phases. gunicorn is stopped at the en
 
 Where the time goes: besides what the bare view does, an event costs one Redis round trip (a
 script that counts it under the rate limit, records its signature against replays and appends
-it to the stream), the HMAC, parsing, evaluation and the decision's reasons as JSON, and a copy
-of the trigger from the process's own 2-second cache. Each blocking round trip also costs the
+it to the stream), the HMAC, parsing, evaluation and the decision as stored (its answer and the
+digest of its rules: the reasons are worked out again when shown), and a copy of the trigger from
+the process's own 2-second cache. Each blocking round trip also costs the
 thread switches around it, which is why the three share one script and rows are written in
 batches rather than one per answer.
 

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from marketing.admin_mixins import NoAddMixin
 from marketing.service_admin import ServiceAdmin
 
-from . import services
+from . import selectors, services
 from .models import Trigger, TriggerEvent, TriggerKind, TriggerRejection
 
 
@@ -123,7 +123,8 @@ class TriggerEventAdmin(NoAddMixin, admin.ModelAdmin):
 
     @admin.display(description="Decision")
     def decision_pretty(self, obj: TriggerEvent) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.decision, indent=2, ensure_ascii=False))
+        [event] = selectors.events_explained([obj])
+        return format_html("<pre>{}</pre>", json.dumps(event.shown_decision, indent=2, ensure_ascii=False))
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj: TriggerEvent) -> str:

@@ -12,6 +12,7 @@ Comparisons never raise. A rule about a field the payload does not have is false
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -90,7 +91,7 @@ class Decision:
     both paths are the same rules over the same payload, which the tests hold them to.
     """
 
-    __slots__ = ("matched", "match", "_rules", "_summary", "_source")
+    __slots__ = ("matched", "match", "_rules", "_summary", "_source", "compiled")
 
     def __init__(
         self,
@@ -107,6 +108,8 @@ class Decision:
         self._summary = summary
         # (compiled rules, payload) still to be explained, or None once the reasons are known.
         self._source = source
+        # The rules it came from when they were compiled (events store their digest: stored()).
+        self.compiled = source[0] if source is not None else None
 
     def _explained(self) -> None:
         if self._source is not None:
@@ -142,8 +145,44 @@ class Decision:
                 return text
         return _COMPACT_JSON(self.as_dict())
 
+    def stored(self) -> dict:
+        """The decision as an event keeps it: see ``stored_json``."""
+        return json.loads(self.stored_json()) if self.compiled is not None else self.as_dict()
+
+    def stored_json(self) -> str:
+        """The decision as an event keeps it, as JSON text. One from compiled rules keeps its
+        answer and the digest of its rules (``CompiledRules.digest``; the caller keeps the rules
+        under it, ``TriggerRuleSet``), and its reasons are worked out again when it is shown
+        (``shown``): the same rules over the same payload give the same words, and writing them
+        out for every event cost more than the rest of the intake. Others keep their reasons."""
+        if self.compiled is not None:
+            return self.compiled.stored_json(self.matched)
+        return self.as_json()
+
     def __repr__(self) -> str:
         return f"Decision(matched={self.matched!r}, match={self.match!r})"
+
+
+def rules_digest(rules: dict) -> str:
+    """Names a rule set: the same rules give the same digest in every process and every run."""
+    canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# What a stored decision holds instead of its reasons (Decision.stored_json).
+RULE_SET_KEY = "rule_set"
+RULES_GONE = "The rules this event was checked against are no longer kept, so its reasons cannot be shown."
+
+
+def shown(stored: dict, *, payload: Any, rules: dict | None) -> dict:
+    """A stored decision as ``Decision.as_dict`` gives it, for showing: as stored, or, for one
+    stored by its rules' digest, worked out again from ``rules`` (those the digest names, None
+    when they are not kept) and the event's ``payload``."""
+    if not isinstance(stored, dict) or RULE_SET_KEY not in stored:
+        return stored
+    if rules is None:
+        return {"matched": bool(stored.get("matched")), "match": stored.get("match", "all"), "summary": RULES_GONE, "rules": []}
+    return evaluate(rules=rules, payload=payload).as_dict()
 
 
 class _Unexplained(Decision):
@@ -157,6 +196,7 @@ class _Unexplained(Decision):
         self.matched = matched
         self.match = match
         self._source = source
+        self.compiled = source[0]
 
 
 # Showing values ------------------------------------------------------------------------------
@@ -652,11 +692,15 @@ def _compile_list(match: str, rules: list, depth: int) -> Test:
 class CompiledRules:
     """A rule set ready to evaluate many events: ``compiled(payload) -> Decision``."""
 
-    __slots__ = ("rules", "match", "_test", "_explainer")
+    __slots__ = ("rules", "match", "_test", "_explainer", "_digest", "_stored", "kept_for")
 
     def __init__(self, rules: dict | None) -> None:
         self.rules = rules
         self._explainer: Callable[[Any], str] | None = None
+        self._digest: str | None = None
+        self._stored: tuple[str, str] | None = None
+        # The trigger whose TriggerRuleSet holds these rules, once its caller has made sure.
+        self.kept_for: int | None = None
         if not rules or not rules.get("rules"):
             self.match, self._test = "all", None
             return
@@ -668,6 +712,22 @@ class CompiledRules:
         if self._test is None:
             return Decision(matched=True, match="all", summary="No rules: every event matches.")
         return _Unexplained(self._test(payload), self.match, (self, payload))
+
+    @property
+    def digest(self) -> str:
+        """``rules_digest(self.rules)``, worked out once (a benign race between threads)."""
+        if self._digest is None:
+            self._digest = rules_digest(self.rules)
+        return self._digest
+
+    def stored_json(self, matched: bool) -> str:
+        """``Decision.stored_json`` for a decision of these rules: the same two texts for every event."""
+        texts = self._stored
+        if texts is None:
+            # Made once (a benign race between threads: both are the same).
+            tail = f'"match":"{self.match}","{RULE_SET_KEY}":"{self.digest}"}}'
+            texts = self._stored = ('{"matched":false,' + tail, '{"matched":true,' + tail)
+        return texts[matched]
 
     def explained_json(self, payload: Any) -> str | None:
         """The JSON text of the decision with its reasons for ``payload``, as ``Decision.as_json``

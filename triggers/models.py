@@ -168,6 +168,25 @@ class SkipReason(models.TextChoices):
     NO_CAMPAIGNS = "no_campaigns", "No campaign to run"
 
 
+class TriggerRuleSet(models.Model):
+    """A trigger's rules as events were checked against them. An event from rules stores their
+    digest (``evaluation.rules_digest``) rather than its reasons, which are worked out again from
+    these rules and the event's payload when shown: the rules may have changed since."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: trigger_rule_set_once (trigger, digest) serves it.
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="rule_sets", db_index=False)
+    digest = models.CharField(max_length=64)
+    rules = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trigger", "digest"], name="trigger_rule_set_once")]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} rules {self.digest[:8]}"
+
+
 class TriggerEvent(models.Model):
     """One evaluation of a trigger: what arrived, the decision and why, and the runs it started."""
 

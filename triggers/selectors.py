@@ -2,6 +2,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 
 from cachetools import TTLCache
@@ -14,8 +15,8 @@ from integrations.crypto import decrypt, encrypt
 from marketing.models import Workspace
 
 from . import cache
-from .evaluation import compile_rules
-from .models import EVENT_KINDS, Trigger, TriggerEvent, TriggerKind, TriggerRejection
+from .evaluation import RULE_SET_KEY, compile_rules, shown
+from .models import EVENT_KINDS, Trigger, TriggerEvent, TriggerKind, TriggerRejection, TriggerRuleSet
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,25 @@ def trigger_events(*, trigger: Trigger) -> QuerySet[TriggerEvent]:
         )
         .order_by("-received_at", "-id")
     )
+
+
+def events_explained(events: Iterable[TriggerEvent]) -> list[TriggerEvent]:
+    """The events, each with ``shown_decision``: its decision with its reasons, worked out again
+    from the rules it was checked against where it stored their digest. One query for the rule
+    sets of them all; the events were loaded scoped, and so are the rule sets, by their triggers."""
+    events = list(events)
+    digests = {_rule_set_digest(event) for event in events} - {None}
+    rules = {}
+    if digests:
+        rule_sets = TriggerRuleSet.objects.filter(trigger_id__in={event.trigger_id for event in events}, digest__in=digests)
+        rules = {(trigger_id, digest): kept for trigger_id, digest, kept in rule_sets.values_list("trigger_id", "digest", "rules")}
+    for event in events:
+        event.shown_decision = shown(event.decision, payload=event.payload, rules=rules.get((event.trigger_id, _rule_set_digest(event))))
+    return events
+
+
+def _rule_set_digest(event: TriggerEvent) -> str | None:
+    return event.decision.get(RULE_SET_KEY) if isinstance(event.decision, dict) else None
 
 
 def trigger_rejections(*, trigger: Trigger) -> list[TriggerRejection]:

@@ -37,6 +37,7 @@ from .models import (
     SkipReason,
     Trigger,
     TriggerEvent,
+    TriggerRuleSet,
     TriggerKind,
     TriggerRejection,
     new_token,
@@ -251,7 +252,7 @@ def _new_event(
         trigger=trigger,
         source=source,
         payload=payload,
-        decision=decision.as_dict(),
+        decision=decision.stored() if _rules_kept(trigger, decision) else decision.as_dict(),
         matched=decision.matched,
         skipped_reason="" if decision.matched else SkipReason.NOT_MATCHED,
         planned_for=planned_for,
@@ -294,6 +295,32 @@ class ReceivedEvent:
         return cls(event.uuid, event.matched, event.fired, event.skipped_reason, executions)
 
 
+def _rules_kept(trigger: Trigger, decision: Decision) -> bool:
+    """Whether the rules ``decision`` came from are kept as a TriggerRuleSet of ``trigger``, so
+    that the event may store their digest instead of its reasons (``Decision.stored_json``).
+
+    Made sure of once per compiled rule set in this process (the token lookup's entry, renewed
+    every few seconds), not once per event. While the database cannot be reached the event
+    keeps its reasons, so that an event buffered meanwhile loses nothing."""
+    compiled = decision.compiled
+    if compiled is None:
+        return False
+    if compiled.kept_for != trigger.pk:
+        try:
+            TriggerRuleSet.objects.get_or_create(
+                trigger_id=trigger.pk,
+                digest=compiled.digest,
+                defaults={"workspace_id": trigger.workspace_id, "rules": compiled.rules},
+            )
+        except IntegrityError:
+            raise  # The trigger was deleted: as for the event itself (the view answers 404).
+        except DatabaseError:
+            logger.warning("trigger rules not kept: the event keeps its reasons", exc_info=True)
+            return False
+        compiled.kept_for = trigger.pk
+    return True
+
+
 def _unmatched_row(trigger: Trigger, *, event_uuid: uuid.UUID, payload: dict, decision: Decision) -> event_buffer.Row:
     """The buffer's row for an inbound event that matched nothing: what ``_new_event`` would
     store, without building the model instance."""
@@ -306,7 +333,7 @@ def _unmatched_row(trigger: Trigger, *, event_uuid: uuid.UUID, payload: dict, de
         matched=False,
         skipped_reason=SkipReason.NOT_MATCHED,
         payload=event_buffer.to_json(payload),
-        decision=decision.as_json(),
+        decision=decision.stored_json() if _rules_kept(trigger, decision) else decision.as_json(),
     )
 
 

@@ -101,6 +101,7 @@ def trigger_edit(request: HttpRequest, trigger_id: int) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, trigger: Trigger, **extra) -> dict:
     page = Paginator(selectors.trigger_events(trigger=trigger), EVENTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.events_explained(page.object_list)
     upcoming = []
     if trigger.kind == TriggerKind.TIME and trigger.enabled and trigger.cron:
         try:

@@ -11,7 +11,7 @@ import time_machine
 
 from campaigns.models import CampaignExecution
 from marketing import redis_client
-from triggers import event_buffer, services
+from triggers import event_buffer, selectors, services
 from triggers.models import TriggerEvent
 from triggers.tasks import flush_buffered_events
 
@@ -53,7 +53,8 @@ def test_it_answers_an_event_that_starts_nothing_at_once_and_writes_it_in_the_fl
     assert event.received_at == datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # arrival, not writing
     assert (event.trigger_id, event.workspace_id) == (conditional.pk, conditional.workspace_id)
     assert event.payload == SMALL_ORDER
-    assert event.decision["rules"][0]["reason"] == "`order.total` was 12, needed > 50"
+    [shown] = selectors.events_explained([event])
+    assert shown.shown_decision["rules"][0]["reason"] == "`order.total` was 12, needed > 50"
     assert event.source == "event" and event.skipped_reason == "not_matched" and not event.matched
     assert event_buffer.waiting() == 0
 

@@ -11,7 +11,7 @@ from django.urls import URLPattern, get_resolver, resolve
 from campaigns.models import CampaignExecution, CampaignStatus, ExecutionStatus
 from tests.factories import CampaignFactory
 from marketing.webhooks import signature
-from triggers import services, views
+from triggers import selectors, services, views
 from triggers.models import TriggerEvent, TriggerRejection
 
 from .conftest import BIG_ORDER_RULES, database_down
@@ -79,7 +79,8 @@ def test_it_stores_a_non_matching_event_with_its_decision_and_runs_nothing(make_
         "executions": [],
     }
     event = TriggerEvent.objects.get()
-    assert event.decision["rules"][0]["reason"] == "`order.total` was 12, needed > 50"
+    [shown] = selectors.events_explained([event])
+    assert shown.shown_decision["rules"][0]["reason"] == "`order.total` was 12, needed > 50"
     assert event.payload == {"order": {"total": 12}}
     assert CampaignExecution.objects.count() == 0
 
