@@ -42,7 +42,7 @@ class CampaignImageInline(NoAddMixin, ServiceInline):
     model = CampaignImage
     formset = CampaignImageFormSet
     extra = 0
-    fields = ["position", "preview", "width", "height", "source", "model", "fallback_reason"]
+    fields = ["position", "preview", "alt_text", "width", "height", "source", "model", "fallback_reason"]
     readonly_fields = fields
 
     class Media:

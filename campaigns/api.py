@@ -12,10 +12,12 @@ from marketing.models import Workspace
 from marketing.selectors import get_for_workspace_or_404
 
 from . import approval, destinations, executions, imports, scheduling, selectors, services
+from .captions import MAX_ALT_TEXT_CHARS
 from .models import (
     Campaign, CampaignExecution, CampaignStatus, ErrorCategory, ExecutionSource, ExecutionStatus, Schedule, ScheduleKind,
 )
 from .recurrence import PRESETS
+from .services import MAX_IMAGES
 
 
 class ExecutionStepSerializer(serializers.Serializer):
@@ -100,8 +102,25 @@ class TargetKeysField(serializers.ListField):
         return [target.key for target in targets.all()]
 
 
+class ImageAltTextsField(serializers.ListField):
+    """Written as one alt text per image, in carousel order; read from the campaign's images."""
+
+    def get_attribute(self, campaign: Campaign):
+        return campaign.images.all()
+
+    def to_representation(self, images) -> list[str]:
+        return [image.alt_text for image in images]
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     images = serializers.SerializerMethodField()
+    image_alt_texts = ImageAltTextsField(
+        child=serializers.CharField(max_length=MAX_ALT_TEXT_CHARS, allow_blank=True),
+        required=False,
+        max_length=MAX_IMAGES,
+        help_text="What each image shows, for screen readers, in the order of `images` (\"\" for none); "
+        "Instagram publishes it with the post. On update, give one for each image.",
+    )
     schedule = ScheduleSerializer(read_only=True, allow_null=True)
     targets = TargetKeysField(
         child=serializers.CharField(max_length=64),
@@ -113,12 +132,20 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = ["id", "name", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images", "schedule", "created_at", "updated_at"]
+        fields = [
+            "id", "name", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images", "image_alt_texts",
+            "schedule", "created_at", "updated_at",
+        ]  # fmt: skip
         read_only_fields = ["id", "status", "images", "schedule", "created_at", "updated_at"]
         extra_kwargs = {"name": {"min_length": 1}}  # the schema then says what "" gets: a 400
 
     def get_images(self, campaign: Campaign) -> list[str]:
         return [image.public_url for image in campaign.images.all()]
+
+    def validate_image_alt_texts(self, value: list[str]) -> list[str]:
+        if self.instance is None and value:
+            raise serializers.ValidationError("A new campaign has no images yet: describe them once they are added.")
+        return value
 
 
 class StatusSerializer(serializers.Serializer):
@@ -190,12 +217,11 @@ class CampaignListApi(generics.ListCreateAPIView):
             search=query.validated_data.get("q", ""),
             status=query.validated_data.get("status", ""),
             sort=query.validated_data["sort"],
-        ).select_related("schedule").prefetch_related("targets")
+        ).select_related("schedule").prefetch_related("targets", "images")
 
     def perform_create(self, serializer):
-        serializer.instance = services.campaign_create(
-            workspace=workspace_of(self.request), by=self.request.user, **serializer.validated_data
-        )
+        fields = {name: value for name, value in serializer.validated_data.items() if name != "image_alt_texts"}
+        serializer.instance = services.campaign_create(workspace=workspace_of(self.request), by=self.request.user, **fields)
 
 
 class CampaignDetailApi(generics.RetrieveUpdateDestroyAPIView):

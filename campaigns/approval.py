@@ -1,8 +1,8 @@
 """Approval: in a workspace that requires it, a campaign publishes only the content an owner or admin approved.
 
-What was approved is kept as a fingerprint of the content (texts, images in order, targets), so a
-change by any path (the form, the API, the admin, an image generated or moved) needs a new
-approval without every one of those paths having to remember it. A run checks the fingerprint
+What was approved is kept as a fingerprint of the content (texts, images in order with their alt
+text, targets), so a change by any path (the form, the API, the admin, an image generated or
+moved) needs a new approval without every one of those paths having to remember it. A run checks the fingerprint
 when it starts; a run of content nobody approved is cancelled with the reason, and publishes nothing.
 """
 
@@ -30,11 +30,12 @@ MAX_CHANGES_NOTE = 1000
 
 
 TEXT_FIELDS = ("brief", "caption", "hashtags", "first_comment")
+IMAGE_FIELDS = ("token", "file", "alt_text")
 
 
 def content_fingerprint(campaign: Campaign) -> str:
     """A digest of everything a run publishes: the texts, the images in carousel order and the targets."""
-    images = CampaignImage.objects.filter(campaign=campaign).order_by("position", "id").values_list("token", "file")
+    images = CampaignImage.objects.filter(campaign=campaign).order_by("position", "id").values_list(*IMAGE_FIELDS)
     targets = CampaignTarget.objects.filter(campaign=campaign).order_by("destination", "object_id")
     return _digest(
         {name: getattr(campaign, name) for name in TEXT_FIELDS},
@@ -46,7 +47,8 @@ def content_fingerprint(campaign: Campaign) -> str:
 def _digest(texts: dict[str, str], *, images: list[tuple], targets: list[tuple[str, int]]) -> str:
     content = {
         **texts,  # the brief too: a run without an image generates one from it
-        "images": [[str(token), name] for token, name in images],
+        # Alt text only where written, so approvals given before images had any still hold.
+        "images": [[str(token), name, *([alt_text] if alt_text else [])] for token, name, alt_text in images],
         "targets": [[destination, object_id] for destination, object_id in targets],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -99,12 +101,12 @@ def approval_badges(*, workspace: Workspace, campaigns: list[Campaign]) -> dict[
         "pk", *TEXT_FIELDS, "approved_fingerprint", "approval_requested_at", "changes_requested_at"
     )
     images: dict[int, list[tuple]] = {}
-    for campaign_id, token, name in (
+    for campaign_id, *image in (
         CampaignImage.objects.filter(campaign_id__in=campaign_ids)
         .order_by("campaign_id", "position", "id")
-        .values_list("campaign_id", "token", "file")
+        .values_list("campaign_id", *IMAGE_FIELDS)
     ):
-        images.setdefault(campaign_id, []).append((token, name))
+        images.setdefault(campaign_id, []).append(tuple(image))
     targets: dict[int, list[tuple[str, int]]] = {}
     for campaign_id, destination, object_id in (
         CampaignTarget.objects.filter(campaign_id__in=campaign_ids)

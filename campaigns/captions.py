@@ -10,6 +10,9 @@ MAX_MENTIONS = 20
 MAX_COMMENT_CHARS = 300
 MAX_COMMENT_HASHTAGS = 4
 MAX_COMMENT_URLS = 1
+# An image's description for screen readers (the Graph API's ``alt_text``, image posts and
+# carousel items). Meta states no limit; a thousand characters is several sentences.
+MAX_ALT_TEXT_CHARS = 1000
 
 URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|shop|de|uk)\b(?:/\S*)?")
 

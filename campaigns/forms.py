@@ -9,9 +9,9 @@ from marketing.forms import TimezoneField
 from marketing.web import add_service_errors
 
 from .images import FIT_CHOICES, prepare_upload
-from .captions import MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
+from .captions import MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_COMMENT_CHARS, post_problems
 from . import destinations, imports
-from .models import Campaign, CampaignStatus, ExecutionSource, ExecutionStatus, ScheduleKind
+from .models import Campaign, CampaignImage, CampaignStatus, ExecutionSource, ExecutionStatus, ScheduleKind
 from .recurrence import DST_RULE_HELP, PRESETS, zone
 from .scheduling import Plan, plan_from_input
 from .selectors import SORTS
@@ -69,10 +69,22 @@ class CampaignForm(forms.ModelForm):
         "workflows to see them here.",
     )
 
-    def __init__(self, *args, workspace, existing_images: int = 0, **kwargs):
+    def __init__(self, *args, workspace, images: list[CampaignImage] | tuple = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
-        self.existing_images = existing_images
+        self.existing_images = len(images)
+        self._images = list(images)
+        self._alt_text_names = {}
+        for number, image in enumerate(images, 1):
+            name = f"alt_text_{image.pk}"
+            self.fields[name] = forms.CharField(
+                label=f"Alt text, image {number}",
+                required=False,
+                max_length=MAX_ALT_TEXT_CHARS,
+                initial=image.alt_text,
+                widget=forms.Textarea(attrs={"rows": 2, "maxlength": MAX_ALT_TEXT_CHARS, "placeholder": "What the image shows"}),
+            )
+            self._alt_text_names[image.pk] = name
         self.needs_fit = False
         current = [target.key for target in self.instance.targets.all()] if self.instance.pk else []
         grouped = destinations.target_choices(workspace=workspace, keep=current)
@@ -110,6 +122,16 @@ class CampaignForm(forms.ModelForm):
     def service_fields(self) -> dict:
         """What the create and update services take, from the cleaned form."""
         return {**{name: self.cleaned_data[name] for name in self.Meta.fields}, "targets": self.cleaned_data["targets"]}
+
+    @property
+    def images_with_alt_text(self) -> list[tuple[CampaignImage, forms.BoundField]]:
+        """The campaign's images in carousel order, each with its alt text field."""
+        return [(image, self[self._alt_text_names[image.pk]]) for image in self._images]
+
+    @property
+    def alt_texts(self) -> dict[int, str]:
+        """Each existing image's alt text, by image id, for ``campaign_images_describe``."""
+        return {pk: self.cleaned_data[name] for pk, name in self._alt_text_names.items()}
 
 
 class CampaignFilterForm(forms.Form):

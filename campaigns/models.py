@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from marketing.models import Workspace
 
+from .captions import MAX_ALT_TEXT_CHARS
+
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -207,6 +209,12 @@ class CampaignImage(models.Model):
     prompt = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True)
     fallback_reason = models.CharField(max_length=300, blank=True)
+    alt_text = models.CharField(
+        "alt text",
+        max_length=MAX_ALT_TEXT_CHARS,
+        blank=True,
+        help_text="What the image shows, for people who use a screen reader. Published with it on Instagram.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -23,7 +23,7 @@ from marketing import outbox
 from marketing.models import MANAGER_ROLES, Membership, User, Workspace
 
 from . import destinations, images
-from .captions import MAX_HASHTAGS, normalize_hashtags, post_problems
+from .captions import MAX_ALT_TEXT_CHARS, MAX_HASHTAGS, normalize_hashtags, post_problems
 from .models import (
     Campaign,
     CampaignComment,
@@ -140,9 +140,15 @@ EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment")
 
 @transaction.atomic
 def campaign_update(
-    *, campaign: Campaign, by: User | None, targets: list[str] | tuple[str, ...] | None = None, **fields
+    *,
+    campaign: Campaign,
+    by: User | None,
+    targets: list[str] | tuple[str, ...] | None = None,
+    image_alt_texts: list[str] | None = None,
+    **fields,
 ) -> Campaign:
-    """Changes the given fields; ``targets`` (destination keys), when given, replaces all targets."""
+    """Changes the given fields; ``targets`` (destination keys), when given, replaces all targets;
+    ``image_alt_texts``, when given, is one alt text per image in carousel order."""
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot be edited. Restore it to a draft first.")
     unknown = set(fields) - set(EDITABLE_FIELDS)
@@ -159,6 +165,17 @@ def campaign_update(
     campaign.save()
     if pairs is not None:
         _targets_set(campaign, pairs)
+    if image_alt_texts is not None:
+        ordered = list(campaign.images.order_by("position", "id"))
+        if len(image_alt_texts) != len(ordered):
+            raise ValidationError(
+                {"image_alt_texts": f"The campaign has {len(ordered)} image{'s' if len(ordered) != 1 else ''}: "
+                 "give one alt text for each, in carousel order (\"\" for none)."}
+            )
+        try:
+            campaign_images_describe(campaign=campaign, alt_texts=dict(zip([image.pk for image in ordered], image_alt_texts)))
+        except ValidationError as error:
+            raise ValidationError({"image_alt_texts": error.messages}) from None
     return campaign
 
 
@@ -188,6 +205,7 @@ def campaign_duplicate(*, campaign: Campaign, by: User | None) -> Campaign:
             prompt=image.prompt,
             model=image.model,
             fallback_reason=image.fallback_reason,
+            alt_text=image.alt_text,
         )
     return copy
 
@@ -417,6 +435,7 @@ def _image_create(
     prompt: str = "",
     model: str = "",
     fallback_reason: str = "",
+    alt_text: str = "",
 ) -> CampaignImage:
     if position is None:
         last = campaign.images.aggregate(last=Max("position"))["last"]
@@ -430,6 +449,7 @@ def _image_create(
         prompt=prompt,
         model=model,
         fallback_reason=fallback_reason[:300],
+        alt_text=alt_text,
     )
     image.file.save("image.jpg", ContentFile(prepared.content), save=False)
     image.thumbnail.save("thumb.jpg", ContentFile(images.thumbnail(prepared.content)), save=False)
@@ -491,6 +511,39 @@ def campaign_image_move(*, image: CampaignImage, offset: int) -> None:
     ordered[index], ordered[target] = ordered[target], ordered[index]
     for position, other in enumerate(ordered):
         CampaignImage.objects.filter(pk=other.pk).update(position=position)
+
+
+def campaign_images_describe(*, campaign: Campaign, alt_texts: dict[int, str]) -> int:
+    """Sets the alt text of the campaign's images, by image id; returns how many changed.
+
+    An id that is not one of this campaign's images is refused, as the form and the API only
+    offer the campaign's own (one removed meanwhile included: the marketer is told, nothing is kept).
+    """
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise ValidationError("Archived campaigns cannot be edited. Restore it to a draft first.")
+    stored = {image.pk: image for image in campaign.images.filter(pk__in=list(alt_texts))}
+    if missing := [pk for pk in alt_texts if pk not in stored]:
+        raise ValidationError(
+            f"{len(missing)} of these images {'is' if len(missing) == 1 else 'are'} no longer in the campaign; "
+            "reload the page to see its images."
+        )
+    changed, problems = [], []
+    for pk, text in alt_texts.items():
+        image = stored[pk]
+        text = " ".join(text.split())  # one line: screen readers read it as a sentence
+        if "\x00" in text:
+            problems.append(f"Image {image.position + 1}: the alt text holds a NUL character.")
+        elif len(text) > MAX_ALT_TEXT_CHARS:
+            problems.append(
+                f"Image {image.position + 1}: the alt text is {len(text):,} characters; at most {MAX_ALT_TEXT_CHARS:,}."
+            )
+        elif text != image.alt_text:
+            image.alt_text = text
+            changed.append(image)
+    if problems:
+        raise ValidationError(problems)
+    CampaignImage.objects.bulk_update(changed, ["alt_text"])
+    return len(changed)
 
 
 # AI images -------------------------------------------------------------------------------------

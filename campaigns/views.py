@@ -192,6 +192,8 @@ def _save_form(request: HttpRequest, form: CampaignForm, campaign: Campaign | No
                 campaign = services.campaign_create(workspace=request.workspace, by=request.user, **form.service_fields)
             else:
                 campaign = services.campaign_update(campaign=campaign, by=request.user, **form.service_fields)
+            if form.alt_texts:
+                services.campaign_images_describe(campaign=campaign, alt_texts=form.alt_texts)
             for prepared in form.cleaned_data["prepared_images"]:
                 services.campaign_image_add(campaign=campaign, prepared=prepared)
     except ValidationError as error:
@@ -242,22 +244,13 @@ def _schedule_at_slot(request: HttpRequest, campaign: Campaign, planned) -> None
 @workspace_required
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    form = CampaignForm(
-        request.POST or None,
-        request.FILES or None,
-        instance=campaign,
-        workspace=request.workspace,
-        existing_images=campaign.images.count(),
-    )
+    images = list(campaign.images.all())
+    form = CampaignForm(request.POST or None, request.FILES or None, instance=campaign, workspace=request.workspace, images=images)
     if request.method == "POST" and form.is_valid():
         if _save_form(request, form, campaign) is not None:
             messages.success(request, "Campaign saved.")
             return redirect(campaign)
-    return render(
-        request,
-        "campaigns/form.html",
-        _form_context(form, campaign=campaign, images=campaign.images.all()),
-    )
+    return render(request, "campaigns/form.html", _form_context(form, campaign=campaign, images=images))
 
 
 def _caption_counter(*, caption: str, hashtags: str) -> dict:

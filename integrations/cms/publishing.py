@@ -26,10 +26,11 @@ def marker(execution: CampaignExecution, step: ExecutionStep) -> str:
     return f"{wordpress.MARKER_PREFIX}{execution.uuid.hex[:12]}-{step.position}"
 
 
-def post_content(caption: str, image_urls: list[str]) -> str:
-    """The caption as paragraphs, then the images after the first (the first is the featured image)."""
+def post_content(caption: str, images: list[tuple[str, str]]) -> str:
+    """The caption as paragraphs, then the images after the first (the first is the featured
+    image), each given as (URL, alt text)."""
     paragraphs = [part.strip() for part in caption.replace("\r\n", "\n").split("\n\n") if part.strip()]
-    return render_to_string("cms/wordpress_post.html", {"paragraphs": paragraphs, "image_urls": image_urls}).strip()
+    return render_to_string("cms/wordpress_post.html", {"paragraphs": paragraphs, "images": images}).strip()
 
 
 def publish(*, execution: CampaignExecution, step: ExecutionStep, site: ContentSource) -> StepOutcome:
@@ -62,8 +63,8 @@ def publish(*, execution: CampaignExecution, step: ExecutionStep, site: ContentS
                 save(uploading=number)
                 with image.file.open("rb") as file:
                     content = file.read()
-                found = wordpress.upload_media(name=name, content=content, alt=campaign.name, **auth)
-            media.append({"id": found.id, "url": found.link})
+                found = wordpress.upload_media(name=name, content=content, alt=image.alt_text or campaign.name, **auth)
+            media.append({"id": found.id, "url": found.link, "alt": image.alt_text})
             save(media=media, uploading=None)
         post = wordpress.find_post(slug=mark, **auth) if state.get("creating") else None
         if post is None:
@@ -74,7 +75,7 @@ def publish(*, execution: CampaignExecution, step: ExecutionStep, site: ContentS
             tags = wordpress.term_ids(taxonomy="tags", names=tag_names, **auth) if tag_names else []
             fields = {
                 "title": campaign.name,
-                "content": post_content(campaign.caption, [m["url"] for m in media[1:]]),
+                "content": post_content(campaign.caption, [(m["url"], m.get("alt", "")) for m in media[1:]]),
                 "status": site.wp_post_status,
                 "slug": mark,
                 "categories": categories,

@@ -273,16 +273,23 @@ def publishing_limit(*, ig_user_id: str, token: str) -> Quota:
     )
 
 
-def create_image_container(*, ig_user_id: str, token: str, image_url: str, caption: str | None = None) -> str:
-    """A container for a single-image post, with its caption."""
+def create_image_container(
+    *, ig_user_id: str, token: str, image_url: str, caption: str | None = None, alt_text: str = ""
+) -> str:
+    """A container for a single-image post, with its caption and alt text."""
     data = {"image_url": image_url}
     if caption:
         data["caption"] = caption
+    if alt_text:
+        data["alt_text"] = alt_text
     return _id(_call("POST", f"{ig_user_id}/media", token=token, data=data))
 
 
-def create_carousel_item(*, ig_user_id: str, token: str, image_url: str) -> str:
-    return _id(_call("POST", f"{ig_user_id}/media", token=token, data={"image_url": image_url, "is_carousel_item": "true"}))
+def create_carousel_item(*, ig_user_id: str, token: str, image_url: str, alt_text: str = "") -> str:
+    data = {"image_url": image_url, "is_carousel_item": "true"}
+    if alt_text:
+        data["alt_text"] = alt_text
+    return _id(_call("POST", f"{ig_user_id}/media", token=token, data=data))
 
 
 def create_carousel(*, ig_user_id: str, token: str, children: list[str], caption: str | None = None) -> str:

@@ -150,27 +150,31 @@ class _Publisher:
         used = f" ({usage} of {total} posts in the last 24 hours)" if total else ""
         return f"Instagram publishing quota reached for @{self.account.username}{used}, next slot {when}."
 
-    def _image_urls(self) -> list[str]:
-        urls = [image.public_url for image in publishable_images(campaign=self.campaign)]
-        if not urls:
+    def _images(self) -> list[tuple[str, str]]:
+        """Each image to publish as (public URL, alt text), in carousel order."""
+        images = [(image.public_url, image.alt_text) for image in publishable_images(campaign=self.campaign)]
+        if not images:
             raise StepFailed("The campaign has no image to publish.", category=ErrorCategory.VALIDATION)
-        return urls
+        return images
 
     def _create_containers(self) -> str:
-        urls = self._image_urls()
+        images = self._images()
         ig_user_id, token = self.account.ig_user_id, self.account.access_token
-        if len(urls) == 1:
+        if len(images) == 1:
+            [(url, alt_text)] = images
             container_id = self._graph(
                 lambda: client.create_image_container(
-                    ig_user_id=ig_user_id, token=token, image_url=urls[0], caption=self.caption
+                    ig_user_id=ig_user_id, token=token, image_url=url, caption=self.caption, alt_text=alt_text
                 ),
                 retry_base=30.0,
             )
         else:
             children = list(self.step.state.get("children", []))
-            for url in urls[len(children) :]:
+            for url, alt_text in images[len(children) :]:
                 child = self._graph(
-                    lambda url=url: client.create_carousel_item(ig_user_id=ig_user_id, token=token, image_url=url),
+                    lambda url=url, alt_text=alt_text: client.create_carousel_item(
+                        ig_user_id=ig_user_id, token=token, image_url=url, alt_text=alt_text
+                    ),
                     retry_base=30.0,
                 )
                 children.append(child)

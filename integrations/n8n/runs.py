@@ -65,6 +65,7 @@ def run_payload(*, execution: CampaignExecution, caption: str, secret: str, now:
     campaign = execution.campaign
     now = now or timezone.now()
     hashtags = [tag for tag in campaign.hashtags.split() if tag]
+    images = publishable_images(campaign=campaign)
     return sign_payload(
         secret,
         {
@@ -84,7 +85,9 @@ def run_payload(*, execution: CampaignExecution, caption: str, secret: str, now:
             },
             "caption": caption,
             "hashtags": hashtags,
-            "image_urls": [image.public_url for image in publishable_images(campaign=campaign)],
+            "image_urls": [image.public_url for image in images],
+            # In the same order as image_urls; "" where none was written.
+            "image_alt_texts": [image.alt_text for image in images],
         },
     )
 

@@ -86,7 +86,9 @@ class FakeWordPress(LocalServer):
             self.media.append(item)
             return 201, item
         if collection == "media" and method == "POST":
-            return 200, next(m for m in self.media if m["id"] == int(parts[3]))
+            item = next(m for m in self.media if m["id"] == int(parts[3]))
+            item.update({key: value for key, value in json.loads(body or b"{}").items() if key == "alt_text"})
+            return 200, item
         if collection == "media":
             search = query.get("search", [""])[0]
             return 200, [m for m in self.media if search in m["source_url"]]

@@ -44,6 +44,18 @@ def test_it_uploads_the_images_and_creates_the_post(site, run, fake_wordpress):
     assert post["link"] in outcome.detail
 
 
+def test_it_describes_each_image_by_its_alt_text_or_else_the_campaign_name(site, run, fake_wordpress):
+    execution, step = run
+    second = execution.campaign.images.order_by("position")[1]
+    second.alt_text = "A linen shirt on sand"
+    second.save()
+
+    publishing.publish(execution=execution, step=step, site=site)
+
+    assert [m["alt_text"] for m in fake_wordpress.media] == ["Spring sale", "A linen shirt on sand"]
+    assert 'alt="A linen shirt on sand"' in fake_wordpress.posts[0]["content"]
+
+
 @pytest.mark.parametrize("lost", ["/wp/v2/posts", "/wp/v2/media"])
 def test_it_creates_nothing_twice_on_a_retry_after_a_lost_answer(site, run, fake_wordpress, lost):
     execution, step = run
@@ -122,10 +134,12 @@ def test_it_removes_a_deleted_site_from_campaigns(campaign, site):
 
 def test_it_writes_the_caption_as_escaped_paragraphs_then_the_other_images():
     content = publishing.post_content(
-        'Fish & chips <b>today</b>\r\nfrom 12\r\n\r\n"Fresh" only', ["https://blog.example/a.jpg?x=1&y=2"]
+        'Fish & chips <b>today</b>\r\nfrom 12\r\n\r\n"Fresh" only',
+        [("https://blog.example/a.jpg?x=1&y=2", ""), ("https://blog.example/b.jpg", 'A "linen" shirt <on> sand')],
     )
     assert content == (
         "<p>Fish &amp; chips &lt;b&gt;today&lt;/b&gt;<br>from 12</p>\n"
         "<p>&quot;Fresh&quot; only</p>\n"
-        '<figure class="wp-block-image"><img src="https://blog.example/a.jpg?x=1&amp;y=2" alt=""></figure>'
+        '<figure class="wp-block-image"><img src="https://blog.example/a.jpg?x=1&amp;y=2" alt=""></figure>\n'
+        '<figure class="wp-block-image"><img src="https://blog.example/b.jpg" alt="A &quot;linen&quot; shirt &lt;on&gt; sand"></figure>'
     )

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import executions
+from campaigns import executions, services
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution
 from integrations.instagram.models import AttemptStatus, PublishAttempt
@@ -210,6 +210,22 @@ def test_it_publishes_a_carousel_with_children_then_the_parent(graph, campaign):
     assert parent.params["children"] == ",".join(state["children"])
     assert parent.params["caption"].startswith("Our linen collection")
     assert graph.called("media_publish")[0].params["creation_id"] == state["container_id"]
+
+
+def test_it_sends_each_images_alt_text_and_none_where_it_has_none(graph, campaign):
+    services.campaign_images_describe(campaign=campaign, alt_texts={campaign.images.get().pk: "Folded linen shirts"})
+    single = run(start(campaign))
+    [created] = graph.called("create_container")
+    assert single.status == "succeeded" and created.params["alt_text"] == "Folded linen shirts"
+
+    second = add_image(campaign)
+    services.campaign_images_describe(campaign=campaign, alt_texts={second.pk: "A shirt on sand"})
+    add_image(campaign)
+    carousel = run(start(campaign))
+
+    assert carousel.status == "succeeded"
+    children = graph.called("create_container")[1:4]
+    assert [c.params.get("alt_text") for c in children] == ["Folded linen shirts", "A shirt on sand", None]
 
 
 def test_it_publishes_once_when_the_answer_to_media_publish_is_lost(graph, campaign):

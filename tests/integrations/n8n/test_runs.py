@@ -9,6 +9,7 @@ from campaigns import executions
 from campaigns.destinations import RetryLater
 from campaigns.models import CampaignExecution
 from integrations.n8n.signing import canonical_json, sign
+from tests.factories import add_image
 from tests.integrations.n8n.conftest import secret_of
 
 
@@ -28,11 +29,24 @@ def test_it_posts_the_campaign_to_the_workflows_production_webhook(n8n_campaign,
     assert payload["caption"] == "Our linen collection is here.\n\n#summer #linen"
     assert payload["hashtags"] == ["#summer", "#linen"]
     assert payload["image_urls"] == [image.public_url] and image.public_url.startswith("http://testserver/")
+    assert payload["image_alt_texts"] == [""]
     assert payload["campaign"] == {
         "id": n8n_campaign.pk, "name": n8n_campaign.name, "brief": n8n_campaign.brief,
         "caption": n8n_campaign.caption, "hashtags": "#summer #linen", "first_comment": "First!",
     }  # fmt: skip
     assert payload["workspace"] == {"slug": n8n_campaign.workspace.slug, "name": "Alice Co"}
+
+
+def test_it_hands_each_images_alt_text_in_the_order_of_its_url(n8n_campaign, alice_workflow, fake_n8n, start_run):
+    second = add_image(n8n_campaign)
+    second.alt_text = "A shirt on sand"
+    second.save()
+
+    start_run(n8n_campaign)
+
+    _, payload = handed_payload(fake_n8n, alice_workflow)
+    assert payload["image_urls"][1] == second.public_url
+    assert payload["image_alt_texts"] == ["", "A shirt on sand"]
 
 
 def test_it_signs_with_the_hmac_of_the_canonical_json_of_the_rest(waiting_run, alice_workflow, fake_n8n):
