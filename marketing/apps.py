@@ -7,3 +7,4 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from . import api_schema  # noqa: F401 - registers the OpenAPI authentication schemes
+        from . import signals  # noqa: F401 - connects its receivers

@@ -54,6 +54,10 @@ class User(AbstractUser):
         default=True,
         help_text="On the campaigns you wrote, asked to approve or commented on.",
     )
+    # Goes up whenever one of the user's authenticators is added or removed, from any session or
+    # the admin: a session that found two-factor authentication on at one value checks again at
+    # the next, on its next page (the user row is read on every request anyway).
+    two_factor_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 

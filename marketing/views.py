@@ -121,7 +121,7 @@ def membership_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     )
 
 
-@workspace_required
+@workspace_required(two_factor=False)  # a member may leave rather than set up what the workspace requires
 @require_POST
 def membership_leave(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace

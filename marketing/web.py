@@ -1,14 +1,11 @@
 """Helpers shared by the views of every app: the workspace gate and showing a service's refusal."""
 
-import time
 from collections.abc import Callable
 from functools import wraps
 
-from allauth.mfa.signals import authenticator_removed
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,28 +14,28 @@ from django_htmx.http import HttpResponseClientRedirect
 from .models import Workspace
 from .selectors import user_has_two_factor
 
-# When the signed-in user was last found to have two-factor authentication on (epoch seconds):
-# a workspace that requires it then costs a query every few minutes, not one on every page.
-SESSION_TWO_FACTOR_KEY = "two_factor_checked_at"
-# Turning it off in this session forgets the check at once (_forget_two_factor_check); turning it
-# off in another session, or an authenticator deleted in the admin, is noticed within this time.
-TWO_FACTOR_RECHECK_SECONDS = 300
+# The user's ``two_factor_version`` when two-factor authentication was last found on in this
+# session: a workspace that requires it then costs no query until an authenticator changes.
+SESSION_TWO_FACTOR_KEY = "two_factor_version_checked"
 
 
-def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def workspace_required(view: Callable[..., HttpResponse] | None = None, *, two_factor: bool = True):
     """Sends a signed-in user without any workspace to create one first, and one without
     two-factor authentication to set it up when the workspace requires it.
 
     Every page of a workspace goes through here, and the pages that must stay open to such a user
     do not (allauth's, account settings, the workspace switcher, workspace creation, invitations);
-    the API checks the browser's session in marketing.api_auth, and leaves tokens alone."""
+    ``two_factor=False`` keeps the workspace's page open to them (leaving it). The API checks the
+    browser's session in marketing.api_auth, and leaves tokens alone."""
+    if view is None:
+        return lambda view: workspace_required(view, two_factor=two_factor)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.workspace is None:
             messages.info(request, "Create a workspace to get started.")
             return redirect("workspace_create")
-        if two_factor_missing(request):
+        if two_factor and two_factor_missing(request):
             messages.warning(request, two_factor_required_message(request.workspace))
             url = reverse("mfa_activate_totp")
             # An htmx request would follow a redirect and swap the setup page into a fragment.
@@ -54,27 +51,18 @@ def two_factor_missing(request: HttpRequest) -> bool:
     workspace = request.workspace
     if workspace is None or not workspace.require_two_factor:
         return False
-    now = int(time.time())
-    checked_at = request.session.get(SESSION_TWO_FACTOR_KEY)
-    if checked_at is not None and 0 <= now - checked_at < TWO_FACTOR_RECHECK_SECONDS:
+    version = request.user.two_factor_version
+    if request.session.get(SESSION_TWO_FACTOR_KEY) == version:
         return False
     if not user_has_two_factor(user=request.user):
         request.session.pop(SESSION_TWO_FACTOR_KEY, None)
         return True
-    request.session[SESSION_TWO_FACTOR_KEY] = now
+    request.session[SESSION_TWO_FACTOR_KEY] = version
     return False
 
 
 def two_factor_required_message(workspace: Workspace) -> str:
     return f"{workspace.name} requires two-factor authentication: set it up to continue."
-
-
-@receiver(authenticator_removed)
-def _forget_two_factor_check(sender, request: HttpRequest | None = None, **kwargs) -> None:
-    # Connected when this module is imported: every view module imports it, so the URLconf that
-    # reaches allauth's deactivation page has done so first.
-    if request is not None and hasattr(request, "session"):
-        request.session.pop(SESSION_TWO_FACTOR_KEY, None)
 
 
 def error_text(error: ValidationError) -> str:
