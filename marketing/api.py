@@ -3,6 +3,8 @@
 import functools
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -64,11 +66,36 @@ def _messages(detail) -> list[str]:
     return [str(detail)]
 
 
+# Read past the limit, so the answer reaches the client: a server that closes the connection while
+# the client is still sending resets it, and the client never sees why. Beyond this, it is reset.
+DISCARD_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _discard_body(request: HttpRequest) -> None:
+    stream = getattr(request, "_stream", None)
+    if stream is None:
+        return
+    left = min(int(request.META.get("CONTENT_LENGTH") or 0), DISCARD_MAX_BYTES)
+    try:
+        while left > 0 and (chunk := stream.read(min(left, 64 * 1024))):
+            left -= len(chunk)
+    except OSError:
+        pass  # the client went away
+
+
 def exception_handler(exc, context):
     """Every API error as problem details: services' ValidationErrors as 400s with the messages
     the pages show (by field), plan limits as 402s, a manual run in progress as 409."""
     from billing.services import LimitReached
 
+    if isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+        _discard_body(context["request"]._request)
+        return problem(
+            400,
+            f"The request body is larger than this API reads as a form ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes "
+            "at most): send JSON instead.",
+            code="too_large",
+        )
     if isinstance(exc, LimitReached):
         extensions = {key: value for key, value in exc.as_json().items() if key not in ("detail", "code")}
         return problem(402, exc.messages[0], code="plan_limit", **extensions)

@@ -25,7 +25,7 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
 # Errors any operation may answer, each as problem details (marketing.api.problem).
 PROBLEM_STATUSES = {
-    "400": "Invalid request: `errors` names each refused field.",
+    "400": "Invalid request: `errors` names each refused field (a form-encoded body over 2.5 MB: send JSON).",
     "401": "No valid token.",
     "403": "The token's user may not do this.",
     "404": "No such object in the token's workspace, or no such address.",

@@ -54,3 +54,16 @@ def test_it_answers_an_unauthenticated_call_with_a_problem_document(client, db):
 def test_it_puts_field_errors_under_errors(api):
     response = api.post("/api/v1/campaigns/", data='{"name": ""}', content_type="application/json")
     assert "name" in response.json()["errors"]
+
+
+def test_it_answers_a_form_body_over_the_limit_with_a_problem_and_reads_the_rest(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = b"dry_run=false&csv=" + b"%C2%AE" * 5000
+
+    response = api.post("/api/v1/campaigns/import/", data=body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("#problem-too_large")
+    assert "send JSON instead" in response.json()["detail"]
+    assert response.wsgi_request._stream.read() == b""  # read to its end, so the server need not reset the connection
