@@ -133,8 +133,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images", "image_alt_texts",
-            "schedule", "created_at", "updated_at",
+            "id", "name", "format", "brief", "caption", "hashtags", "first_comment", "status", "targets", "images",
+            "image_alt_texts", "schedule", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "images", "schedule", "created_at", "updated_at"]
         extra_kwargs = {"name": {"min_length": 1}}  # the schema then says what "" gets: a 400

@@ -1,9 +1,10 @@
 """Approval: in a workspace that requires it, a campaign publishes only the content an owner or admin approved.
 
-What was approved is kept as a fingerprint of the content (texts, images in order with their alt
-text, targets), so a change by any path (the form, the API, the admin, an image generated or
-moved) needs a new approval without every one of those paths having to remember it. A run checks the fingerprint
-when it starts; a run of content nobody approved is cancelled with the reason, and publishes nothing.
+What was approved is kept as a fingerprint of the content (texts, format, images in order with
+their alt text, targets), so a change by any path (the form, the API, the admin, an image
+generated or moved) needs a new approval without every one of those paths having to remember it.
+A run checks the fingerprint when it starts; a run of content nobody approved is cancelled with
+the reason, and publishes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.utils import timezone
 from marketing import outbox
 from marketing.models import MANAGER_ROLES, Membership, User, Workspace
 
-from .models import Campaign, CampaignImage, CampaignStatus, CampaignTarget
+from .models import Campaign, CampaignImage, CampaignStatus, CampaignTarget, PostFormat
 
 NOT_APPROVED = "Not approved: this workspace publishes a campaign only once an owner or admin has approved it."
 CHANGED = "Changed since it was approved: an owner or admin must approve it again before it publishes."
@@ -41,11 +42,14 @@ def content_fingerprint(campaign: Campaign) -> str:
         {name: getattr(campaign, name) for name in TEXT_FIELDS},
         images=list(images),
         targets=[(target.destination, target.object_id) for target in targets],
+        format=campaign.format,
     )
 
 
-def _digest(texts: dict[str, str], *, images: list[tuple], targets: list[tuple[str, int]]) -> str:
+def _digest(texts: dict[str, str], *, images: list[tuple], targets: list[tuple[str, int]], format: str) -> str:
     content = {
+        # Only a story's: approvals given before campaigns had a format still hold.
+        **({"format": format} if format != PostFormat.POST else {}),
         **texts,  # the brief too: a run without an image generates one from it
         # Alt text only where written, so approvals given before images had any still hold.
         "images": [[str(token), name, *([alt_text] if alt_text else [])] for token, name, alt_text in images],
@@ -98,7 +102,7 @@ def approval_badges(*, workspace: Workspace, campaigns: list[Campaign]) -> dict[
         return {}
     campaign_ids = [campaign.pk for campaign in campaigns]
     rows = Campaign.objects.filter(workspace=workspace, pk__in=campaign_ids).values(
-        "pk", *TEXT_FIELDS, "approved_fingerprint", "approval_requested_at", "changes_requested_at"
+        "pk", *TEXT_FIELDS, "format", "approved_fingerprint", "approval_requested_at", "changes_requested_at"
     )
     images: dict[int, list[tuple]] = {}
     for campaign_id, *image in (
@@ -118,7 +122,10 @@ def approval_badges(*, workspace: Workspace, campaigns: list[Campaign]) -> dict[
     for row in rows:
         approved = row["approved_fingerprint"]
         if approved and approved == _digest(
-            {name: row[name] for name in TEXT_FIELDS}, images=images.get(row["pk"], []), targets=targets.get(row["pk"], [])
+            {name: row[name] for name in TEXT_FIELDS},
+            images=images.get(row["pk"], []),
+            targets=targets.get(row["pk"], []),
+            format=row["format"],
         ):
             state = "approved"
         elif row["changes_requested_at"]:

@@ -20,6 +20,8 @@ MAX_PIXELS = 40_000_000
 INSTAGRAM_MAX_BYTES = 8 * 1024 * 1024
 INSTAGRAM_MAX_WIDTH = 1440
 MIN_RATIO, MAX_RATIO = 4 / 5, 1.91  # width / height
+# A story fills a phone's screen: 9:16, portrait, is its own shape; a feed image is shown whole.
+STORY_MIN_RATIO = 9 / 16
 FIT_CHOICES = [("none", "Keep as is"), ("crop", "Crop to fit"), ("pad", "Pad with a border")]
 
 # Pillow calls a JPEG with multi-picture data, as many phones write, "MPO".
@@ -37,12 +39,12 @@ class PreparedImage:
     height: int
 
 
-def prepare_upload(file: IO[bytes], *, fit: str = "none") -> PreparedImage:
+def prepare_upload(file: IO[bytes], *, fit: str = "none", story: bool = False) -> PreparedImage:
     """Check an uploaded image and make it an Instagram-ready JPEG.
 
     ``fit`` says what to do with an aspect ratio Instagram refuses: "none" refuses the image,
-    "crop" centre-crops it, "pad" adds a white border. Raises ValidationError with code
-    "too_large", "invalid_image" or "aspect_ratio".
+    "crop" centre-crops it, "pad" adds a white border. ``story``: for a story, which may be as
+    tall as 9:16. Raises ValidationError with code "too_large", "invalid_image" or "aspect_ratio".
     """
     if fit not in dict(FIT_CHOICES):
         raise ValueError(f"Unknown fit {fit!r}")
@@ -54,7 +56,7 @@ def prepare_upload(file: IO[bytes], *, fit: str = "none") -> PreparedImage:
     data = file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise _too_large(size if isinstance(size, int) and size > MAX_UPLOAD_BYTES else None)
-    return _prepare(_open(data), fit=fit)
+    return _prepare(_open(data), fit=fit, story=story)
 
 
 def prepare_generated(data: bytes) -> PreparedImage:
@@ -139,9 +141,9 @@ def _check_pixels(width: int, height: int) -> None:
         raise _too_many_pixels(width, height)
 
 
-def _prepare(image: Image.Image, *, fit: str) -> PreparedImage:
+def _prepare(image: Image.Image, *, fit: str, story: bool = False) -> PreparedImage:
     image = _to_rgb(image)
-    ratio, (low, high) = Fraction(image.width, image.height), _ratio_bounds()
+    ratio, (low, high) = Fraction(image.width, image.height), ratio_bounds(story=story)
     if not low <= ratio <= high:
         if fit == "crop":
             image = _crop(image, low, high)
@@ -149,14 +151,25 @@ def _prepare(image: Image.Image, *, fit: str) -> PreparedImage:
             image = _pad(image, low, high)
         else:
             raise ValidationError(
-                f"This image is {image.width}×{image.height}, a ratio of {float(ratio):.2f}:1. Instagram accepts "
-                f"ratios from 4:5 ({MIN_RATIO:.2f}:1, portrait) to {MAX_RATIO:.2f}:1 (landscape). "
+                f"This image is {image.width}×{image.height}, a ratio of {float(ratio):.2f}:1. {accepted_ratios(story=story)} "
                 'Choose "Crop to fit" or "Pad with a border", or upload another image.',
                 code="aspect_ratio",
             )
     if image.width > INSTAGRAM_MAX_WIDTH:
-        image = _resize(image, INSTAGRAM_MAX_WIDTH)
-    return _encode(image)
+        image = _resize(image, INSTAGRAM_MAX_WIDTH, (low, high))
+    return _encode(image, (low, high))
+
+
+def accepted_ratios(*, story: bool = False) -> str:
+    """The ratios Instagram accepts, as a sentence for a refusal."""
+    portrait = f"9:16 ({STORY_MIN_RATIO:.2f}:1, a full-screen story)" if story else f"4:5 ({MIN_RATIO:.2f}:1, portrait)"
+    return f"Instagram accepts {'stories' if story else 'feed images'} from {portrait} to {MAX_RATIO:.2f}:1 (landscape)."
+
+
+def fits(*, width: int, height: int, story: bool = False) -> bool:
+    """Whether a prepared image of this size is within the format's ratios."""
+    low, high = ratio_bounds(story=story)
+    return height > 0 and low <= Fraction(width, height) <= high
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -176,9 +189,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def _ratio_bounds() -> tuple[Fraction, Fraction]:
-    """Instagram's ratios as exact fractions (4/5 and 191/100), so rounding cannot step outside them."""
-    return Fraction(MIN_RATIO).limit_denominator(1000), Fraction(MAX_RATIO).limit_denominator(1000)
+def ratio_bounds(*, story: bool = False) -> tuple[Fraction, Fraction]:
+    """Instagram's ratios as exact fractions (4/5 or 9/16, and 191/100), so rounding cannot step outside them."""
+    low = STORY_MIN_RATIO if story else MIN_RATIO
+    return Fraction(low).limit_denominator(1000), Fraction(MAX_RATIO).limit_denominator(1000)
 
 
 def _crop(image: Image.Image, low: Fraction, high: Fraction) -> Image.Image:
@@ -205,9 +219,9 @@ def _pad(image: Image.Image, low: Fraction, high: Fraction) -> Image.Image:
     return canvas
 
 
-def _resize(image: Image.Image, width: int) -> Image.Image:
-    """Scale to ``width``, keeping the ratio inside Instagram's bounds despite rounding."""
-    low, high = _ratio_bounds()
+def _resize(image: Image.Image, width: int, bounds: tuple[Fraction, Fraction]) -> Image.Image:
+    """Scale to ``width``, keeping the ratio inside Instagram's ``bounds`` despite rounding."""
+    low, high = bounds
     height = round(Fraction(image.height * width, image.width))
     height = max(1, min(max(height, math.ceil(width / high)), math.floor(width / low)))
     resized = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -215,8 +229,9 @@ def _resize(image: Image.Image, width: int) -> Image.Image:
     return resized
 
 
-def _encode(image: Image.Image) -> PreparedImage:
-    """A JPEG of ``image`` within INSTAGRAM_MAX_BYTES: lower quality first, then smaller."""
+def _encode(image: Image.Image, bounds: tuple[Fraction, Fraction] | None = None) -> PreparedImage:
+    """A JPEG of ``image`` within INSTAGRAM_MAX_BYTES: lower quality first, then smaller (within
+    ``bounds``, a feed image's ratios unless given)."""
     while True:
         for quality in JPEG_QUALITIES:
             buffer = io.BytesIO()
@@ -232,7 +247,7 @@ def _encode(image: Image.Image) -> PreparedImage:
                 return PreparedImage(content=buffer.getvalue(), width=image.width, height=image.height)
         if image.width <= 320:
             raise ValidationError("This image cannot be made small enough for Instagram.", code="too_large")
-        image = _resize(image, image.width * 3 // 4)
+        image = _resize(image, image.width * 3 // 4, bounds or ratio_bounds())
 
 
 def _wrap(

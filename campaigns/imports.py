@@ -25,7 +25,7 @@ from marketing.models import User, Workspace
 from marketing.timefmt import when
 
 from . import destinations, recurrence, selectors
-from .models import Campaign, ScheduleKind
+from .models import Campaign, PostFormat, ScheduleKind
 from .scheduling import Plan, campaign_queue, campaign_schedule, plan_from_input
 from .services import campaign_create
 
@@ -44,6 +44,7 @@ COLUMNS: dict[str, str] = {
     "posting time of the workspace, row after row. Empty: not scheduled.",
     "cron": "Or a recurrence instead, as the schedule page takes it: 0 9 * * 1 is Mondays at 9:00.",
     "timezone": "The zone of publish_at and cron, such as Europe/Paris. Empty: the workspace's zone.",
+    "format": "post (a feed post, the default) or story. A story takes one image, added on its page.",
 }
 REQUIRED = ("name",)
 QUEUE = "queue"
@@ -154,6 +155,7 @@ def campaign_export_rows(*, workspace: Workspace, search: str = "", status: str 
             run_at,
             schedule.cron if schedule is not None and schedule.kind == ScheduleKind.RECURRING else "",
             schedule.timezone if schedule is not None else "",
+            campaign.format,
         ]
 
 
@@ -272,6 +274,7 @@ def _row_import(
                 caption=record.get("caption", ""),
                 hashtags=record.get("hashtags", ""),
                 first_comment=record.get("first_comment", ""),
+                format=record.get("format", "").strip().lower() or PostFormat.POST,
                 targets=keys,
             )
             if queued:

@@ -20,6 +20,11 @@ class CampaignStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class PostFormat(models.TextChoices):
+    POST = "post", "Feed post"
+    STORY = "story", "Story"
+
+
 # The statuses whose schedules dispatch runs; everywhere a next run is shown follows this.
 DISPATCHED_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE)
 
@@ -33,6 +38,12 @@ class Campaign(models.Model):
     caption = models.TextField(blank=True)
     hashtags = models.TextField(blank=True, help_text="Separated by spaces, with or without #.")
     first_comment = models.TextField(blank=True, help_text="Posted as the first comment right after publishing.")
+    format = models.CharField(
+        max_length=8,
+        choices=PostFormat.choices,
+        default=PostFormat.POST,
+        help_text="A feed post (one image, or up to ten as a carousel) or a story (one image, shown for 24 hours).",
+    )
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -36,11 +36,36 @@ from .models import (
     HashtagGroup,
     ImageGeneration,
     ImageSource,
+    PostFormat,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_IMAGES = 10
+
+
+def image_limit(format: str) -> int:
+    """How many images a campaign of this format holds: a carousel's ten, or a story's one."""
+    return 1 if format == PostFormat.STORY else MAX_IMAGES
+
+
+def _check_format(campaign: Campaign) -> None:
+    """A story holds one image, and a feed post none taller than 4:5 (a story's may be 9:16)."""
+    if campaign.format not in PostFormat.values:
+        raise ValidationError({"format": f"“{campaign.format}” is not a format: post or story."})
+    ordered = list(campaign.images.order_by("position", "id")) if campaign.pk else []
+    if campaign.format == PostFormat.STORY and len(ordered) > 1:
+        raise ValidationError(
+            {"format": f"A story holds one image and this campaign has {len(ordered)}: remove all but one first."}
+        )
+    if campaign.format == PostFormat.POST:
+        for number, image in enumerate(ordered, 1):
+            # A size of 0 is an image stored before sizes were: it was checked as a feed image.
+            if image.height and not images.fits(width=image.width, height=image.height):
+                raise ValidationError(
+                    {"format": f"Image {number} is {image.width}×{image.height}, taller than a feed post takes. "
+                     f"{images.accepted_ratios()} Remove it first, or keep it a story."}
+                )
 
 S = CampaignStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -100,6 +125,7 @@ def campaign_create(
     caption: str = "",
     hashtags: str = "",
     first_comment: str = "",
+    format: str = PostFormat.POST,
     targets: list[str] | tuple[str, ...] = (),
 ) -> Campaign:
     """Creates a campaign; ``targets`` are destination keys (``"instagram:7"``, see destinations.py)."""
@@ -112,9 +138,11 @@ def campaign_create(
         caption=caption.strip(),
         hashtags=normalize_hashtags(hashtags),
         first_comment=first_comment.strip(),
+        format=format,
         created_by=by,
         updated_by=by,
     )
+    _check_format(campaign)
     campaign.full_clean()
     pairs = destinations.targets_validate(workspace=workspace, keys=targets)
     campaign.save()
@@ -135,7 +163,7 @@ def _targets_set(campaign: Campaign, pairs: list[tuple[str, int]]) -> None:
     )
 
 
-EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment")
+EDITABLE_FIELDS = ("name", "brief", "caption", "hashtags", "first_comment", "format")
 
 
 @transaction.atomic
@@ -155,12 +183,15 @@ def campaign_update(
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
     pairs = None if targets is None else destinations.targets_validate(workspace=campaign.workspace, keys=targets)
+    format_before = campaign.format
     for name, value in fields.items():
         if isinstance(value, str):
             value = normalize_hashtags(value) if name == "hashtags" else value.strip()
         setattr(campaign, name, value)
     _check_caption(caption=campaign.caption, hashtags=campaign.hashtags, first_comment=campaign.first_comment)
     campaign.updated_by = by
+    if campaign.format != format_before:
+        _check_format(campaign)
     campaign.full_clean()
     campaign.save()
     if pairs is not None:
@@ -190,6 +221,7 @@ def campaign_duplicate(*, campaign: Campaign, by: User | None) -> Campaign:
         caption=campaign.caption,
         hashtags=campaign.hashtags,
         first_comment=campaign.first_comment,
+        format=campaign.format,
     )
     CampaignTarget.objects.bulk_create(
         CampaignTarget(campaign=copy, destination=t.destination, object_id=t.object_id) for t in campaign.targets.all()
@@ -470,6 +502,13 @@ def campaign_image_thumbnail(*, image: CampaignImage) -> CampaignImage:
     return image
 
 
+def _check_room(campaign: Campaign) -> None:
+    if campaign.images.count() >= image_limit(campaign.format):
+        if campaign.format == PostFormat.STORY:
+            raise ValidationError("A story holds one image. Remove it first, or make the campaign a feed post.")
+        raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images (Instagram's carousel limit). Remove one first.")
+
+
 @transaction.atomic
 def campaign_image_add(
     *,
@@ -482,8 +521,10 @@ def campaign_image_add(
 ) -> CampaignImage:
     """Appends an Instagram-ready JPEG to the campaign (at most ten, for a carousel)."""
     Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
-    if campaign.images.count() >= MAX_IMAGES:
-        raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images (Instagram's carousel limit).")
+    _check_room(campaign)
+    story = campaign.format == PostFormat.STORY
+    if not images.fits(width=prepared.width, height=prepared.height, story=story):
+        raise ValidationError(f"This image is {prepared.width}×{prepared.height}. {images.accepted_ratios(story=story)}")
     return _image_create(
         campaign=campaign, prepared=prepared, source=source, prompt=prompt, model=model, fallback_reason=fallback_reason
     )
@@ -561,8 +602,7 @@ def image_generation_request(*, campaign: Campaign, by: User | None) -> ImageGen
 
     if campaign.status == CampaignStatus.ARCHIVED:
         raise ValidationError("Archived campaigns cannot get new images.")
-    if campaign.images.count() >= MAX_IMAGES:
-        raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images. Remove one first.")
+    _check_room(campaign)
     in_progress = campaign.generations.filter(status__in=[GenerationStatus.QUEUED, GenerationStatus.RUNNING]).first()
     if in_progress is not None:
         return in_progress

@@ -292,6 +292,11 @@ def create_carousel_item(*, ig_user_id: str, token: str, image_url: str, alt_tex
     return _id(_call("POST", f"{ig_user_id}/media", token=token, data=data))
 
 
+def create_story_container(*, ig_user_id: str, token: str, image_url: str) -> str:
+    """A container for an image story: a story has no caption, and takes no alt text."""
+    return _id(_call("POST", f"{ig_user_id}/media", token=token, data={"media_type": "STORIES", "image_url": image_url}))
+
+
 def create_carousel(*, ig_user_id: str, token: str, children: list[str], caption: str | None = None) -> str:
     data = {"media_type": "CAROUSEL", "children": ",".join(children)}
     if caption:
@@ -313,10 +318,13 @@ def permalink(*, media_id: str, token: str) -> str:
     return str(_call("GET", media_id, token=token, params={"fields": "permalink"}).get("permalink") or "")
 
 
-def recent_media(*, ig_user_id: str, token: str, limit: int = 25) -> list[Media]:
-    """The account's newest posts, newest first."""
+def recent_media(*, ig_user_id: str, token: str, limit: int = 25, stories: bool = False) -> list[Media]:
+    """The account's newest posts (or its live stories, from the last 24 hours), newest first."""
     body = _call(
-        "GET", f"{ig_user_id}/media", token=token, params={"fields": "id,caption,timestamp,permalink", "limit": limit}
+        "GET",
+        f"{ig_user_id}/{'stories' if stories else 'media'}",
+        token=token,
+        params={"fields": "id,caption,timestamp,permalink", "limit": limit},
     )
     return [
         Media(

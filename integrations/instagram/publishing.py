@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.destinations import RetryLater, StepFailed, StepOutcome
 from campaigns.executions import step_record_result, step_save_state
-from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep
+from campaigns.models import CampaignExecution, ErrorCategory, ExecutionStep, PostFormat
 from campaigns.selectors import publishable_images
 from integrations.http import ProviderError, plain_message
 from marketing.compiled import insert_row, rows, update_row, update_rows
@@ -59,6 +59,7 @@ class _Publisher:
         self.caption = caption
         self.account = account
         self.campaign = execution.campaign
+        self.is_story = self.campaign.format == PostFormat.STORY
         # Written when its status changes (published, failed, retrying), with what it created:
         # the step's state already keeps every id a rerun needs, at once.
         self._unsaved: set[str] = set()
@@ -160,7 +161,12 @@ class _Publisher:
     def _create_containers(self) -> str:
         images = self._images()
         ig_user_id, token = self.account.ig_user_id, self.account.access_token
-        if len(images) == 1:
+        if self.is_story:
+            url, _ = images[0]  # a story holds one image (services._check_format)
+            container_id = self._graph(
+                lambda: client.create_story_container(ig_user_id=ig_user_id, token=token, image_url=url), retry_base=30.0
+            )
+        elif len(images) == 1:
             [(url, alt_text)] = images
             container_id = self._graph(
                 lambda: client.create_image_container(
@@ -236,7 +242,9 @@ class _Publisher:
         asked = _parse_iso(self.step.state.get("publish_requested_at") or self.step.state.get("container_created_at"))
         not_before = (asked or timezone.now() - timedelta(days=1)) - timedelta(minutes=5)
         media = self._graph(
-            lambda: client.recent_media(ig_user_id=self.account.ig_user_id, token=self.account.access_token),
+            lambda: client.recent_media(
+                ig_user_id=self.account.ig_user_id, token=self.account.access_token, stories=self.is_story
+            ),
             retry_base=30.0,
         )
         claimed = set(
@@ -249,7 +257,8 @@ class _Publisher:
             item
             for item in media
             if item.id not in claimed
-            and _same_text(item.caption, self.caption)
+            # A story has no caption: the time alone tells it, the oldest unclaimed one being this run's.
+            and (self.is_story or _same_text(item.caption, self.caption))
             and (item.timestamp is None or item.timestamp >= not_before)
         ]
         if not matches:
@@ -281,7 +290,7 @@ class _Publisher:
                 account_mark_needs_reconnect(account=self.account, reason=error.message)
             except ProviderError as error:
                 logger.warning("instagram permalink lookup failed", extra={"media_id": media_id, "error": error.message})
-        comment = self.campaign.first_comment.strip()
+        comment = "" if self.is_story else self.campaign.first_comment.strip()  # a story takes no comments
         state: dict[str, str] = {}
         if comment and not self.step.state.get("comment_id"):
             note, state = self._post_comment(media_id, comment)

@@ -82,6 +82,7 @@ def run_payload(*, execution: CampaignExecution, caption: str, secret: str, now:
                 "caption": campaign.caption,
                 "hashtags": campaign.hashtags,
                 "first_comment": campaign.first_comment,
+                "format": campaign.format,
             },
             "caption": caption,
             "hashtags": hashtags,

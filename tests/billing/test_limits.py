@@ -177,6 +177,7 @@ def test_it_refuses_a_campaign_added_in_the_admin_over_the_plan(billing_on, clie
         "caption": "Hi",
         "hashtags": "",
         "first_comment": "",
+        "format": "post",
         **{f"{prefix}-{count}_FORMS": "0" for prefix in ("targets", "images", "executions", "status_changes") for count in ("TOTAL", "INITIAL")},
     }
 

@@ -36,6 +36,7 @@ def _campaign_form(campaign: Campaign, images: list[CampaignImage] = (), **chang
         "caption": campaign.caption,
         "hashtags": campaign.hashtags,
         "first_comment": campaign.first_comment,
+        "format": campaign.format,
         "targets-TOTAL_FORMS": "0",
         "targets-INITIAL_FORMS": "0",
         "images-TOTAL_FORMS": str(len(images)),

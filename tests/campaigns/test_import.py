@@ -389,7 +389,7 @@ def test_it_names_a_destination_by_its_key_where_two_share_a_name(alice_client, 
     )
     run(alice_workspace, f"name,targets\nA,n8n:{second.pk}\n", alice)
 
-    assert exported(alice_client).splitlines()[1] == f"A,,,,,n8n:{second.pk},,,"
+    assert exported(alice_client).splitlines()[1] == f"A,,,,,n8n:{second.pk},,,,post"
 
 
 def test_it_links_the_export_with_the_lists_filters(alice_client, alice_workspace):
@@ -481,3 +481,16 @@ def test_it_says_how_to_ask_for_approval_of_what_it_imported(alice_client, alice
 
     assert "tick them in the list and choose “Ask for approval”." in page.text
     assert 'value="request_approval"' in page.text
+
+
+def test_it_imports_the_format_and_refuses_an_unknown_one_on_its_line(alice_workspace):
+    report = check(alice_workspace, "name,format\nTeaser,Story\nReel,reel\n")
+
+    errors = errors_of(report)
+    assert list(errors) == [3] and len(errors[3]) == 1
+    assert errors[3][0] == "format: “reel” is not a format: post or story."
+
+    run(alice_workspace, "name,format\nTeaser,Story\nPlain,\n")
+    assert dict(Campaign.objects.filter(workspace=alice_workspace).values_list("name", "format")) == {
+        "Teaser": "story", "Plain": "post",
+    }  # fmt: skip

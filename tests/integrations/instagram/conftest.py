@@ -42,6 +42,7 @@ class FakeGraph:
     calls: list[Call] = field(default_factory=list)
     containers: dict[str, dict] = field(default_factory=dict)
     media: list[dict] = field(default_factory=list)
+    stories: list[dict] = field(default_factory=list)  # live stories, which /media does not list
     failures: dict[str, deque] = field(default_factory=dict)
     # Status codes the next container status checks answer, in order; then FINISHED.
     statuses: deque = field(default_factory=deque)
@@ -123,6 +124,8 @@ class FakeGraph:
             edge = parts[1]
             if edge == "media":
                 return "create_container" if method == "POST" else "recent_media"
+            if edge == "stories":
+                return "recent_stories"
             return {
                 "content_publishing_limit": "quota",
                 "media_publish": "media_publish",
@@ -170,7 +173,8 @@ class FakeGraph:
         container = self.containers[params["creation_id"]]
         media_id = self._new_id()
         container["published"] = True
-        self.media.insert(
+        published = self.stories if container["params"].get("media_type") == "STORIES" else self.media
+        published.insert(
             0,
             {
                 "id": media_id,
@@ -186,6 +190,9 @@ class FakeGraph:
 
     def _recent_media(self, path, params):
         return {"data": self.media[: int(params.get("limit", 25))]}
+
+    def _recent_stories(self, path, params):
+        return {"data": self.stories[: int(params.get("limit", 25))]}
 
     def _permalink(self, path, params):
         return {"permalink": f"https://www.instagram.com/p/{path}/", "id": path}

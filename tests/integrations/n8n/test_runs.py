@@ -32,7 +32,7 @@ def test_it_posts_the_campaign_to_the_workflows_production_webhook(n8n_campaign,
     assert payload["image_alt_texts"] == [""]
     assert payload["campaign"] == {
         "id": n8n_campaign.pk, "name": n8n_campaign.name, "brief": n8n_campaign.brief,
-        "caption": n8n_campaign.caption, "hashtags": "#summer #linen", "first_comment": "First!",
+        "caption": n8n_campaign.caption, "hashtags": "#summer #linen", "first_comment": "First!", "format": "post",
     }  # fmt: skip
     assert payload["workspace"] == {"slug": n8n_campaign.workspace.slug, "name": "Alice Co"}
 
