@@ -58,6 +58,8 @@ TRANSIENT_CODES = frozenset({1, 2})
 IN_PROGRESS, FINISHED, ERROR, EXPIRED, PUBLISHED = "IN_PROGRESS", "FINISHED", "ERROR", "EXPIRED", "PUBLISHED"
 
 MEDIA_METRICS = ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions")
+# A story has no likes, comments or saves: asking for them refuses the whole call.
+STORY_METRICS = ("views", "reach", "shares", "total_interactions")
 ACCOUNT_METRICS = ("views", "reach", "accounts_engaged", "total_interactions", "likes", "comments", "shares", "saves")
 MAX_PAGES = 10  # of /me/accounts, 25 Pages each
 

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.models import PostFormat
 from integrations.http import ProviderError
 from marketing import outbox
 from marketing.models import MANAGER_ROLES, Membership
@@ -21,6 +22,8 @@ from .services import account_mark_needs_reconnect
 logger = logging.getLogger(__name__)
 
 MEDIA_INSIGHTS_DAYS = 30
+# Instagram keeps a story's insights while it is live.
+STORY_INSIGHTS_DAYS = 1
 
 
 def insights_store(*, account: InstagramAccount, object_type: str, object_id: str, day: date, values: dict) -> int:
@@ -51,13 +54,20 @@ def _insight_accounts():
     return InstagramAccount.objects.filter(status=AccountStatus.CONNECTED).exclude(access_token="")
 
 
-def media_insights_pull(*, account: InstagramAccount, media_ids: list[str], day: date | None = None) -> int:
-    """Pulls the lifetime metrics of the account's posts for ``day`` (today); stops at an invalid token."""
+def media_insights_pull(
+    *,
+    account: InstagramAccount,
+    media_ids: list[str],
+    day: date | None = None,
+    metrics: tuple[str, ...] = client.MEDIA_METRICS,
+) -> int:
+    """Pulls the lifetime ``metrics`` of the account's posts (or stories) for ``day`` (today); stops
+    at an invalid token."""
     day = day or timezone.now().date()
     pulled = 0
     for media_id in media_ids:
         try:
-            values = client.media_insights(media_id=media_id, token=account.access_token)
+            values = client.media_insights(media_id=media_id, token=account.access_token, metrics=metrics)
         except client.TokenInvalid as error:
             account_mark_needs_reconnect(account=account, reason=error.message)
             break
@@ -70,15 +80,26 @@ def media_insights_pull(*, account: InstagramAccount, media_ids: list[str], day:
 
 
 def account_media_insights_pull(*, account: InstagramAccount) -> int:
-    """Media insights for every post published to ``account`` in the last 30 days."""
-    since = timezone.now() - timedelta(days=MEDIA_INSIGHTS_DAYS)
-    media_ids = list(
+    """Media insights for every post published to ``account`` in the last 30 days, and every
+    story still live (its own metrics: a story has no likes, comments or saves)."""
+    now = timezone.now()
+    since = now - timedelta(days=MEDIA_INSIGHTS_DAYS)
+    published = (
         selectors.steps_published_to(account=account)
         .filter(Q(execution__finished_at__gte=since) | Q(execution__finished_at__isnull=True, execution__queued_at__gte=since))
-        .values_list("external_id", flat=True)
+        .values_list("external_id", "execution__campaign__format", "execution__finished_at", "execution__queued_at")
         .distinct()
     )
-    return media_insights_pull(account=account, media_ids=media_ids) if media_ids else 0
+    posts, stories = [], []
+    for media_id, format, finished_at, queued_at in published:
+        if format != PostFormat.STORY:
+            posts.append(media_id)
+        elif (finished_at or queued_at) >= now - timedelta(days=STORY_INSIGHTS_DAYS):
+            stories.append(media_id)
+    pulled = media_insights_pull(account=account, media_ids=posts) if posts else 0
+    if stories:
+        pulled += media_insights_pull(account=account, media_ids=stories, metrics=client.STORY_METRICS)
+    return pulled
 
 
 def insights_pull_media() -> int:

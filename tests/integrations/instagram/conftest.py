@@ -110,6 +110,8 @@ class FakeGraph:
         answer = getattr(self, f"_{endpoint}")(path, params)
         if isinstance(answer, Exception):
             return answer
+        if isinstance(answer, tuple):  # (status, error body)
+            return answer[0], {"Content-Type": "application/json"}, json.dumps(answer[1])
         return 200, {"Content-Type": "application/json"}, json.dumps(answer)
 
     def _endpoint(self, method: str, path: str, params: dict) -> str:
@@ -202,6 +204,11 @@ class FakeGraph:
 
     def _media_insights(self, path, params):
         media_id = path.split("/")[0]
+        if media_id in {story["id"] for story in self.stories} and set(params["metric"].split(",")) & {"likes", "comments", "saved"}:
+            # As Instagram answers: a story has no likes, comments or saves to count.
+            return 400, {"error": {"message": "(#100) metric[2] must be one of the following values: reach, replies, "
+                                   "navigation, follows, profile_visits, profile_activity, shares, total_interactions, views",
+                                   "type": "OAuthException", "code": 100}}
         values = self.media_insights.get(media_id, {"views": 120, "reach": 80, "likes": 9, "comments": 2, "shares": 1, "saved": 3, "total_interactions": 15})
         return {
             "data": [

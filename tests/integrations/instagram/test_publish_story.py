@@ -1,10 +1,16 @@
 """A campaign in the story format publishes its image as an Instagram story: no caption, no alt
 text, no first comment, and never twice when the answer to media_publish is lost."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from campaigns import executions, services
 from campaigns.models import CampaignExecution
+from integrations.instagram import tasks
+from integrations.instagram.models import InsightValue
 from tests.factories import add_image
 
 
@@ -59,3 +65,18 @@ def test_it_publishes_a_feed_post_again_once_the_campaign_is_a_post(graph, story
     assert execution.status == "succeeded"
     assert graph.called("create_container")[0].params["is_carousel_item"] == "true"
     assert len(graph.media) == 1 and not graph.stories
+
+
+def test_it_pulls_a_live_storys_own_metrics_and_stops_once_it_expired(graph, story):
+    execution = _run(story)
+    media_id = execution.outputs["instagram_media_id"]
+
+    assert tasks.pull_media_insights.delay().get() == 1
+
+    assert graph.called("media_insights")[0].params["metric"] == "views,reach,shares,total_interactions"
+    stored = dict(InsightValue.objects.filter(object_type="media", object_id=media_id).values_list("metric", "value"))
+    assert stored == {"views": 120, "reach": 80, "shares": 1, "total_interactions": 15}
+
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        assert tasks.pull_media_insights.delay().get() == 0
+    assert len(graph.called("media_insights")) == 1
