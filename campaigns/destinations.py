@@ -141,17 +141,18 @@ _registry: dict[str, Destination] = {}
 
 
 def register(destination: Destination) -> None:
-    """Adds a destination; its objects' deletion removes the targets pointing at them."""
+    """Adds a destination; its objects' deletion removes the targets and posting times pointing at them."""
     _registry[destination.key] = destination
     post_delete.connect(_forget_targets, sender=destination.model, dispatch_uid=f"destination-{destination.key}")
 
 
 def _forget_targets(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    from .models import CampaignTarget
+    from .models import CampaignTarget, PostingSlot
 
     for destination in _registry.values():
         if destination.model is sender:
             CampaignTarget.objects.filter(destination=destination.key, object_id=instance.pk).delete()
+            PostingSlot.objects.filter(destination=destination.key, object_id=instance.pk).delete()
 
 
 def registered() -> list[Destination]:

@@ -109,9 +109,15 @@ class HashtagGroup(models.Model):
 
 class PostingSlot(models.Model):
     """A time of the week the workspace likes to publish at, on its own clock: "Add to queue" takes
-    the next one no other campaign has (see ``scheduling.campaign_queue``)."""
+    the next one no other campaign has (see ``scheduling.campaign_queue``).
+
+    The workspace's times have no destination; a destination (an Instagram account, say) may have
+    times of its own, as a campaign target names it, which campaigns publishing only there take.
+    """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posting_slots")
+    destination = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.PositiveBigIntegerField(default=0)
     weekday = models.PositiveSmallIntegerField(help_text="0 is Monday, 6 is Sunday.")
     time = models.TimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -119,12 +125,19 @@ class PostingSlot(models.Model):
     class Meta:
         ordering = ["weekday", "time"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "weekday", "time"], name="posting_slot_unique_time"),
+            models.UniqueConstraint(
+                fields=["workspace", "destination", "object_id", "weekday", "time"], name="posting_slot_unique_time"
+            ),
             models.CheckConstraint(condition=models.Q(weekday__lte=6), name="posting_slot_weekday"),
         ]
 
     def __str__(self) -> str:
         return f"{calendar.day_name[self.weekday]} {self.time:%H:%M}"
+
+    @property
+    def queue(self) -> str:
+        """Whose time it is: "" for the workspace's, a destination key (``instagram:12``) otherwise."""
+        return f"{self.destination}:{self.object_id}" if self.destination else ""
 
 
 class CampaignTarget(models.Model):

@@ -335,8 +335,27 @@ MAX_SLOTS = 100
 QUEUE_WEEKS = 8
 
 
-def posting_slots(*, workspace: Workspace) -> list[PostingSlot]:
-    return list(PostingSlot.objects.filter(workspace=workspace).order_by("weekday", "time"))
+def _queue_filter(queue: str) -> dict:
+    """The slots of a queue: the workspace's own ("") or a destination's ("instagram:12")."""
+    if not queue:
+        return {"destination": "", "object_id": 0}
+    destination, object_id = destinations.parse_key(queue)
+    return {"destination": destination, "object_id": object_id}
+
+
+def posting_slots(*, workspace: Workspace, queue: str = "") -> list[PostingSlot]:
+    return list(PostingSlot.objects.filter(workspace=workspace, **_queue_filter(queue)).order_by("weekday", "time"))
+
+
+def queues_with_slots(*, workspace: Workspace) -> set[str]:
+    """The destination keys that have posting times of their own."""
+    return {
+        f"{destination}:{object_id}"
+        for destination, object_id in PostingSlot.objects.filter(workspace=workspace)
+        .exclude(destination="")
+        .values_list("destination", "object_id")
+        .distinct()
+    }
 
 
 def slots_by_day(slots: list[PostingSlot]) -> list[tuple[str, list[PostingSlot]]]:
@@ -344,18 +363,22 @@ def slots_by_day(slots: list[PostingSlot]) -> list[tuple[str, list[PostingSlot]]
     return [(name, [slot for slot in slots if slot.weekday == day]) for day, name in enumerate(calendar.day_name)]
 
 
-def posting_slot_add(*, workspace: Workspace, weekdays: list[int], at: time) -> list[PostingSlot]:
-    """Adds the time on each of ``weekdays`` (0 is Monday); a time the workspace has already is kept once."""
+def posting_slot_add(*, workspace: Workspace, weekdays: list[int], at: time, queue: str = "") -> list[PostingSlot]:
+    """Adds the time on each of ``weekdays`` (0 is Monday) to the workspace's queue, or to the
+    ``queue`` of one of its destinations; a time the queue has already is kept once."""
     weekdays = sorted(set(weekdays))
     if not weekdays or any(day not in range(7) for day in weekdays):
         raise ValidationError({"weekdays": "Choose at least one day."})
+    if queue:
+        destinations.targets_validate(workspace=workspace, keys=[queue])  # the workspace's own, or refused
     at = at.replace(second=0, microsecond=0, tzinfo=None)
     if PostingSlot.objects.filter(workspace=workspace).count() + len(weekdays) > MAX_SLOTS:
         raise ValidationError(f"A workspace has at most {MAX_SLOTS} posting times.")
+    where = _queue_filter(queue)
     PostingSlot.objects.bulk_create(
-        [PostingSlot(workspace=workspace, weekday=day, time=at) for day in weekdays], ignore_conflicts=True
+        [PostingSlot(workspace=workspace, weekday=day, time=at, **where) for day in weekdays], ignore_conflicts=True
     )
-    return posting_slots(workspace=workspace)
+    return posting_slots(workspace=workspace, queue=queue)
 
 
 def posting_slot_delete(*, slot: PostingSlot) -> None:
@@ -363,23 +386,29 @@ def posting_slot_delete(*, slot: PostingSlot) -> None:
 
 
 def queued_moments(
-    *, workspace: Workspace, after: datetime, until: datetime, besides: Campaign | None = None
+    *, workspace: Workspace, after: datetime, until: datetime, besides: Campaign | None = None, queue: str = ""
 ) -> set[datetime]:
-    """The moments already taken by the workspace's planned runs: a one-time run's time, a recurrence's next run."""
+    """The moments already taken by the workspace's planned runs (a one-time run's time, a
+    recurrence's next run); for a destination's ``queue``, by those of campaigns publishing there."""
     planned = Schedule.objects.filter(
         campaign__workspace=workspace,
         campaign__status__in=[CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE],
         next_run_at__gte=after,
         next_run_at__lte=until,
     )
+    if queue:
+        where = _queue_filter(queue)
+        planned = planned.filter(
+            campaign__targets__destination=where["destination"], campaign__targets__object_id=where["object_id"]
+        )
     if besides is not None:
         planned = planned.exclude(campaign=besides)
     return set(planned.values_list("next_run_at", flat=True))
 
 
-def posting_moments(*, workspace: Workspace, start: datetime, end: datetime) -> list[datetime]:
-    """Every posting time of the workspace from ``start`` up to ``end``, in order."""
-    slots = posting_slots(workspace=workspace)
+def posting_moments(*, workspace: Workspace, start: datetime, end: datetime, queue: str = "") -> list[datetime]:
+    """Every posting time of the workspace's queue (or a destination's) from ``start`` up to ``end``, in order."""
+    slots = posting_slots(workspace=workspace, queue=queue)
     if not slots:
         return []
     zone = recurrence.zone(workspace.timezone)
@@ -396,17 +425,27 @@ def posting_moments(*, workspace: Workspace, start: datetime, end: datetime) -> 
 
 
 def next_free_slot(
-    *, workspace: Workspace, after: datetime | None = None, besides: Campaign | None = None
+    *, workspace: Workspace, after: datetime | None = None, besides: Campaign | None = None, queue: str = ""
 ) -> datetime | None:
-    """The first posting time after ``after`` that no planned run of the workspace takes, in the
-    next QUEUE_WEEKS weeks, on the workspace's clock; None when there is none."""
+    """The first posting time of the queue after ``after`` that no planned run takes (of the
+    workspace, or of the destination's campaigns), in the next QUEUE_WEEKS weeks, on the
+    workspace's clock; None when there is none."""
     after = after or timezone.now()
     until = after + timedelta(weeks=QUEUE_WEEKS)
-    moments = posting_moments(workspace=workspace, start=after, end=until)
+    moments = posting_moments(workspace=workspace, start=after, end=until, queue=queue)
     if not moments:
         return None
-    taken = queued_moments(workspace=workspace, after=after, until=until, besides=besides)
+    taken = queued_moments(workspace=workspace, after=after, until=until, besides=besides, queue=queue)
     return next((moment for moment in moments if moment not in taken), None)
+
+
+def campaign_queue_key(campaign: Campaign) -> str:
+    """The queue "Add to queue" fills for the campaign: its only target's, when that destination has
+    posting times of its own; the workspace's ("") otherwise."""
+    keys = [target.key for target in campaign.targets.all()]
+    if len(keys) == 1 and keys[0] in queues_with_slots(workspace=campaign.workspace):
+        return keys[0]
+    return ""
 
 
 @transaction.atomic
@@ -415,13 +454,17 @@ def campaign_queue(*, campaign: Campaign, by: User | None, via: str = "page") ->
     ``campaign_schedule`` and so its rules. Queuing in a workspace is one at a time, so two
     campaigns queued together never take the same time."""
     workspace = Workspace.objects.select_for_update().get(pk=campaign.workspace_id)
-    if not PostingSlot.objects.filter(workspace=workspace).exists():
+    queue = campaign_queue_key(campaign)
+    if not queue and not PostingSlot.objects.filter(workspace=workspace, destination="").exists():
         raise ValidationError("Set the workspace's posting times first: the queue fills them in order.", code="no_slots")
     # At least a minute ahead, so the run is not due before the schedule is saved.
-    moment = next_free_slot(workspace=workspace, after=timezone.now() + timedelta(minutes=1), besides=campaign)
+    moment = next_free_slot(
+        workspace=workspace, after=timezone.now() + timedelta(minutes=1), besides=campaign, queue=queue
+    )
     if moment is None:
         raise ValidationError(
-            f"Every posting time of the next {QUEUE_WEEKS} weeks is taken. Add posting times, or schedule it yourself.",
+            f"Every posting time of the next {QUEUE_WEEKS} weeks is taken{' for its destination' if queue else ''}. "
+            "Add posting times, or schedule it yourself.",
             code="queue_full",
         )
     plan = Plan(kind=ScheduleKind.ONCE, timezone=workspace.timezone, run_at=moment)

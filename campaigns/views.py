@@ -2,6 +2,7 @@ import logging
 import uuid
 from datetime import date, datetime, timedelta
 from typing import NoReturn
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -563,28 +564,46 @@ def campaign_import_sample(request: HttpRequest) -> HttpResponse:
 
 @workspace_required
 def posting_schedule(request: HttpRequest) -> HttpResponse:
-    """The workspace's posting times, which "Add to queue" fills in order, and what is planned next."""
+    """The workspace's posting times, or one destination's (``?queue=instagram:12``), which "Add to
+    queue" fills in order, and what is planned next."""
+    queues = {
+        choice.key: choice.label
+        for choices in destinations.target_choices(workspace=request.workspace).values()
+        for choice in choices
+    }
+    queue = request.POST.get("queue", "") if request.method == "POST" else request.GET.get("queue", "")
+    if queue and queue not in queues:
+        raise Http404("No such destination.")
     form = PostingSlotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             scheduling.posting_slot_add(
-                workspace=request.workspace, weekdays=form.cleaned_data["weekdays"], at=form.cleaned_data["time"]
+                workspace=request.workspace, weekdays=form.cleaned_data["weekdays"], at=form.cleaned_data["time"], queue=queue
             )
         except ValidationError as error:
             add_service_errors(form, error)
         else:
             messages.success(request, f"Posting time {form.cleaned_data['time']:%H:%M} added.")
-            return redirect("posting_schedule")
-    slots = scheduling.posting_slots(workspace=request.workspace)
+            return redirect(_posting_schedule_url(queue))
+    slots = scheduling.posting_slots(workspace=request.workspace, queue=queue)
     context = {
         "form": form,
+        "queue": queue,
+        "queue_label": queues.get(queue, ""),
+        "queues": queues,
+        "queues_with_slots": scheduling.queues_with_slots(workspace=request.workspace),
         "days": scheduling.slots_by_day(slots),
         "has_slots": bool(slots),
-        "next_free": scheduling.next_free_slot(workspace=request.workspace),
+        "next_free": scheduling.next_free_slot(workspace=request.workspace, queue=queue),
         "upcoming": selectors.upcoming_runs(workspace=request.workspace),
         "workspace_tz": request.workspace.timezone,
     }
     return render(request, "campaigns/posting_schedule.html", context)
+
+
+def _posting_schedule_url(queue: str) -> str:
+    url = reverse("posting_schedule")
+    return f"{url}?{urlencode({'queue': queue})}" if queue else url
 
 
 @workspace_required
@@ -593,7 +612,7 @@ def posting_slot_delete(request: HttpRequest, slot_id: int) -> HttpResponse:
     slot = get_for_workspace_or_404(PostingSlot, workspace=request.workspace, pk=slot_id)
     scheduling.posting_slot_delete(slot=slot)
     messages.success(request, f"Posting time {slot} removed. Campaigns already queued keep their time.")
-    return redirect("posting_schedule")
+    return redirect(_posting_schedule_url(slot.queue))
 
 
 @workspace_required

@@ -246,3 +246,85 @@ def test_it_shows_the_posting_times_in_the_calendars_week_in_the_viewers_zone(al
     slots = [slot for _, row in page.context["grid"].hours for slot in row if slot.posting_times]
     assert [(slot.at.strftime("%a %H:%M"), slot.posting_times) for slot in slots] == [("Wed 08:00", ["08:30"])]
     assert '08:30 <span class="muted">posting time</span>' in page.text
+
+
+# Posting times of one destination ---------------------------------------------------------------
+
+
+def _account(workspace, username):
+    from integrations.instagram.models import InstagramAccount
+
+    return InstagramAccount.objects.create(
+        workspace=workspace, ig_user_id=f"1784{abs(hash(username)) % 10**10}", username=username, page_id="1", access_token="t"
+    )
+
+
+def _targeting(workspace, account, name):
+    made = campaign(workspace, name)
+    services.campaign_update(campaign=made, by=None, targets=[f"instagram:{account.pk}"])
+    return made
+
+
+def test_it_queues_a_campaign_for_one_account_at_that_accounts_own_times(workspace, alice):
+    shop, blog = _account(workspace, "shop"), _account(workspace, "blog")
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 30))
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[TUE], at=time(18, 0), queue=f"instagram:{shop.pk}")
+    to_shop = [_targeting(workspace, shop, f"Shop {n}") for n in range(2)]
+    to_blog = _targeting(workspace, blog, "Blog")  # no times of its own: the workspace's
+
+    for made in [*to_shop, to_blog]:
+        scheduling.campaign_queue(campaign=made, by=alice)
+
+    assert [queued_at(made) for made in to_shop] == [
+        datetime(2027, 3, 2, 18, 0, tzinfo=PARIS),
+        datetime(2027, 3, 9, 18, 0, tzinfo=PARIS),
+    ]
+    assert queued_at(to_blog) == datetime(2027, 3, 1, 9, 30, tzinfo=PARIS)
+
+
+def test_it_queues_a_campaign_for_two_destinations_at_the_workspaces_times(workspace, alice):
+    shop, blog = _account(workspace, "shop"), _account(workspace, "blog")
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[WED], at=time(12, 0))
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[TUE], at=time(18, 0), queue=f"instagram:{shop.pk}")
+    both = campaign(workspace, "Both")
+    services.campaign_update(campaign=both, by=None, targets=[f"instagram:{shop.pk}", f"instagram:{blog.pk}"])
+
+    scheduling.campaign_queue(campaign=both, by=alice)
+
+    assert queued_at(both) == datetime(2027, 3, 3, 12, 0, tzinfo=PARIS)
+
+
+def test_it_refuses_times_for_another_workspaces_destination(workspace, charlie):
+    theirs = _account(charlie.memberships.get().workspace, "theirs")
+
+    with pytest.raises(ValidationError):
+        scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 0), queue=f"instagram:{theirs.pk}")
+
+    assert not PostingSlot.objects.exists()
+
+
+def test_it_shows_and_adds_a_destinations_times_on_the_page_and_404s_another_workspaces(alice_client, workspace, charlie):
+    shop = _account(workspace, "shop")
+    theirs = _account(charlie.memberships.get().workspace, "theirs")
+    page = alice_client.get("/campaigns/queue/").content.decode()
+    assert f"?queue=instagram%3A{shop.pk}" in page
+
+    response = alice_client.post("/campaigns/queue/", {"queue": f"instagram:{shop.pk}", "weekdays": [TUE], "time": "18:00"})
+
+    assert response.status_code == 302 and response["Location"] == f"/campaigns/queue/?queue=instagram%3A{shop.pk}"
+    slot = PostingSlot.objects.get()
+    assert (slot.queue, slot.weekday, slot.time) == (f"instagram:{shop.pk}", TUE, time(18, 0))
+    shown = alice_client.get(response["Location"]).content.decode()
+    assert "Posting times for @shop" in shown and "own times" in shown
+    assert alice_client.get(f"/campaigns/queue/?queue=instagram:{theirs.pk}").status_code == 404
+    assert alice_client.post("/campaigns/queue/", {"queue": f"instagram:{theirs.pk}", "weekdays": [MON], "time": "09:00"}).status_code == 404
+
+
+def test_it_forgets_a_destinations_times_with_it(workspace):
+    shop = _account(workspace, "shop")
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[MON], at=time(9, 0))
+    scheduling.posting_slot_add(workspace=workspace, weekdays=[TUE], at=time(18, 0), queue=f"instagram:{shop.pk}")
+
+    shop.delete()
+
+    assert [slot.queue for slot in PostingSlot.objects.all()] == [""]
