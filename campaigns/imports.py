@@ -5,6 +5,10 @@ Every row goes through the same services as the campaign form and the schedule p
 destinations and the quota rule are the ones the pages apply. A check runs the whole import in a
 transaction that is rolled back, so what it reports is what the import would do, conflicts between
 the file's own rows included; an import commits all of its rows or none.
+
+Images named by address (``image_url``) are downloaded once per file, before the rows are
+checked, through the same guarded fetch as content sources (public addresses only, a size limit
+and a deadline), so a check and its import see the same images.
 """
 
 from __future__ import annotations
@@ -13,24 +17,30 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import fetch
 from marketing.csv_export import FORMULA_STARTS
 from marketing.models import User, Workspace
 from marketing.timefmt import when
 
-from . import destinations, recurrence, selectors
+from . import destinations, images, recurrence, selectors
 from .models import Campaign, PostFormat, ScheduleKind
 from .scheduling import Plan, campaign_queue, campaign_schedule, plan_from_input
-from .services import campaign_create
+from .services import campaign_create, campaign_image_add, image_limit
 
 MAX_ROWS = 200
 MAX_BYTES = 1_000_000
+# Downloaded while the page waits (a few at a time): a file names at most this many images.
+MAX_IMAGE_URLS = 20
+DOWNLOADS_AT_ONCE = 4
 # What each column holds, in the order a new file lists them; shown on the import page.
 COLUMNS: dict[str, str] = {
     "name": "Required. The campaign's name.",
@@ -44,7 +54,9 @@ COLUMNS: dict[str, str] = {
     "posting time of the workspace, row after row. Empty: not scheduled.",
     "cron": "Or a recurrence instead, as the schedule page takes it: 0 9 * * 1 is Mondays at 9:00.",
     "timezone": "The zone of publish_at and cron, such as Europe/Paris. Empty: the workspace's zone.",
-    "format": "post (a feed post, the default) or story. A story takes one image, added on its page.",
+    "format": "post (a feed post, the default) or story. A story takes one image.",
+    "image_url": "Images by address (http:// or https://), separated by spaces or |, in carousel order: each is "
+    f"downloaded and cropped to Instagram's shapes if it must be. At most {MAX_IMAGE_URLS} in a file.",
 }
 REQUIRED = ("name",)
 QUEUE = "queue"
@@ -65,6 +77,7 @@ class ImportRow:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     campaign: Campaign | None = None
+    images: list[images.PreparedImage] = field(default_factory=list)  # attached once every row is sound
 
 
 @dataclass
@@ -118,11 +131,20 @@ def campaigns_import(*, workspace: Workspace, by: User | None, text: str, commit
             raise ImportRefused(report)
         return report
     choices = _target_index(workspace)
+    downloads = _download_images(records, report)
+    if report.problems:
+        if commit:
+            raise ImportRefused(report)
+        return report
     with transaction.atomic():
         for line, record in records:
-            report.rows.append(_row_import(workspace=workspace, by=by, line=line, record=record, choices=choices))
+            report.rows.append(
+                _row_import(workspace=workspace, by=by, line=line, record=record, choices=choices, downloads=downloads)
+            )
         if commit and not report.ok:
             raise ImportRefused(report)  # leaves the atomic block: every row rolls back
+        if commit:
+            _attach_images(report.rows)
         if not commit:
             transaction.set_rollback(True)
             for row in report.rows:
@@ -138,7 +160,7 @@ def campaign_export_rows(*, workspace: Workspace, search: str = "", status: str 
     campaigns = (
         selectors.campaign_list(workspace=workspace, search=search, status=status, sort=sort or selectors.DEFAULT_SORT)
         .select_related("schedule")
-        .prefetch_related("targets")
+        .prefetch_related("targets", "images")
     )
     for campaign in campaigns.iterator(chunk_size=1000):
         schedule = getattr(campaign, "schedule", None)
@@ -156,6 +178,7 @@ def campaign_export_rows(*, workspace: Workspace, search: str = "", status: str 
             schedule.cron if schedule is not None and schedule.kind == ScheduleKind.RECURRING else "",
             schedule.timezone if schedule is not None else "",
             campaign.format,
+            " ".join(image.public_url for image in campaign.images.all() if image.publishable),
         ]
 
 
@@ -179,10 +202,12 @@ def sample_rows(*, workspace: Workspace) -> list[list[str]]:
         [
             "Spring collection teaser", "Our spring collection lands Friday.", "#spring #newin", "Link in bio!",
             "Pastel linen shirts on a sunny terrace", target, f"{tomorrow.isoformat()} 09:30", "", workspace.timezone,
+            PostFormat.POST, "",
         ],
         [
             "Monday tip", "A styling tip to start the week.", "#mondaymotivation", "",
             "A flat lay of a linen shirt, jeans and sneakers", target, "", "0 9 * * 1", workspace.timezone,
+            PostFormat.STORY, "",
         ],
     ]
 
@@ -250,10 +275,80 @@ def _target_index(workspace: Workspace) -> dict[str, list[destinations.Choice]]:
     return index
 
 
+def _attach_images(rows: list[ImportRow]) -> None:
+    """The rows' images stored on their campaigns: only by an import whose rows are all sound, as
+    image files are not rolled back with the database (a check stores none)."""
+    stored: list[str] = []
+    try:
+        for row in rows:
+            for prepared in row.images:
+                stored.extend(campaign_image_add(campaign=row.campaign, prepared=prepared).stored_paths)
+    except Exception:
+        for path in stored:
+            default_storage.delete(path)
+        raise
+
+
+def _image_urls(cell: str) -> list[str]:
+    return [url for url in cell.replace("|", " ").split() if url]
+
+
+def _download_images(records: list[tuple[int, dict[str, str]]], report: ImportReport) -> dict[str, bytes | str]:
+    """Each image address of the file, downloaded: its bytes, or why it could not be (a sentence)."""
+    urls = list(dict.fromkeys(url for _, record in records for url in _image_urls(record.get("image_url", ""))))
+    if len(urls) > MAX_IMAGE_URLS:
+        report.problems.append(
+            f"At most {MAX_IMAGE_URLS} image addresses a file; this one has {len(urls)}. Split it, or add the "
+            "images on each campaign's page."
+        )
+        return {}
+
+    def download(url: str) -> bytes | str:
+        if problem := fetch.check_url(url):
+            return problem
+        try:
+            return fetch.get(url, limit=images.MAX_UPLOAD_BYTES).body
+        except fetch.FetchError as error:
+            return error.message
+
+    with ThreadPoolExecutor(max_workers=DOWNLOADS_AT_ONCE) as pool:
+        return dict(zip(urls, pool.map(download, urls)))
+
+
+def _row_images(record: dict[str, str], downloads: dict[str, bytes | str], row: ImportRow, *, format: str) -> list:
+    """The row's images made Instagram-ready, in order; what cannot be used goes in the row's errors."""
+    urls = _image_urls(record.get("image_url", ""))
+    if len(urls) > image_limit(format):
+        row.errors.append(
+            "image_url: a story takes one image." if format == PostFormat.STORY
+            else f"image_url: a campaign holds at most {image_limit(format)} images."
+        )
+        return []
+    prepared = []
+    for url in urls:
+        found = downloads.get(url, "It was not downloaded.")
+        if isinstance(found, str):
+            row.errors.append(f"image_url: {url}: {found}")
+            continue
+        try:
+            prepared.append(images.prepare_upload(io.BytesIO(found), fit="crop", story=format == PostFormat.STORY))
+        except ValidationError as error:
+            row.errors.append(f"image_url: {url}: {' '.join(error.messages)}")
+    return prepared
+
+
 def _row_import(
-    *, workspace: Workspace, by: User | None, line: int, record: dict[str, str], choices: dict[str, list[destinations.Choice]]
+    *,
+    workspace: Workspace,
+    by: User | None,
+    line: int,
+    record: dict[str, str],
+    choices: dict[str, list[destinations.Choice]],
+    downloads: dict[str, bytes | str],
 ) -> ImportRow:
     row = ImportRow(line=line, name=record.get("name", "").strip())
+    format = record.get("format", "").strip().lower() or PostFormat.POST
+    row.images = _row_images(record, downloads, row, format=format)
     keys = _targets(record.get("targets", ""), choices, row)
     queued = record.get("publish_at", "").strip().lower() == QUEUE
     plan = None if queued else _plan(record, workspace=workspace, row=row)
@@ -274,7 +369,7 @@ def _row_import(
                 caption=record.get("caption", ""),
                 hashtags=record.get("hashtags", ""),
                 first_comment=record.get("first_comment", ""),
-                format=record.get("format", "").strip().lower() or PostFormat.POST,
+                format=format,
                 targets=keys,
             )
             if queued:

@@ -23,12 +23,13 @@ from campaigns.approval import campaign_approval_request
 from campaigns.executions import execution_create
 from campaigns.models import Campaign, CampaignStatus, ExecutionSource, ImageSource
 from campaigns.services import campaign_create, campaign_image_add, image_generation_request
+from integrations import fetch
 from marketing import outbox
 from marketing.models import User, Workspace
 from triggers.models import Trigger
 from triggers.services import Rejected, trigger_event_receive
 
-from . import captions, feeds, fetch, wordpress
+from . import captions, feeds, wordpress
 from .models import ContentItem, ContentSource, ItemStatus, PostStatus, SourceKind, SourceState
 
 logger = logging.getLogger(__name__)

@@ -15,9 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from integrations import http
+from integrations import fetch, http
 
-from . import fetch
 from .feeds import Post, excerpt, stable_guid
 
 PER_PAGE = 20

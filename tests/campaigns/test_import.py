@@ -2,6 +2,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +18,8 @@ from campaigns.models import Campaign, Schedule
 from integrations.instagram.models import InstagramAccount
 from integrations.n8n.models import N8nWorkflow
 from marketing.services import api_token_create
-from tests.factories import CampaignFactory, WorkspaceFactory
+from tests.factories import CampaignFactory, WorkspaceFactory, jpeg_bytes
+from tests.integrations.cms.feed_server import feed_server  # noqa: F401 - the fixture, for images by address
 
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 URL = "/campaigns/import/"
@@ -389,7 +391,7 @@ def test_it_names_a_destination_by_its_key_where_two_share_a_name(alice_client, 
     )
     run(alice_workspace, f"name,targets\nA,n8n:{second.pk}\n", alice)
 
-    assert exported(alice_client).splitlines()[1] == f"A,,,,,n8n:{second.pk},,,,post"
+    assert exported(alice_client).splitlines()[1] == f"A,,,,,n8n:{second.pk},,,,post,"
 
 
 def test_it_links_the_export_with_the_lists_filters(alice_client, alice_workspace):
@@ -494,3 +496,72 @@ def test_it_imports_the_format_and_refuses_an_unknown_one_on_its_line(alice_work
     assert dict(Campaign.objects.filter(workspace=alice_workspace).values_list("name", "format")) == {
         "Teaser": "story", "Plain": "post",
     }  # fmt: skip
+
+
+# Images by address --------------------------------------------------------------------------------
+
+
+def _media_files(settings) -> list:
+    return sorted(path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file())
+
+
+def test_it_downloads_each_rows_images_in_order_and_crops_them_to_fit(alice_workspace, feed_server, settings):
+    square = feed_server.serve("/a.jpg", jpeg_bytes((1080, 1080), "red"), content_type="image/jpeg")
+    tall = feed_server.serve("/b.jpg", jpeg_bytes((900, 1600), "blue"), content_type="image/jpeg")
+
+    run(alice_workspace, f"name,image_url,format\nCarousel,{square} | {tall},\nStory,{tall},story\n")
+
+    carousel, story = Campaign.objects.get(name="Carousel"), Campaign.objects.get(name="Story")
+    assert [(image.width, image.height) for image in carousel.images.all()] == [(1080, 1080), (900, 1125)]  # cropped to 4:5
+    assert [(image.width, image.height) for image in story.images.all()] == [(900, 1600)]  # a story keeps 9:16
+    assert feed_server.hits["/b.jpg"] == 1  # once a file, however many rows name it
+
+
+def test_it_checks_the_images_without_storing_any(alice_workspace, feed_server, settings):
+    good = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+
+    report = check(alice_workspace, f"name,image_url\nTeaser,{good}\n")
+
+    assert report.ok and not errors_of(report)
+    assert not Campaign.objects.exists() and _media_files(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("{origin}/missing.jpg", "HTTP 404"),
+        ("{origin}/page.html", "not a JPEG, PNG or WebP image"),
+        ("ftp://example.com/a.jpg", "Enter an http:// or https:// URL."),
+    ],
+)
+def test_it_refuses_an_image_it_cannot_use_on_its_line_and_imports_nothing(alice_workspace, feed_server, settings, cell, message):
+    feed_server.serve("/page.html", b"<html>not an image</html>", content_type="text/html")
+    good = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+    text = f"name,image_url\nFine,{good}\nBroken,{cell.format(origin=feed_server.base_url)}\n"
+
+    with pytest.raises(imports.ImportRefused) as refused:
+        run(alice_workspace, text)
+
+    errors = errors_of(refused.value.report)
+    assert list(errors) == [3] and message in errors[3][0] and errors[3][0].startswith("image_url: ")
+    assert not Campaign.objects.exists() and _media_files(settings) == []
+
+
+def test_it_refuses_an_image_on_a_private_address_when_those_are_not_allowed(alice_workspace, feed_server, settings):
+    inside = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+
+    report = check(alice_workspace, f"name,image_url\nTeaser,{inside}\n")
+
+    assert "points into a private network" in errors_of(report)[2][0]
+    assert feed_server.hits.get("/a.jpg", 0) == 0
+
+
+def test_it_refuses_more_images_than_a_row_or_a_file_may_name(alice_workspace, feed_server):
+    one = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+    report = check(alice_workspace, f"name,format,image_url\nStory,story,{one} {one}?2\n")
+    assert errors_of(report) == {2: ["image_url: a story takes one image."]}
+
+    many = " ".join(f"{one}?{n}" for n in range(imports.MAX_IMAGE_URLS + 1))
+    report = check(alice_workspace, f"name,image_url\nMany,{many}\n")
+    assert f"At most {imports.MAX_IMAGE_URLS} image addresses a file" in report.problems[0]

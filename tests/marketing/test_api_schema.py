@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from campaigns import recurrence
-from integrations.cms import fetch
+from integrations import fetch
 from marketing.services import api_token_create
 from tests.factories import CampaignFactory
 

@@ -1,4 +1,5 @@
-"""Fetching a URL a workspace typed in (a feed, a WordPress site), with the guards user input needs.
+"""Fetching a URL a workspace typed in (a feed, a WordPress site, an image to import), with the
+guards user input needs, under the content sources' settings (``CMS_*``) and circuits.
 
 Every hop of a redirect goes through the private-network guard, the body is read up to a size
 limit, and a watchdog ends a download that takes longer than the deadline however slowly the
