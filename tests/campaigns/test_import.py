@@ -517,12 +517,14 @@ def test_it_downloads_each_rows_images_in_order_and_crops_them_to_fit(alice_work
     assert feed_server.hits["/b.jpg"] == 1  # once a file, however many rows name it
 
 
-def test_it_checks_the_images_without_storing_any(alice_workspace, feed_server, settings):
+def test_it_checks_the_images_without_storing_any(alice_client, alice_workspace, feed_server, settings):
     good = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
 
     report = check(alice_workspace, f"name,image_url\nTeaser,{good}\n")
+    page = alice_client.post(URL, {"text": f"name,image_url\nTeaser,{good} {good}?2\n"}).content.decode()
 
     assert report.ok and not errors_of(report)
+    assert "2 images" in page
     assert not Campaign.objects.exists() and _media_files(settings) == []
 
 
