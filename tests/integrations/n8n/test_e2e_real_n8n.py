@@ -15,6 +15,7 @@ import requests
 
 from campaigns import executions
 from campaigns.models import CampaignExecution
+from campaigns.services import campaign_images_describe
 from integrations.n8n import selectors, services
 from integrations.n8n.client import N8nClient
 from integrations.n8n.signing import canonical_json, sign
@@ -194,6 +195,7 @@ def test_it_reports_the_media_id_of_instagram_publishing_through_n8n(real_n8n, a
         )
         campaign = CampaignFactory(workspace=alice_workspace, targets=[workflow], first_comment="More in bio")
         image = add_image(campaign)
+        campaign_images_describe(campaign=campaign, alt_texts={image.pk: "Folded shirts"})
 
         execution = wait_for("the callback from the Instagram template", finished(run(campaign)))
 
@@ -202,5 +204,19 @@ def test_it_reports_the_media_id_of_instagram_publishing_through_n8n(real_n8n, a
         paths = [path for _, path, _, _ in fake_graph.hits]
         assert paths[0].startswith("/v23.0/17841400000000/media?")
         assert requests.utils.quote(image.public_url, safe="") in paths[0]
+        assert "alt_text=Folded%20shirts" in paths[0] and "media_type" not in paths[0]
         assert all("access_token=IG-TOKEN" in path for path in paths)
         assert any(path.startswith("/v23.0/17900000000000001/comments?message=More%20in%20bio") for path in paths)
+
+        # The same template publishes a story: no caption, no alt text, no comment.
+        fake_graph.hits.clear()
+        story = CampaignFactory(workspace=alice_workspace, targets=[workflow], format="story", first_comment="More in bio")
+        add_image(story)
+
+        execution = wait_for("the callback for the story", finished(run(story)))
+
+        assert execution.status == "succeeded", execution.error_message
+        paths = [path for _, path, _, _ in fake_graph.hits]
+        assert paths[0].startswith("/v23.0/17841400000000/media?") and "media_type=STORIES" in paths[0]
+        assert "caption" not in paths[0] and "alt_text" not in paths[0]
+        assert not any("/comments" in path for path in paths)
