@@ -29,7 +29,7 @@ from marketing.models import User, Workspace
 from monitoring import hooks as monitoring_hooks
 
 from . import event_buffer
-from .evaluation import Decision
+from .evaluation import RULE_SET_KEY, Decision, rules_digest
 from .selectors import trigger_token_forget
 from .models import (
     EventSource,
@@ -509,6 +509,28 @@ def trigger_events_prune(*, older_than: timedelta, batch: int = 5000) -> int:
         ):
             TriggerEvent.objects.filter(pk__in=ids).delete()
             deleted += len(ids)
+    return deleted
+
+
+# A rule set made in the last hour is left alone: a process may have made sure of it moments ago
+# and go on naming it in events for a few seconds (its compiled rules' cache).
+RULE_SET_GRACE = timedelta(hours=1)
+
+
+def trigger_rule_sets_prune(*, now: datetime | None = None) -> int:
+    """Deletes the rule sets no event names any more, once the events that did are pruned; a
+    trigger's current rules are kept, as its next event will name them."""
+    cutoff = (now or timezone.now()) - RULE_SET_GRACE
+    deleted = 0
+    candidates = TriggerRuleSet.objects.filter(created_at__lt=cutoff).select_related("trigger").order_by("pk")
+    for rule_set in candidates.iterator(chunk_size=500):
+        if rule_set.digest == rules_digest(rule_set.trigger.rules or {}):
+            continue
+        named = TriggerEvent.objects.filter(
+            workspace_id=rule_set.workspace_id, trigger_id=rule_set.trigger_id, **{f"decision__{RULE_SET_KEY}": rule_set.digest}
+        )
+        if not named.exists():
+            deleted += TriggerRuleSet.objects.filter(pk=rule_set.pk).delete()[0]
     return deleted
 
 

@@ -14,8 +14,10 @@ def fire_due_time_triggers() -> int:
 
 @shared_task(ignore_result=True)
 def prune_events() -> int:
-    """Beat, daily: keeps TRIGGER_EVENT_RETENTION_DAYS of the event log."""
-    return services.trigger_events_prune(older_than=timedelta(days=settings.TRIGGER_EVENT_RETENTION_DAYS))
+    """Beat, daily: keeps TRIGGER_EVENT_RETENTION_DAYS of the event log, and the rule sets its events name."""
+    deleted = services.trigger_events_prune(older_than=timedelta(days=settings.TRIGGER_EVENT_RETENTION_DAYS))
+    services.trigger_rule_sets_prune()
+    return deleted
 
 
 @shared_task(ignore_result=True)

@@ -7,11 +7,13 @@ import random
 import uuid
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.factories import WorkspaceFactory
-from triggers import event_buffer, selectors, services
+from triggers import event_buffer, selectors, services, tasks
 from triggers.evaluation import RULE_SET_KEY, RULES_GONE, compile_rules, rules_digest, shown
 from triggers.models import TriggerEvent, TriggerRuleSet
 
@@ -159,3 +161,25 @@ def test_it_shows_what_the_reasons_said_when_the_event_arrived(db):
         stored = json.loads(decision.stored_json())
         assert stored[RULE_SET_KEY] == rules_digest(rules)
         assert shown(stored, payload=json.loads(json.dumps(payload)), rules=json.loads(json.dumps(rules))) == decision.as_dict()
+
+
+def test_it_prunes_the_rule_sets_no_event_names_but_keeps_the_current_ones(conditional, post_event, make_trigger):
+    other = make_trigger(kind="conditional", rules=VIP_RULES, name="Other")
+    post_event(conditional, {"order": {"total": 12}})  # names BIG_ORDER_RULES
+    post_event(other, {"customer": {"tier": "silver"}})  # names VIP_RULES, and stays
+    services.trigger_update(trigger=conditional, by=None, rules=VIP_RULES)
+    post_event(conditional, {"customer": {"tier": "silver"}})  # names VIP_RULES on this trigger
+    assert TriggerRuleSet.objects.count() == 3
+
+    later = timezone.now() + services.RULE_SET_GRACE * 2
+    assert services.trigger_rule_sets_prune() == 0  # all too recent
+    with time_machine.travel(later):
+        assert services.trigger_rule_sets_prune() == 0  # the old rules are still named by an event
+    TriggerEvent.objects.filter(trigger=conditional).delete()  # as the retention does
+    assert services.trigger_rule_sets_prune() == 0  # within the grace period
+
+    with time_machine.travel(later):
+        tasks.prune_events()
+
+    kept = set(TriggerRuleSet.objects.values_list("trigger_id", "digest"))
+    assert kept == {(conditional.pk, rules_digest(VIP_RULES)), (other.pk, rules_digest(VIP_RULES))}
