@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,9 +38,12 @@ from .services import campaign_create, campaign_image_add, image_limit
 
 MAX_ROWS = 200
 MAX_BYTES = 1_000_000
-# Downloaded while the page waits (a few at a time): a file names at most this many images.
+# Downloaded while the page waits, one after another in the request's own thread (a thread of
+# its own would open a database connection nobody closes): a file names at most this many
+# images, and what is not downloaded within the budget is refused with the reason.
 MAX_IMAGE_URLS = 20
-DOWNLOADS_AT_ONCE = 4
+DOWNLOAD_BUDGET_SECONDS = 30.0
+_clock = time.monotonic
 # What each column holds, in the order a new file lists them; shown on the import page.
 COLUMNS: dict[str, str] = {
     "name": "Required. The campaign's name.",
@@ -303,16 +306,22 @@ def _download_images(records: list[tuple[int, dict[str, str]]], report: ImportRe
         )
         return {}
 
-    def download(url: str) -> bytes | str:
-        if problem := fetch.check_url(url):
-            return problem
-        try:
-            return fetch.get(url, limit=images.MAX_UPLOAD_BYTES).body
-        except fetch.FetchError as error:
-            return error.message
-
-    with ThreadPoolExecutor(max_workers=DOWNLOADS_AT_ONCE) as pool:
-        return dict(zip(urls, pool.map(download, urls)))
+    deadline = _clock() + DOWNLOAD_BUDGET_SECONDS
+    downloads: dict[str, bytes | str] = {}
+    for url in urls:
+        if _clock() > deadline:
+            downloads[url] = (
+                f"Not downloaded: the file's images took over {DOWNLOAD_BUDGET_SECONDS:.0f} s. "
+                "Import fewer at a time, or add them on the campaign's page."
+            )
+        elif problem := fetch.check_url(url):
+            downloads[url] = problem
+        else:
+            try:
+                downloads[url] = fetch.get(url, limit=images.MAX_UPLOAD_BYTES).body
+            except fetch.FetchError as error:
+                downloads[url] = error.message
+    return downloads
 
 
 def _row_images(record: dict[str, str], downloads: dict[str, bytes | str], row: ImportRow, *, format: str) -> list:

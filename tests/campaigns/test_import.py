@@ -567,3 +567,17 @@ def test_it_refuses_more_images_than_a_row_or_a_file_may_name(alice_workspace, f
     many = " ".join(f"{one}?{n}" for n in range(imports.MAX_IMAGE_URLS + 1))
     report = check(alice_workspace, f"name,image_url\nMany,{many}\n")
     assert f"At most {imports.MAX_IMAGE_URLS} image addresses a file" in report.problems[0]
+
+
+def test_it_stops_downloading_when_the_files_budget_is_spent(alice_workspace, feed_server, monkeypatch):
+    first = feed_server.serve("/a.jpg", jpeg_bytes(), content_type="image/jpeg")
+    second = feed_server.serve("/b.jpg", jpeg_bytes(), content_type="image/jpeg")
+    readings = iter([0.0, 0.0, imports.DOWNLOAD_BUDGET_SECONDS + 1])  # the start, then before each download
+    monkeypatch.setattr(imports, "_clock", lambda: next(readings))
+
+    report = check(alice_workspace, f"name,image_url\nOne,{first}\nTwo,{second}\n")
+
+    assert errors_of(report) == {
+        3: [f"image_url: {second}: Not downloaded: the file's images took over 30 s. Import fewer at a time, or add them on the campaign's page."]
+    }
+    assert (feed_server.hits["/a.jpg"], feed_server.hits["/b.jpg"]) == (1, 0)
