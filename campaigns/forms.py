@@ -75,7 +75,7 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, workspace, images: list[CampaignImage] | tuple = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
-        self.existing_images = len(images)
+        self.existing_images = sum(1 for image in images if image.publishable)  # placeholders take no room
         self._images = list(images)
         # Left out by older clients and scripts: the campaign keeps its format.
         self.fields["format"].required = False

@@ -54,9 +54,10 @@ def _check_format(campaign: Campaign) -> None:
     if campaign.format not in PostFormat.values:
         raise ValidationError({"format": f"“{campaign.format}” is not a format: post or story."})
     ordered = list(campaign.images.order_by("position", "id")) if campaign.pk else []
-    if campaign.format == PostFormat.STORY and len(ordered) > 1:
+    publishable = [image for image in ordered if image.publishable]
+    if campaign.format == PostFormat.STORY and len(publishable) > 1:
         raise ValidationError(
-            {"format": f"A story holds one image and this campaign has {len(ordered)}: remove all but one first."}
+            {"format": f"A story holds one image and this campaign has {len(publishable)}: remove all but one first."}
         )
     if campaign.format == PostFormat.POST:
         for number, image in enumerate(ordered, 1):
@@ -503,7 +504,8 @@ def campaign_image_thumbnail(*, image: CampaignImage) -> CampaignImage:
 
 
 def _check_room(campaign: Campaign) -> None:
-    if campaign.images.count() >= image_limit(campaign.format):
+    # A placeholder is only a stand-in in the editor, never published: it takes no room.
+    if campaign.images.exclude(source=ImageSource.PLACEHOLDER).count() >= image_limit(campaign.format):
         if campaign.format == PostFormat.STORY:
             raise ValidationError("A story holds one image. Remove it first, or make the campaign a feed post.")
         raise ValidationError(f"A campaign holds at most {MAX_IMAGES} images (Instagram's carousel limit). Remove one first.")

@@ -995,11 +995,14 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def _preview_of(campaign: Campaign) -> dict:
     caption = render_caption(caption=campaign.caption, hashtags=campaign.hashtags)
     preview_images = list(campaign.images.all())
+    publishable = selectors.images_read(campaign=campaign, images=preview_images, keep=False)
     # Instagram shows about the first 125 characters of a caption before "more".
     return {
         "campaign": campaign,
         "preview_images": preview_images,
-        "publishable_preview": bool(selectors.images_read(campaign=campaign, images=preview_images, keep=False)),
+        "publishable_preview": bool(publishable),
+        # A story publishes its first publishable image; a placeholder shows while there is none.
+        "story_image": (publishable or preview_images or [None])[0],
         "caption_head": caption[:125],
         "caption_rest": caption[125:],
     }

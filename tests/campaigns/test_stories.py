@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from campaigns import approval, services
-from campaigns.models import Campaign
+from campaigns import approval, images, services
+from campaigns.models import Campaign, ImageSource
 from marketing.models import Membership
 from marketing.services import api_token_create
 from tests.factories import CampaignFactory, add_image, jpeg_bytes
@@ -127,3 +127,18 @@ def test_it_copies_the_format_when_a_story_is_duplicated(story):
     copy = services.campaign_duplicate(campaign=story, by=None)
 
     assert copy.format == "story" and copy.images.count() == 1
+
+
+def test_it_lets_a_story_with_only_a_placeholder_take_its_real_image(alice_client, alice_workspace):
+    story = CampaignFactory(workspace=alice_workspace, format="story")
+    placeholder = services.campaign_image_add(
+        campaign=story, prepared=images.draw_placeholder(title="Soon", subtitle=""), source=ImageSource.PLACEHOLDER
+    )
+
+    real = add_image(story, size=TALL)  # a placeholder never publishes, so it takes no room
+
+    with pytest.raises(ValidationError, match="A story holds one image"):
+        add_image(story)
+    page = alice_client.get(story.get_absolute_url()).content.decode()
+    preview = page.split("Preview of the story on Instagram")[1].split("</article>")[0]
+    assert f"/images/{real.pk}/" in preview and f"/images/{placeholder.pk}/" not in preview
